@@ -1,0 +1,114 @@
+# ferry: build, test, benchmark, demo.
+#   make            build build/ferry
+#   make ASAN=1     build with AddressSanitizer + UBSan
+#   make deps       install what the project needs (idempotent)
+#   make check      deps + build + unit and integration tests
+#   make bench      dump/restore benchmark against raw CRIU
+#   make demo       the main job, end to end
+CC      ?= gcc
+PKGS    := libnl-route-3.0 libnl-3.0 libprotobuf-c liblz4 openssl
+DEPSDIR := $(CURDIR)/.deps
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ifeq ($(ASAN),1)
+VARIANT  := asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+VARIANT  := release
+SANFLAGS :=
+endif
+
+B        := build
+O        := $(B)/obj-$(VARIANT)
+GEN      := $(B)/proto
+CFLAGS   := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP $(SANFLAGS) \
+            -Ilib -Iproto -I$(GEN) -Imigrate -Itransport -Isnapshot -Icmd \
+            -DFERRY_DEPS_DIR='"$(DEPSDIR)"' $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS  := $(SANFLAGS) -pthread
+LDLIBS   := $(PKG_LIBS) -lm
+
+PROTOS   := $(wildcard proto/*.proto)
+CRIU_RPC := /usr/include/criu/rpc.proto
+GEN_C    := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS)) $(GEN)/rpc.pb-c.c
+LIB_SRC  := $(wildcard lib/*.c proto/*.c migrate/*.c transport/*.c snapshot/*.c) \
+            $(filter-out cmd/main.c,$(wildcard cmd/*.c))
+LIB_OBJ  := $(patsubst %.c,$(O)/%.o,$(LIB_SRC)) $(patsubst $(GEN)/%.c,$(O)/gen/%.o,$(GEN_C))
+MAIN_OBJ := $(O)/cmd/main.o
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+WL_SRC   := $(wildcard tests/workloads/*.c)
+WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
+
+.PHONY: all deps check unit test-bins bench bench-transport demo clean format
+.SECONDARY:
+
+all: $(B)/ferry
+
+$(B)/ferry: $(O)/ferry
+	@cmp -s $< $@ || cp $< $@
+
+$(O)/ferry: $(MAIN_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Generated protobuf-c code; every object waits for every generated header.
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=proto --c_out=$(GEN) $<
+
+$(GEN)/rpc.pb-c.c $(GEN)/rpc.pb-c.h: $(CRIU_RPC)
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=$(dir $(CRIU_RPC)) --c_out=$(GEN) $(CRIU_RPC)
+
+GEN_H := $(GEN_C:.c=.h)
+
+$(O)/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(O)/gen/%.o: $(GEN)/%.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Werror,$(CFLAGS)) -c -o $@ $<
+
+$(B)/tests/unit/%: tests/unit/%.c $(LIB_OBJ) | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+# Workloads run inside tenants' minimal root file systems: static binaries.
+$(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -static -pthread -o $@ $<
+
+test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN)
+
+deps:
+	@bash scripts/deps.sh
+
+unit: test-bins
+	@bash tests/run.sh --unit
+
+check: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-dump.sh
+
+bench-transport: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-transport.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash scripts/demo.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

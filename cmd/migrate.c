@@ -1,0 +1,13 @@
+/* ferry migrate: not implemented yet. */
+#include <stdio.h>
+
+#include "cmd.h"
+
+int cmd_migrate(int argc, char **argv, const struct global_opts *g)
+{
+	(void)argc;
+	(void)argv;
+	(void)g;
+	fprintf(stderr, "ferry migrate: not implemented yet\n");
+	return FX_FAIL;
+}

@@ -1,0 +1,13 @@
+/* ferry rm: not implemented yet. */
+#include <stdio.h>
+
+#include "cmd.h"
+
+int cmd_rm(int argc, char **argv, const struct global_opts *g)
+{
+	(void)argc;
+	(void)argv;
+	(void)g;
+	fprintf(stderr, "ferry rm: not implemented yet\n");
+	return FX_FAIL;
+}

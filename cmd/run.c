@@ -1,0 +1,13 @@
+/* ferry run: not implemented yet. */
+#include <stdio.h>
+
+#include "cmd.h"
+
+int cmd_run(int argc, char **argv, const struct global_opts *g)
+{
+	(void)argc;
+	(void)argv;
+	(void)g;
+	fprintf(stderr, "ferry run: not implemented yet\n");
+	return FX_FAIL;
+}

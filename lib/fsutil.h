@@ -1,0 +1,27 @@
+/* File-system helpers. */
+#ifndef FERRY_FSUTIL_H
+#define FERRY_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* Write data to path atomically: temp file in the same dir, fsync, rename,
+ * fsync of the directory. A crash leaves either the old or the new file. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, ferr_t *err);
+/* Read a whole (small) file; *buf is malloc'd and NUL-terminated. */
+int fs_read_all(const char *path, char **buf, size_t *len, size_t max, ferr_t *err);
+/* mkdir -p */
+int fs_mkdir_p(const char *path, mode_t mode, ferr_t *err);
+/* rm -rf (does not cross mount points); missing path is not an error. */
+int fs_rm_rf(const char *path, ferr_t *err);
+/* fsync a directory by path. */
+int fs_fsync_dir(const char *path, ferr_t *err);
+/* A name is safe as one path component: not empty, not "." or "..",
+ * no '/', no NUL, no control characters, at most 255 bytes. */
+int fs_name_is_safe(const char *name, size_t len);
+/* Relative path made of safe components separated by single '/'. */
+int fs_relpath_is_safe(const char *path, size_t len);
+
+#endif
