@@ -72,9 +72,13 @@ $(O)/gen/%.o: $(GEN)/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Werror,$(CFLAGS)) -c -o $@ $<
 
-$(B)/tests/unit/%: tests/unit/%.c $(LIB_OBJ) | $(GEN_H)
+# Unit tests link the library without the commands (they need main.c's
+# cmd_report).
+UNIT_LIB_OBJ := $(filter-out $(O)/cmd/%,$(LIB_OBJ))
+
+$(B)/tests/unit/%: tests/unit/%.c $(UNIT_LIB_OBJ) | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(UNIT_LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 # Workloads run inside tenants' minimal root file systems: static binaries.
 $(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
