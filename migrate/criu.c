@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -42,6 +43,9 @@ static void conn_child(const char *criu_path, int sk, const int *keep, size_t n_
 		if (keep[i] >= 0)
 			fcntl(keep[i], F_SETFD, 0);
 	signal(SIGPIPE, SIG_DFL);
+	/* CRIU and its helpers get a process group of their own, so that we can
+	 * tell when the last helper is gone (see conn_wait_helpers) */
+	setpgid(0, 0);
 	snprintf(fdstr, sizeof(fdstr), "%d", sk);
 	execl(criu_path, criu_path, "swrk", fdstr, (char *)NULL);
 	_exit(127);
@@ -68,6 +72,17 @@ static int conn_start(const char *criu_path, const int *keep, size_t n_keep, str
 	c->sk = sv[0];
 	pr_debug("started %s swrk as pid %d", criu_path, c->pid);
 	return 0;
+}
+
+/* CRIU's own helpers (e.g. the namespace dumper) may outlive a failed CRIU
+ * and go on writing images: wait (bounded) until its process group is empty
+ * before the caller cleans up. */
+static void conn_wait_helpers(pid_t pgid)
+{
+	struct timespec ts = {0, 5 * 1000 * 1000};
+
+	for (int i = 0; i < 1000 && pgid > 0 && kill(-pgid, 0) == 0; i++)
+		nanosleep(&ts, NULL);
 }
 
 /* Close our end and reap CRIU; returns its wait status (or -1). */
@@ -393,7 +408,10 @@ int criu_dump(const struct criu_dump_opts *o, struct criu_dump_result *res, ferr
 out:
 	if (resp)
 		criu_resp__free_unpacked(resp, NULL);
+	pid_t pgid = c.pid;
 	conn_finish(&c);
+	if (r < 0)
+		conn_wait_helpers(pgid);
 	close_dirs(dirs);
 	res->rpc_ms = ms_since(t0);
 	return r;
