@@ -42,7 +42,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
-.PHONY: all deps check unit test-bins bench bench-transport demo clean format
+.PHONY: all deps check unit test-bins bench bench-transport demo clean format $(B)/ferry
 .SECONDARY:
 
 all: $(B)/ferry
