@@ -165,6 +165,9 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	}
 	if (tenant_rec_set_argv(&rec, o->argc, o->argv, err) < 0)
 		goto out;
+	/* fail early, before a container is started only to be killed */
+	if (o->net && net_check_config(rec.net.host_if, o->net, err) < 0)
+		goto out;
 
 	struct container_opts co = {
 	    .name = o->name,

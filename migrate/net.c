@@ -6,7 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if.h>
+#include <net/if.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -20,7 +20,6 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
 
-#include "fsutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -120,6 +119,49 @@ static int route_link(struct nl_sock *sk, struct nl_addr *dst, int ifindex, bool
 		return nl_fail(err, r, del ? "delete route %s" : "add route %s", a);
 	}
 	return 0;
+}
+
+/* Interface index of the main-table route to exactly dst, 0 when none. */
+static int route_owner(struct nl_sock *sk, struct nl_addr *dst, int *oif, ferr_t *err)
+{
+	struct nl_cache *cache = NULL;
+	int r;
+
+	*oif = 0;
+	if ((r = rtnl_route_alloc_cache(sk, AF_INET, 0, &cache)) < 0)
+		return nl_fail(err, r, "%s", "list routes");
+	for (struct nl_object *o = nl_cache_get_first(cache); o && !*oif;
+	     o = nl_cache_get_next(o)) {
+		struct rtnl_route *rt = (struct rtnl_route *)o;
+		struct nl_addr *d = rtnl_route_get_dst(rt);
+		if (rtnl_route_get_table(rt) != RT_TABLE_MAIN || !d ||
+		    nl_addr_get_prefixlen(d) != nl_addr_get_prefixlen(dst) ||
+		    nl_addr_cmp_prefix(d, dst) != 0 || rtnl_route_get_nnexthops(rt) < 1)
+			continue;
+		*oif = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(rt, 0));
+		if (!*oif)
+			*oif = -1; /* a route without device (blackhole, via gateway...) */
+	}
+	nl_cache_free(cache);
+	return 0;
+}
+
+/* ADDR/32 must not be routed through another interface than ifindex (0: any). */
+static int route_free(struct nl_sock *sk, struct nl_addr *dst32, int ifindex, ferr_t *err)
+{
+	char a[64], dev[IF_NAMESIZE] = "another route";
+	int oif;
+
+	if (route_owner(sk, dst32, &oif, err) < 0)
+		return -1;
+	if (!oif || oif == ifindex)
+		return 0;
+	if (oif > 0 && !if_indextoname((unsigned)oif, dev))
+		snprintf(dev, sizeof(dev), "if%d", oif);
+	nl_addr2str(dst32, a, sizeof(a));
+	return ferr_set(err, FX_CONFLICT,
+			"address %s is already routed to %s on this host (another tenant has it?)",
+			a, dev);
 }
 
 /* Run fn inside pid's network namespace (this thread only), then come back. */
@@ -233,8 +275,8 @@ int net_host_plumb(const char *host_if, const char *addr_cidr, ferr_t *err)
 		nl_addr_put(dst);
 		return -1;
 	}
-	if (link_up(sk, host_if, &ifindex, err) < 0 || write_proxy_arp(host_if, err) < 0 ||
-	    route_link(sk, dst, ifindex, false, err) < 0)
+	if (link_up(sk, host_if, &ifindex, err) < 0 || route_free(sk, dst, ifindex, err) < 0 ||
+	    write_proxy_arp(host_if, err) < 0 || route_link(sk, dst, ifindex, false, err) < 0)
 		ferr_wrap(err, "host side %s of %s", host_if, addr_cidr);
 	else
 		r = 0;
@@ -271,28 +313,45 @@ int net_host_unplumb(const char *host_if, const char *addr_cidr, ferr_t *err)
 	return 0;
 }
 
-int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if, const char *addr_cidr,
-		     ferr_t *err)
+int net_check_config(const char *host_if, const char *addr_cidr, ferr_t *err)
 {
 	struct rtnl_link *old = NULL;
-	struct nl_addr *a = NULL;
+	struct nl_addr *dst = NULL;
 	struct nl_sock *sk;
-	int r;
+	int r = 0;
 
-	if (parse_cidr(addr_cidr, &a, err) < 0)
+	if (parse_cidr(addr_cidr, &dst, err) < 0)
 		return -1;
-	nl_addr_put(a);
-	if (!(sk = nl_open(err)))
+	nl_addr_set_prefixlen(dst, 32);
+	if (!(sk = nl_open(err))) {
+		nl_addr_put(dst);
 		return -1;
+	}
 	if (rtnl_link_get_kernel(sk, 0, host_if, &old) == 0) {
 		rtnl_link_put(old);
-		nl_socket_free(sk);
-		return ferr_set(
+		r = ferr_set(
 		    err, FX_CONFLICT,
 		    "host interface %s already exists (a tenant with this name is running, "
 		    "or a leftover: remove it with 'ip link del %s')",
 		    host_if, host_if);
+	} else {
+		r = route_free(sk, dst, 0, err);
 	}
+	nl_socket_free(sk);
+	nl_addr_put(dst);
+	return r;
+}
+
+int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if, const char *addr_cidr,
+		     ferr_t *err)
+{
+	struct nl_sock *sk;
+	int r;
+
+	if (net_check_config(host_if, addr_cidr, err) < 0)
+		return -1;
+	if (!(sk = nl_open(err)))
+		return -1;
 	/* the peer is created directly inside the tenant's namespace under its name */
 	r = rtnl_link_veth_add(sk, host_if, tenant_if, pid);
 	nl_socket_free(sk);

@@ -49,6 +49,15 @@ t_expect_fail 4 "host interface $HOSTIF already exists" \
 [ ! -e "$FERRY_STATE_DIR/tenants/$NAME" ] || t_fail "failed run left a record"
 ip link del "$HOSTIF"
 
+t_log "an address already routed on this host is refused"
+N2=tn2-$$
+t_defer "$FERRY rm --force $N2"
+"$FERRY" run "$N2" --net "$ADDR/24" --rootfs "$R" -- sleep 1000 >/dev/null
+t_expect_fail 4 "address $ADDR is already routed to fy-$N2" \
+	"$FERRY" run "$NAME" --net "$ADDR/24" --rootfs "$R" -- sleep 100
+[ ! -e "$FERRY_STATE_DIR/tenants/$NAME" ] || t_fail "failed run left a record"
+"$FERRY" rm --force "$N2"
+
 t_log "bad address"
 t_expect_fail 2 "bad address" "$FERRY" run "$NAME" --net 10.201.0.2 --rootfs "$R" -- sleep 100
 t_expect_fail 2 "bad address" "$FERRY" run "$NAME" --net nonsense/24 --rootfs "$R" -- sleep 100
