@@ -121,20 +121,6 @@ static int check_free(const char *state_dir, const char *name, ferr_t *err)
 	return r;
 }
 
-static int link_console(const char *tenant_dir, const char *rootfs, ferr_t *err)
-{
-	char link[PATH_MAX], target[PATH_MAX];
-
-	if (xsnprintf(link, sizeof(link), err, "%s/console.log", tenant_dir) < 0 ||
-	    xsnprintf(target, sizeof(target), err, "%s%s", rootfs, CONTAINER_CONSOLE) < 0)
-		return -1;
-	if (unlink(link) < 0 && errno != ENOENT)
-		return ferr_sys(err, FX_FAIL, "remove %s", link);
-	if (symlink(target, link) < 0)
-		return ferr_sys(err, FX_FAIL, "symlink %s", link);
-	return 0;
-}
-
 static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *err)
 {
 	char rootfs[PATH_MAX], dir[PATH_MAX];
@@ -182,7 +168,8 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	rec.init_pid = ci.pid;
 	rec.init_start = ci.start;
 	rec.created = rec.updated = wall_time();
-	if (registry_save(g->state_dir, &rec, err) < 0 || link_console(dir, rootfs, err) < 0) {
+	if (registry_save(g->state_dir, &rec, err) < 0 ||
+	    container_link_console(g->state_dir, o->name, rootfs, err) < 0) {
 		container_stop(ci.pid, ci.start, SIGKILL, 5000, NULL);
 		if (o->net)
 			net_host_unplumb(rec.net.host_if, rec.net.addr, NULL);

@@ -357,3 +357,35 @@ int container_kill(const char *state_dir, struct tenant_rec *rec, int sig, int t
 	rec->updated = wall_time();
 	return registry_save(state_dir, rec, err);
 }
+
+int container_prepare_restore(const char *rootfs, ferr_t *err)
+{
+	char dir[PATH_MAX], log[PATH_MAX];
+	int fd;
+
+	if (xsnprintf(dir, sizeof(dir), err, "%s/.ferry", rootfs) < 0 ||
+	    xsnprintf(log, sizeof(log), err, "%s%s", rootfs, CONTAINER_CONSOLE) < 0)
+		return -1;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL, "create %s", dir);
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ferr_sys(err, FX_FAIL, "create console log %s", log);
+	close(fd);
+	return 0;
+}
+
+int container_link_console(const char *state_dir, const char *name, const char *rootfs, ferr_t *err)
+{
+	char dir[PATH_MAX], link[PATH_MAX], target[PATH_MAX];
+
+	if (registry_tenant_dir(state_dir, name, dir, sizeof(dir), err) < 0 ||
+	    xsnprintf(link, sizeof(link), err, "%s/console.log", dir) < 0 ||
+	    xsnprintf(target, sizeof(target), err, "%s%s", rootfs, CONTAINER_CONSOLE) < 0)
+		return -1;
+	if (unlink(link) < 0 && errno != ENOENT)
+		return ferr_sys(err, FX_FAIL, "remove %s", link);
+	if (symlink(target, link) < 0)
+		return ferr_sys(err, FX_FAIL, "symlink %s", link);
+	return 0;
+}

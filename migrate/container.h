@@ -41,6 +41,17 @@ int container_start(const struct container_opts *o, struct container_info *out, 
  * wait. A process that is already gone is success. */
 int container_stop(pid_t pid, uint64_t start, int sig, int timeout_ms, ferr_t *err);
 
+/* Before `criu restore` of a container (e.g. on another host): make sure
+ * ROOTFS/.ferry/console.log exists. CRIU reopens the init's stdout/stderr by
+ * that path and the restore fails when it is missing; its content and size
+ * may differ from the dump's. Existing content is kept. */
+int container_prepare_restore(const char *rootfs, ferr_t *err);
+
+/* STATE_DIR/tenants/NAME/console.log -> ROOTFS/.ferry/console.log (replaced
+ * if present), so operators find a container's output. */
+int container_link_console(const char *state_dir, const char *name, const char *rootfs,
+			   ferr_t *err);
+
 /* End a registered tenant: container_stop its init (if alive), remove the
  * host side of its network (net_host_unplumb), mark the record gone and save
  * it. The caller holds the tenant's registry lock. */
