@@ -95,6 +95,11 @@ static void make_dev(int st)
 		if (symlink(links[i][1], p) < 0)
 			child_fail(st, "symlink %s: %s", p, strerror(errno));
 	}
+	if (mkdir("/dev/pts", 0755) < 0)
+		child_fail(st, "mkdir /dev/pts: %s", strerror(errno));
+	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "newinstance,ptmxmode=0666,mode=0620") < 0)
+		child_fail(st, "mount devpts on /dev/pts: %s", strerror(errno));
 }
 
 static void pivot_into(int st, const char *rootfs)

@@ -51,10 +51,10 @@ dump_restore() {
 	t_log "$name: dumped at $STOPPED, restored as pid $RESTORED, now $(last)"
 }
 
-t_log "plain container"
+t_log "plain container, holding a pty master of its devpts"
 N1=cs1-$$
 t_defer "$FERRY rm --force $N1"
-"$FERRY" run "$N1" --rootfs "$R" -- sh -c "$COUNTER"
+"$FERRY" run "$N1" --rootfs "$R" -- sh -c "exec 3<>/dev/ptmx; $COUNTER"
 dump_restore "$N1"
 kill -9 "$RESTORED"
 for i in $(seq 50); do gone "$RESTORED" && break; sleep 0.1; done

@@ -26,6 +26,15 @@ grep -q '^NSpid:.*[[:space:]]1$' "/proc/$PID/status" || t_fail "init is not PID 
 [ "$(ls "/proc/$PID/fd" | sort | tr '\n' ' ')" = "0 1 2 " ] || t_fail "unexpected fds: $(ls -l /proc/$PID/fd)"
 [ "$(readlink "/proc/$PID/fd/1")" = "/.ferry/console.log" ] || t_fail "stdout not the console log"
 [ "$(readlink "/proc/$PID/fd/0")" = "/dev/null" ] || t_fail "stdin not /dev/null"
+mounts=$(cat "/proc/$PID/mounts")
+echo "$mounts"
+for m in "proc /proc proc" "tmpfs /dev tmpfs" "devpts /dev/pts devpts"; do
+	grep -q "^$m " <<<"$mounts" || t_fail "no '$m' mount in the tenant"
+done
+(($(wc -l <<<"$mounts") == 4)) || t_fail "unexpected mounts in the tenant (host mounts leaked?)"
+for d in null zero random urandom tty; do
+	[ -c "/proc/$PID/root/dev/$d" ] || t_fail "no /dev/$d in the tenant"
+done
 t_wait_file "$FERRY_STATE_DIR/tenants/$NAME/console.log" 5
 for i in $(seq 50); do grep -q tick "$FERRY_STATE_DIR/tenants/$NAME/console.log" && break; sleep 0.1; done
 grep -q tick "$FERRY_STATE_DIR/tenants/$NAME/console.log" || t_fail "no output in console.log"
