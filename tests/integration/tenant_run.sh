@@ -82,6 +82,32 @@ t_log "rm"
 [ ! -e "$FERRY_STATE_DIR/tenants/$NAME" ] || t_fail "rm left the tenant dir"
 "$FERRY" ps | grep -q "^$NAME " && t_fail "ps still lists removed tenant"
 
+t_log "run --json, --help"
+"$FERRY" run "$NAME" --json --rootfs "$R" -- sleep 1000 >"$T/run.json"
+python3 - "$T/run.json" "$NAME" <<'PY' || t_fail "run --json content"
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+assert d["name"] == sys.argv[2] and d["state"] == "running" and d["pid"] > 1, d
+assert d["address"] is None and os.path.islink(d["console"]), d
+PY
+"$FERRY" rm --force "$NAME"
+for c in run ps kill rm check; do
+	"$FERRY" "$c" --help | grep -q "^usage: ferry $c" || t_fail "ferry $c --help"
+done
+t_expect_fail 2 "" "$FERRY" kill
+t_expect_fail 2 "unknown signal" "$FERRY" kill "$NAME" --signal NOPE
+
+t_log "kill --signal: TERM works for an init that handles it, else a clear error"
+"$FERRY" run "$NAME" --rootfs "$R" -- sh -c 'trap "exit 0" TERM; while true; do sleep 0.1; done' >/dev/null
+"$FERRY" kill --signal TERM "$NAME"
+"$FERRY" ps | grep -Eq "^$NAME +container +gone " || t_fail "TERM did not end the tenant"
+"$FERRY" rm "$NAME"
+"$FERRY" run "$NAME" --rootfs "$R" -- sleep 1000 >/dev/null
+t_expect_fail 1 "still alive" "$FERRY" kill --signal SIGTERM --timeout 1 "$NAME"
+"$FERRY" ps | grep -Eq "^$NAME +container +running " || t_fail "tenant should still run"
+"$FERRY" kill "$NAME"
+"$FERRY" rm "$NAME"
+
 t_log "rm --force kills"
 "$FERRY" run "$NAME" --rootfs "$R" -- sleep 1000 >/dev/null
 PID3=$(pid_of "$NAME")
