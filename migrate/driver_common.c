@@ -151,5 +151,6 @@ int driver_resume_from_images(const struct tenant_driver *d, const struct driver
 		return ferr_wrap(err, "resuming tenant %s from %s", rec->name, rec->last_dump);
 	rec->init_pid = pid;
 	rec->state = TS_RUNNING;
+	proc_start_time(pid, &rec->init_start, NULL);
 	return 0;
 }

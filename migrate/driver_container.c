@@ -13,13 +13,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "container.h"
 #include "driver.h"
 #include "log.h"
 #include "net.h"
 
-static int container_dump(const struct driver_env *env, const struct tenant_rec *rec,
-			  const struct driver_dump_opts *o, struct criu_dump_result *res,
-			  ferr_t *err)
+static int ctr_dump(const struct driver_env *env, const struct tenant_rec *rec,
+		    const struct driver_dump_opts *o, struct criu_dump_result *res, ferr_t *err)
 {
 	struct criu_dump_opts d = {0};
 
@@ -54,7 +54,7 @@ static bool has_net(const struct tenant_net *n)
 	return n && n->addr[0] && n->host_if[0];
 }
 
-static int container_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
+static int ctr_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 {
 	struct restore_hook *h = arg;
 
@@ -68,8 +68,8 @@ static int container_notify(const char *script, pid_t pid, void *arg, ferr_t *er
 	return 0;
 }
 
-static int container_restore(const struct driver_env *env, const struct driver_restore_opts *o,
-			     pid_t *pid, ferr_t *err)
+static int ctr_restore(const struct driver_env *env, const struct driver_restore_opts *o,
+		       pid_t *pid, ferr_t *err)
 {
 	struct criu_restore_opts r = {0};
 	struct restore_hook hook = {.o = o};
@@ -77,9 +77,12 @@ static int container_restore(const struct driver_env *env, const struct driver_r
 
 	if (!o->rootfs || !*o->rootfs)
 		return ferr_set(err, FX_INTEGRITY, "the image set names no root file system");
+	/* CRIU reopens the init's stdio (the console log) by path */
+	if (container_prepare_restore(o->rootfs, err) < 0)
+		return -1;
 	driver_criu_common(env, o->images_dir, "restore.log", &r.c);
 	r.c.tcp_established = o->tcp_established;
-	r.c.notify = container_notify;
+	r.c.notify = ctr_notify;
 	r.c.notify_arg = &hook;
 	r.root = o->rootfs;
 	r.rst_sibling = true;
@@ -102,12 +105,12 @@ static int container_restore(const struct driver_env *env, const struct driver_r
 	return 0;
 }
 
-static int container_resume(const struct driver_env *env, struct tenant_rec *rec, ferr_t *err)
+static int ctr_resume(const struct driver_env *env, struct tenant_rec *rec, ferr_t *err)
 {
 	return driver_resume_from_images(&driver_container, env, rec, err);
 }
 
-static int container_kill(const struct driver_env *env, const struct tenant_rec *rec, ferr_t *err)
+static int ctr_kill(const struct driver_env *env, const struct tenant_rec *rec, ferr_t *err)
 {
 	(void)env;
 	/* the init of a PID namespace takes every task of it along */
@@ -122,8 +125,8 @@ static int container_kill(const struct driver_env *env, const struct tenant_rec 
 const struct tenant_driver driver_container = {
     .kind = TK_CONTAINER,
     .name = "container",
-    .dump = container_dump,
-    .restore = container_restore,
-    .resume = container_resume,
-    .kill = container_kill,
+    .dump = ctr_dump,
+    .restore = ctr_restore,
+    .resume = ctr_resume,
+    .kill = ctr_kill,
 };

@@ -121,6 +121,7 @@ static int proctree_record(const struct dump_opts *o, struct tenant_rec *rec, fe
 	rec->kind = TK_PROCTREE;
 	rec->state = TS_RUNNING;
 	rec->init_pid = o->pid;
+	proc_start_time(o->pid, &rec->init_start, NULL);
 	rec->created = rec->updated = wall_time();
 	return read_cmdline(o->pid, rec, err);
 }
@@ -320,8 +321,10 @@ static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct du
 	r->criu_ms = cres.rpc_ms;
 	int wr = write_manifest(o, rec, &h, work, r, t0, err);
 	rec->state = o->leave_running ? TS_RUNNING : TS_DUMPED;
-	if (!o->leave_running)
+	if (!o->leave_running) {
 		rec->init_pid = 0;
+		rec->init_start = 0;
+	}
 	snprintf(rec->last_dump, sizeof(rec->last_dump), "%s", r->dir);
 	rec->updated = wall_time();
 	r->state = rec->state;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "driver.h"
 #include "fsutil.h"
 #include "log.h"
@@ -143,7 +144,11 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	r->criu_ms = ms_since(t0);
 	rec->init_pid = pid;
 	rec->state = TS_RUNNING;
+	proc_start_time(pid, &rec->init_start, NULL);
 	snprintf(rec->last_dump, sizeof(rec->last_dump), "%s", r->dir);
+	if (rec->kind == TK_CONTAINER &&
+	    container_link_console(o->state_dir, rec->name, rec->rootfs, NULL) < 0)
+		pr_warn("tenant %s: no console log link in the state directory", rec->name);
 	if (registry_save(o->state_dir, rec, err) < 0) {
 		drv->kill(&env, rec, NULL);
 		return ferr_wrap(err, "tenant %s was restored but not registered (killed it)",

@@ -6,6 +6,7 @@
 t_init cr_proctree
 . "$TESTS_ROOT/lib/cr.sh"
 cr_require
+cr_need_wl wl_pipe
 
 D="$T/wl"
 mkdir -p "$D"

@@ -6,6 +6,7 @@
 t_init cr_tcp
 . "$TESTS_ROOT/lib/cr.sh"
 cr_require
+cr_need_wl wl_tcp_server tcp_client
 
 NAME=cr-tcp
 ADDR=10.202.0.21

@@ -13,6 +13,13 @@ cr_require() {
 	CR_CRIU=$c
 }
 
+# cr_need_wl NAME...: skip unless these workloads are built
+cr_need_wl() {
+	for w in "$@"; do
+		[ -x "$WORKLOADS/$w" ] || t_skip "workload $w not built"
+	done
+}
+
 # cr_pid NAME: the tenant's init pid on the host, from `ferry ps --json`.
 cr_pid() {
 	"$FERRY" ps --json | python3 -c '
@@ -95,6 +102,7 @@ cr_wait_gone() {
 cr_workload_test() {
 	local name=$1 wl=$2 r="$T/rootfs"
 	shift 2
+	cr_need_wl "$wl"
 	cr_start "$name" "$r" -- "/bin/$wl" "$@"
 	sleep 0.5
 	cr_dump_restore "$name" "$T/img"
