@@ -36,9 +36,14 @@ LIB_SRC  := $(wildcard lib/*.c proto/*.c migrate/*.c transport/*.c snapshot/*.c)
             $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJ  := $(patsubst %.c,$(O)/%.o,$(LIB_SRC)) $(patsubst $(GEN)/%.c,$(O)/gen/%.o,$(GEN_C))
 MAIN_OBJ := $(O)/cmd/main.o
+# Unit tests and test tools link the library without the command layer
+# (cmd/*.c need cmd_report from main.c).
+TEST_OBJ := $(filter-out $(O)/cmd/%,$(LIB_OBJ))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
@@ -72,16 +77,21 @@ $(O)/gen/%.o: $(GEN)/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Werror,$(CFLAGS)) -c -o $@ $<
 
-$(B)/tests/unit/%: tests/unit/%.c $(LIB_OBJ) | $(GEN_H)
+$(B)/tests/unit/%: tests/unit/%.c $(TEST_OBJ) | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(TEST_OBJ) $(LDFLAGS) $(LDLIBS)
+
+# Test-only tools (e.g. a misbehaving peer), linked like the unit tests.
+$(B)/tests/tools/%: tests/tools/%.c $(TEST_OBJ) | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(TEST_OBJ) $(LDFLAGS) $(LDLIBS)
 
 # Workloads run inside tenants' minimal root file systems: static binaries.
 $(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -static -pthread -o $@ $<
 
-test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN)
+test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN)
 
 deps:
 	@bash scripts/deps.sh

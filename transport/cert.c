@@ -45,8 +45,7 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *crt, fe
 		unlink(path);
 		return ferr_sys(err, FX_FAIL, "open %s", path);
 	}
-	ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-		 : PEM_write_X509(f, crt);
+	ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, crt);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		ok = 0;
 	if (fclose(f) != 0 || !ok) {
@@ -112,7 +111,8 @@ int cert_init(const char *dir, const char *ca_name, ferr_t *err)
 	    xsnprintf(cpath, sizeof(cpath), err, "%s/ca.pem", dir) < 0)
 		return -1;
 	if (access(kpath, F_OK) == 0)
-		return ferr_set(err, FX_CONFLICT, "%s already exists: this directory has a CA", kpath);
+		return ferr_set(err, FX_CONFLICT, "%s already exists: this directory has a CA",
+				kpath);
 	key = EVP_EC_gen("P-256");
 	if (!key) {
 		ossl_fail(err, "cannot generate the CA key");

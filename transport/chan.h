@@ -36,10 +36,10 @@ struct chan_ops {
 /* Layers embed struct chan first and allocate through chan_alloc. */
 struct chan {
 	const struct chan_ops *ops;
-	struct chan *lower; /* layer below, owned; NULL at the bottom */
-	int fd;             /* socket of the bottom layer, -1 if none */
-	char peer[128];     /* "host:port" or a path, for messages */
-	ferr_t err;         /* sticky error, code 0 while healthy */
+	struct chan *lower;	     /* layer below, owned; NULL at the bottom */
+	int fd;			     /* socket of the bottom layer, -1 if none */
+	char peer[128];		     /* "host:port" or a path, for messages */
+	ferr_t err;		     /* sticky error, code 0 while healthy */
 	uint64_t rx_bytes, tx_bytes; /* bytes through this layer */
 };
 

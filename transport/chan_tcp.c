@@ -65,11 +65,11 @@ static void fd_close(struct chan *c)
 }
 
 static const struct chan_ops fd_ops = {
-	.read = fd_read,
-	.write = fd_write,
-	.shutdown = fd_shutdown,
-	.poll = fd_poll,
-	.close = fd_close,
+    .read = fd_read,
+    .write = fd_write,
+    .shutdown = fd_shutdown,
+    .poll = fd_poll,
+    .close = fd_close,
 };
 
 struct chan *chan_fd_new(int fd, const char *peer, ferr_t *err)

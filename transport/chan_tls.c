@@ -194,11 +194,11 @@ static void tls_close(struct chan *c)
 }
 
 static const struct chan_ops tls_ops = {
-	.read = tls_read,
-	.write = tls_write,
-	.shutdown = tls_shutdown,
-	.poll = tls_poll,
-	.close = tls_close,
+    .read = tls_read,
+    .write = tls_write,
+    .shutdown = tls_shutdown,
+    .poll = tls_poll,
+    .close = tls_close,
 };
 
 static int handshake_fail(struct chan_tls *t, int ret, bool server, ferr_t *err)
