@@ -130,10 +130,16 @@ static int io_fail(struct chan_tls *t, int ret, const char *op, ferr_t *err)
 		break;
 	}
 	if (ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		ERR_clear_error();
+		return ferr_set(err, FX_PEER, "connection to %s closed unexpectedly", t->c.peer);
+	}
+	if (ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_SSL &&
 	    ERR_GET_REASON(ERR_peek_error()) >= SSL_AD_REASON_OFFSET) {
 		ssl_fail(err, FX_PEER, "TLS alert");
-		return ferr_wrap(err, "%s refused the TLS session (is our certificate signed by "
-				      "the CA it trusts?)",
+		return ferr_wrap(err,
+				 "%s refused the TLS session (is our certificate signed by "
+				 "the CA it trusts?)",
 				 t->c.peer);
 	}
 	ssl_fail(err, FX_PEER, "TLS error");

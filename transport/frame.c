@@ -132,11 +132,9 @@ int frame_recv_hdr(struct chan *c, struct frame_hdr *h, uint32_t max_len, ferr_t
 
 	if (chan_read_full(c, raw, sizeof(raw)) < 0)
 		return chan_take_error(c, err);
-	if (frame_hdr_decode(raw, h, max_len, err) < 0) {
-		chan_fail(c, err);
-		return -1;
-	}
-	return 0;
+	/* a bad header is a protocol error, not a broken stream: the caller
+	 * may still answer with an ERROR frame */
+	return frame_hdr_decode(raw, h, max_len, err);
 }
 
 int frame_recv(struct chan *c, struct frame_buf *fb, ferr_t *err)

@@ -181,8 +181,12 @@ static int dispatch(struct conn *cn, struct chan *c, struct xfer_stats *st, ferr
 	};
 	int ret;
 
-	if (frame_recv(c, &fb, err) < 0)
+	if (frame_recv(c, &fb, err) < 0) {
+		if (err->code == FX_INTEGRITY)
+			session_send_error(c, err);
+		frame_buf_free(&fb);
 		return -1;
+	}
 	switch (fb.h.type) {
 	case WIRE_OFFER:
 		ret = xfer_recv(c, &fb, &ro, st, err);

@@ -45,7 +45,10 @@ static int evil_manifest(const char *name, size_t nlen, uint8_t **buf, size_t *l
 
 	ferry__image_file__init(f);
 	f->name = malloc(nlen + 1);
-	memcpy(f->name, name, nlen);
+	if (memchr(name, 0, nlen))
+		memset(f->name, 'z', nlen); /* placeholder, replaced after encoding */
+	else
+		memcpy(f->name, name, nlen);
 	f->name[nlen] = 0;
 	f->size = 1;
 	f->sha256.data = malloc(32);
@@ -58,27 +61,12 @@ static int evil_manifest(const char *name, size_t nlen, uint8_t **buf, size_t *l
 	if (manifest_encode(m, buf, len, &e) < 0)
 		return -1;
 	if (memchr(name, 0, nlen)) {
-		/* protobuf-c packs strings with strlen: splice the full name in */
-		size_t plen = strlen(f->name);
-		uint8_t *p = memmem(*buf, *len, f->name, plen);
-		uint8_t *nb = malloc(*len + nlen - plen);
-		size_t pre = (size_t)(p - *buf);
-		memcpy(nb, *buf, pre);
-		memcpy(nb + pre, name, nlen);
-		memcpy(nb + pre + nlen, p + plen, *len - pre - plen);
-		/* fix the two enclosing lengths: name length byte, ImageFile length byte */
-		nb[pre - 1] = (uint8_t)nlen;
-		for (size_t i = MANIFEST_HDR_LEN; i < pre; i++)
-			if (nb[i] == 0x3a) { /* field 7, wire type 2 */
-				nb[i + 1] = (uint8_t)(nb[i + 1] + nlen - plen);
-				break;
-			}
-		*len += nlen - plen;
-		nb[8] = nb[9] = 0;
-		nb[10] = (uint8_t)((*len - MANIFEST_HDR_LEN) >> 8);
-		nb[11] = (uint8_t)(*len - MANIFEST_HDR_LEN);
-		free(*buf);
-		*buf = nb;
+		/* protobuf-c packs strings up to their NUL: encode a placeholder of
+		 * the same length, then overwrite it with the real bytes */
+		uint8_t *p = memmem(*buf, *len, f->name, nlen);
+		if (!p)
+			return -1;
+		memcpy(p, name, nlen);
 	}
 	manifest_free(m);
 	return 0;
