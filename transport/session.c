@@ -127,7 +127,11 @@ int session_peer_error(const struct frame_buf *fb, const char *who, ferr_t *err)
 	code = (int)m->code;
 	if (code <= 0 || code > FX_NOSPACE)
 		code = FX_FAIL;
-	ferr_set(err, code, "%s: %s", who, m->text);
+	if (code == FX_NOSPACE)
+		ferr_set(err, code, "%s: disk full: %s (free space there, then send again)", who,
+			 m->text);
+	else
+		ferr_set(err, code, "%s: %s", who, m->text);
 	wire_free(m);
 	return -1;
 }
