@@ -23,9 +23,11 @@ static void usage(FILE *f)
 int cmd_cert(int argc, char **argv, const struct global_opts *g)
 {
 	static const struct option opts[] = {
-		{"ca-name", required_argument, NULL, 'c'}, {"days", required_argument, NULL, 'd'},
-		{"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"ca-name", required_argument, NULL, 'c'},
+	    {"days", required_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *ca_name = "ferry CA";
 	int days = 825, json = 0, c;
