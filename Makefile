@@ -36,9 +36,6 @@ LIB_SRC  := $(wildcard lib/*.c proto/*.c migrate/*.c transport/*.c snapshot/*.c)
             $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJ  := $(patsubst %.c,$(O)/%.o,$(LIB_SRC)) $(patsubst $(GEN)/%.c,$(O)/gen/%.o,$(GEN_C))
 MAIN_OBJ := $(O)/cmd/main.o
-# Unit tests and test tools link the library without the command layer
-# (cmd/*.c need cmd_report from main.c).
-TEST_OBJ := $(filter-out $(O)/cmd/%,$(LIB_OBJ))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
@@ -77,14 +74,20 @@ $(O)/gen/%.o: $(GEN)/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Werror,$(CFLAGS)) -c -o $@ $<
 
-$(B)/tests/unit/%: tests/unit/%.c $(TEST_OBJ) | $(GEN_H)
+# Unit tests link the library as an archive: only the objects a test needs are
+# pulled in (cmd/*.o refer to cmd_report in cmd/main.c, which tests lack).
+$(O)/libferry.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/tests/unit/%: tests/unit/%.c $(O)/libferry.a | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(TEST_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
 
 # Test-only tools (e.g. a misbehaving peer), linked like the unit tests.
-$(B)/tests/tools/%: tests/tools/%.c $(TEST_OBJ) | $(GEN_H)
+$(B)/tests/tools/%: tests/tools/%.c $(O)/libferry.a | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(TEST_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
 
 # Workloads run inside tenants' minimal root file systems: static binaries.
 $(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
