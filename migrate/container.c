@@ -298,6 +298,10 @@ int container_start(const struct container_opts *o, struct container_info *out, 
 	memset(out, 0, sizeof(*out));
 	if (o->rootfs[0] != '/')
 		return ferr_set(err, FX_USAGE, "rootfs %s: must be an absolute path", o->rootfs);
+	if (!strcmp(o->rootfs, "/"))
+		return ferr_set(err, FX_USAGE,
+				"rootfs / is the host's own root: give the tenant "
+				"a root file system directory of its own");
 	if (stat(o->rootfs, &sb) < 0)
 		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL, "rootfs %s",
 				o->rootfs);

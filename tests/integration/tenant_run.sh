@@ -56,6 +56,8 @@ t_log "conflicts and bad input"
 t_expect_fail 4 "already exists" "$FERRY" run "$NAME" --rootfs "$R" -- sh
 t_expect_fail 2 "invalid tenant name" "$FERRY" run "../x" --rootfs "$R" -- sh
 t_expect_fail 2 "invalid tenant name" "$FERRY" run "has space" --rootfs "$R" -- sh
+t_expect_fail 2 "host's own root" "$FERRY" run tr-root-$$ --rootfs / -- sh
+t_expect_fail 2 "not a directory" "$FERRY" run tr-file-$$ --rootfs "$R/etc/passwd" -- sh
 t_expect_fail 3 "rootfs .*nope" "$FERRY" run tr-missing-$$ --rootfs "$T/nope" -- sh
 [ ! -e "$FERRY_STATE_DIR/tenants/tr-missing-$$" ] || t_fail "failed run left a record"
 t_expect_fail 1 "cannot run 'no-such-cmd'" "$FERRY" run tr-nocmd-$$ --rootfs "$R" -- no-such-cmd
