@@ -39,6 +39,8 @@ MAIN_OBJ := $(O)/cmd/main.o
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
@@ -82,12 +84,17 @@ $(B)/tests/unit/%: tests/unit/%.c $(O)/libferry.a | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
 
+# Test-only tools (e.g. a misbehaving peer), linked like the unit tests.
+$(B)/tests/tools/%: tests/tools/%.c $(O)/libferry.a | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
+
 # Workloads run inside tenants' minimal root file systems: static binaries.
 $(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -static -pthread -o $@ $<
 
-test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN)
+test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN)
 
 deps:
 	@bash scripts/deps.sh
