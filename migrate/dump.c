@@ -140,6 +140,13 @@ static int load_tenant(const struct dump_opts *o, struct tenant_rec *rec, ferr_t
 		tenant_rec_free(rec);
 		return -1;
 	}
+	/* We hold the tenant's lock, so no dump is in progress: "frozen" with a
+	 * live init is what an interrupted ferry left (CRIU lets the tree go
+	 * when it ends). */
+	if (rec->state == TS_FROZEN) {
+		pr_warn("tenant %s: stale frozen state from an interrupted dump", rec->name);
+		rec->state = TS_RUNNING;
+	}
 	if (rec->state != TS_RUNNING) {
 		enum tenant_state s = rec->state;
 		tenant_rec_free(rec);
