@@ -80,6 +80,9 @@ static int ctr_restore(const struct driver_env *env, const struct driver_restore
 	/* CRIU reopens the init's stdio (the console log) by path */
 	if (container_prepare_restore(o->rootfs, err) < 0)
 		return -1;
+	/* the address and the host interface must be free before anything starts */
+	if (has_net(o->net) && net_check_config(o->net->host_if, o->net->addr, err) < 0)
+		return -1;
 	driver_criu_common(env, o->images_dir, "restore.log", &r.c);
 	r.c.tcp_established = o->tcp_established;
 	r.c.notify = ctr_notify;
