@@ -39,10 +39,12 @@ MAIN_OBJ := $(O)/cmd/main.o
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
-.PHONY: all deps check unit test-bins bench bench-transport demo clean format
+.PHONY: all deps check unit test-bins bench bench-transport demo clean format $(B)/ferry
 .SECONDARY:
 
 all: $(B)/ferry
@@ -72,16 +74,27 @@ $(O)/gen/%.o: $(GEN)/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Werror,$(CFLAGS)) -c -o $@ $<
 
-$(B)/tests/unit/%: tests/unit/%.c $(LIB_OBJ) | $(GEN_H)
+# Unit tests link the library as an archive: only the objects a test needs are
+# pulled in (cmd/*.o refer to cmd_report in cmd/main.c, which tests lack).
+$(O)/libferry.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/tests/unit/%: tests/unit/%.c $(O)/libferry.a | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
+
+# Test-only tools (e.g. a misbehaving peer), linked like the unit tests.
+$(B)/tests/tools/%: tests/tools/%.c $(O)/libferry.a | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
 
 # Workloads run inside tenants' minimal root file systems: static binaries.
 $(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -static -pthread -o $@ $<
 
-test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN)
+test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN)
 
 deps:
 	@bash scripts/deps.sh

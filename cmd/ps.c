@@ -1,13 +1,144 @@
-/* ferry ps: not implemented yet. */
+/* ferry ps: list the tenants of this host, refreshing stale states. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "cmd.h"
+#include "json.h"
+#include "registry.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ferry ps [--json]\n\n"
+		"List tenants: name, kind, state (running, frozen, dumped, gone), init PID,\n"
+		"address, rootfs and age. A running tenant whose init has died shows as gone.\n");
+}
+
+/* Re-read the record under its lock and mark it gone if its init died. A
+ * tenant another ferry works on (lock busy) is shown as it is. */
+static void refresh(const char *state_dir, struct tenant_rec *r)
+{
+	ferr_t e = {0};
+	struct tenant_rec fresh;
+	int lock = registry_lock(state_dir, r->name, &e);
+
+	if (lock < 0)
+		return;
+	if (registry_load(state_dir, r->name, &fresh, &e) == 0) {
+		if (registry_refresh(state_dir, &fresh, &e) < 0)
+			fprintf(stderr, "ferry ps: %s\n", e.msg);
+		tenant_rec_free(r);
+		*r = fresh;
+	}
+	close(lock);
+}
+
+static const char *fmt_age(int64_t secs, char *buf, size_t len)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 120)
+		snprintf(buf, len, "%llds", (long long)secs);
+	else if (secs < 7200)
+		snprintf(buf, len, "%lldm", (long long)secs / 60);
+	else if (secs < 172800)
+		snprintf(buf, len, "%lldh", (long long)secs / 3600);
+	else
+		snprintf(buf, len, "%lldd", (long long)secs / 86400);
+	return buf;
+}
+
+static void print_json(const struct tenant_rec *v, size_t n, int64_t now)
+{
+	struct jw w;
+
+	jw_init(&w, stdout);
+	jw_obj_begin(&w, NULL);
+	jw_arr_begin(&w, "tenants");
+	for (size_t i = 0; i < n; i++) {
+		const struct tenant_rec *r = &v[i];
+		jw_obj_begin(&w, NULL);
+		jw_str(&w, "name", r->name);
+		jw_str(&w, "kind", tenant_kind_str(r->kind));
+		jw_str(&w, "state", tenant_state_str(r->state));
+		jw_int(&w, "pid", r->init_pid);
+		jw_str(&w, "address", r->net.addr[0] ? r->net.addr : NULL);
+		jw_str(&w, "host_if", r->net.host_if[0] ? r->net.host_if : NULL);
+		jw_str(&w, "rootfs", r->rootfs[0] ? r->rootfs : NULL);
+		jw_int(&w, "created", r->created);
+		jw_int(&w, "updated", r->updated);
+		jw_int(&w, "age_s", now - r->created);
+		jw_str(&w, "last_dump", r->last_dump[0] ? r->last_dump : NULL);
+		jw_arr_begin(&w, "argv");
+		for (int a = 0; a < r->argc; a++)
+			jw_str(&w, NULL, r->argv[a]);
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+	}
+	jw_arr_end(&w);
+	jw_obj_end(&w);
+	jw_finish(&w);
+}
+
+static void print_table(const struct tenant_rec *v, size_t n, int64_t now)
+{
+	char age[32], pid[16];
+
+	printf("%-20s %-9s %-8s %-8s %-18s %-5s %s\n", "NAME", "KIND", "STATE", "PID", "ADDRESS",
+	       "AGE", "ROOTFS");
+	for (size_t i = 0; i < n; i++) {
+		const struct tenant_rec *r = &v[i];
+		snprintf(pid, sizeof(pid), "%d", (int)r->init_pid);
+		printf("%-20s %-9s %-8s %-8s %-18s %-5s %s\n", r->name, tenant_kind_str(r->kind),
+		       tenant_state_str(r->state), r->init_pid ? pid : "-",
+		       r->net.addr[0] ? r->net.addr : "-",
+		       fmt_age(now - r->created, age, sizeof(age)), r->rootfs[0] ? r->rootfs : "-");
+	}
+}
 
 int cmd_ps(int argc, char **argv, const struct global_opts *g)
 {
-	(void)argc;
-	(void)argv;
-	(void)g;
-	fprintf(stderr, "ferry ps: not implemented yet\n");
-	return FX_FAIL;
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct tenant_rec *v;
+	bool json = false;
+	ferr_t err = {0};
+	size_t n;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return FX_USAGE;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return FX_USAGE;
+	}
+	if (registry_list(g->state_dir, &v, &n, &err) < 0)
+		return cmd_report("ps", &err);
+	for (size_t i = 0; i < n; i++)
+		refresh(g->state_dir, &v[i]);
+	if (json)
+		print_json(v, n, wall_time());
+	else
+		print_table(v, n, wall_time());
+	for (size_t i = 0; i < n; i++)
+		tenant_rec_free(&v[i]);
+	free(v);
+	return 0;
 }

@@ -1,13 +1,201 @@
-/* ferry run: not implemented yet. */
+/* ferry run: start a container tenant and register it. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
+#include "container.h"
+#include "json.h"
+#include "net.h"
+#include "registry.h"
+#include "util.h"
+
+struct run_opts {
+	const char *name;
+	const char *rootfs;
+	const char *net;
+	bool json;
+	int argc;
+	char **argv;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, "usage: ferry run NAME --rootfs DIR [--net ADDR/PREFIX] [--json] -- CMD [ARG...]\n\n"
+	       "Start a container tenant: CMD runs as PID 1 of its own PID, mount, UTS, IPC and\n"
+	       "network namespaces, with DIR as its root (own /proc and /dev), hostname NAME.\n"
+	       "Its output goes to DIR/.ferry/console.log (linked from the tenant's state dir).\n\n"
+	       "  --rootfs DIR         root file system of the tenant\n"
+	       "  --net ADDR/PREFIX    give the tenant eth0 with this IPv4 address (veth pair,\n"
+	       "                       host side fy-NAME with proxy ARP and a /32 route)\n"
+	       "  --json               print the new tenant as JSON\n");
+}
+
+static int parse(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option opts[] = {
+	    {"rootfs", required_argument, NULL, 'r'},
+	    {"net", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	/* GNU getopt permutes: NAME may come before or after the options; what
+	 * follows "--" is the command, untouched */
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			o->rootfs = optarg;
+			break;
+		case 'n':
+			o->net = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc)
+		o->name = argv[optind++];
+	o->argc = argc - optind;
+	o->argv = argv + optind;
+	if (!o->name || !o->rootfs || o->argc < 1) {
+		fprintf(stderr,
+			"ferry run: NAME, --rootfs DIR and a command (after --) are needed\n");
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_result(const struct tenant_rec *r, const char *tenant_dir, bool json)
+{
+	if (!json) {
+		printf("%s running, pid %d%s%s\n", r->name, (int)r->init_pid,
+		       r->net.addr[0] ? ", address " : "", r->net.addr);
+		return;
+	}
+	struct jw w;
+	char console[PATH_MAX + 16];
+
+	snprintf(console, sizeof(console), "%s/console.log", tenant_dir);
+	jw_init(&w, stdout);
+	jw_obj_begin(&w, NULL);
+	jw_str(&w, "name", r->name);
+	jw_str(&w, "kind", tenant_kind_str(r->kind));
+	jw_str(&w, "state", tenant_state_str(r->state));
+	jw_int(&w, "pid", r->init_pid);
+	jw_str(&w, "rootfs", r->rootfs);
+	jw_str(&w, "address", r->net.addr[0] ? r->net.addr : NULL);
+	jw_str(&w, "host_if", r->net.host_if[0] ? r->net.host_if : NULL);
+	jw_str(&w, "console", console);
+	jw_obj_end(&w);
+	jw_finish(&w);
+}
+
+/* The name must be free: no record, or a record of a tenant that is gone. */
+static int check_free(const char *state_dir, const char *name, ferr_t *err)
+{
+	struct tenant_rec old;
+
+	if (registry_load(state_dir, name, &old, err) < 0)
+		return err->code == FX_NOTFOUND ? (ferr_clear(err), 0) : -1;
+	int r = registry_refresh(state_dir, &old, err);
+	if (r == 0 && old.state != TS_GONE)
+		r = ferr_set(err, FX_CONFLICT,
+			     "tenant '%s' already exists (state %s, pid %d): pick another name, "
+			     "or 'ferry kill %s' and 'ferry rm %s' first",
+			     name, tenant_state_str(old.state), (int)old.init_pid, name, name);
+	tenant_rec_free(&old);
+	return r;
+}
+
+static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *err)
+{
+	char rootfs[PATH_MAX], dir[PATH_MAX];
+	struct tenant_rec rec = {0};
+	struct container_info ci;
+	int lock, r = -1;
+
+	if (!tenant_name_valid(o->name))
+		return registry_tenant_dir(g->state_dir, o->name, dir, sizeof(dir), err);
+	if (!realpath(o->rootfs, rootfs))
+		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL,
+				"rootfs %s (tenant %s)", o->rootfs, o->name);
+	if (registry_tenant_dir(g->state_dir, o->name, dir, sizeof(dir), err) < 0)
+		return -1;
+	if ((lock = registry_lock(g->state_dir, o->name, err)) < 0)
+		return -1;
+	if (check_free(g->state_dir, o->name, err) < 0)
+		goto out;
+
+	snprintf(rec.name, sizeof(rec.name), "%s", o->name);
+	rec.kind = TK_CONTAINER;
+	rec.state = TS_RUNNING;
+	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", rootfs);
+	if (o->net) {
+		snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", o->net);
+		net_host_ifname(o->name, rec.net.host_if);
+		snprintf(rec.net.tenant_if, sizeof(rec.net.tenant_if), "eth0");
+	}
+	if (tenant_rec_set_argv(&rec, o->argc, o->argv, err) < 0)
+		goto out;
+	/* fail early, before a container is started only to be killed */
+	if (o->net && net_check_config(rec.net.host_if, o->net, err) < 0)
+		goto out;
+
+	struct container_opts co = {
+	    .name = o->name,
+	    .rootfs = rootfs,
+	    .argv = o->argv,
+	    .net_addr = o->net,
+	    .host_if = rec.net.host_if,
+	    .tenant_if = rec.net.tenant_if,
+	};
+	if (container_start(&co, &ci, err) < 0)
+		goto out;
+	rec.init_pid = ci.pid;
+	rec.init_start = ci.start;
+	rec.created = rec.updated = wall_time();
+	if (registry_save(g->state_dir, &rec, err) < 0 ||
+	    container_link_console(g->state_dir, o->name, rootfs, err) < 0) {
+		container_stop(ci.pid, ci.start, SIGKILL, 5000, NULL);
+		if (o->net)
+			net_host_unplumb(rec.net.host_if, rec.net.addr, NULL);
+		registry_remove(g->state_dir, o->name, NULL);
+		goto out;
+	}
+	print_result(&rec, dir, o->json);
+	r = 0;
+out:
+	tenant_rec_free(&rec);
+	close(lock);
+	return r;
+}
 
 int cmd_run(int argc, char **argv, const struct global_opts *g)
 {
-	(void)argc;
-	(void)argv;
-	(void)g;
-	fprintf(stderr, "ferry run: not implemented yet\n");
-	return FX_FAIL;
+	struct run_opts o = {0};
+	ferr_t err = {0};
+
+	if (cmd_wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
+	if (parse(argc, argv, &o) < 0)
+		return FX_USAGE;
+	if (run(g, &o, &err) < 0)
+		return cmd_report("run", &err);
+	return 0;
 }

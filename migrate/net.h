@@ -19,10 +19,15 @@ int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if,
  * on-link default route. */
 int net_tenant_configure(pid_t pid, const char *tenant_if, const char *addr_cidr, ferr_t *err);
 /* Host side of an existing veth (e.g. created by CRIU on restore): up, proxy
- * ARP, route ADDR/32 dev host_if. Idempotent. */
+ * ARP, route ADDR/32 dev host_if. Idempotent; FX_CONFLICT when ADDR/32 is
+ * routed through another interface. */
 int net_host_plumb(const char *host_if, const char *addr_cidr, ferr_t *err);
 /* Remove the route and delete host_if (and with it the pair). Missing is fine. */
 int net_host_unplumb(const char *host_if, const char *addr_cidr, ferr_t *err);
+/* Before creating anything: addr_cidr is a valid IPv4 ADDR/PREFIX, host_if
+ * does not exist, and no route to ADDR/32 exists on this host (FX_USAGE,
+ * FX_CONFLICT otherwise). net_setup_tenant checks this too. */
+int net_check_config(const char *host_if, const char *addr_cidr, ferr_t *err);
 /* Derive a host interface name for a tenant ("fy-" + name, at most 15 chars,
  * unique by a short hash when the name is long). */
 void net_host_ifname(const char *tenant, char out[16]);

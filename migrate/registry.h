@@ -31,6 +31,9 @@ struct tenant_rec {
 	int64_t created;     /* seconds since the epoch */
 	int64_t updated;
 	char last_dump[PATH_MAX]; /* directory of the last dump, if any */
+	/* start time of init_pid (/proc/PID/stat field 22, clock ticks since
+	 * boot): tells our init from a later process that reuses its PID */
+	uint64_t init_start;
 };
 
 const char *tenant_kind_str(enum tenant_kind k);
@@ -56,5 +59,15 @@ int registry_list(const char *state_dir, struct tenant_rec **recs, size_t *n, fe
 int registry_lock(const char *state_dir, const char *name, ferr_t *err);
 /* A record says running but its init is gone: mark it TS_GONE (saved). */
 int registry_refresh(const char *state_dir, struct tenant_rec *rec, ferr_t *err);
+
+/* Record file coding ("key=value" lines, values escaped): *buf is malloc'd.
+ * Decoding fills out (free with tenant_rec_free); FX_INTEGRITY on bad input. */
+int tenant_rec_encode(const struct tenant_rec *rec, char **buf, size_t *len, ferr_t *err);
+int tenant_rec_decode(const char *buf, struct tenant_rec *out, ferr_t *err);
+/* Start time of pid (see init_start); -1 (FX_NOTFOUND) when there is no such
+ * process or it is a zombie. */
+int proc_start_time(pid_t pid, uint64_t *start, ferr_t *err);
+/* True when pid is alive (not a zombie) and, if start is not 0, started at start. */
+bool tenant_pid_alive(pid_t pid, uint64_t start);
 
 #endif

@@ -1,0 +1,17 @@
+/* Host identities: a private CA and certificates it signs (OpenSSL API, no
+ * shelling out). Layout of an identity directory:
+ *   DIR/ca.pem, DIR/ca.key       the CA (key 0600)
+ *   DIR/NAME.pem, DIR/NAME.key   a host's certificate and key (key 0600) */
+#ifndef FERRY_CERT_H
+#define FERRY_CERT_H
+
+#include "err.h"
+
+/* Create DIR (0700 if missing) with a new CA. FX_CONFLICT if DIR/ca.key exists. */
+int cert_init(const char *dir, const char *ca_name, ferr_t *err);
+/* Issue DIR/NAME.pem + DIR/NAME.key signed by DIR's CA: SAN DNS:NAME, plus
+ * IP:NAME when NAME is an address; usable as TLS server and client.
+ * FX_CONFLICT if DIR/NAME.key exists. */
+int cert_issue(const char *dir, const char *name, int days, ferr_t *err);
+
+#endif

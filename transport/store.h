@@ -1,0 +1,53 @@
+/* Where a receiver keeps image sets (documented in docs/transport.md):
+ *   STATE/incoming/<set_id>/   a set being received: files under their
+ *                              manifest names, .ferry-manifest (the offered
+ *                              manifest), .ferry-progress (durable progress)
+ *   STATE/sets/<set_id>/       complete, verified sets: the files and
+ *                              manifest.ferry; renamed there in one step
+ * Each file is hashed (SHA-256) as it arrives and checked against the manifest
+ * at its end; progress is recorded only after fdatasync, so a resumed transfer
+ * continues from data that is really on disk. */
+#ifndef FERRY_STORE_H
+#define FERRY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "manifest.h"
+
+struct store_set; /* opaque: one incoming set, used by one thread at a time */
+
+/* Path of a complete set (STATE/sets/<id>) into buf. */
+int store_set_path(const char *state, const char *set_id, char *buf, size_t len, ferr_t *err);
+bool store_have_set(const char *state, const char *set_id);
+
+/* Open or create STATE/incoming/<set_id> for manifest m (raw bytes mbuf).
+ * Progress kept from an earlier attempt is reused when the manifest is the
+ * same; otherwise the partial data is discarded. */
+struct store_set *store_open(const char *state, const manifest_t *m, const uint8_t *mbuf,
+			     size_t mlen, ferr_t *err);
+/* Durable offset of file i, and whether it is complete and verified. */
+uint64_t store_offset(const struct store_set *s, size_t i);
+bool store_complete(const struct store_set *s, size_t i);
+
+/* Start (or resume) file i at off, which must be its durable offset. */
+int store_file_begin(struct store_set *s, uint32_t i, uint64_t off, ferr_t *err);
+/* Append to the current file at off (must follow the previous write). */
+int store_file_write(struct store_set *s, uint32_t i, uint64_t off, const void *data, size_t len,
+		     ferr_t *err);
+/* Whole file received: size and SHA-256 must match the manifest. */
+int store_file_end(struct store_set *s, uint32_t i, uint64_t size, ferr_t *err);
+/* fdatasync the current file and record progress; i and off get the durable point. */
+int store_sync(struct store_set *s, uint32_t *i, uint64_t *off, ferr_t *err);
+/* Every file complete: write manifest.ferry, rename into STATE/sets/<id>. */
+int store_commit(struct store_set *s, ferr_t *err);
+/* Close; with discard, remove STATE/incoming/<id> and everything in it. */
+void store_close(struct store_set *s, bool discard);
+
+/* Remove incoming sets untouched for more than max_age seconds; returns how
+ * many were removed. */
+int store_clean_stale(const char *state, int64_t max_age, ferr_t *err);
+
+#endif

@@ -1,0 +1,430 @@
+/* Receiving an image set: the connection thread reads and parses frames, a
+ * writer thread decompresses, hashes and writes (store.h). Items cycle between
+ * two bounded queues (free -> work -> free), so at most XFER_QUEUE chunks are
+ * in memory per connection. */
+#define LOG_PREFIX "recv"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bqueue.h"
+#include "compress.h"
+#include "log.h"
+#include "session.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+#include "xfer.h"
+
+struct rx_item {
+	uint8_t type;
+	uint32_t flags;
+	struct data_hdr d; /* DATA; FILE_BEGIN/END use index + offset (size) */
+	uint8_t *buf;	   /* DATA payload after its header */
+	size_t len, cap;
+};
+
+struct receiver {
+	struct store_set *store;
+	const manifest_t *m;
+	struct bqueue *free_q, *work_q; /* NULL in single-thread mode */
+	struct rx_item *items;
+	uint8_t *dbuf; /* writer: decompression buffer */
+	uint64_t since_sync;
+	/* Writer results, read by the connection thread under lock. */
+	pthread_mutex_t lock;
+	ferr_t werr; /* first writer error */
+	bool failed, committed, ack_new;
+	Ferry__Wire__FilePos ack;
+	uint64_t raw_bytes;
+};
+
+static void post_ack(struct receiver *r, uint32_t i, uint64_t off, bool complete)
+{
+	pthread_mutex_lock(&r->lock);
+	r->ack.index = i;
+	r->ack.offset = off;
+	r->ack.has_complete = 1;
+	r->ack.complete = complete;
+	r->ack_new = true;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int handle(struct receiver *r, struct rx_item *it, ferr_t *err)
+{
+	uint32_t si;
+	uint64_t so;
+
+	switch (it->type) {
+	case WIRE_FILE_BEGIN:
+		r->since_sync = 0;
+		return store_file_begin(r->store, it->d.index, it->d.offset, err);
+	case WIRE_DATA: {
+		const void *data = it->buf;
+		if (it->flags & FRAME_F_LZ4) {
+			if (lz4_unpack(it->buf, it->len, r->dbuf, it->d.raw_len, err) < 0)
+				return -1;
+			data = r->dbuf;
+		} else if (it->len != it->d.raw_len) {
+			return ferr_set(err, FX_INTEGRITY, "DATA chunk length mismatch");
+		}
+		if (store_file_write(r->store, it->d.index, it->d.offset, data, it->d.raw_len,
+				     err) < 0)
+			return -1;
+		r->raw_bytes += it->d.raw_len;
+		r->since_sync += it->d.raw_len;
+		if (r->since_sync >= XFER_SYNC_EVERY) {
+			r->since_sync = 0;
+			if (store_sync(r->store, &si, &so, err) < 0)
+				return -1;
+			post_ack(r, si, so, false);
+		}
+		return 0;
+	}
+	case WIRE_FILE_END:
+		if (store_file_end(r->store, it->d.index, it->d.offset, err) < 0)
+			return -1;
+		post_ack(r, it->d.index, it->d.offset, true);
+		return 0;
+	case WIRE_COMMIT:
+		if (store_commit(r->store, err) < 0)
+			return -1;
+		pthread_mutex_lock(&r->lock);
+		r->committed = true;
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	return 0;
+}
+
+static void handle_or_fail(struct receiver *r, struct rx_item *it)
+{
+	ferr_t e = {0};
+
+	if (r->failed)
+		return; /* keep recycling items after an error */
+	if (handle(r, it, &e) < 0) {
+		pthread_mutex_lock(&r->lock);
+		r->werr = e;
+		r->failed = true;
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct receiver *r = arg;
+	struct rx_item *it;
+
+	while ((it = bq_pop(r->work_q))) {
+		handle_or_fail(r, it);
+		bq_push(r->free_q, it);
+	}
+	return NULL;
+}
+
+/* Read the payload of the frame h into a pool item. */
+static int read_item(struct chan *c, const struct frame_hdr *h, struct rx_item *it, ferr_t *err)
+{
+	uint8_t small[256];
+
+	it->type = h->type;
+	it->flags = h->flags;
+	if (h->type == WIRE_DATA) {
+		if (h->len < DATA_HDR_LEN || h->len - DATA_HDR_LEN > lz4_bound(XFER_CHUNK_MAX))
+			return ferr_set(err, FX_INTEGRITY, "bad DATA frame length %u", h->len);
+		it->len = h->len - DATA_HDR_LEN;
+		if (it->len > it->cap) {
+			uint8_t *n = realloc(it->buf, it->len);
+			if (!n)
+				return ferr_set(err, FX_FAIL, "out of memory");
+			it->buf = n;
+			it->cap = it->len;
+		}
+		if (chan_read_full(c, small, DATA_HDR_LEN) < 0 ||
+		    chan_read_full(c, it->buf, it->len) < 0)
+			return chan_take_error(c, err);
+		data_hdr_decode(small, DATA_HDR_LEN, &it->d, err);
+		if (it->d.raw_len > XFER_CHUNK_MAX)
+			return ferr_set(err, FX_INTEGRITY, "DATA chunk of %u bytes exceeds %u",
+					it->d.raw_len, XFER_CHUNK_MAX);
+		return 0;
+	}
+	if (h->len > sizeof(small))
+		return ferr_set(err, FX_INTEGRITY, "oversize %s frame (%u bytes)",
+				wire_type_name(h->type), h->len);
+	if (chan_read_full(c, small, h->len) < 0)
+		return chan_take_error(c, err);
+	if (h->type == WIRE_FILE_BEGIN) {
+		Ferry__Wire__FileBegin *b =
+		    wire_unpack(&ferry__wire__file_begin__descriptor, small, h->len, err);
+		if (!b)
+			return -1;
+		it->d.index = b->index;
+		it->d.offset = b->offset;
+		wire_free(b);
+	} else if (h->type == WIRE_FILE_END) {
+		Ferry__Wire__FileEnd *e =
+		    wire_unpack(&ferry__wire__file_end__descriptor, small, h->len, err);
+		if (!e)
+			return -1;
+		it->d.index = e->index;
+		it->d.offset = e->size;
+		wire_free(e);
+	}
+	return 0;
+}
+
+static void send_ack_if_new(struct chan *c, struct receiver *r)
+{
+	Ferry__Wire__Ack a = FERRY__WIRE__ACK__INIT;
+	Ferry__Wire__FilePos p, *pp = &p;
+	bool send;
+
+	ferry__wire__file_pos__init(&p);
+	pthread_mutex_lock(&r->lock);
+	send = r->ack_new;
+	p.index = r->ack.index;
+	p.offset = r->ack.offset;
+	p.has_complete = 1;
+	p.complete = r->ack.complete;
+	r->ack_new = false;
+	pthread_mutex_unlock(&r->lock);
+	if (!send)
+		return;
+	a.n_files = 1;
+	a.files = &pp;
+	frame_send_pb(c, WIRE_ACK, &a.base);
+}
+
+/* Answer the OFFER with the resume points (files already partly or fully here). */
+static int send_resume(struct chan *c, struct receiver *r, struct xfer_stats *st)
+{
+	Ferry__Wire__Ack a = FERRY__WIRE__ACK__INIT;
+	Ferry__Wire__FilePos *pos = calloc(r->m->n_files + 1, sizeof(*pos));
+	Ferry__Wire__FilePos **pp = calloc(r->m->n_files + 1, sizeof(*pp));
+	int ret;
+
+	if (!pos || !pp) {
+		free(pos);
+		free(pp);
+		ferr_t e;
+		ferr_set(&e, FX_FAIL, "out of memory");
+		return chan_fail(c, &e);
+	}
+	for (size_t i = 0; i < r->m->n_files; i++) {
+		uint64_t off = store_offset(r->store, i);
+		if (!off)
+			continue;
+		ferry__wire__file_pos__init(&pos[a.n_files]);
+		pos[a.n_files].index = (uint32_t)i;
+		pos[a.n_files].offset = off;
+		pos[a.n_files].has_complete = 1;
+		pos[a.n_files].complete = store_complete(r->store, i);
+		pp[a.n_files] = &pos[a.n_files];
+		a.n_files++;
+		st->skipped_bytes += off;
+	}
+	a.files = pp;
+	ret = frame_send_pb(c, WIRE_ACK, &a.base);
+	free(pos);
+	free(pp);
+	return ret < 0 ? ret : chan_flush(c);
+}
+
+static int writer_failed(struct receiver *r, ferr_t *err)
+{
+	bool f;
+
+	pthread_mutex_lock(&r->lock);
+	f = r->failed;
+	if (f)
+		*err = r->werr;
+	pthread_mutex_unlock(&r->lock);
+	return f ? -1 : 0;
+}
+
+/* The frame loop after the OFFER. Returns 1 when committed. */
+static int recv_loop(struct chan *c, struct receiver *r, bool threaded, ferr_t *err)
+{
+	enum wire_state ws = WS_IDLE;
+	struct frame_hdr h;
+
+	for (;;) {
+		struct rx_item *it;
+
+		if (threaded && writer_failed(r, err) < 0)
+			return -1;
+		send_ack_if_new(c, r);
+		if (frame_recv_hdr(c, &h, FRAME_MAX, err) < 0 || wire_rx_step(&ws, h.type, err) < 0)
+			return -1;
+		if (h.type == WIRE_ERROR || h.type == WIRE_ABORT || h.type == WIRE_STATS) {
+			struct frame_buf fb = {.h = h};
+			fb.data = malloc(h.len ? h.len : 1);
+			if (!fb.data || chan_read_full(c, fb.data, h.len) < 0) {
+				free(fb.data);
+				return fb.data ? chan_take_error(c, err)
+					       : ferr_set(err, FX_FAIL, "out of memory");
+			}
+			if (h.type == WIRE_ERROR)
+				session_peer_error(&fb, "sender", err);
+			else if (h.type == WIRE_ABORT)
+				ferr_set(err, FX_INTEGRITY, "the sender aborted the transfer");
+			frame_buf_free(&fb);
+			if (h.type == WIRE_STATS)
+				continue;
+			return -2; /* the peer ended it: discard */
+		}
+		it = threaded ? bq_pop(r->free_q) : &r->items[0];
+		if (read_item(c, &h, it, err) < 0) {
+			if (threaded)
+				bq_push(r->free_q, it);
+			return -1;
+		}
+		if (!threaded) {
+			handle_or_fail(r, it);
+			if (writer_failed(r, err) < 0)
+				return -1;
+		} else {
+			bq_push(r->work_q, it);
+		}
+		if (h.type == WIRE_COMMIT)
+			return 1;
+	}
+}
+
+static int setup(struct receiver *r, int threads, ferr_t *err)
+{
+	size_t n = threads > 1 ? XFER_QUEUE : 1;
+
+	pthread_mutex_init(&r->lock, NULL);
+	r->items = calloc(n, sizeof(*r->items));
+	r->dbuf = malloc(XFER_CHUNK_MAX);
+	if (!r->items || !r->dbuf)
+		return ferr_set(err, FX_FAIL, "out of memory");
+	if (threads > 1) {
+		r->free_q = bq_new(n);
+		r->work_q = bq_new(n);
+		if (!r->free_q || !r->work_q)
+			return ferr_set(err, FX_FAIL, "out of memory");
+		for (size_t i = 0; i < n; i++)
+			bq_push(r->free_q, &r->items[i]);
+	}
+	return 0;
+}
+
+static void teardown(struct receiver *r, int threads)
+{
+	size_t n = threads > 1 ? XFER_QUEUE : 1;
+
+	for (size_t i = 0; r->items && i < n; i++)
+		free(r->items[i].buf);
+	free(r->items);
+	free(r->dbuf);
+	bq_free(r->free_q);
+	bq_free(r->work_q);
+	pthread_mutex_destroy(&r->lock);
+}
+
+static int transfer(struct chan *c, struct receiver *r, int threads, ferr_t *err)
+{
+	pthread_t tid;
+	int ret;
+
+	if (setup(r, threads, err) < 0)
+		return -1;
+	if (threads > 1 && pthread_create(&tid, NULL, writer_main, r) != 0) {
+		teardown(r, threads);
+		return ferr_set(err, FX_FAIL, "cannot start the writer thread");
+	}
+	ret = recv_loop(c, r, threads > 1, err);
+	if (threads > 1) {
+		bq_close(r->work_q);
+		pthread_join(tid, NULL);
+		bq_close(r->free_q);
+	}
+	if (ret == 1) {
+		if (writer_failed(r, err) < 0)
+			ret = -1;
+		else if (!r->committed)
+			ret = ferr_set(err, FX_FAIL, "the set was not committed");
+	}
+	teardown(r, threads);
+	return ret;
+}
+
+/* Errors after which partial data has no future: remove it. */
+static bool discard_on(const ferr_t *e, int ret)
+{
+	return ret == -2 || e->code == FX_NOSPACE || e->code == FX_INTEGRITY;
+}
+
+int xfer_recv(struct chan *c, const struct frame_buf *offer, const struct recv_opts *o,
+	      struct xfer_stats *st, ferr_t *err)
+{
+	Ferry__Wire__Offer *of;
+	struct receiver r = {0};
+	manifest_t *m = NULL;
+	uint64_t t0 = now_ns();
+	bool locked = false, tell = true;
+	int ret = -1, rc;
+
+	of = wire_unpack(&ferry__wire__offer__descriptor, offer->data, offer->h.len, err);
+	if (!of ||
+	    wire_check_manifest(of->manifest.data, of->manifest.len, of->set_id, &m, err) < 0)
+		goto out;
+	snprintf(st->set_id, sizeof(st->set_id), "%s", m->set_id);
+	snprintf(st->tenant, sizeof(st->tenant), "%s", m->tenant_name);
+	st->n_files = (uint32_t)m->n_files;
+	st->total_bytes = manifest_total_size(m);
+	if (o->lock(o->lock_arg, m->set_id, c, err) < 0)
+		goto out;
+	locked = true;
+	if (store_have_set(o->state_dir, m->set_id)) {
+		Ferry__Wire__Ack a = FERRY__WIRE__ACK__INIT;
+		a.has_have_set = a.have_set = 1;
+		st->have_set = true;
+		frame_send_pb(c, WIRE_ACK, &a.base);
+		chan_flush(c);
+		tell = false;
+		ret = chan_take_error(c, err);
+		goto out;
+	}
+	r.m = m;
+	r.store = store_open(o->state_dir, m, of->manifest.data, of->manifest.len, err);
+	if (!r.store)
+		goto out;
+	if (send_resume(c, &r, st) < 0) {
+		chan_take_error(c, err);
+		store_close(r.store, false);
+		tell = false;
+		goto out;
+	}
+	rc = transfer(c, &r, o->threads, err);
+	st->raw_bytes = r.raw_bytes;
+	if (rc == 1) {
+		Ferry__Wire__Commit cm = FERRY__WIRE__COMMIT__INIT;
+		cm.has_done = cm.done = 1;
+		send_ack_if_new(c, &r);
+		frame_send_pb(c, WIRE_COMMIT, &cm.base);
+		chan_flush(c);
+		store_close(r.store, false);
+		ret = 0;
+		goto out;
+	}
+	store_close(r.store, discard_on(err, rc));
+	if (rc == -2 || err->code == FX_PEER)
+		tell = false; /* the peer is gone, or ended it itself */
+out:
+	if (ret < 0 && tell)
+		session_send_error(c, err);
+	if (locked)
+		o->unlock(o->lock_arg, m->set_id);
+	manifest_free(m);
+	wire_free(of);
+	st->wire_bytes = chan_wire_rx(c) + chan_wire_tx(c);
+	st->seconds = ms_since(t0) / 1000.0;
+	return ret;
+}
