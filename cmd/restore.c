@@ -39,6 +39,7 @@ static void print_result(const struct restore_result *r, bool json)
 	jw_uint(&w, "size", r->size);
 	jw_double(&w, "verify_ms", r->verify_ms);
 	jw_double(&w, "criu_ms", r->criu_ms);
+	jw_double(&w, "criu_restore_ms", r->criu_restore_ms);
 	jw_double(&w, "restore_ms", r->total_ms);
 	jw_obj_end(&w);
 	jw_finish(&w);

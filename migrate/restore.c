@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "criu_stats.h"
 #include "driver.h"
 #include "fsutil.h"
 #include "log.h"
@@ -137,11 +138,17 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	ro.ps.fd = -1;
 	ro.notify = o->notify;
 	ro.notify_arg = o->notify_arg;
+	char stale[PATH_MAX];
+	if (xsnprintf_path(stale, sizeof(stale), work, "stats-restore") == 0)
+		unlink(stale); /* never report an older restore's timings */
 	uint64_t t0 = now_ns();
 	if (drv->restore(&env, &ro, &pid, err) < 0)
 		return ferr_wrap(err, "restore of tenant %s failed (nothing is running)",
 				 rec->name);
 	r->criu_ms = ms_since(t0);
+	struct criu_stats cst;
+	if (criu_stats_read(work, "stats-restore", &cst, NULL) == 0 && cst.has_restore)
+		r->criu_restore_ms = cst.restore_ms;
 	rec->init_pid = pid;
 	rec->state = TS_RUNNING;
 	proc_start_time(pid, &rec->init_start, NULL);

@@ -28,9 +28,10 @@ struct restore_result {
 	char dir[PATH_MAX];
 	char set_id[40];
 	uint64_t size;
-	double verify_ms; /* manifest and hashes */
-	double criu_ms;	  /* wall time of the CRIU restore request */
-	double total_ms;  /* whole stage */
+	double verify_ms;	/* manifest and hashes */
+	double criu_ms;		/* wall time of the CRIU restore request */
+	double criu_restore_ms; /* CRIU's own restore time (stats-restore), 0 if none */
+	double total_ms;	/* whole stage */
 };
 
 int restore_tenant(const struct restore_opts *o, struct restore_result *r, ferr_t *err);
