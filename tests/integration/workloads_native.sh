@@ -146,6 +146,17 @@ exec 7>&-
 wl_verify wl_tcp_server "$T/tcp3" $SPID FAIL
 client_verify "$T/tcp3" FAIL # the failed server left without BYE
 
+t_log "tcp: client --duration-s 1 ends by itself and says BYE"
+wl_start wl_tcp_server "$T/tcp5" --port $PORT
+SPID=$PID
+rc=0
+WL_DIR=$T/tcp5 "$WORKLOADS/tcp_client" --addr 127.0.0.1 --port $PORT --duration-s 1 \
+	>"$T/tcp5/cout" 2>&1 </dev/null || rc=$?
+res=$(cat "$T/tcp5/client.result")
+t_log "tcp_client: $res (exit $rc)"
+[[ "$res" == "PASS n="* ]] && ((rc == 0)) || t_fail "tcp_client --duration-s: '$res' exit $rc"
+wl_verify wl_tcp_server "$T/tcp5" $SPID PASS
+
 t_log "tcp: the server dies: the client fails"
 tcp_start "$T/tcp4"
 kill -9 $SPID
