@@ -43,12 +43,30 @@ struct sender {
 	uint64_t *start; /* per file: where this attempt starts; UINT64_MAX: skip */
 	struct bqueue *free_q, *work_q;
 	struct tx_item items[XFER_QUEUE];
-	uint8_t *zbuf; /* reader: compression scratch, swapped with item buffers */
-	uint8_t *hbuf; /* reader: buffer for hashing a resumed prefix */
+	uint8_t *zbuf;	    /* reader: compression scratch, swapped with item buffers */
+	uint8_t *mzbuf;	    /* main thread: the same when it compresses */
+	bool lz4_in_reader; /* which thread compresses (docs/transport.md) */
+	uint8_t *hbuf;	    /* reader: buffer for hashing a resumed prefix */
 	size_t bufcap;
 	bool compress;	   /* this attempt: LZ4 when both ends can */
 	volatile int stop; /* main -> reader: give up */
 };
+
+/* LZ4 the item's chunk into *scratch; when it shrinks, the item and the
+ * scratch swap buffers (both bufcap bytes), so nothing is copied. */
+static void compress_item(struct tx_item *it, uint8_t **scratch, size_t bufcap)
+{
+	size_t z = lz4_pack(it->buf + FRAME_DATA_HEADROOM, it->len, *scratch + FRAME_DATA_HEADROOM,
+			    bufcap - FRAME_DATA_HEADROOM);
+
+	if (z) {
+		uint8_t *t = it->buf;
+		it->buf = *scratch;
+		*scratch = t;
+		it->len = z;
+		it->flags = FRAME_F_LZ4;
+	}
+}
 
 static int emit(struct sender *s, struct tx_item *it)
 {
@@ -113,8 +131,6 @@ static int read_file(struct sender *s, uint32_t i, ferr_t *err)
 	emit(s, it);
 	for (;;) {
 		ssize_t n;
-		size_t z;
-
 		if (!(it = take(s)))
 			goto stopped;
 		n = read_full(fd, it->buf + FRAME_DATA_HEADROOM, XFER_CHUNK);
@@ -134,17 +150,8 @@ static int read_file(struct sender *s, uint32_t i, ferr_t *err)
 		it->d = (struct data_hdr){.index = i, .raw_len = (uint32_t)n, .offset = off};
 		it->flags = 0;
 		it->len = (size_t)n;
-		z = s->compress
-			? lz4_pack(it->buf + FRAME_DATA_HEADROOM, (size_t)n,
-				   s->zbuf + FRAME_DATA_HEADROOM, s->bufcap - FRAME_DATA_HEADROOM)
-			: 0;
-		if (z) { /* swap: the item takes the compressed buffer */
-			uint8_t *t = it->buf;
-			it->buf = s->zbuf;
-			s->zbuf = t;
-			it->len = z;
-			it->flags = FRAME_F_LZ4;
-		}
+		if (s->compress && s->lz4_in_reader)
+			compress_item(it, &s->zbuf, s->bufcap);
 		off += (uint64_t)n;
 		emit(s, it);
 	}
@@ -248,6 +255,8 @@ static int pump(struct sender *s, struct attempt *a, struct xfer_stats *st, uint
 	while ((it = bq_pop(s->work_q))) {
 		enum tx_kind k = it->kind;
 		if (k == TX_DATA) {
+			if (s->compress && !s->lz4_in_reader)
+				compress_item(it, &s->mzbuf, s->bufcap);
 			frame_send_data(a->c, it->buf, &it->d, it->len, it->flags);
 			st->raw_bytes += it->d.raw_len;
 			st->payload_bytes += it->len;
@@ -437,8 +446,10 @@ static int sender_init(struct sender *s, const struct send_opts *o, const manife
 	s->bufcap = FRAME_DATA_HEADROOM + lz4_bound(XFER_CHUNK);
 	s->start = calloc(m->n_files + 1, sizeof(*s->start));
 	s->zbuf = malloc(s->bufcap);
+	s->mzbuf = malloc(s->bufcap);
 	s->hbuf = malloc(s->bufcap);
-	if (!s->start || !s->zbuf || !s->hbuf)
+	s->lz4_in_reader = getenv("FERRY_LZ4_IN_READER") != NULL;
+	if (!s->start || !s->zbuf || !s->mzbuf || !s->hbuf)
 		return ferr_set(err, FX_FAIL, "out of memory");
 	for (size_t i = 0; i < XFER_QUEUE; i++)
 		if (!(s->items[i].buf = malloc(s->bufcap)))
@@ -451,6 +462,7 @@ static void sender_free(struct sender *s)
 	for (size_t i = 0; i < XFER_QUEUE; i++)
 		free(s->items[i].buf);
 	free(s->zbuf);
+	free(s->mzbuf);
 	free(s->hbuf);
 	free(s->start);
 }
