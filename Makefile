@@ -44,7 +44,7 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
-.PHONY: all deps check unit test-bins bench bench-transport demo clean format
+.PHONY: all deps check unit test-bins bench bench-transport demo clean format $(B)/ferry
 .SECONDARY:
 
 all: $(B)/ferry

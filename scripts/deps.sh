@@ -43,7 +43,28 @@ criu_ok() {
 }
 
 PATHFILE="$DEPS/criu-path"
+PREFIX="$DEPS/criu"
+WRAP="$DEPS/bin/criu"
+COMPAT="$DEPS/lib/criu-sockopt-compat.so"
+
+# The wrapper runs the private CRIU through its own loader, with the sockopt
+# compatibility shim for kernels >= 6.16 (see scripts/criu-sockopt-compat.c).
+write_wrapper() {
+	mkdir -p "$DEPS/bin" "$DEPS/lib"
+	gcc -O2 -shared -fPIC -o "$COMPAT" "$ROOT/scripts/criu-sockopt-compat.c" -ldl
+	cat >"$WRAP" <<W
+#!/bin/sh
+P="$PREFIX"
+exec "\$P/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --preload "$COMPAT" --library-path "\$P/usr/lib/x86_64-linux-gnu:\$P/lib/x86_64-linux-gnu" "\$P/usr/sbin/criu" "\$@"
+W
+	chmod 755 "$WRAP"
+}
+
 if [ -s "$PATHFILE" ] && criu_ok "$(cat "$PATHFILE")"; then
+	if [ "$(cat "$PATHFILE")" = "$WRAP" ] && ! grep -q -- --preload "$WRAP"; then
+		write_wrapper
+		echo "deps: private criu wrapper now preloads $COMPAT"
+	fi
 	exit 0
 fi
 
@@ -54,7 +75,6 @@ if command -v criu >/dev/null && criu_ok "$(command -v criu)"; then
 fi
 
 # Private CRIU 4.1 from Debian 13, unpacked under .deps/criu.
-PREFIX="$DEPS/criu"
 APTDIR="$DEPS/apt-trixie"
 mkdir -p "$APTDIR/lists/partial" "$APTDIR/archives/partial" "$APTDIR/debs"
 cat >"$APTDIR/sources.list" <<SRC
@@ -76,14 +96,7 @@ mkdir -p "$PREFIX.tmp"
 for d in "$APTDIR"/debs/*.deb; do dpkg -x "$d" "$PREFIX.tmp"; done
 rm -rf "$PREFIX"
 mv "$PREFIX.tmp" "$PREFIX"
-WRAP="$DEPS/bin/criu"
-mkdir -p "$DEPS/bin"
-cat >"$WRAP" <<W
-#!/bin/sh
-P="$PREFIX"
-exec "\$P/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "\$P/usr/lib/x86_64-linux-gnu:\$P/lib/x86_64-linux-gnu" "\$P/usr/sbin/criu" "\$@"
-W
-chmod 755 "$WRAP"
+write_wrapper
 if ! criu_ok "$WRAP"; then
 	echo "deps: the private CRIU at $WRAP does not pass 'criu check':" >&2
 	"$WRAP" check >&2 || true

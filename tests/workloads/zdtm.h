@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -326,6 +327,167 @@ static inline long zdtm_parse_long(const char *opt, const char *val, long min, l
 		exit(2);
 	}
 	return v;
+}
+
+/*
+ * Ping-pong between a parent and its child over two fds (pipes) or one
+ * (a stream socket on each side): the parent sends 1, 2, 3, ... as 8-byte
+ * numbers, the child checks each is the next one and echoes it back. A stop
+ * message makes the child answer with the count it saw and exit 0 (no gap,
+ * no duplicate) or 1.
+ */
+#define ZDTM_PP_STOP UINT64_MAX
+
+struct zdtm_pp {
+	int wfd, rfd; /* parent's ends */
+	pid_t child;
+	uint64_t seq; /* exchanges completed */
+	bool broken;  /* a failure was noted: stop exchanging */
+	int status;   /* child's wait status once reaped */
+	bool reaped;
+};
+
+static inline __attribute__((noreturn)) void zdtm_pp_child(int rfd, int wfd)
+{
+	uint64_t v, expect = 1;
+	bool bad = false;
+	ssize_t n;
+
+	for (;;) {
+		n = zdtm_read_full(rfd, &v, sizeof(v));
+		if (n <= 0)
+			_exit(3); /* parent gone */
+		if (v == ZDTM_PP_STOP) {
+			v = expect - 1;
+			zdtm_write_full(wfd, &v, sizeof(v));
+			_exit(bad ? 1 : 0);
+		}
+		if (v != expect && !bad) {
+			fprintf(stderr, "ping-pong child: got %llu, expected %llu\n",
+				(unsigned long long)v, (unsigned long long)expect);
+			bad = true;
+		}
+		expect = v + 1;
+		if (zdtm_write_full(wfd, &v, sizeof(v)) < 0)
+			_exit(4);
+	}
+}
+
+/* Waits until fd is readable; timeout_ms < 0: forever. 1 ready, 0 timeout. */
+static inline int zdtm_wait_readable(int fd, int timeout_ms)
+{
+	uint64_t deadline = zdtm_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int left = timeout_ms < 0 ? -1 : (int)(deadline - zdtm_now_ms());
+		int r;
+
+		if (timeout_ms >= 0 && zdtm_now_ms() >= deadline)
+			left = 0;
+		r = poll(&p, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 0)
+			return 1; /* readable, hung up, or error: read() tells */
+		if (left == 0)
+			return 0;
+	}
+}
+
+/* One exchange; false (and a noted failure) when it went wrong. */
+static inline bool zdtm_pp_step(struct zdtm_pp *pp, int timeout_ms)
+{
+	uint64_t v = pp->seq + 1, back = 0;
+	ssize_t n;
+
+	if (pp->broken)
+		return false;
+	if (zdtm_write_full(pp->wfd, &v, sizeof(v)) < 0) {
+		zdtm_note_failure("ping-pong: send %llu: %s", (unsigned long long)v,
+				  strerror(errno));
+		goto broken;
+	}
+	if (!zdtm_wait_readable(pp->rfd, timeout_ms)) {
+		zdtm_note_failure("ping-pong: no answer to %llu within %d ms",
+				  (unsigned long long)v, timeout_ms);
+		goto broken;
+	}
+	n = zdtm_read_full(pp->rfd, &back, sizeof(back));
+	if (n <= 0) {
+		zdtm_note_failure("ping-pong: answer to %llu: %s", (unsigned long long)v,
+				  n == 0 ? "peer closed (child died?)" : strerror(errno));
+		goto broken;
+	}
+	if (back != v) {
+		zdtm_note_failure("ping-pong: sent %llu, got back %llu", (unsigned long long)v,
+				  (unsigned long long)back);
+		goto broken;
+	}
+	pp->seq = v;
+	return true;
+broken:
+	pp->broken = true;
+	return false;
+}
+
+/* Reaps children; notes a failure if the ping-pong child died. */
+static inline void zdtm_pp_reap(struct zdtm_pp *pp)
+{
+	if (!pp->reaped && zdtm_reap(pp->child, &pp->status)) {
+		pp->reaped = true;
+		zdtm_note_failure("ping-pong child %d died (wait status 0x%x)", (int)pp->child,
+				  pp->status);
+	} else if (pp->reaped) {
+		zdtm_reap(0, NULL);
+	}
+}
+
+/* Runs exchanges every interval_ms until SIGUSR1. */
+static inline void zdtm_pp_run(struct zdtm_pp *pp, unsigned interval_ms)
+{
+	while (!zdtm_sleep_ms(interval_ms)) {
+		if (zdtm_sigchld)
+			zdtm_pp_reap(pp);
+		zdtm_pp_step(pp, -1);
+	}
+}
+
+/* Verify: the exchange still progresses (20 more within 5 s), then the
+ * child is stopped and must agree on the count and exit 0. */
+static inline void zdtm_pp_verify(struct zdtm_pp *pp)
+{
+	uint64_t n0 = pp->seq, deadline = zdtm_now_ms() + 5000, count = 0;
+	ssize_t n;
+	pid_t p;
+
+	zdtm_fail_if_noted();
+	if (pp->seq == 0)
+		zdtm_fail("ping-pong never exchanged anything");
+	while (pp->seq < n0 + 20 && zdtm_now_ms() < deadline) {
+		if (!zdtm_pp_step(pp, 5000))
+			zdtm_fail_if_noted();
+		zdtm_nap_ms(1);
+	}
+	if (pp->seq < n0 + 20)
+		zdtm_fail("ping-pong stalled after %llu exchanges", (unsigned long long)pp->seq);
+	count = ZDTM_PP_STOP;
+	if (zdtm_write_full(pp->wfd, &count, sizeof(count)) < 0 ||
+	    !zdtm_wait_readable(pp->rfd, 5000) ||
+	    (n = zdtm_read_full(pp->rfd, &count, sizeof(count))) <= 0)
+		zdtm_fail("ping-pong child did not answer the stop message");
+	if (count != pp->seq)
+		zdtm_fail("ping-pong child saw %llu exchanges, parent %llu",
+			  (unsigned long long)count, (unsigned long long)pp->seq);
+	do
+		p = waitpid(pp->child, &pp->status, 0);
+	while (p < 0 && errno == EINTR);
+	if (p != pp->child)
+		zdtm_fail("cannot wait for the ping-pong child %d: %s", (int)pp->child,
+			  strerror(errno));
+	if (!WIFEXITED(pp->status) || WEXITSTATUS(pp->status) != 0)
+		zdtm_fail("ping-pong child ended with wait status 0x%x (gap or duplicate?)",
+			  pp->status);
 }
 
 #endif
