@@ -48,8 +48,9 @@ struct sender {
 	bool lz4_in_reader; /* which thread compresses (docs/transport.md) */
 	uint8_t *hbuf;	    /* reader: buffer for hashing a resumed prefix */
 	size_t bufcap;
-	bool compress;	   /* this attempt: LZ4 when both ends can */
-	volatile int stop; /* main -> reader: give up */
+	bool compress;	    /* this attempt: LZ4 when both ends can */
+	uint64_t wire_prev; /* socket bytes of earlier connections */
+	volatile int stop;  /* main -> reader: give up */
 };
 
 /* LZ4 the item's chunk into *scratch; when it shrinks, the item and the
@@ -234,10 +235,12 @@ static int handle_reply(struct attempt *a, struct frame_buf *fb, struct xfer_sta
 	return session_unexpected(fb, "receiver", "ACK or COMMIT", err);
 }
 
-static void report(const struct send_opts *o, struct xfer_stats *st, struct chan *c, uint64_t t0,
+static void report(const struct sender *s, struct xfer_stats *st, struct chan *c, uint64_t t0,
 		   bool final)
 {
-	st->wire_bytes = chan_wire_rx(c) + chan_wire_tx(c);
+	const struct send_opts *o = s->o;
+
+	st->wire_bytes = s->wire_prev + chan_wire_rx(c) + chan_wire_tx(c);
 	st->seconds = ms_since(t0) / 1000.0;
 	if (o->progress)
 		o->progress(st, final, o->progress_arg);
@@ -259,6 +262,7 @@ static int pump(struct sender *s, struct attempt *a, struct xfer_stats *st, uint
 				compress_item(it, &s->mzbuf, s->bufcap);
 			frame_send_data(a->c, it->buf, &it->d, it->len, it->flags);
 			st->raw_bytes += it->d.raw_len;
+			st->sent_bytes += it->d.raw_len;
 			st->payload_bytes += it->len;
 		} else if (k == TX_BEGIN) {
 			Ferry__Wire__FileBegin b = FERRY__WIRE__FILE_BEGIN__INIT;
@@ -290,7 +294,7 @@ static int pump(struct sender *s, struct attempt *a, struct xfer_stats *st, uint
 		}
 		if (now_ns() - last > 200000000ULL) {
 			last = now_ns();
-			report(s->o, st, a->c, t0, false);
+			report(s, st, a->c, t0, false);
 		}
 	}
 	{
@@ -404,6 +408,7 @@ static int offer(struct sender *s, struct attempt *a, const uint8_t *mbuf, size_
 		goto out;
 	st->have_set = ack->has_have_set && ack->have_set;
 	st->skipped_bytes = 0;
+	st->sent_bytes = 0;
 	for (size_t i = 0; i < s->m->n_files; i++)
 		s->start[i] = st->have_set ? UINT64_MAX : 0;
 	for (size_t k = 0; k < ack->n_files && !st->have_set; k++) {
@@ -512,7 +517,8 @@ int xfer_send(const struct send_opts *o, struct xfer_stats *st, ferr_t *err)
 		struct attempt a = {0};
 		ret = attempt(&s, tls, mbuf, mlen, &a, st, t0, err);
 		if (a.c) {
-			report(o, st, a.c, t0, ret == 0);
+			report(&s, st, a.c, t0, ret == 0);
+			s.wire_prev += chan_wire_rx(a.c) + chan_wire_tx(a.c);
 			chan_shutdown(a.c);
 			chan_close(a.c);
 		}
