@@ -9,7 +9,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ferry restore -D DIR [--name NAME] [--json]\n\n"
+	fprintf(f, "usage: ferry restore -D DIR [--name NAME] [--verify-only] [--json]\n\n"
 		   "Check the image set in DIR (manifest magic and version, every file's size\n"
 		   "and SHA-256), then restore its tenant through CRIU, detached from ferry,\n"
 		   "re-plumb its network and register it as running. Nothing is started when\n"

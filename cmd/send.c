@@ -41,10 +41,13 @@ struct view {
 static void progress(const struct xfer_stats *st, bool final, void *arg)
 {
 	struct view *v = arg;
-	uint64_t todo = st->total_bytes - st->skipped_bytes, done = st->raw_bytes;
-	double rate = st->seconds > 0 ? done / st->seconds : 0;
+	uint64_t todo = st->total_bytes, done = st->skipped_bytes + st->sent_bytes;
+	double rate = st->seconds > 0 ? st->raw_bytes / st->seconds : 0;
 	double ratio = st->payload_bytes ? (double)done / st->payload_bytes : 1.0;
 	double left = rate > 0 && todo > done ? (todo - done) / rate : 0;
+
+	if (done > todo)
+		done = todo;
 	int width = 30, fill = todo ? (int)(width * (double)done / todo) : width;
 	char b1[32], b2[32];
 

@@ -10,6 +10,8 @@
  * as pipes without the outside peer. The tree is restored at its old PIDs,
  * which must be free (dumping kills the original). */
 #define LOG_PREFIX "proctree"
+#include <string.h>
+
 #include "driver.h"
 
 static void proctree_common(const struct driver_env *env, const char *dir, const char *log,
@@ -54,7 +56,15 @@ static int proctree_restore(const struct driver_env *env, const struct driver_re
 	r.rst_sibling = true;
 	r.lazy_pages = o->lazy_pages;
 	r.ps = o->ps;
-	return criu_restore(&r, pid, err);
+	if (criu_restore(&r, pid, err) < 0) {
+		if (err && strstr(err->msg, "Can't fork for") && strstr(err->msg, "File exists"))
+			ferr_wrap(err,
+				  "a pid of the tree is in use on this host (a process tree "
+				  "comes back at its old pids: restore it where they are free, "
+				  "e.g. in a fresh PID namespace)");
+		return -1;
+	}
+	return 0;
 }
 
 static int proctree_resume(const struct driver_env *env, struct tenant_rec *rec, ferr_t *err)

@@ -4,6 +4,7 @@
 #define FERRY_RESTORE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -15,8 +16,11 @@ struct restore_opts {
 	const char *state_dir;
 	const char *criu_path;
 	const char *images_dir;
-	const char *name;      /* NULL: the manifest's tenant name */
-	int log_level;	       /* CRIU log level (0: 4) */
+	const char *name; /* NULL: the manifest's tenant name */
+	int log_level;	  /* CRIU log level (0: 4) */
+	/* The caller checked every file against the manifest already (e.g. the
+	 * receiver verified each one as it arrived): only the manifest is read. */
+	bool files_verified;
 	criu_notify_fn notify; /* optional hook on CRIU's notifications */
 	void *notify_arg;
 };

@@ -32,8 +32,12 @@ struct store_set {
 	/* the file being written */
 	int fd;
 	uint32_t cur;
-	uint64_t cur_off; /* bytes written (not necessarily synced) */
+	uint64_t cur_off; /* bytes written (not necessarily synced); zero chunks are holes */
+};
+
+struct store_hash {
 	struct sha256_ctx *sha;
+	const Ferry__ImageFile *f;
 };
 
 int store_set_path(const char *state, const char *set_id, char *buf, size_t len, ferr_t *err)
@@ -184,34 +188,97 @@ static void close_cur(struct store_set *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
-	if (s->sha)
-		sha256_free(s->sha);
-	s->sha = NULL;
 }
 
 /* Hash the first off bytes already on disk (resume). */
-static int hash_prefix(struct store_set *s, uint64_t off, const char *name, ferr_t *err)
+static int hash_prefix(const struct store_set *s, struct store_hash *h, uint64_t off, ferr_t *err)
 {
 	static const size_t bs = 256 << 10;
-	uint8_t *buf = malloc(bs);
+	char path[PATH_MAX];
 	uint64_t done = 0;
+	uint8_t *buf;
+	int fd;
 
-	if (!buf)
+	if (xsnprintf_path(path, sizeof(path), s->dir, h->f->name) < 0)
+		return ferr_set(err, FX_FAIL, "path too long: %s/%s", s->dir, h->f->name);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ferr_sys(err, FX_FAIL, "re-read partial %s", path);
+	buf = malloc(bs);
+	if (!buf) {
+		close(fd);
 		return ferr_set(err, FX_FAIL, "out of memory");
+	}
 	while (done < off) {
 		size_t want = off - done < bs ? (size_t)(off - done) : bs;
-		ssize_t n = pread(s->fd, buf, want, (off_t)done);
+		ssize_t n = pread(fd, buf, want, (off_t)done);
 		if (n <= 0) {
 			free(buf);
+			close(fd);
 			if (n == 0)
 				errno = EIO;
-			return ferr_sys(err, FX_FAIL, "re-read partial %s/%s", s->dir, name);
+			return ferr_sys(err, FX_FAIL, "re-read partial %s", path);
 		}
-		sha256_update(s->sha, buf, (size_t)n);
+		sha256_update(h->sha, buf, (size_t)n);
 		done += (uint64_t)n;
 	}
 	free(buf);
+	close(fd);
 	return 0;
+}
+
+struct store_hash *store_hash_begin(const struct store_set *s, uint32_t i, uint64_t off,
+				    ferr_t *err)
+{
+	struct store_hash *h;
+
+	if (i >= s->m->n_files || off > s->m->files[i]->size) {
+		ferr_set(err, FX_INTEGRITY, "protocol violation: FILE_BEGIN for file %u at %llu", i,
+			 (unsigned long long)off);
+		return NULL;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h || !(h->sha = sha256_new())) {
+		free(h);
+		ferr_set(err, FX_FAIL, "out of memory");
+		return NULL;
+	}
+	h->f = s->m->files[i];
+	if (off && hash_prefix(s, h, off, err) < 0) {
+		store_hash_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void store_hash_update(struct store_hash *h, const void *data, size_t len)
+{
+	sha256_update(h->sha, data, len);
+}
+
+int store_hash_end(struct store_hash *h, ferr_t *err)
+{
+	uint8_t digest[SHA256_LEN];
+	int ret = 0;
+
+	sha256_final(h->sha, digest);
+	h->sha = NULL;
+	if (memcmp(digest, h->f->sha256.data, SHA256_LEN))
+		ret = ferr_set(err, FX_INTEGRITY,
+			       "file %s: received data does not match the manifest's SHA-256 "
+			       "(corrupted in transit or at the source)",
+			       h->f->name);
+	store_hash_free(h);
+	return ret;
+}
+
+void store_hash_free(struct store_hash *h)
+{
+	if (!h)
+		return;
+	if (h->sha)
+		sha256_free(h->sha);
+	free(h);
 }
 
 int store_file_begin(struct store_set *s, uint32_t i, uint64_t off, ferr_t *err)
@@ -241,22 +308,13 @@ int store_file_begin(struct store_set *s, uint32_t i, uint64_t off, ferr_t *err)
 		close_cur(s);
 		return ferr_sys(err, FX_FAIL, "truncate %s", path);
 	}
-	s->sha = sha256_new();
-	if (!s->sha) {
-		close_cur(s);
-		return ferr_set(err, FX_FAIL, "out of memory");
-	}
-	if (hash_prefix(s, off, f->name, err) < 0) {
-		close_cur(s);
-		return -1;
-	}
 	s->cur = i;
 	s->cur_off = off;
 	return 0;
 }
 
 int store_file_write(struct store_set *s, uint32_t i, uint64_t off, const void *data, size_t len,
-		     ferr_t *err)
+		     bool zero, ferr_t *err)
 {
 	const uint8_t *p = data;
 
@@ -265,7 +323,10 @@ int store_file_write(struct store_set *s, uint32_t i, uint64_t off, const void *
 				"protocol violation: DATA for file %u at %llu+%zu does not follow "
 				"what was received",
 				i, (unsigned long long)off, len);
-	sha256_update(s->sha, data, len);
+	if (zero) { /* leave a hole: the file is extended at the next sync */
+		s->cur_off += len;
+		return 0;
+	}
 	while (len) {
 		ssize_t n = pwrite(s->fd, p, len, (off_t)s->cur_off);
 		if (n < 0) {
@@ -283,7 +344,9 @@ int store_file_write(struct store_set *s, uint32_t i, uint64_t off, const void *
 int store_sync(struct store_set *s, uint32_t *i, uint64_t *off, ferr_t *err)
 {
 	if (s->fd < 0)
-		return 1; /* nothing open: nothing new */
+		return 1;			     /* nothing open: nothing new */
+	if (ftruncate(s->fd, (off_t)s->cur_off) < 0) /* materialise trailing holes */
+		return ferr_sys(err, FX_FAIL, "extend %s/%s", s->dir, s->m->files[s->cur]->name);
 	if (fdatasync(s->fd) < 0)
 		return ferr_sys(err, FX_FAIL, "sync %s/%s", s->dir, s->m->files[s->cur]->name);
 	s->offset[s->cur] = s->cur_off;
@@ -297,7 +360,6 @@ int store_sync(struct store_set *s, uint32_t *i, uint64_t *off, ferr_t *err)
 int store_file_end(struct store_set *s, uint32_t i, uint64_t size, ferr_t *err)
 {
 	const Ferry__ImageFile *f;
-	uint8_t digest[SHA256_LEN];
 	uint32_t di;
 	uint64_t doff;
 
@@ -308,13 +370,6 @@ int store_file_end(struct store_set *s, uint32_t i, uint64_t size, ferr_t *err)
 		return ferr_set(err, FX_INTEGRITY,
 				"file %s: received %llu bytes, the manifest says %llu", f->name,
 				(unsigned long long)s->cur_off, (unsigned long long)f->size);
-	sha256_final(s->sha, digest);
-	s->sha = NULL;
-	if (memcmp(digest, f->sha256.data, SHA256_LEN))
-		return ferr_set(err, FX_INTEGRITY,
-				"file %s: received data does not match the manifest's SHA-256 "
-				"(corrupted in transit or at the source)",
-				f->name);
 	if (f->has_mode && fchmod(s->fd, f->mode & 0777) < 0)
 		return ferr_sys(err, FX_FAIL, "chmod %s/%s", s->dir, f->name);
 	s->complete[i] = true;

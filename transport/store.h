@@ -4,8 +4,8 @@
  *                              manifest), .ferry-progress (durable progress)
  *   STATE/sets/<set_id>/       complete, verified sets: the files and
  *                              manifest.ferry; renamed there in one step
- * Each file is hashed (SHA-256) as it arrives and checked against the manifest
- * at its end; progress is recorded only after fdatasync, so a resumed transfer
+ * Each file is hashed (SHA-256, store_hash_*) as it arrives and checked
+ * against the manifest at its end; progress is recorded only after fdatasync, so a resumed transfer
  * continues from data that is really on disk. */
 #ifndef FERRY_STORE_H
 #define FERRY_STORE_H
@@ -32,12 +32,25 @@ struct store_set *store_open(const char *state, const manifest_t *m, const uint8
 uint64_t store_offset(const struct store_set *s, size_t i);
 bool store_complete(const struct store_set *s, size_t i);
 
+/* Streaming SHA-256 of one incoming file, checked against the manifest at its
+ * end. Independent of the writer's state (so another thread may hash while
+ * the writer writes); a resumed file's first off bytes are re-read from disk. */
+struct store_hash;
+struct store_hash *store_hash_begin(const struct store_set *s, uint32_t i, uint64_t off,
+				    ferr_t *err);
+void store_hash_update(struct store_hash *h, const void *data, size_t len);
+/* FX_INTEGRITY naming the file on a mismatch. Frees h. */
+int store_hash_end(struct store_hash *h, ferr_t *err);
+void store_hash_free(struct store_hash *h);
+
 /* Start (or resume) file i at off, which must be its durable offset. */
 int store_file_begin(struct store_set *s, uint32_t i, uint64_t off, ferr_t *err);
-/* Append to the current file at off (must follow the previous write). */
+/* Append to the current file at off (must follow the previous write). A zero
+ * chunk (all bytes 0) is not written: it stays a hole. */
 int store_file_write(struct store_set *s, uint32_t i, uint64_t off, const void *data, size_t len,
-		     ferr_t *err);
-/* Whole file received: size and SHA-256 must match the manifest. */
+		     bool zero, ferr_t *err);
+/* Whole file received (its hash checked by store_hash_end): the size must
+ * match the manifest; applies the mode, syncs, records it complete. */
 int store_file_end(struct store_set *s, uint32_t i, uint64_t size, ferr_t *err);
 /* fdatasync the current file and record progress; i and off get the durable point. */
 int store_sync(struct store_set *s, uint32_t *i, uint64_t *off, ferr_t *err);

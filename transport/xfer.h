@@ -25,6 +25,7 @@ struct xfer_stats {
 	uint64_t total_bytes;	/* all files of the set */
 	uint64_t skipped_bytes; /* already at the receiver (resume) */
 	uint64_t raw_bytes;	/* file bytes sent/received in this run */
+	uint64_t sent_bytes;	/* sender: file bytes sent on the current connection */
 	uint64_t payload_bytes; /* DATA bytes after compression */
 	uint64_t wire_bytes;	/* bytes through the socket, both directions, TLS included */
 	uint64_t acked_bytes;	/* receiver's durable progress (sender side) */

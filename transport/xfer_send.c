@@ -43,12 +43,31 @@ struct sender {
 	uint64_t *start; /* per file: where this attempt starts; UINT64_MAX: skip */
 	struct bqueue *free_q, *work_q;
 	struct tx_item items[XFER_QUEUE];
-	uint8_t *zbuf; /* reader: compression scratch, swapped with item buffers */
-	uint8_t *hbuf; /* reader: buffer for hashing a resumed prefix */
+	uint8_t *zbuf;	    /* reader: compression scratch, swapped with item buffers */
+	uint8_t *mzbuf;	    /* main thread: the same when it compresses */
+	bool lz4_in_reader; /* which thread compresses (docs/transport.md) */
+	uint8_t *hbuf;	    /* reader: buffer for hashing a resumed prefix */
 	size_t bufcap;
-	bool compress;	   /* this attempt: LZ4 when both ends can */
-	volatile int stop; /* main -> reader: give up */
+	bool compress;	    /* this attempt: LZ4 when both ends can */
+	uint64_t wire_prev; /* socket bytes of earlier connections */
+	volatile int stop;  /* main -> reader: give up */
 };
+
+/* LZ4 the item's chunk into *scratch; when it shrinks, the item and the
+ * scratch swap buffers (both bufcap bytes), so nothing is copied. */
+static void compress_item(struct tx_item *it, uint8_t **scratch, size_t bufcap)
+{
+	size_t z = lz4_pack(it->buf + FRAME_DATA_HEADROOM, it->len, *scratch + FRAME_DATA_HEADROOM,
+			    bufcap - FRAME_DATA_HEADROOM);
+
+	if (z) {
+		uint8_t *t = it->buf;
+		it->buf = *scratch;
+		*scratch = t;
+		it->len = z;
+		it->flags = FRAME_F_LZ4;
+	}
+}
 
 static int emit(struct sender *s, struct tx_item *it)
 {
@@ -113,8 +132,6 @@ static int read_file(struct sender *s, uint32_t i, ferr_t *err)
 	emit(s, it);
 	for (;;) {
 		ssize_t n;
-		size_t z;
-
 		if (!(it = take(s)))
 			goto stopped;
 		n = read_full(fd, it->buf + FRAME_DATA_HEADROOM, XFER_CHUNK);
@@ -134,17 +151,8 @@ static int read_file(struct sender *s, uint32_t i, ferr_t *err)
 		it->d = (struct data_hdr){.index = i, .raw_len = (uint32_t)n, .offset = off};
 		it->flags = 0;
 		it->len = (size_t)n;
-		z = s->compress
-			? lz4_pack(it->buf + FRAME_DATA_HEADROOM, (size_t)n,
-				   s->zbuf + FRAME_DATA_HEADROOM, s->bufcap - FRAME_DATA_HEADROOM)
-			: 0;
-		if (z) { /* swap: the item takes the compressed buffer */
-			uint8_t *t = it->buf;
-			it->buf = s->zbuf;
-			s->zbuf = t;
-			it->len = z;
-			it->flags = FRAME_F_LZ4;
-		}
+		if (s->compress && s->lz4_in_reader)
+			compress_item(it, &s->zbuf, s->bufcap);
 		off += (uint64_t)n;
 		emit(s, it);
 	}
@@ -227,10 +235,12 @@ static int handle_reply(struct attempt *a, struct frame_buf *fb, struct xfer_sta
 	return session_unexpected(fb, "receiver", "ACK or COMMIT", err);
 }
 
-static void report(const struct send_opts *o, struct xfer_stats *st, struct chan *c, uint64_t t0,
+static void report(const struct sender *s, struct xfer_stats *st, struct chan *c, uint64_t t0,
 		   bool final)
 {
-	st->wire_bytes = chan_wire_rx(c) + chan_wire_tx(c);
+	const struct send_opts *o = s->o;
+
+	st->wire_bytes = s->wire_prev + chan_wire_rx(c) + chan_wire_tx(c);
 	st->seconds = ms_since(t0) / 1000.0;
 	if (o->progress)
 		o->progress(st, final, o->progress_arg);
@@ -248,8 +258,11 @@ static int pump(struct sender *s, struct attempt *a, struct xfer_stats *st, uint
 	while ((it = bq_pop(s->work_q))) {
 		enum tx_kind k = it->kind;
 		if (k == TX_DATA) {
+			if (s->compress && !s->lz4_in_reader)
+				compress_item(it, &s->mzbuf, s->bufcap);
 			frame_send_data(a->c, it->buf, &it->d, it->len, it->flags);
 			st->raw_bytes += it->d.raw_len;
+			st->sent_bytes += it->d.raw_len;
 			st->payload_bytes += it->len;
 		} else if (k == TX_BEGIN) {
 			Ferry__Wire__FileBegin b = FERRY__WIRE__FILE_BEGIN__INIT;
@@ -281,7 +294,7 @@ static int pump(struct sender *s, struct attempt *a, struct xfer_stats *st, uint
 		}
 		if (now_ns() - last > 200000000ULL) {
 			last = now_ns();
-			report(s->o, st, a->c, t0, false);
+			report(s, st, a->c, t0, false);
 		}
 	}
 	{
@@ -395,6 +408,7 @@ static int offer(struct sender *s, struct attempt *a, const uint8_t *mbuf, size_
 		goto out;
 	st->have_set = ack->has_have_set && ack->have_set;
 	st->skipped_bytes = 0;
+	st->sent_bytes = 0;
 	for (size_t i = 0; i < s->m->n_files; i++)
 		s->start[i] = st->have_set ? UINT64_MAX : 0;
 	for (size_t k = 0; k < ack->n_files && !st->have_set; k++) {
@@ -437,8 +451,10 @@ static int sender_init(struct sender *s, const struct send_opts *o, const manife
 	s->bufcap = FRAME_DATA_HEADROOM + lz4_bound(XFER_CHUNK);
 	s->start = calloc(m->n_files + 1, sizeof(*s->start));
 	s->zbuf = malloc(s->bufcap);
+	s->mzbuf = malloc(s->bufcap);
 	s->hbuf = malloc(s->bufcap);
-	if (!s->start || !s->zbuf || !s->hbuf)
+	s->lz4_in_reader = getenv("FERRY_LZ4_IN_READER") != NULL;
+	if (!s->start || !s->zbuf || !s->mzbuf || !s->hbuf)
 		return ferr_set(err, FX_FAIL, "out of memory");
 	for (size_t i = 0; i < XFER_QUEUE; i++)
 		if (!(s->items[i].buf = malloc(s->bufcap)))
@@ -451,6 +467,7 @@ static void sender_free(struct sender *s)
 	for (size_t i = 0; i < XFER_QUEUE; i++)
 		free(s->items[i].buf);
 	free(s->zbuf);
+	free(s->mzbuf);
 	free(s->hbuf);
 	free(s->start);
 }
@@ -500,7 +517,8 @@ int xfer_send(const struct send_opts *o, struct xfer_stats *st, ferr_t *err)
 		struct attempt a = {0};
 		ret = attempt(&s, tls, mbuf, mlen, &a, st, t0, err);
 		if (a.c) {
-			report(o, st, a.c, t0, ret == 0);
+			report(&s, st, a.c, t0, ret == 0);
+			s.wire_prev += chan_wire_rx(a.c) + chan_wire_tx(a.c);
 			chan_shutdown(a.c);
 			chan_close(a.c);
 		}

@@ -7,6 +7,7 @@
 # detached restore). Frozen times come from CRIU's own stats-dump in both
 # cases; restore times are wall clock of the restore request.
 #   BENCH_MIB (1024)  memory of the tenant;  BENCH_ROUNDS (5)  rounds, median
+#   BENCH_DIR (/tmp)  where images go (/dev/shm takes the disk out of the figures)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FERRY="$ROOT/build/ferry"
@@ -14,7 +15,7 @@ WORKLOADS="$ROOT/build/tests/workloads"
 MIB=${BENCH_MIB:-1024}
 ROUNDS=${BENCH_ROUNDS:-5}
 CRIU=${FERRY_CRIU:-$(cat "$ROOT/.deps/criu-path" 2>/dev/null || command -v criu)}
-W=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+W=$(mktemp -d "${BENCH_DIR:-/tmp}/ferry-bench.XXXXXX")
 export FERRY_STATE_DIR="$W/state"
 R="$W/rootfs"
 CLI_PIDS=()

@@ -30,6 +30,11 @@ cr_wait_gone "$CHILD"
 "$FERRY" restore -D "$T/img" --json >"$T/restore.json" || t_fail "restore failed"
 cat "$T/restore.json"
 [ "$(cr_pid pt-pipe)" = "$PID" ] || t_fail "restored at pid $(cr_pid pt-pipe), want $PID"
+t_log "restoring a copy while the tree runs at those pids"
+t_expect_fail 1 "pid of the tree is in use" "$FERRY" restore -D "$T/img" --name pt-again
+[ -z "$(cr_state pt-again)" ] || t_fail "pt-again got registered"
+[ "$(cr_state pt-pipe)" = running ] || t_fail "pt-pipe disturbed by the failed copy"
+
 sleep 0.5
 kill -USR1 "$PID"
 t_wait_file "$D/wl.result" 30

@@ -43,11 +43,35 @@ grep -q "already on the receiver" "$T/send2.txt" || t_fail "second send was not 
 mkdir -p "$T/set2"
 head -c 1000000 /dev/urandom >"$T/set2/a.img"
 id2=$("$WIRETOOL" mkset "$T/set2" web2)
+# several transfers at once
+for i in 1 2 3; do
+	mkdir -p "$T/c$i"
+	head -c 4000000 /dev/urandom >"$T/c$i/pages.img"
+	"$WIRETOOL" mkset "$T/c$i" "c$i" >"$T/c$i.id"
+done
+pids=()
+for i in 1 2 3; do
+	h_exec b "$FERRY" send "$T/c$i" --to "$srv:7000" --tls "$T/certs" --name cli --peer srv \
+		>"$T/c$i.out" 2>&1 &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || t_fail "a concurrent send failed"; done
+for i in 1 2 3; do
+	diff -r "$T/c$i" "$T/state-a/sets/$(cat "$T/c$i.id")" || t_fail "concurrent set $i differs"
+done
+
+# SIGTERM: clean exit
 kill "$H_PID"
-wait "$H_PID" || true
+wait "$H_PID" || t_fail "ferry serve did not exit cleanly on SIGTERM"
 grep -q '"event":"transfer"' "$T/serve-a.log" || t_fail "no JSON transfer log line"
+
+# abandoned incoming sets older than --keep-incoming hours go at start
+mkdir -p "$T/state-a/incoming/0123456789abcdef0123456789abcdef" "$T/state-a/incoming/fresh"
+touch -d '3 days ago' "$T/state-a/incoming/0123456789abcdef0123456789abcdef"
 h_serve a "$T/state-a" "$T/certs" "$srv"
 h_exec b "$FERRY" send "$T/set2" --to "$srv:7000" --tls "$T/certs" --name cli --no-compress
 diff -r "$T/set2" "$T/state-a/sets/$id2" || t_fail "uncompressed set differs"
 grep -q "received set $id2" "$T/serve-a.log" || t_fail "no transfer log line"
+[ ! -e "$T/state-a/incoming/0123456789abcdef0123456789abcdef" ] || t_fail "stale incoming kept"
+[ -d "$T/state-a/incoming/fresh" ] || t_fail "fresh incoming removed"
 echo PASS

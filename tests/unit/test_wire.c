@@ -21,7 +21,7 @@ static void test_state_machine(void)
 	CHECK(wire_rx_step(&s, WIRE_FILE_END, &e) < 0);
 	CHECK(wire_rx_step(&s, WIRE_FILE_BEGIN, &e) == 0 && s == WS_FILE);
 	CHECK(wire_rx_step(&s, WIRE_FILE_BEGIN, &e) < 0); /* nested file */
-	CHECK(wire_rx_step(&s, WIRE_COMMIT, &e) < 0);     /* commit inside a file */
+	CHECK(wire_rx_step(&s, WIRE_COMMIT, &e) < 0);	  /* commit inside a file */
 	CHECK(wire_rx_step(&s, WIRE_DATA, &e) == 0 && s == WS_FILE);
 	CHECK(wire_rx_step(&s, WIRE_ERROR, &e) == 0 && s == WS_FILE);
 	CHECK(wire_rx_step(&s, WIRE_FILE_END, &e) == 0 && s == WS_IDLE);
