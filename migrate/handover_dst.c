@@ -393,7 +393,8 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 			session_send_error(c, err);
 		stop_page_server(&d, true, NULL);
 		if (d.dir[0])
-			fs_rm_rf(d.dir, NULL);
+			if (!getenv("FERRY_KEEP_FAILED"))
+				fs_rm_rf(d.dir, NULL);
 		ferr_wrap(err, "migration %s of tenant %s", d.b->migration_id, d.b->tenant);
 	}
 	if (d.registered)

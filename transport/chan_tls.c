@@ -195,7 +195,9 @@ static int tls_poll(struct chan *c, int timeout_ms)
 {
 	struct chan_tls *t = (struct chan_tls *)c;
 
-	if (SSL_pending(t->ssl) > 0)
+	/* with read-ahead, whole records may wait undecrypted in OpenSSL's
+	 * buffer: SSL_pending() counts only decrypted bytes */
+	if (SSL_pending(t->ssl) > 0 || SSL_has_pending(t->ssl))
 		return 1;
 	return chan_poll(c->lower, timeout_ms);
 }
