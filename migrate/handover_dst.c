@@ -187,7 +187,7 @@ static int receive_pages(struct dst *d, ferr_t *err)
 {
 	struct relay_opts ro = {.stream = MIG_STREAM_PAGES,
 				.lz4 = d->b->has_lz4 && d->b->lz4,
-				.idle_ms = 30000,
+				.idle_ms = d->o->timeout_ms > 0 ? d->o->timeout_ms : 30000,
 				.on_rx = on_rx,
 				.on_rx_arg = d};
 	struct relay_stats rs;
@@ -428,4 +428,18 @@ int handover_resolve(struct chan *c, const struct frame_buf *req, const struct h
 	}
 	wire_free(m);
 	return ret;
+}
+
+int handover_clean_stale(const char *state_dir, ferr_t *err)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (xsnprintf(dir, sizeof(dir), err, "%s/migrations", state_dir) < 0)
+		return -1;
+	if (stat(dir, &st) < 0)
+		return 0;
+	/* no migration outlives the agent that received it: whatever is here
+	 * was left by one that died */
+	return fs_rm_rf(dir, err);
 }
