@@ -1,13 +1,131 @@
-/* ferry migrate: not implemented yet. */
+/* ferry migrate: live-migrate a tenant to a peer's `ferry serve` (migrate/migrate.h). */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
+#include "criupath.h"
+#include "json.h"
+#include "migrate.h"
+#include "migrate_report.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, "usage: ferry migrate NAME --to HOST:PORT --tls DIR --name NAME [--peer NAME]\n"
+	       "                     [--mode auto|stop-copy|pre-copy|post-copy] [--tune-host]\n"
+	       "                     [--timeout SECONDS] [--no-compress] [--json]\n\n"
+	       "Move the running tenant NAME to the host whose `ferry serve` listens on\n"
+	       "HOST:PORT. Its memory streams from CRIU through the TLS session as it is\n"
+	       "dumped; the destination restores it and holds it stopped; only then is the\n"
+	       "copy here given up and the one there resumed. Until that point any failure\n"
+	       "(restore error, lost connection, timeout) resumes the tenant here.\n"
+	       "Its address and TCP connections move with it.\n\n"
+	       "  --to HOST:PORT        the destination agent\n"
+	       "  --tls DIR --name NAME CA DIR/ca.pem, identity DIR/NAME.pem + DIR/NAME.key\n"
+	       "  --peer NAME           the name in the destination's certificate (default: HOST)\n"
+	       "  --mode MODE           auto (default: the best safe mode both hosts support,\n"
+	       "                        stop-copy here), stop-copy, pre-copy (needs soft-dirty\n"
+	       "                        memory tracking), post-copy (opt-in: the tenant runs on\n"
+	       "                        the destination before its memory arrived; IF THIS\n"
+	       "                        HOST DIES BEFORE EVERY PAGE ARRIVED, THE TENANT IS LOST)\n"
+	       "  --tune-host           post-copy: set the pipe sysctls it needs on this host\n"
+	       "  --timeout SECONDS     one step on the session (restore included) may take this\n"
+	       "                        long (default 60)\n"
+	       "  --no-compress         no LZ4 on the page stream\n"
+	       "  --json                print the report as JSON\n\n"
+	       "Exit codes: 0 moved, 1 failed (see the message: the tenant runs here again),\n"
+	       "            3 no such tenant, 4 destination cannot take it (name, address),\n"
+	       "            6 network/peer failure, 7 host lacks what the mode needs.\n");
+}
 
 int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 {
-	(void)argc;
-	(void)argv;
-	(void)g;
-	fprintf(stderr, "ferry migrate: not implemented yet\n");
-	return FX_FAIL;
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 'T'},
+	    {"tls", required_argument, NULL, 't'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"peer", required_argument, NULL, 'p'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"tune-host", no_argument, NULL, 'u'},
+	    {"timeout", required_argument, NULL, 'o'},
+	    {"no-compress", no_argument, NULL, 'z'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct migrate_opts o = {.state_dir = g->state_dir,
+				 .compress = true,
+				 .timeout_ms = 60000,
+				 .retry_for_s = 30,
+				 .progress = migrate_progress_tty};
+	struct migrate_result r;
+	const char *to = NULL;
+	char host[256], criu[4096];
+	bool json = false;
+	ferr_t err = {0};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'T':
+			to = optarg;
+			break;
+		case 't':
+			o.tls_dir = optarg;
+			break;
+		case 'n':
+			o.name = optarg;
+			break;
+		case 'p':
+			o.peer = optarg;
+			break;
+		case 'm':
+			if (mig_mode_parse(optarg, &o.mode, &err) < 0)
+				return cmd_report("migrate", &err);
+			break;
+		case 'u':
+			o.tune_host = true;
+			break;
+		case 'o':
+			o.timeout_ms = atoi(optarg) * 1000;
+			break;
+		case 'z':
+			o.compress = false;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return FX_OK;
+		default:
+			usage(stderr);
+			return FX_USAGE;
+		}
+	}
+	if (optind + 1 != argc || !to || !o.tls_dir || !o.name || o.timeout_ms < 1000) {
+		usage(stderr);
+		return FX_USAGE;
+	}
+	o.tenant = argv[optind];
+	if (parse_hostport(to, host, sizeof(host), &o.port, &err) < 0 ||
+	    criu_locate(g->criu, criu, sizeof(criu), NULL, &err) < 0)
+		return cmd_report("migrate", &err);
+	o.host = host;
+	o.criu_path = criu;
+	rc = migrate_tenant(&o, &r, &err);
+	if (json) {
+		struct jw w;
+		jw_init(&w, stdout);
+		migrate_report_json(&w, NULL, &r, rc, &err);
+		jw_finish(&w);
+	} else if (rc == 0) {
+		migrate_report_text(&r);
+	}
+	if (rc < 0)
+		return cmd_report("migrate", &err);
+	return FX_OK;
 }

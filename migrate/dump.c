@@ -317,7 +317,10 @@ static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct du
 	d.images_dir = r->dir;
 	d.leave_running = o->leave_running;
 	d.tcp_established = o->tcp_established;
-	d.ps.fd = -1;
+	d.ps = o->ps;
+	if (!d.ps.enabled)
+		d.ps.fd = -1;
+	d.lazy_pages = o->lazy_pages;
 	d.notify = o->notify;
 	d.notify_arg = o->notify_arg;
 	pr_info("dumping %s %s (pid %d) into %s", drv->name, rec->name, rec->init_pid, r->dir);

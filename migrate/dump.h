@@ -24,6 +24,8 @@ struct dump_opts {
 	int log_level;	       /* CRIU log level (0: 4) */
 	criu_notify_fn notify; /* optional hook on CRIU's notifications */
 	void *notify_arg;
+	struct criu_ps ps; /* migration: page server socket (ps.enabled false: local) */
+	bool lazy_pages;   /* post-copy: pages stay with the source, served on demand */
 };
 
 struct dump_result {

@@ -15,6 +15,7 @@
 #include "chan_sock.h"
 #include "chan_tls.h"
 #include "fsutil.h"
+#include "handover.h"
 #include "json.h"
 #include "log.h"
 #include "session.h"
@@ -36,6 +37,7 @@ struct conn {
 	struct chan *raw; /* until the thread owns it */
 	int fd;		  /* the socket, to kick a stalled connection */
 	bool used;
+	bool handover;	 /* a migration request: it logs its own outcome */
 	char set_id[65]; /* set this connection holds the lock of, or "" */
 };
 
@@ -191,6 +193,16 @@ static int dispatch(struct conn *cn, struct chan *c, struct xfer_stats *st, ferr
 	case WIRE_OFFER:
 		ret = xfer_recv(c, &fb, &ro, st, err);
 		break;
+	case MIG_REQ_BEGIN:
+	case MIG_REQ_RESOLVE: {
+		struct handover_opts ho = {.state_dir = s->o->state_dir, .host_name = s->o->name};
+		cn->handover = true;
+		if (fb.h.type == MIG_REQ_BEGIN)
+			ret = handover_serve(c, &fb, &ho, err);
+		else
+			ret = handover_resolve(c, &fb, &ho, err);
+		break;
+	}
 	default:
 		ret = ferr_set(err, FX_USAGE, "unsupported request %s (type %u)",
 			       wire_type_name(fb.h.type), fb.h.type);
@@ -223,7 +235,14 @@ static void *conn_main(void *arg)
 		else
 			chan_shutdown(c);
 	}
-	log_transfer(s, peer, cname, &st, rc, &err);
+	if (!cn->handover)
+		log_transfer(s, peer, cname, &st, rc, &err);
+	else if (rc < 0) {
+		pthread_mutex_lock(&s->out_lock);
+		printf("ferry serve: %s [%s]: %s\n", cname, peer, err.msg);
+		fflush(stdout);
+		pthread_mutex_unlock(&s->out_lock);
+	}
 	pthread_mutex_lock(&s->lock);
 	chan_close(c);
 	cn->used = false;
@@ -249,6 +268,7 @@ static void accept_one(struct server *s, int lfd)
 		if (!s->conns[i].used)
 			cn = &s->conns[i];
 	cn->used = true;
+	cn->handover = false;
 	cn->raw = raw;
 	cn->fd = raw->fd;
 	cn->set_id[0] = '\0';

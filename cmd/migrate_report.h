@@ -1,0 +1,19 @@
+/* Printing a migration's result (human or JSON); shared by migrate and
+ * evacuate. */
+#ifndef FERRY_CMD_MIGRATE_REPORT_H
+#define FERRY_CMD_MIGRATE_REPORT_H
+
+#include <stdbool.h>
+
+#include "json.h"
+#include "migrate.h"
+
+/* One JSON object (key may be NULL) describing r; rc/err the outcome. */
+void migrate_report_json(struct jw *w, const char *key, const struct migrate_result *r, int rc,
+			 const ferr_t *err);
+/* Human-readable summary on stdout. */
+void migrate_report_text(const struct migrate_result *r);
+/* Progress on a terminal (stderr); arg unused. */
+void migrate_progress_tty(const char *stage, const struct migrate_result *r, void *arg);
+
+#endif

@@ -1,0 +1,71 @@
+/* Live-migration handover protocol (docs/migrate.md): frame types, the
+ * destination's handler (handover_dst.c) and helpers both sides share.
+ *
+ * Session after HELLO (source S = client, destination D = `ferry serve`):
+ *   S: MIGRATE_BEGIN          D: checks name/rootfs/address, starts
+ *                                `criu page-server` on a socket pair
+ *   D: MIG_ACCEPT
+ *   S <-> D: STREAM_DATA / STREAM_CLOSE on stream 1 (page-server relay,
+ *            both directions) while S's CRIU dumps the frozen tenant
+ *   S: MIG_FILE..., MIG_FILES_END (manifest)   (S holds CRIU's post-dump)
+ *   S: MIG_RESTORE            D: restores and HOLDS CRIU's post-restore
+ *                                (tree restored, stopped, network locked)
+ *   D: MIG_RESTORED           S: decides: commit marker written, answers
+ *                                post-dump "ok" (CRIU kills the source tree)
+ *   S: MIG_COMMIT             D: answers post-restore "ok": tenant resumes,
+ *                                gratuitous ARP, registered running
+ *   D: MIG_DONE               S: removes its record
+ * Any failure before MIG_RESTORED reached S: S answers post-dump "fail"
+ * (the tenant resumes on S) and D aborts its restore. D drops a held restore
+ * when the session ends before it sent MIG_RESTORED; after that it waits
+ * (in doubt) for S to reconnect with MIGRATE_RESOLVE. */
+#ifndef FERRY_HANDOVER_H
+#define FERRY_HANDOVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "err.h"
+#include "frame.h"
+#include "wire.pb-c.h"
+
+enum mig_type {
+	MIG_REQ_BEGIN = 33,   /* request: MigrateBegin */
+	MIG_REQ_RESOLVE = 34, /* request: MigrateResolve (in-doubt decision) */
+	MIG_ACCEPT = 64,      /* D: ready, page server running (MigrateStep) */
+	MIG_FILE = 65,	      /* S: MigrateFile */
+	MIG_FILES_END = 66,   /* S: MigrateFilesEnd */
+	MIG_RESTORE = 67,     /* S: restore now (S is frozen) */
+	MIG_RESTORED = 68,    /* D: restored and held (not running, network locked) */
+	MIG_COMMIT = 69,      /* S: the source copy is dead: resume yours */
+	MIG_DONE = 70,	      /* D: running (MigrateStep with timings) */
+	MIG_ABORT = 71,	      /* S: give up; discard everything */
+};
+
+#define MIG_STREAM_PAGES 1
+
+/* Seconds the destination keeps a restored, held tenant after the session
+ * dropped between MIG_RESTORED and MIG_COMMIT, waiting for MIGRATE_RESOLVE
+ * (env FERRY_MIGRATE_INDOUBT_S overrides). After that it discards it. */
+#define MIG_INDOUBT_S 60
+
+/* Send a MigrateStep (m may be NULL) as a frame of type t; errors stick. */
+int mig_send_step(struct chan *c, uint8_t t, const Ferry__Wire__MigrateStep *m);
+/* Receive the next frame, which must be of type want (ERROR -> the peer's
+ * error, anything else -> protocol error). *step, if not NULL, gets the
+ * decoded MigrateStep (free with wire_free). */
+int mig_recv(struct chan *c, struct frame_buf *fb, uint8_t want, const char *waiting,
+	     Ferry__Wire__MigrateStep **step, ferr_t *err);
+
+/* Destination side, called by serve.c for MIG_REQ_BEGIN / MIG_REQ_RESOLVE. */
+struct handover_opts {
+	const char *state_dir;
+	const char *host_name; /* our certificate name, for messages */
+};
+int handover_serve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
+		   ferr_t *err);
+int handover_resolve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
+		     ferr_t *err);
+
+#endif

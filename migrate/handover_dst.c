@@ -1,0 +1,430 @@
+/* Destination side of a live migration (handover.h, docs/migrate.md). */
+#define LOG_PREFIX "handover"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "criupath.h"
+#include "fsutil.h"
+#include "garp.h"
+#include "handover.h"
+#include "handover_indoubt.h"
+#include "log.h"
+#include "migrate_files.h"
+#include "net.h"
+#include "registry.h"
+#include "relay.h"
+#include "restore.h"
+#include "session.h"
+#include "util.h"
+#include "wire.h"
+
+struct dst {
+	struct chan *c;
+	const struct handover_opts *o;
+	Ferry__Wire__MigrateBegin *b;
+	const char *fault; /* FERRY_FAULT (testing hook, docs/migrate.md) */
+	char dir[PATH_MAX];
+	char criu[PATH_MAX];
+	pid_t ps_pid;
+	bool registered;    /* in the in-doubt table */
+	bool restored_sent; /* MIG_RESTORED went out: the source may commit */
+	uint64_t t_restore, t_commit;
+};
+
+static bool fault(const struct dst *d, const char *what)
+{
+	return d->fault && !strcmp(d->fault, what);
+}
+
+static int indoubt_seconds(void)
+{
+	const char *s = getenv("FERRY_MIGRATE_INDOUBT_S");
+	int v = s ? atoi(s) : 0;
+
+	return v > 0 ? v : MIG_INDOUBT_S;
+}
+
+int mig_send_step(struct chan *c, uint8_t t, const Ferry__Wire__MigrateStep *m)
+{
+	Ferry__Wire__MigrateStep empty = FERRY__WIRE__MIGRATE_STEP__INIT;
+
+	frame_send_pb(c, t, m ? &m->base : &empty.base);
+	return chan_flush(c);
+}
+
+int mig_recv(struct chan *c, struct frame_buf *fb, uint8_t want, const char *waiting,
+	     Ferry__Wire__MigrateStep **step, ferr_t *err)
+{
+	if (frame_recv(c, fb, err) < 0)
+		return ferr_wrap(err, "waiting for %s from %s", waiting, chan_peer(c));
+	if (fb->h.type == WIRE_ERROR)
+		return session_peer_error(fb, chan_peer(c), err);
+	if (fb->h.type != want)
+		return session_unexpected(fb, chan_peer(c), waiting, err);
+	if (step) {
+		*step =
+		    wire_unpack(&ferry__wire__migrate_step__descriptor, fb->data, fb->h.len, err);
+		if (!*step)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- before anything is frozen: can we take this tenant? ---- */
+
+static int precheck(struct dst *d, ferr_t *err)
+{
+	const Ferry__Wire__MigrateBegin *b = d->b;
+	struct tenant_rec rec;
+	struct stat st;
+
+	if (registry_load(d->o->state_dir, b->tenant, &rec, err) == 0) {
+		registry_refresh(d->o->state_dir, &rec, NULL);
+		bool busy = rec.state == TS_RUNNING || rec.state == TS_FROZEN;
+		pid_t pid = rec.init_pid;
+		tenant_rec_free(&rec);
+		if (busy)
+			return ferr_set(err, FX_CONFLICT,
+					"a tenant named %s already runs on %s (pid %d): nothing "
+					"was frozen",
+					b->tenant, d->o->host_name, pid);
+	} else if (err->code != FX_NOTFOUND) {
+		return -1;
+	}
+	ferr_clear(err);
+	if (b->has_kind && b->kind == TK_CONTAINER &&
+	    (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
+		return ferr_set(err, FX_NOTFOUND,
+				"root file system %s of tenant %s is missing on %s: nothing was "
+				"frozen (make it available there first)",
+				b->rootfs ? b->rootfs : "(none)", b->tenant, d->o->host_name);
+	if (b->net_addr && *b->net_addr && b->host_if &&
+	    net_check_config(b->host_if, b->net_addr, err) < 0)
+		return ferr_wrap(err, "tenant %s cannot get its address on %s", b->tenant,
+				 d->o->host_name);
+	return 0;
+}
+
+/* ---- the local page server ---- */
+
+static int start_page_server(struct dst *d, int *sk, ferr_t *err)
+{
+	int sv[2];
+	char fdstr[16];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return ferr_sys(err, FX_FAIL, "socketpair for the page server");
+	d->ps_pid = fork();
+	if (d->ps_pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return ferr_sys(err, FX_FAIL, "fork for the page server");
+	}
+	if (d->ps_pid == 0) {
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		fcntl(sv[1], F_SETFD, 0);
+		setpgid(0, 0);
+		signal(SIGPIPE, SIG_DFL);
+		snprintf(fdstr, sizeof(fdstr), "%d", sv[1]);
+		execl(d->criu, d->criu, "page-server", "-D", d->dir, "--ps-socket", fdstr, "-o",
+		      "page-server.log", "-v4", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	*sk = sv[0];
+	return 0;
+}
+
+/* Reap the page server (bounded); kill it when it does not end. */
+static int stop_page_server(struct dst *d, bool kill_it, ferr_t *err)
+{
+	int st = -1;
+
+	if (d->ps_pid <= 0)
+		return 0;
+	if (kill_it)
+		kill(d->ps_pid, SIGKILL);
+	for (int i = 0; i < 500; i++) {
+		pid_t r = waitpid(d->ps_pid, &st, WNOHANG);
+		if (r == d->ps_pid || (r < 0 && errno != EINTR))
+			break;
+		if (i == 499) {
+			kill(d->ps_pid, SIGKILL);
+			waitpid(d->ps_pid, &st, 0);
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	d->ps_pid = -1;
+	if (!kill_it && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		return ferr_set(err, FX_FAIL, "CRIU page server failed (see %s/page-server.log)",
+				d->dir);
+	return 0;
+}
+
+static void on_rx(uint64_t raw, void *arg)
+{
+	struct dst *d = arg;
+
+	if (fault(d, "crash-during-transfer") && raw > (8U << 20)) {
+		pr_warn("FERRY_FAULT=crash-during-transfer: killing this agent");
+		kill(getpid(), SIGKILL);
+	}
+}
+
+static int receive_pages(struct dst *d, ferr_t *err)
+{
+	struct relay_opts ro = {.stream = MIG_STREAM_PAGES,
+				.lz4 = d->b->has_lz4 && d->b->lz4,
+				.idle_ms = 30000,
+				.on_rx = on_rx,
+				.on_rx_arg = d};
+	struct relay_stats rs;
+	int sk = -1, r;
+
+	if (start_page_server(d, &sk, err) < 0)
+		return -1;
+	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0) {
+		close(sk);
+		stop_page_server(d, true, NULL);
+		return chan_take_error(d->c, err);
+	}
+	r = relay_run(d->c, sk, &ro, &rs, err);
+	close(sk);
+	if (stop_page_server(d, r < 0, r < 0 ? NULL : err) < 0)
+		return -1;
+	if (r == 0)
+		pr_info("migration %s: %llu page bytes in %.2f s", d->b->migration_id,
+			(unsigned long long)rs.raw_rx, rs.seconds);
+	return r;
+}
+
+/* ---- the held restore ---- */
+
+/* Session lost after MIG_RESTORED: the source may have committed. */
+static int decide_in_doubt(struct dst *d, ferr_t *err)
+{
+	int dec = indoubt_peek(d->b->migration_id);
+
+	if (dec < 0) {
+		pr_warn("migration %s: session lost after RESTORED; holding tenant %s (stopped) "
+			"up to %d s for the source's decision",
+			d->b->migration_id, d->b->tenant, indoubt_seconds());
+		dec = indoubt_wait(d->b->migration_id, indoubt_seconds());
+	}
+	if (dec == 1)
+		return 0;
+	return ferr_set(err, FX_PEER, "%s: no decision from the source: restored copy discarded",
+			dec == 0 ? "source aborted" : "source vanished");
+}
+
+static int hold(struct dst *d, ferr_t *err)
+{
+	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
+	struct frame_buf fb = {0};
+	int ret;
+
+	if (fault(d, "crash-during-restore")) {
+		pr_warn("FERRY_FAULT=crash-during-restore: killing this agent");
+		kill(getpid(), SIGKILL);
+	}
+	if (fault(d, "after-restore-disconnect")) {
+		pr_warn("FERRY_FAULT=after-restore-disconnect: dropping the session");
+		shutdown(d->c->fd, SHUT_RDWR);
+		return ferr_set(err, FX_PEER, "session dropped before RESTORED (test fault)");
+	}
+	st.has_restore_ms = true;
+	st.restore_ms = ms_since(d->t_restore);
+	if (indoubt_register(d->b->migration_id, d->c->fd) == 0)
+		d->registered = true;
+	if (mig_send_step(d->c, MIG_RESTORED, &st) < 0)
+		return chan_take_error(d->c, err);
+	d->restored_sent = true;
+	if (fault(d, "drop-after-restored")) {
+		pr_warn("FERRY_FAULT=drop-after-restored: dropping the session");
+		shutdown(d->c->fd, SHUT_RDWR);
+	}
+	if (frame_recv(d->c, &fb, err) < 0) {
+		ret = decide_in_doubt(d, err);
+	} else if (fb.h.type == MIG_COMMIT) {
+		ret = 0;
+	} else if (fb.h.type == MIG_ABORT || fb.h.type == WIRE_ERROR) {
+		ret = ferr_set(err, FX_PEER, "the source aborted the migration");
+	} else {
+		ret = session_unexpected(&fb, chan_peer(d->c), "COMMIT", err);
+	}
+	frame_buf_free(&fb);
+	if (ret == 0)
+		d->t_commit = now_ns();
+	return ret;
+}
+
+static int restore_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
+{
+	(void)pid;
+	if (strcmp(script, "post-restore"))
+		return 0;
+	return hold(arg, err);
+}
+
+/* Registered: the images are not needed any more. */
+static void forget_images(struct dst *d, const char *name)
+{
+	struct tenant_rec rec;
+	int lock = registry_lock(d->o->state_dir, name, NULL);
+
+	if (lock >= 0 && registry_load(d->o->state_dir, name, &rec, NULL) == 0) {
+		if (!strcmp(rec.last_dump, d->dir)) {
+			rec.last_dump[0] = '\0';
+			registry_save(d->o->state_dir, &rec, NULL);
+		}
+		tenant_rec_free(&rec);
+	}
+	if (lock >= 0)
+		close(lock);
+	fs_rm_rf(d->dir, NULL);
+}
+
+static int restore_and_handover(struct dst *d, ferr_t *err)
+{
+	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
+	struct restore_opts ro = {.state_dir = d->o->state_dir,
+				  .criu_path = d->criu,
+				  .images_dir = d->dir,
+				  .notify = restore_notify,
+				  .notify_arg = d};
+	struct restore_result rr;
+	ferr_t gerr = {0};
+
+	d->t_restore = now_ns();
+	if (restore_tenant(&ro, &rr, err) < 0)
+		return -1;
+	st.has_resume_ms = st.has_net_ms = st.has_pid = true;
+	st.resume_ms = ms_since(d->t_commit);
+	uint64_t t_net = now_ns();
+	if (d->b->net_addr && *d->b->net_addr &&
+	    garp_announce(d->b->net_addr, d->b->host_if, &gerr) < 0)
+		pr_warn("tenant %s: %s (neighbours learn the move when their ARP entries expire)",
+			rr.name, gerr.msg);
+	st.net_ms = ms_since(t_net);
+	st.pid = (uint32_t)rr.pid;
+	printf("ferry serve: migration %s: tenant %s runs here (pid %d), restore %.0f ms, "
+	       "resumed %.1f ms after COMMIT\n",
+	       d->b->migration_id, rr.name, rr.pid, rr.criu_ms, st.resume_ms);
+	fflush(stdout);
+	forget_images(d, rr.name);
+	mig_send_step(d->c, MIG_DONE, &st); /* best effort: the source can resolve */
+	return 0;
+}
+
+static int prepare(struct dst *d, ferr_t *err)
+{
+	char base[PATH_MAX];
+
+	if (criu_locate(NULL, d->criu, sizeof(d->criu), NULL, err) < 0)
+		return -1;
+	if (xsnprintf(base, sizeof(base), err, "%s/migrations", d->o->state_dir) < 0 ||
+	    fs_mkdir_p(base, 0700, err) < 0 ||
+	    xsnprintf(d->dir, sizeof(d->dir), err, "%s/%s", base, d->b->migration_id) < 0)
+		return -1;
+	if (mkdir(d->dir, 0700) < 0) {
+		d->dir[0] = '\0';
+		return ferr_sys(err, FX_CONFLICT, "migration %s already exists here",
+				d->b->migration_id);
+	}
+	return 0;
+}
+
+static int run(struct dst *d, ferr_t *err)
+{
+	struct frame_buf fb = {0};
+	uint64_t raw;
+	int r;
+
+	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
+		return -1;
+	if (prepare(d, err) < 0 || receive_pages(d, err) < 0 ||
+	    mig_files_recv(d->c, d->dir, &raw, err) < 0)
+		return -1;
+	if (frame_recv(d->c, &fb, err) < 0) {
+		frame_buf_free(&fb);
+		return ferr_wrap(err, "waiting for RESTORE");
+	}
+	r = fb.h.type;
+	frame_buf_free(&fb);
+	if (r == MIG_ABORT)
+		return ferr_set(err, FX_PEER, "the source aborted the migration");
+	if (r != MIG_RESTORE)
+		return ferr_set(err, FX_INTEGRITY, "expected RESTORE, got frame type %d", r);
+	return restore_and_handover(d, err);
+}
+
+int handover_serve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
+		   ferr_t *err)
+{
+	struct dst d = {.c = c, .o = o, .ps_pid = -1, .fault = getenv("FERRY_FAULT")};
+	int ret;
+
+	d.b = wire_unpack(&ferry__wire__migrate_begin__descriptor, req->data, req->h.len, err);
+	if (!d.b) {
+		session_send_error(c, err);
+		return -1;
+	}
+	if (!wire_set_id_ok(d.b->migration_id) || !tenant_name_valid(d.b->tenant)) {
+		ret = ferr_set(err, FX_INTEGRITY, "bad migration id or tenant name");
+	} else {
+		pr_info("migration %s of tenant %s from %s", d.b->migration_id, d.b->tenant,
+			chan_peer(c));
+		ret = run(&d, err);
+	}
+	if (ret < 0) {
+		if (!d.restored_sent && !chan_error(c))
+			session_send_error(c, err);
+		stop_page_server(&d, true, NULL);
+		if (d.dir[0])
+			fs_rm_rf(d.dir, NULL);
+		ferr_wrap(err, "migration %s of tenant %s", d.b->migration_id, d.b->tenant);
+	}
+	if (d.registered)
+		indoubt_finish(d.b->migration_id, ret == 0 ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
+	wire_free(d.b);
+	return ret;
+}
+
+int handover_resolve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
+		     ferr_t *err)
+{
+	Ferry__Wire__MigrateResolve *m =
+	    wire_unpack(&ferry__wire__migrate_resolve__descriptor, req->data, req->h.len, err);
+	enum indoubt_outcome out;
+	int ret = 0;
+
+	(void)o;
+	if (!m) {
+		session_send_error(c, err);
+		return -1;
+	}
+	out = indoubt_decide(m->migration_id, m->commit, 30);
+	if (out == INDOUBT_RUNNING) {
+		mig_send_step(c, MIG_DONE, NULL);
+	} else {
+		ret = ferr_set(err, out == INDOUBT_DISCARDED ? FX_CONFLICT : FX_NOTFOUND,
+			       "migration %s: %s", m->migration_id,
+			       out == INDOUBT_DISCARDED ? "the restored copy was discarded here"
+							: "unknown here (nothing of it runs)");
+		session_send_error(c, err);
+	}
+	wire_free(m);
+	return ret;
+}

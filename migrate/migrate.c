@@ -1,0 +1,466 @@
+/* Live migration, source side (migrate.h). */
+#define LOG_PREFIX "migrate"
+#include "migrate.h"
+
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chan_sock.h"
+#include "chan_tls.h"
+#include "driver.h"
+#include "dump.h"
+#include "fsutil.h"
+#include "handover.h"
+#include "log.h"
+#include "manifest.h"
+#include "migrate_files.h"
+#include "migrate_mode.h"
+#include "registry.h"
+#include "relay.h"
+#include "session.h"
+#include "util.h"
+#include "wire.h"
+
+struct src {
+	const struct migrate_opts *o;
+	struct migrate_result *r;
+	struct tenant_rec rec;
+	struct tls_ctx *tls;
+	struct chan *c;
+	char img[PATH_MAX];    /* local images (everything but pages) */
+	char marker[PATH_MAX]; /* the decision, written before CRIU is told */
+	int sv[2];	       /* sv[0]: CRIU's page-server socket, sv[1]: the relay's */
+	pthread_t relay_tid;
+	bool relay_running;
+	struct relay_opts ro;
+	struct relay_stats rs;
+	int relay_rc;
+	ferr_t relay_err;
+	uint64_t t0, t_lock, t_postdump, t_files, t_restored, t_commit;
+	bool restore_sent;   /* the destination may hold a restored copy */
+	bool commit_decided; /* post-dump answered "ok": CRIU kills our copy */
+};
+
+static void progress(struct src *s, const char *stage)
+{
+	if (s->o->progress)
+		s->o->progress(stage, s->r, s->o->progress_arg);
+}
+
+static int connect_session(struct src *s, struct chan **out, ferr_t *err)
+{
+	struct session_info si;
+	struct chan *raw = chan_tcp_connect(s->o->host, s->o->port, 10000, err);
+
+	*out = NULL;
+	if (!raw)
+		return -1;
+	*out = chan_tls_client(raw, s->tls, s->o->peer ? s->o->peer : s->o->host, s->o->timeout_ms,
+			       err);
+	if (!*out)
+		return -1;
+	if (session_hello_client(*out, s->o->name, &si, err) < 0) {
+		chan_close(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the relay thread: CRIU's page server socket <-> the session ---- */
+
+static void *relay_main(void *arg)
+{
+	struct src *s = arg;
+
+	s->relay_rc = relay_run(s->c, s->sv[1], &s->ro, &s->rs, &s->relay_err);
+	/* CRIU must not wait for an answer that will never come */
+	shutdown(s->sv[1], SHUT_RDWR);
+	return NULL;
+}
+
+static int start_relay(struct src *s, ferr_t *err)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->sv) < 0)
+		return ferr_sys(err, FX_FAIL, "socketpair for the page server");
+	s->ro.stream = MIG_STREAM_PAGES;
+	s->ro.lz4 = s->o->compress;
+	s->ro.idle_ms = s->o->timeout_ms;
+	if (pthread_create(&s->relay_tid, NULL, relay_main, s) != 0)
+		return ferr_set(err, FX_FAIL, "cannot start the relay thread");
+	s->relay_running = true;
+	return 0;
+}
+
+/* CRIU is done with the page server (post-dump, or the dump ended): end our
+ * side of the relay and collect its result. */
+static int stop_relay(struct src *s, ferr_t *err)
+{
+	if (!s->relay_running)
+		return 0;
+	shutdown(s->sv[0], SHUT_RDWR);
+	pthread_join(s->relay_tid, NULL);
+	s->relay_running = false;
+	s->r->pages_raw = s->rs.raw_tx;
+	s->r->pages_payload = s->rs.payload_tx;
+	if (s->relay_rc < 0) {
+		*err = s->relay_err;
+		return ferr_wrap(err, "streaming pages to %s", s->r->dest);
+	}
+	return 0;
+}
+
+/* ---- the handover, inside CRIU's post-dump notification ---- */
+
+static Ferry__TenantKind mkind(enum tenant_kind k)
+{
+	return k == TK_CONTAINER  ? FERRY__TENANT_KIND__TENANT_CONTAINER
+	       : k == TK_PROCTREE ? FERRY__TENANT_KIND__TENANT_PROCTREE
+				  : FERRY__TENANT_KIND__TENANT_UNKNOWN;
+}
+
+static int send_images(struct src *s, ferr_t *err)
+{
+	const struct tenant_rec *rec = &s->rec;
+	manifest_t *m = manifest_new(rec->name, mkind(rec->kind));
+	int ret = -1;
+
+	if (!m)
+		return ferr_set(err, FX_FAIL, "out of memory");
+	if (rec->rootfs[0])
+		manifest_set_str(&m->rootfs, rec->rootfs);
+	if (rec->argc > 0 && (m->argv = calloc((size_t)rec->argc, sizeof(char *))))
+		for (int i = 0; i < rec->argc; i++)
+			m->argv[m->n_argv++] = strdup(rec->argv[i]);
+	if (rec->net.addr[0]) {
+		Ferry__NetConfig *n = calloc(1, sizeof(*n));
+		if (n) {
+			ferry__net_config__init(n);
+			manifest_set_str(&n->addr, rec->net.addr);
+			manifest_set_str(&n->host_if, rec->net.host_if);
+			manifest_set_str(&n->tenant_if, rec->net.tenant_if);
+			m->net = n;
+		}
+	}
+	m->has_created = m->has_init_pid = m->has_tcp_established = true;
+	m->created = wall_time();
+	m->init_pid = rec->init_pid;
+	m->tcp_established = true;
+	manifest_set_str(&m->image_format, "criu");
+	if (manifest_add_dir(m, s->img, NULL, err) == 0 &&
+	    mig_files_send(s->c, s->img, m, &s->r->files_raw, err) == 0)
+		ret = 0;
+	manifest_free(m);
+	return ret;
+}
+
+static int post_dump(struct src *s, ferr_t *err)
+{
+	Ferry__Wire__MigrateStep *st = NULL;
+	struct frame_buf fb = {0};
+	char line[512];
+
+	s->t_postdump = now_ns();
+	if (stop_relay(s, err) < 0)
+		return -1;
+	progress(s, "images");
+	if (send_images(s, err) < 0)
+		return ferr_wrap(err, "sending images to %s", s->r->dest);
+	s->t_files = now_ns();
+	progress(s, "restore");
+	s->restore_sent = true;
+	if (mig_send_step(s->c, MIG_RESTORE, NULL) < 0)
+		return chan_take_error(s->c, err);
+	if (mig_recv(s->c, &fb, MIG_RESTORED, "RESTORED", &st, err) < 0) {
+		frame_buf_free(&fb);
+		return ferr_wrap(err, "restore on %s", s->r->dest);
+	}
+	s->t_restored = now_ns();
+	s->r->restore_ms = st->has_restore_ms ? st->restore_ms : ms_since(s->t_files);
+	wire_free(st);
+	frame_buf_free(&fb);
+	/* The decision. Written down first: whoever finds this file after a
+	 * crash knows the source copy was given up. */
+	snprintf(line, sizeof(line), "migration %s: tenant %s committed to %s at %lld\n",
+		 s->r->migration_id, s->rec.name, s->r->dest, (long long)wall_time());
+	if (fs_write_atomic(s->marker, line, strlen(line), 0600, err) < 0)
+		return ferr_wrap(err, "recording the handover decision");
+	s->commit_decided = true;
+	return 0;
+}
+
+static int src_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
+{
+	struct src *s = arg;
+
+	(void)pid;
+	if (!strcmp(script, "network-lock") && !s->t_lock) {
+		s->t_lock = now_ns();
+		progress(s, "dump");
+	}
+	if (!strcmp(script, "post-dump"))
+		return post_dump(s, err);
+	return 0;
+}
+
+/* ---- delivering the decision ---- */
+
+static int resolve(struct src *s, bool commit, int budget_s, ferr_t *err)
+{
+	Ferry__Wire__MigrateResolve rq = FERRY__WIRE__MIGRATE_RESOLVE__INIT;
+	uint64_t t0 = now_ns();
+
+	rq.migration_id = s->r->migration_id;
+	rq.commit = commit;
+	for (;;) {
+		struct chan *c = NULL;
+		struct frame_buf fb = {0};
+		int r = -1;
+		if (connect_session(s, &c, err) == 0) {
+			frame_send_pb(c, MIG_REQ_RESOLVE, &rq.base);
+			chan_flush(c);
+			r = mig_recv(c, &fb, MIG_DONE, "DONE", NULL, err);
+		}
+		frame_buf_free(&fb);
+		chan_close(c);
+		if (r == 0)
+			return 0;
+		if (err->code == FX_CONFLICT || err->code == FX_NOTFOUND)
+			return -1; /* a definite answer */
+		if (ms_since(t0) > budget_s * 1000.0)
+			return ferr_wrap(err, "no answer from %s for %d s", s->r->dest, budget_s);
+		sleep(1);
+	}
+}
+
+static int commit(struct src *s, ferr_t *err)
+{
+	Ferry__Wire__MigrateStep *st = NULL;
+	struct frame_buf fb = {0};
+	int r;
+
+	s->t_commit = now_ns();
+	progress(s, "commit");
+	if (mig_send_step(s->c, MIG_COMMIT, NULL) == 0 &&
+	    mig_recv(s->c, &fb, MIG_DONE, "DONE", &st, err) == 0) {
+		s->r->resume_ms = st->has_resume_ms ? st->resume_ms : 0;
+		s->r->net_ms = st->has_net_ms ? st->net_ms : 0;
+		s->r->dest_pid = st->has_pid ? (pid_t)st->pid : 0;
+		wire_free(st);
+		frame_buf_free(&fb);
+		return 0;
+	}
+	frame_buf_free(&fb);
+	pr_warn("migration %s: lost the session after COMMIT (%s): delivering the decision "
+		"again",
+		s->r->migration_id, err->msg);
+	ferr_clear(err);
+	r = resolve(s, true, s->o->retry_for_s, err);
+	if (r < 0)
+		return ferr_wrap(
+		    err,
+		    "tenant %s was handed over (the source copy is gone) but %s did "
+		    "not confirm it runs: check `ferry ps` there (decision record: %s)",
+		    s->rec.name, s->r->dest, s->marker);
+	return 0;
+}
+
+static void cleanup_source(struct src *s)
+{
+	uint64_t t = now_ns();
+
+	registry_remove(s->o->state_dir, s->rec.name, NULL);
+	fs_rm_rf(s->img, NULL);
+	unlink(s->marker);
+	s->r->cleanup_ms = ms_since(t);
+}
+
+static void abort_handover(struct src *s)
+{
+	ferr_t e = {0};
+
+	if (s->c && !chan_error(s->c)) {
+		mig_send_step(s->c, MIG_ABORT, NULL);
+		return;
+	}
+	/* the session broke while the destination may hold a restored copy:
+	 * tell it to drop it now rather than when its wait runs out */
+	if (s->restore_sent && resolve(s, false, 5, &e) < 0)
+		pr_info("migration %s: abort not delivered (%s); the destination drops its "
+			"copy by itself",
+			s->r->migration_id, e.msg);
+}
+
+/* ---- the whole thing ---- */
+
+static int begin(struct src *s, ferr_t *err)
+{
+	Ferry__Wire__MigrateBegin b = FERRY__WIRE__MIGRATE_BEGIN__INIT;
+	struct frame_buf fb = {0};
+	int r;
+
+	b.migration_id = s->r->migration_id;
+	b.tenant = s->rec.name;
+	b.has_kind = true;
+	b.kind = s->rec.kind;
+	b.rootfs = s->rec.rootfs[0] ? s->rec.rootfs : NULL;
+	b.net_addr = s->rec.net.addr[0] ? s->rec.net.addr : NULL;
+	b.host_if = s->rec.net.host_if[0] ? s->rec.net.host_if : NULL;
+	b.tenant_if = s->rec.net.tenant_if[0] ? s->rec.net.tenant_if : NULL;
+	b.mode = (char *)mig_mode_str(s->r->mode);
+	b.has_lz4 = true;
+	b.lz4 = s->o->compress;
+	if (connect_session(s, &s->c, err) < 0)
+		return ferr_wrap(err, "connecting to %s", s->r->dest);
+	frame_send_pb(s->c, MIG_REQ_BEGIN, &b.base);
+	chan_flush(s->c);
+	r = mig_recv(s->c, &fb, MIG_ACCEPT, "ACCEPT", NULL, err);
+	frame_buf_free(&fb);
+	return r;
+}
+
+static int load(struct src *s, ferr_t *err)
+{
+	if (registry_load(s->o->state_dir, s->o->tenant, &s->rec, err) < 0) {
+		if (err->code == FX_NOTFOUND)
+			return ferr_set(err, FX_NOTFOUND,
+					"no tenant named %s here (see `ferry ps`)", s->o->tenant);
+		return -1;
+	}
+	registry_refresh(s->o->state_dir, &s->rec, NULL);
+	if (s->rec.state != TS_RUNNING && s->rec.state != TS_FROZEN)
+		return ferr_set(err, FX_CONFLICT, "tenant %s is not running (state %s)",
+				s->rec.name, tenant_state_str(s->rec.state));
+	if (s->rec.kind != TK_CONTAINER && s->rec.kind != TK_PROCTREE)
+		return ferr_set(err, FX_HOST, "tenant %s is a %s: it cannot be migrated yet",
+				s->rec.name, tenant_kind_str(s->rec.kind));
+	return 0;
+}
+
+static int prepare(struct src *s, ferr_t *err)
+{
+	unsigned char rnd[16];
+	char base[PATH_MAX];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return ferr_set(err, FX_FAIL, "no random bytes for a migration id");
+	for (int i = 0; i < 16; i++)
+		snprintf(s->r->migration_id + 2 * i, 3, "%02x", rnd[i]);
+	if (xsnprintf(base, sizeof(base), err, "%s/migrations", s->o->state_dir) < 0 ||
+	    fs_mkdir_p(base, 0700, err) < 0 ||
+	    xsnprintf(s->img, sizeof(s->img), err, "%s/out-%s", base, s->r->migration_id) < 0 ||
+	    xsnprintf(s->marker, sizeof(s->marker), err, "%s/%s.committed", base,
+		      s->r->migration_id) < 0)
+		return -1;
+	s->tls = tls_ctx_new(s->o->tls_dir, s->o->name, false, err);
+	return s->tls ? 0 : -1;
+}
+
+/* Freeze + stream + hand over. */
+static int run_stop_copy(struct src *s, ferr_t *err)
+{
+	struct dump_opts d = {.state_dir = s->o->state_dir,
+			      .criu_path = s->o->criu_path,
+			      .name = s->rec.name,
+			      .images_dir = s->img,
+			      .tcp_established = true,
+			      .notify = src_notify,
+			      .notify_arg = s};
+	struct dump_result dr;
+	int r;
+
+	if (start_relay(s, err) < 0)
+		return -1;
+	d.ps.enabled = true;
+	d.ps.fd = s->sv[0];
+	progress(s, "freeze");
+	r = dump_tenant(&d, &dr, err);
+	ferr_t rerr = {0};
+	if (stop_relay(s, &rerr) < 0 && r == 0)
+		pr_warn("%s", rerr.msg);
+	close(s->sv[0]);
+	close(s->sv[1]);
+	s->r->freeze_ms = dr.freeze_ms;
+	if (r < 0 && s->commit_decided && !driver_pid_alive(s->rec.init_pid)) {
+		/* CRIU got our "ok" and the source copy is gone: the decision stands */
+		pr_warn("after the handover decision: %s", err->msg);
+		ferr_clear(err);
+		r = 0;
+	}
+	if (r < 0) {
+		abort_handover(s);
+		unlink(s->marker);
+		fs_rm_rf(s->img, NULL);
+		s->r->on_source = driver_pid_alive(s->rec.init_pid);
+		return ferr_wrap(err, "migration of %s to %s failed (%s)", s->rec.name, s->r->dest,
+				 s->r->on_source ? "it runs on this host again"
+						 : "and it is not running here");
+	}
+	if (commit(s, err) < 0)
+		return -1;
+	s->r->moved = true;
+	cleanup_source(s);
+	return 0;
+}
+
+static void timings(struct src *s)
+{
+	struct migrate_result *r = s->r;
+	uint64_t start = s->t_lock ? s->t_lock : s->t0;
+	double frozen_from = -(r->freeze_ms); /* the lock comes right after the freeze */
+
+	r->dump_ms = (s->t_postdump - start) / 1e6 - frozen_from;
+	r->transfer_ms = s->t_files > s->t_postdump ? (s->t_files - s->t_postdump) / 1e6 : 0;
+	r->handover_ms = s->t_commit > s->t_restored ? (s->t_commit - s->t_restored) / 1e6 : 0;
+	if (r->moved)
+		r->downtime_ms = (s->t_commit - start) / 1e6 - frozen_from + r->resume_ms;
+	r->wire_bytes = s->c ? chan_wire_rx(s->c) + chan_wire_tx(s->c) : 0;
+	r->total_ms = ms_since(s->t0);
+}
+
+int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err)
+{
+	struct src s = {.o = o, .r = r, .sv = {-1, -1}};
+	int ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	s.t0 = now_ns();
+	snprintf(r->tenant, sizeof(r->tenant), "%s", o->tenant);
+	snprintf(r->dest, sizeof(r->dest), "%s:%u", o->host, o->port);
+	if (!tenant_name_valid(o->tenant))
+		return ferr_set(err, FX_USAGE, "invalid tenant name '%s'", o->tenant);
+	if (load(&s, err) < 0)
+		return -1;
+	r->on_source = true;
+	if (mig_mode_choose(o, &r->mode, err) < 0)
+		goto out;
+	if (prepare(&s, err) < 0)
+		goto out;
+	progress(&s, "connect");
+	if (begin(&s, err) < 0) {
+		ferr_wrap(err, "%s cannot take tenant %s (it keeps running here)", r->dest,
+			  s.rec.name);
+		goto out;
+	}
+	if (r->mode == MIG_POST_COPY) {
+		ferr_set(err, FX_HOST,
+			 "post-copy is not implemented in this ferry yet: use "
+			 "--mode stop-copy or auto");
+		goto out;
+	}
+	ret = run_stop_copy(&s, err);
+	timings(&s);
+	progress(&s, ret == 0 ? "done" : "failed");
+out:
+	chan_close(s.c);
+	if (s.tls)
+		tls_ctx_free(s.tls);
+	tenant_rec_free(&s.rec);
+	r->total_ms = ms_since(s.t0);
+	return ret;
+}

@@ -1,0 +1,72 @@
+/* Live migration, source side: the three stages chained and overlapped
+ * against a destination's `ferry serve` (handover.h, docs/migrate.md).
+ *
+ * Stop-and-copy: the tenant is frozen by a CRIU dump whose pages stream
+ * through a page-server relay over the TLS session as they are dumped (no
+ * staging of memory on the source); the small images follow; the destination
+ * restores and holds the tenant stopped; then the source decides (commit:
+ * CRIU kills the source copy, the destination resumes; abort: the tenant
+ * resumes on the source). */
+#ifndef FERRY_MIGRATE_H
+#define FERRY_MIGRATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+enum mig_mode { MIG_AUTO = 0, MIG_STOP_COPY, MIG_PRE_COPY, MIG_POST_COPY };
+
+const char *mig_mode_str(enum mig_mode m);
+/* "auto", "stop-copy", "pre-copy", "post-copy"; -1 (FX_USAGE) otherwise. */
+int mig_mode_parse(const char *s, enum mig_mode *m, ferr_t *err);
+
+struct migrate_result;
+typedef void (*migrate_progress_fn)(const char *stage, const struct migrate_result *r, void *arg);
+
+struct migrate_opts {
+	const char *state_dir;
+	const char *criu_path;
+	const char *tenant;
+	const char *host; /* destination agent */
+	uint16_t port;
+	const char *tls_dir; /* ca.pem, NAME.pem, NAME.key */
+	const char *name;    /* our certificate name */
+	const char *peer;    /* destination's certificate name (default: host) */
+	enum mig_mode mode;
+	bool tune_host;	 /* post-copy: set the pipe sysctls it needs */
+	bool compress;	 /* LZ4 on the relay */
+	int timeout_ms;	 /* one read or write on the session (restore included) */
+	int retry_for_s; /* reconnecting to deliver the decision after a drop */
+	migrate_progress_fn progress;
+	void *progress_arg;
+};
+
+struct migrate_result {
+	char tenant[64];
+	char migration_id[40];
+	char dest[300];
+	enum mig_mode mode;
+	bool moved;	    /* the tenant runs on the destination */
+	bool on_source;	    /* failure: the tenant still (again) runs here */
+	pid_t dest_pid;	    /* init pid on the destination */
+	double downtime_ms; /* frozen on the source -> running on the destination */
+	double total_ms;    /* whole command */
+	double freeze_ms;   /* CRIU: stopping every task */
+	double dump_ms;	    /* frozen -> CRIU dump done (pages streamed meanwhile) */
+	double transfer_ms; /* non-page images after the dump */
+	double restore_ms;  /* destination restore (until held) */
+	double handover_ms; /* RESTORED -> COMMIT sent (source copy killed) */
+	double resume_ms;   /* COMMIT -> running on the destination */
+	double net_ms;	    /* destination: network switch announcement */
+	double cleanup_ms;  /* source cleanup */
+	uint64_t pages_raw; /* page-server bytes relayed */
+	uint64_t pages_payload;
+	uint64_t files_raw;  /* other image bytes */
+	uint64_t wire_bytes; /* bytes through the socket, both directions */
+};
+
+int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err);
+
+#endif

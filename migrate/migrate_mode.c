@@ -1,0 +1,119 @@
+/* Mode choice and host requirements of each mode (migrate_mode.h). */
+#define LOG_PREFIX "migrate"
+#include "migrate_mode.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "criu.h"
+#include "fsutil.h"
+
+static const char *const names[] = {"auto", "stop-copy", "pre-copy", "post-copy"};
+
+const char *mig_mode_str(enum mig_mode m)
+{
+	return (unsigned)m < 4 ? names[m] : "?";
+}
+
+int mig_mode_parse(const char *s, enum mig_mode *m, ferr_t *err)
+{
+	for (int i = 0; i < 4; i++) {
+		if (!strcmp(s, names[i])) {
+			*m = (enum mig_mode)i;
+			return 0;
+		}
+	}
+	return ferr_set(err, FX_USAGE, "unknown mode '%s' (auto, stop-copy, pre-copy, post-copy)",
+			s);
+}
+
+static long read_long(const char *path)
+{
+	char *buf = NULL;
+	long v = -1;
+
+	if (fs_read_all(path, &buf, NULL, 64, NULL) == 0) {
+		v = strtol(buf, NULL, 10);
+		free(buf);
+	}
+	return v;
+}
+
+static int write_str(const char *path, const char *val, ferr_t *err)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(val, f) < 0 || fclose(f) != 0) {
+		if (f)
+			fclose(f);
+		return ferr_sys(err, FX_HOST, "setting %s", path);
+	}
+	return 0;
+}
+
+/* fs.pipe-user-pages-soft=0 and fs.pipe-max-size >= 16 MiB: CRIU's lazy dump
+ * keeps every page in pipes (without CAP_SYS_RESOURCE the per-user limit
+ * applies). A host setting: only with --tune-host. */
+static int post_copy_pipes(bool tune, ferr_t *err)
+{
+	long soft = read_long("/proc/sys/fs/pipe-user-pages-soft");
+	long max = read_long("/proc/sys/fs/pipe-max-size");
+	char v[32];
+
+	if (soft == 0 && max >= (long)MIG_PIPE_MAX)
+		return 0;
+	if (!tune)
+		return ferr_set(err, FX_HOST,
+				"post-copy needs fs.pipe-user-pages-soft=0 and fs.pipe-max-size >= "
+				"%u on this host (now %ld and %ld): run with --tune-host to set "
+				"them, or use --mode stop-copy",
+				MIG_PIPE_MAX, soft, max);
+	snprintf(v, sizeof(v), "%u", MIG_PIPE_MAX);
+	if (write_str("/proc/sys/fs/pipe-user-pages-soft", "0", err) < 0 ||
+	    (max < (long)MIG_PIPE_MAX && write_str("/proc/sys/fs/pipe-max-size", v, err) < 0))
+		return -1;
+	fprintf(stderr,
+		"ferry migrate: --tune-host: set fs.pipe-user-pages-soft=0 (was %ld) and "
+		"fs.pipe-max-size=%ld (was %ld) on this host\n",
+		soft, max < (long)MIG_PIPE_MAX ? (long)MIG_PIPE_MAX : max, max);
+	return 0;
+}
+
+int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *err)
+{
+	struct criu_features f = {0};
+
+	switch (o->mode) {
+	case MIG_AUTO:
+	case MIG_STOP_COPY:
+		*mode = MIG_STOP_COPY;
+		return 0;
+	case MIG_PRE_COPY:
+		f.mem_track = true;
+		if (criu_check_features(o->criu_path, &f, err) < 0)
+			return -1;
+		if (!f.mem_track)
+			return ferr_set(
+			    err, FX_HOST,
+			    "pre-copy needs dirty memory tracking (soft-dirty), which "
+			    "this kernel lacks (see `ferry check`): use --mode stop-copy "
+			    "or auto");
+		return ferr_set(err, FX_HOST,
+				"pre-copy (iterative pre-dumps) is not implemented in this ferry: "
+				"use --mode stop-copy or auto");
+	case MIG_POST_COPY:
+		f.lazy_pages = true;
+		if (criu_check_features(o->criu_path, &f, err) < 0)
+			return -1;
+		if (!f.lazy_pages)
+			return ferr_set(err, FX_HOST,
+					"post-copy needs userfaultfd (lazy pages), which this "
+					"kernel lacks: use --mode stop-copy");
+		if (post_copy_pipes(o->tune_host, err) < 0)
+			return -1;
+		*mode = MIG_POST_COPY;
+		return 0;
+	}
+	return ferr_set(err, FX_USAGE, "unknown mode");
+}

@@ -1,0 +1,18 @@
+/* Choosing a migration mode for this host pair (migrate.h). stop-copy works
+ * wherever CRIU does; pre-copy needs dirty memory tracking (soft-dirty);
+ * post-copy needs userfaultfd and the pipe limits a lazy dump needs. auto
+ * picks the best safe mode: stop-copy (post-copy is never chosen by itself:
+ * if the source dies before every page arrived, the tenant is lost). */
+#ifndef FERRY_MIGRATE_MODE_H
+#define FERRY_MIGRATE_MODE_H
+
+#include "err.h"
+#include "migrate.h"
+
+#define MIG_PIPE_MAX (16U << 20) /* fs.pipe-max-size a lazy dump needs */
+
+/* o->mode resolved into *mode, or FX_HOST saying what this host lacks. With
+ * o->tune_host, post-copy's sysctls are set (and said so on stderr). */
+int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *err);
+
+#endif

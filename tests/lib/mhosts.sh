@@ -1,0 +1,203 @@
+# Migration topology for integration tests (source after common.sh, t_init
+# and cr.sh). Three simulated hosts a, b (tenant hosts) and c (a client), each
+# its own network namespace, on one L2 segment: a bridge in a fourth "lan"
+# namespace. Addresses in 10.204.0.0/24 only:
+#   a 10.204.0.1, b 10.204.0.2, c 10.204.0.3 (interface lan0 in each host)
+# Tenant hosts forward and answer ARP for their tenants' addresses (proxy ARP
+# on lan0; the /32 route to the tenant's veth is ferry's own plumbing).
+# Each tenant host has its own state directory ($T/state-HOST) and its own
+# `ferry serve` (port 7000, certificates a, b, client names in $T/certs).
+#   mh_setup ID               namespaces, bridge, veths, certificates; cleanup
+#                             (tenants of both hosts, agents, namespaces)
+#                             registered with t_defer
+#   mh_exec HOST CMD...       run CMD inside HOST (netns)
+#   mh_ferry HOST ARGS...     ferry with HOST's state directory, inside HOST
+#   mh_serve HOST [ENV=V...] [-- WRAPPER...]  start HOST's agent; MH_PID_<HOST>
+#                             gets its pid, MH_LOG_<HOST> its log
+#   mh_kill_serve HOST        stop HOST's agent
+#   mh_migrate FROM TO NAME [ARGS...]  ferry migrate from host FROM to TO
+#   mh_pid HOST NAME / mh_state HOST NAME   from HOST's `ferry ps --json`
+#   mh_check_one HOST NAME    the tenant runs on HOST only: registries of a
+#                             and b, live init pid
+set -euo pipefail
+
+MH_NET=10.204.0
+
+mh_setup() {
+	MH_ID=$1
+	mh_teardown
+	t_defer mh_teardown
+	ip netns add "fym-$MH_ID-lan"
+	ip -n "fym-$MH_ID-lan" link add br0 type bridge
+	ip -n "fym-$MH_ID-lan" link set br0 up
+	local i=1 h
+	for h in a b c; do
+		ip netns add "fym-$MH_ID-$h"
+		ip link add "fym${MH_ID}$h" type veth peer name "fym${MH_ID}${h}p"
+		ip link set "fym${MH_ID}$h" netns "fym-$MH_ID-$h"
+		ip link set "fym${MH_ID}${h}p" netns "fym-$MH_ID-lan"
+		ip -n "fym-$MH_ID-$h" link set "fym${MH_ID}$h" name lan0
+		ip -n "fym-$MH_ID-lan" link set "fym${MH_ID}${h}p" master br0 up
+		ip -n "fym-$MH_ID-$h" addr add "$MH_NET.$i/24" dev lan0
+		ip -n "fym-$MH_ID-$h" link set lo up
+		ip -n "fym-$MH_ID-$h" link set lan0 up
+		i=$((i + 1))
+	done
+	for h in a b; do
+		ip netns exec "fym-$MH_ID-$h" sysctl -qw net.ipv4.ip_forward=1
+		ip netns exec "fym-$MH_ID-$h" sysctl -qw net.ipv4.conf.lan0.proxy_arp=1
+	done
+	"$FERRY" cert init "$T/certs" >/dev/null
+	for h in a b client; do
+		"$FERRY" cert issue "$T/certs" "$h" >/dev/null
+	done
+}
+
+mh_teardown() {
+	[ -n "${MH_ID:-}" ] || return 0
+	local h
+	for h in a b; do
+		[ -d "$T/state-$h" ] || continue
+		ip netns list 2>/dev/null | grep -qw "fym-$MH_ID-$h" || continue
+		for n in $(FERRY_STATE_DIR="$T/state-$h" "$FERRY" ps --json 2>/dev/null |
+			python3 -c 'import json,sys; [print(t["name"]) for t in json.load(sys.stdin)["tenants"]]' \
+				2>/dev/null); do
+			mh_ferry "$h" kill "$n" >/dev/null 2>&1 || true
+			mh_ferry "$h" rm "$n" >/dev/null 2>&1 || true
+		done
+	done
+	for h in a b c lan; do
+		local ns="fym-$MH_ID-$h" pids
+		ip netns list 2>/dev/null | grep -qw "$ns" || continue
+		pids=$(ip netns pids "$ns" 2>/dev/null || true)
+		[ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+		ip netns del "$ns" 2>/dev/null || true
+	done
+}
+
+mh_addr() {
+	case $1 in
+	a) echo "$MH_NET.1" ;;
+	b) echo "$MH_NET.2" ;;
+	c) echo "$MH_NET.3" ;;
+	*) t_fail "unknown host $1" ;;
+	esac
+}
+
+mh_exec() {
+	local h=$1
+	shift
+	ip netns exec "fym-$MH_ID-$h" "$@"
+}
+
+mh_ferry() {
+	local h=$1
+	shift
+	ip netns exec "fym-$MH_ID-$h" env FERRY_STATE_DIR="$T/state-$h" "$FERRY" "$@"
+}
+
+# mh_serve HOST [VAR=VALUE...] [-- WRAPPER...]: the agent of HOST.
+mh_serve() {
+	local h=$1 envs=() wrap=()
+	shift
+	while (($#)) && [ "$1" != -- ]; do
+		envs+=("$1")
+		shift
+	done
+	(($#)) && { shift; wrap=("$@"); }
+	local log="$T/serve-$h.log"
+	: >"$log"
+	ip netns exec "fym-$MH_ID-$h" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
+		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$(mh_addr "$h"):7000" \
+		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" >>"$log" 2>&1 &
+	local pid=$!
+	eval "MH_PID_$h=$pid"
+	eval "MH_LOG_$h=$log"
+	t_defer "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+	local n=100
+	while ((n-- > 0)); do
+		grep -q "listening on" "$log" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$log" >&2
+	t_fail "ferry serve did not start in host $h"
+}
+
+mh_kill_serve() {
+	local pid
+	eval "pid=\${MH_PID_$1:-}"
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# mh_migrate FROM TO NAME [ARGS...]
+mh_migrate() {
+	local from=$1 to=$2 name=$3
+	shift 3
+	mh_ferry "$from" migrate "$name" --to "$(mh_addr "$to"):7000" --tls "$T/certs" \
+		--name "$from" --peer "$to" "$@"
+}
+
+mh_pid() {
+	FERRY_STATE_DIR="$T/state-$1" "$FERRY" ps --json | python3 -c '
+import json, sys
+for t in json.load(sys.stdin)["tenants"]:
+    if t["name"] == sys.argv[1]:
+        print(t["pid"] or "")
+' "$2"
+}
+
+mh_state() {
+	FERRY_STATE_DIR="$T/state-$1" "$FERRY" ps --json | python3 -c '
+import json, sys
+for t in json.load(sys.stdin)["tenants"]:
+    if t["name"] == sys.argv[1]:
+        print(t["state"])
+' "$2"
+}
+
+# mh_check_one HOST NAME: runs on HOST (registry running, init alive), and the
+# other tenant host has no live record of it.
+mh_check_one() {
+	local h=$1 name=$2 other pid st
+	[ "$h" = a ] && other=b || other=a
+	st=$(mh_state "$h" "$name")
+	pid=$(mh_pid "$h" "$name")
+	[ "$st" = running ] || t_fail "$name: state on $h is '$st', want running"
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || t_fail "$name: pid '$pid' on $h not alive"
+	st=$(mh_state "$other" "$name")
+	case "$st" in
+	"" | gone | dumped) ;;
+	*) t_fail "$name: host $other still says '$st'" ;;
+	esac
+	# exactly one init of this tenant: its rootfs console is open by one tree
+	t_log "$name runs on $h only (pid $pid; $other: '${st:-no record}')"
+}
+
+# mh_verify HOST NAME ROOTFS: the workload's self-check (SIGUSR1, PASS).
+mh_verify() {
+	local h=$1 name=$2 r=$3 pid res
+	pid=$(mh_pid "$h" "$name")
+	[ -n "$pid" ] || t_fail "$name has no pid on $h"
+	rm -f "$r/tmp/wl.result"
+	kill -USR1 "$pid"
+	t_wait_file "$r/tmp/wl.result" 60
+	res=$(cat "$r/tmp/wl.result")
+	t_log "$name on $h: $res"
+	[ "$res" = PASS ] || {
+		tail -n 20 "$r/.ferry/console.log" 2>/dev/null || true
+		t_fail "$name: workload says '$res'"
+	}
+}
+
+# mh_start HOST NAME ROOTFS [ferry run options] -- CMD...
+mh_start() {
+	local h=$1 name=$2 r=$3
+	shift 3
+	t_rootfs "$r"
+	rm -f "$r/tmp/wl.ready" "$r/tmp/wl.result"
+	mh_ferry "$h" run "$name" --rootfs "$r" "$@" || t_fail "ferry run $name on $h failed"
+	t_wait_file "$r/tmp/wl.ready" 30
+}
