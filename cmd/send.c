@@ -80,6 +80,7 @@ static void summary(const struct xfer_stats *st, bool json)
 		jw_uint(&w, "resumed_bytes", st->skipped_bytes);
 		jw_uint(&w, "payload_bytes", st->payload_bytes);
 		jw_uint(&w, "wire_bytes", st->wire_bytes);
+		jw_uint(&w, "acked_bytes", st->acked_bytes);
 		jw_double(&w, "ratio", ratio);
 		jw_double(&w, "seconds", st->seconds);
 		jw_double(&w, "mbps", mbps);

@@ -195,9 +195,8 @@ static int tls_poll(struct chan *c, int timeout_ms)
 {
 	struct chan_tls *t = (struct chan_tls *)c;
 
-	/* with read-ahead, whole records may wait undecrypted in OpenSSL's
-	 * buffer: SSL_pending() counts only decrypted bytes */
-	if (SSL_pending(t->ssl) > 0 || SSL_has_pending(t->ssl))
+	/* SSL_has_pending also sees records read ahead but not yet decrypted */
+	if (SSL_has_pending(t->ssl))
 		return 1;
 	return chan_poll(c->lower, timeout_ms);
 }

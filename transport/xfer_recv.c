@@ -40,19 +40,24 @@ struct receiver {
 	/* Writer results, read by the connection thread under lock. */
 	pthread_mutex_t lock;
 	ferr_t werr; /* first writer error */
-	bool failed, committed, ack_new;
-	Ferry__Wire__FilePos ack;
+	bool failed, committed;
+	/* durable points not yet acknowledged to the sender, per file */
+	uint64_t *ack_off;
+	bool *ack_done, *ack_dirty;
+	uint32_t *dirty; /* indexes with ack_dirty set */
+	size_t n_dirty;
 	uint64_t raw_bytes;
 };
 
 static void post_ack(struct receiver *r, uint32_t i, uint64_t off, bool complete)
 {
 	pthread_mutex_lock(&r->lock);
-	r->ack.index = i;
-	r->ack.offset = off;
-	r->ack.has_complete = 1;
-	r->ack.complete = complete;
-	r->ack_new = true;
+	r->ack_off[i] = off;
+	r->ack_done[i] = complete;
+	if (!r->ack_dirty[i]) {
+		r->ack_dirty[i] = true;
+		r->dirty[r->n_dirty++] = i;
+	}
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -173,26 +178,35 @@ static int read_item(struct chan *c, const struct frame_hdr *h, struct rx_item *
 	return 0;
 }
 
+/* Send the durable points the writer recorded since the last ACK. */
 static void send_ack_if_new(struct chan *c, struct receiver *r)
 {
-	Ferry__Wire__Ack a = FERRY__WIRE__ACK__INIT;
-	Ferry__Wire__FilePos p, *pp = &p;
-	bool send;
+	enum { BATCH = 64 };
+	Ferry__Wire__FilePos pos[BATCH], *pp[BATCH];
 
-	ferry__wire__file_pos__init(&p);
-	pthread_mutex_lock(&r->lock);
-	send = r->ack_new;
-	p.index = r->ack.index;
-	p.offset = r->ack.offset;
-	p.has_complete = 1;
-	p.complete = r->ack.complete;
-	r->ack_new = false;
-	pthread_mutex_unlock(&r->lock);
-	if (!send)
-		return;
-	a.n_files = 1;
-	a.files = &pp;
-	frame_send_pb(c, WIRE_ACK, &a.base);
+	for (;;) {
+		Ferry__Wire__Ack a = FERRY__WIRE__ACK__INIT;
+		size_t n = 0;
+
+		pthread_mutex_lock(&r->lock);
+		while (r->n_dirty && n < BATCH) {
+			uint32_t i = r->dirty[--r->n_dirty];
+			ferry__wire__file_pos__init(&pos[n]);
+			pos[n].index = i;
+			pos[n].offset = r->ack_off[i];
+			pos[n].has_complete = 1;
+			pos[n].complete = r->ack_done[i];
+			r->ack_dirty[i] = false;
+			pp[n] = &pos[n];
+			n++;
+		}
+		pthread_mutex_unlock(&r->lock);
+		if (!n)
+			return;
+		a.n_files = n;
+		a.files = pp;
+		frame_send_pb(c, WIRE_ACK, &a.base);
+	}
 }
 
 /* Answer the OFFER with the resume points (files already partly or fully here). */
@@ -349,7 +363,11 @@ static int setup(struct receiver *r, int threads, ferr_t *err)
 
 	pthread_mutex_init(&r->lock, NULL);
 	r->items = calloc(n, sizeof(*r->items));
-	if (!r->items)
+	r->ack_off = calloc(r->m->n_files + 1, sizeof(*r->ack_off));
+	r->ack_done = calloc(r->m->n_files + 1, sizeof(*r->ack_done));
+	r->ack_dirty = calloc(r->m->n_files + 1, sizeof(*r->ack_dirty));
+	r->dirty = calloc(r->m->n_files + 1, sizeof(*r->dirty));
+	if (!r->items || !r->ack_off || !r->ack_done || !r->ack_dirty || !r->dirty)
 		return ferr_set(err, FX_FAIL, "out of memory");
 	if (threads > 1) {
 		r->free_q = bq_new(n);
@@ -371,6 +389,10 @@ static void teardown(struct receiver *r, int threads)
 		free(r->items[i].raw);
 	}
 	free(r->items);
+	free(r->ack_off);
+	free(r->ack_done);
+	free(r->ack_dirty);
+	free(r->dirty);
 	store_hash_free(r->hash);
 	r->hash = NULL;
 	bq_free(r->free_q);
@@ -400,6 +422,8 @@ static int transfer(struct chan *c, struct receiver *r, int threads, ferr_t *err
 			ret = -1;
 		else if (!r->committed)
 			ret = ferr_set(err, FX_FAIL, "the set was not committed");
+		else
+			send_ack_if_new(c, r); /* the last durable points, before COMMIT */
 	}
 	teardown(r, threads);
 	return ret;
@@ -457,7 +481,6 @@ int xfer_recv(struct chan *c, const struct frame_buf *offer, const struct recv_o
 	if (rc == 1) {
 		Ferry__Wire__Commit cm = FERRY__WIRE__COMMIT__INIT;
 		cm.has_done = cm.done = 1;
-		send_ack_if_new(c, &r);
 		frame_send_pb(c, WIRE_COMMIT, &cm.base);
 		chan_flush(c);
 		store_close(r.store, false);

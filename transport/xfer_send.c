@@ -50,6 +50,7 @@ struct sender {
 	size_t bufcap;
 	bool compress;	    /* this attempt: LZ4 when both ends can */
 	uint64_t wire_prev; /* socket bytes of earlier connections */
+	uint64_t *acked;    /* per file: receiver's durable offset (acks) */
 	volatile int stop;  /* main -> reader: give up */
 };
 
@@ -212,6 +213,8 @@ struct attempt {
 	struct chan *c;
 	bool established; /* got past the offer: a drop is worth a retry */
 	bool peer_said;	  /* the error came from the receiver's ERROR frame */
+	uint64_t *acked;  /* per file: the receiver's durable offset */
+	size_t n_files;
 };
 
 static int handle_reply(struct attempt *a, struct frame_buf *fb, struct xfer_stats *st, ferr_t *err)
@@ -225,8 +228,14 @@ static int handle_reply(struct attempt *a, struct frame_buf *fb, struct xfer_sta
 		    wire_unpack(&ferry__wire__ack__descriptor, fb->data, fb->h.len, err);
 		if (!ack)
 			return -1;
-		if (ack->n_files)
-			st->acked_bytes++; /* count acks; bytes come from the raw counter */
+		for (size_t k = 0; k < ack->n_files; k++) {
+			const Ferry__Wire__FilePos *p = ack->files[k];
+			if (a->acked && p->index < a->n_files)
+				a->acked[p->index] = p->offset;
+		}
+		st->acked_bytes = 0;
+		for (size_t i = 0; a->acked && i < a->n_files; i++)
+			st->acked_bytes += a->acked[i];
 		wire_free(ack);
 		return 0;
 	}
@@ -409,8 +418,10 @@ static int offer(struct sender *s, struct attempt *a, const uint8_t *mbuf, size_
 	st->have_set = ack->has_have_set && ack->have_set;
 	st->skipped_bytes = 0;
 	st->sent_bytes = 0;
-	for (size_t i = 0; i < s->m->n_files; i++)
+	for (size_t i = 0; i < s->m->n_files; i++) {
 		s->start[i] = st->have_set ? UINT64_MAX : 0;
+		s->acked[i] = st->have_set ? s->m->files[i]->size : 0;
+	}
 	for (size_t k = 0; k < ack->n_files && !st->have_set; k++) {
 		const Ferry__Wire__FilePos *p = ack->files[k];
 		if (p->index >= s->m->n_files || p->offset > s->m->files[p->index]->size) {
@@ -418,8 +429,10 @@ static int offer(struct sender *s, struct attempt *a, const uint8_t *mbuf, size_
 			goto out;
 		}
 		s->start[p->index] = p->has_complete && p->complete ? UINT64_MAX : p->offset;
+		s->acked[p->index] = p->offset;
 		st->skipped_bytes += p->offset;
 	}
+	st->acked_bytes = st->have_set ? st->total_bytes : st->skipped_bytes;
 	ret = 0;
 out:
 	wire_free(ack);
@@ -450,11 +463,12 @@ static int sender_init(struct sender *s, const struct send_opts *o, const manife
 	s->m = m;
 	s->bufcap = FRAME_DATA_HEADROOM + lz4_bound(XFER_CHUNK);
 	s->start = calloc(m->n_files + 1, sizeof(*s->start));
+	s->acked = calloc(m->n_files + 1, sizeof(*s->acked));
 	s->zbuf = malloc(s->bufcap);
 	s->mzbuf = malloc(s->bufcap);
 	s->hbuf = malloc(s->bufcap);
 	s->lz4_in_reader = getenv("FERRY_LZ4_IN_READER") != NULL;
-	if (!s->start || !s->zbuf || !s->mzbuf || !s->hbuf)
+	if (!s->start || !s->acked || !s->zbuf || !s->mzbuf || !s->hbuf)
 		return ferr_set(err, FX_FAIL, "out of memory");
 	for (size_t i = 0; i < XFER_QUEUE; i++)
 		if (!(s->items[i].buf = malloc(s->bufcap)))
@@ -470,6 +484,7 @@ static void sender_free(struct sender *s)
 	free(s->mzbuf);
 	free(s->hbuf);
 	free(s->start);
+	free(s->acked);
 }
 
 static void sleep_ms(int ms)
@@ -514,7 +529,7 @@ int xfer_send(const struct send_opts *o, struct xfer_stats *st, ferr_t *err)
 	if (!(tls = tls_ctx_new(o->tls_dir, o->name, false, err)) || sender_init(&s, o, m, err) < 0)
 		goto out;
 	for (;;) {
-		struct attempt a = {0};
+		struct attempt a = {.acked = s.acked, .n_files = m->n_files};
 		ret = attempt(&s, tls, mbuf, mlen, &a, st, t0, err);
 		if (a.c) {
 			report(&s, st, a.c, t0, ret == 0);

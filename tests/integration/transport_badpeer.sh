@@ -30,6 +30,13 @@ for kind in dotdot absolute nul oversize badversion outoforder truncate; do
 	sleep 0.2
 	tail -1 "$H_LOG" | grep -Eq "${want[$kind]}" || { cat "$H_LOG"; t_fail "$kind: log lacks /${want[$kind]}/"; }
 done
+# version negotiation: a newer peer is answered with our version; a peer that
+# only speaks future versions is refused with a clear message
+h_exec b "$WIRETOOL" evil-offer "$to" "$T/certs" cli srv newer | tee "$T/out"
+grep -q "chose protocol version 1" "$T/out" || t_fail "no version chosen for a newer peer"
+h_exec b "$WIRETOOL" evil-offer "$to" "$T/certs" cli srv future | tee "$T/out"
+grep -q "no common protocol version" "$T/out" || t_fail "future-only peer not refused clearly"
+
 [ ! -e "$T/state/x" ] && [ ! -e /tmp/x ] || t_fail "a peer's file name escaped the state dir"
 [ -z "$(ls -A "$T/state/sub/incoming")" ] || t_fail "refused offers left data behind"
 kill -0 "$H_PID" || t_fail "ferry serve died"

@@ -28,7 +28,7 @@ srv=$(h_addr a)
 h_exec b "$FERRY" send "$T/set" --to "$srv:7000" --tls "$T/certs" --name cli --peer srv \
 	--json >"$T/send.json"
 cat "$T/send.json"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["raw_bytes"]==10000000 and d["wire_bytes"]<d["raw_bytes"] and not d["already_present"], d' "$T/send.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["raw_bytes"]==10000000 and d["acked_bytes"]==10000000 and d["wire_bytes"]<d["raw_bytes"] and not d["already_present"], d' "$T/send.json"
 diff -r "$T/set" "$T/state-a/sets/$id" || t_fail "received set differs"
 [ "$(stat -c %a "$T/state-a/sets/$id/rep.img")" = 640 ] || t_fail "file mode not kept"
 [ -z "$(ls -A "$T/state-a/incoming")" ] || t_fail "incoming not empty after commit"

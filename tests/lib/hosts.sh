@@ -71,7 +71,7 @@ h_addr() {
 _h_prefix() {
 	H_CMD=(ip netns exec "ferry-$H_ID-$2")
 	if (($1)); then
-		H_CMD+=(unshare --pid --mount --fork --mount-proc)
+		H_CMD+=(unshare --pid --mount --fork --mount-proc --kill-child)
 	fi
 }
 

@@ -7,6 +7,8 @@
  *       badversion                a frame with an unknown frame version
  *       outoforder                FILE_END before any OFFER
  *       truncate                  half a DATA frame, then close
+ *       future                    HELLO speaking only protocol versions 2..9
+ *       newer                     HELLO speaking 1..9: must get version 1 back
  *   Prints the receiver's answer; exit 0 when the receiver refused with an
  *   ERROR frame (or closed the connection for the raw cases). */
 #include <stdio.h>
@@ -90,6 +92,35 @@ static int answer(struct chan *c)
 	return 1;
 }
 
+/* A HELLO from a ferry of another protocol range. */
+static int hello_versions(struct chan *c, uint32_t min, uint32_t max)
+{
+	Ferry__Wire__Hello h = FERRY__WIRE__HELLO__INIT;
+	Ferry__Wire__Hello *r;
+	struct frame_buf fb = {0};
+	ferr_t e = {0};
+
+	h.min_version = min;
+	h.max_version = max;
+	h.host_name = "future";
+	frame_send_pb(c, WIRE_HELLO, &h.base);
+	chan_flush(c);
+	if (frame_recv(c, &fb, &e) < 0) {
+		printf("connection ended: %s\n", e.msg);
+		return 1;
+	}
+	if (fb.h.type == WIRE_ERROR) {
+		session_peer_error(&fb, "receiver", &e);
+		printf("refused: %s\n", e.msg);
+		return 0;
+	}
+	r = wire_unpack(&ferry__wire__hello__descriptor, fb.data, fb.h.len, &e);
+	if (!r)
+		return 1;
+	printf("server chose protocol version %u\n", r->chosen_version);
+	return r->chosen_version == WIRE_PROTO_MAX ? 0 : 1;
+}
+
 static int evil(const char *to, const char *tls_dir, const char *name, const char *peer,
 		const char *kind)
 {
@@ -105,8 +136,13 @@ static int evil(const char *to, const char *tls_dir, const char *name, const cha
 	if (parse_hostport(to, host, sizeof(host), &port, &e) < 0 ||
 	    !(t = tls_ctx_new(tls_dir, name, false, &e)) ||
 	    !(c = chan_tcp_connect(host, port, 5000, &e)) ||
-	    !(c = chan_tls_client(c, t, peer, 10000, &e)) ||
-	    session_hello_client(c, name, &si, &e) < 0) {
+	    !(c = chan_tls_client(c, t, peer, 10000, &e))) {
+		fprintf(stderr, "wiretool: %s\n", e.msg);
+		return 2;
+	}
+	if (!strcmp(kind, "future") || !strcmp(kind, "newer"))
+		return hello_versions(c, !strcmp(kind, "future") ? 2 : 1, 9);
+	if (session_hello_client(c, name, &si, &e) < 0) {
 		fprintf(stderr, "wiretool: %s\n", e.msg);
 		return 2;
 	}
