@@ -62,9 +62,12 @@ int mig_recv(struct chan *c, struct frame_buf *fb, uint8_t want, const char *wai
 struct handover_opts {
 	const char *state_dir;
 	const char *host_name; /* our certificate name, for messages */
+	int timeout_ms;	       /* the agent's idle limit for a connection */
 };
 int handover_serve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
 		   ferr_t *err);
+/* At agent start: remove what migrations of an earlier (killed) agent left. */
+int handover_clean_stale(const char *state_dir, ferr_t *err);
 int handover_resolve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
 		     ferr_t *err);
 

@@ -187,7 +187,7 @@ static int receive_pages(struct dst *d, ferr_t *err)
 {
 	struct relay_opts ro = {.stream = MIG_STREAM_PAGES,
 				.lz4 = d->b->has_lz4 && d->b->lz4,
-				.idle_ms = 30000,
+				.idle_ms = d->o->timeout_ms > 0 ? d->o->timeout_ms : 30000,
 				.on_rx = on_rx,
 				.on_rx_arg = d};
 	struct relay_stats rs;
@@ -393,7 +393,8 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 			session_send_error(c, err);
 		stop_page_server(&d, true, NULL);
 		if (d.dir[0])
-			fs_rm_rf(d.dir, NULL);
+			if (!getenv("FERRY_KEEP_FAILED"))
+				fs_rm_rf(d.dir, NULL);
 		ferr_wrap(err, "migration %s of tenant %s", d.b->migration_id, d.b->tenant);
 	}
 	if (d.registered)
@@ -427,4 +428,18 @@ int handover_resolve(struct chan *c, const struct frame_buf *req, const struct h
 	}
 	wire_free(m);
 	return ret;
+}
+
+int handover_clean_stale(const char *state_dir, ferr_t *err)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (xsnprintf(dir, sizeof(dir), err, "%s/migrations", state_dir) < 0)
+		return -1;
+	if (stat(dir, &st) < 0)
+		return 0;
+	/* no migration outlives the agent that received it: whatever is here
+	 * was left by one that died */
+	return fs_rm_rf(dir, err);
 }

@@ -195,7 +195,9 @@ static int dispatch(struct conn *cn, struct chan *c, struct xfer_stats *st, ferr
 		break;
 	case MIG_REQ_BEGIN:
 	case MIG_REQ_RESOLVE: {
-		struct handover_opts ho = {.state_dir = s->o->state_dir, .host_name = s->o->name};
+		struct handover_opts ho = {.state_dir = s->o->state_dir,
+					   .host_name = s->o->name,
+					   .timeout_ms = s->o->timeout_ms};
 		cn->handover = true;
 		if (fb.h.type == MIG_REQ_BEGIN)
 			ret = handover_serve(c, &fb, &ho, err);
@@ -329,6 +331,8 @@ int serve_run(const struct serve_opts *o, ferr_t *err)
 		log_msg(LOG_WARN, LOG_PREFIX,
 			"removed %d abandoned incoming set(s) older than %d h", n,
 			o->keep_incoming_h);
+	if (handover_clean_stale(o->state_dir, err) < 0)
+		return -1;
 	s.tls = tls_ctx_new(o->tls_dir, o->name, true, err);
 	if (!s.tls)
 		return -1;

@@ -201,3 +201,21 @@ mh_start() {
 	mh_ferry "$h" run "$name" --rootfs "$r" "$@" || t_fail "ferry run $name on $h failed"
 	t_wait_file "$r/tmp/wl.ready" 30
 }
+
+# mh_copies CMDLINE: how many processes run with exactly this command line
+# (give the tenant a unique one, e.g. a --seed): each copy of a single-process
+# tenant, on any host, running or held stopped, counts once.
+mh_copies() {
+	pgrep -cfx -- "$1" || true
+}
+
+# mh_wait_copies CMDLINE N [SECONDS]: until exactly N copies exist.
+mh_wait_copies() {
+	local cl=$1 want=$2 n=$((${3:-10} * 10)) c
+	while ((n-- > 0)); do
+		c=$(mh_copies "$cl")
+		((c == want)) && return 0
+		sleep 0.1
+	done
+	t_fail "$c copies of '$cl' exist, want $want"
+}
