@@ -11,6 +11,7 @@ hosts_setup resume 15
 h_certs "$T/certs" srv cli
 h_rate b 40mbit # ~5 MB/s: the transfer takes a few seconds
 h_serve a "$T/state" "$T/certs" srv --timeout 3 --json
+srv_pid=$H_PID
 to="$(h_addr a):7000"
 
 mkset() { # DIR: 3 files of 6 MB random data
@@ -57,4 +58,26 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["resumed_b
 diff -r "$T/set2" "$T/state/sets/$id" || t_fail "set differs after resume"
 [ -z "$(ls -A "$T/state/incoming")" ] || t_fail "incoming not empty"
 cat "$H_LOG"
+
+# (3) the receiver crashes (kill -9) and restarts: the running sender
+# reconnects and continues from what the receiver had synced
+id=$(mkset "$T/set3")
+h_spawn b "$T/send4.json" "$FERRY" send "$T/set3" --to "$to" --tls "$T/certs" --name cli \
+	--peer srv --timeout 2 --retry-for 40 --json
+spid=$H_PID
+sleep 2
+kill -9 "$srv_pid"
+wait "$srv_pid" 2>/dev/null || true
+t_log "receiver killed"
+sleep 0.5
+H_LOG_OLD=$H_LOG
+h_serve a "$T/state" "$T/certs" srv --timeout 3 --json
+wait "$spid" || { cat "$T/send4.json"; t_fail "send did not survive the receiver's crash"; }
+cat "$T/send4.json"
+python3 - "$T/send4.json" <<'PY' || t_fail "no resume after the receiver's crash"
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert d["reconnects"] >= 1 and d["resumed_bytes"] > 0, d
+PY
+diff -r "$T/set3" "$T/state/sets/$id" || t_fail "set differs after the receiver's crash"
 echo PASS

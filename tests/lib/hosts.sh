@@ -1,9 +1,12 @@
 # Simulated hosts for integration tests (source after common.sh and t_init).
 # Two hosts "a" and "b", each its own network namespace, joined by a veth pair:
-#   hosts_setup ID X         netns ferry-ID-a / ferry-ID-b, veth fy<X>a / fy<X>b,
-#                            addresses 10.203.X.1/24 (a) and 10.203.X.2/24 (b);
-#                            X (1..254) must be unique per test. Cleanup is
-#                            registered with t_defer (processes, netns, veths).
+#   hosts_setup ID X         netns ferry-ID-TAG-a / ferry-ID-TAG-b, veth
+#                            fy<X>TAGa / fy<X>TAGb, addresses 10.203.X.1/24 (a)
+#                            and 10.203.X.2/24 (b); X (1..254) must be unique
+#                            per test. TAG (4 hex digits of the test's tmp dir)
+#                            keeps worktrees that run the same test at the same
+#                            time apart. Cleanup is registered with t_defer
+#                            (processes, netns, veths).
 #   h_addr HOST              the host's address
 #   h_ns HOST                the host's netns name
 #   h_exec [--pidns] HOST CMD...  run CMD inside HOST; --pidns adds its own PID
@@ -23,25 +26,25 @@ set -euo pipefail
 
 hosts_setup() {
 	local id=$1 x=$2
-	H_ID=$id
+	H_ID="$id-$(echo "$T" | md5sum | cut -c1-4)"
 	H_X=$x
 	H_NET="10.203.$x"
-	H_VA="fy${x}a"
-	H_VB="fy${x}b"
+	H_VA="fy${x}${H_ID: -4}a"
+	H_VB="fy${x}${H_ID: -4}b"
 	hosts_teardown # leftovers of an interrupted earlier run
 	t_defer hosts_teardown
-	ip netns add "ferry-$id-a"
-	ip netns add "ferry-$id-b"
+	ip netns add "ferry-$H_ID-a"
+	ip netns add "ferry-$H_ID-b"
 	ip link add "$H_VA" type veth peer name "$H_VB"
-	ip link set "$H_VA" netns "ferry-$id-a"
-	ip link set "$H_VB" netns "ferry-$id-b"
-	ip -n "ferry-$id-a" addr add "$H_NET.1/24" dev "$H_VA"
-	ip -n "ferry-$id-b" addr add "$H_NET.2/24" dev "$H_VB"
+	ip link set "$H_VA" netns "ferry-$H_ID-a"
+	ip link set "$H_VB" netns "ferry-$H_ID-b"
+	ip -n "ferry-$H_ID-a" addr add "$H_NET.1/24" dev "$H_VA"
+	ip -n "ferry-$H_ID-b" addr add "$H_NET.2/24" dev "$H_VB"
 	for h in a b; do
-		ip -n "ferry-$id-$h" link set lo up
+		ip -n "ferry-$H_ID-$h" link set lo up
 	done
-	ip -n "ferry-$id-a" link set "$H_VA" up
-	ip -n "ferry-$id-b" link set "$H_VB" up
+	ip -n "ferry-$H_ID-a" link set "$H_VA" up
+	ip -n "ferry-$H_ID-b" link set "$H_VB" up
 }
 
 hosts_teardown() {
