@@ -16,12 +16,13 @@ mh_serve b
 NAME=mig-pp
 R="$T/rootfs"
 ADDR=10.204.0.51
-CMD="/bin/wl_tcp_server --port 7100"
+PORT=$((7100 + 0x$MH_TOK % 20000))
+CMD="/bin/wl_tcp_server --port $PORT"
 mh_start a "$NAME" "$R" --net "$ADDR/24" -- $CMD
 C="$T/client"
 mkdir -p "$C"
 ip netns exec "fym-$MH_ID-c" env WL_DIR="$C" "$WORKLOADS/tcp_client" --addr "$ADDR" \
-	--port 7100 --interval-ms 10 >"$C/out" 2>"$C/err" </dev/null &
+	--port $PORT --interval-ms 10 >"$C/out" 2>"$C/err" </dev/null &
 CPID=$!
 t_defer "kill -9 $CPID"
 t_wait_file "$C/client.ready" 20
