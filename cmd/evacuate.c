@@ -1,13 +1,196 @@
-/* ferry evacuate: not implemented yet. */
+/* ferry evacuate: migrate every running tenant of this host to one peer. */
+#include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
+#include "criupath.h"
+#include "json.h"
+#include "migrate.h"
+#include "migrate_report.h"
+#include "registry.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, "usage: ferry evacuate --to HOST:PORT --tls DIR --name NAME [--peer NAME]\n"
+	       "                      [--parallel N] [--mode MODE] [--timeout SECONDS] [--json]\n\n"
+	       "Live-migrate every running tenant of this host to HOST:PORT (see `ferry\n"
+	       "migrate --help`), N at a time (default 1). One tenant's failure does not stop\n"
+	       "the others; each is reported (a failed one keeps running here).\n\n"
+	       "Exit codes: 0 every tenant moved, 1 at least one did not, 2 usage.\n");
+}
+
+struct job {
+	char name[64];
+	struct migrate_result r;
+	ferr_t err;
+	int rc;
+};
+
+/* Everything below lock is protected by it. */
+struct pool {
+	const struct migrate_opts *base;
+	struct job *jobs;
+	size_t n, next;
+	bool json;
+	pthread_mutex_t lock;
+};
+
+static void *worker(void *arg)
+{
+	struct pool *p = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		size_t i = p->next++;
+		pthread_mutex_unlock(&p->lock);
+		if (i >= p->n)
+			return NULL;
+		struct job *j = &p->jobs[i];
+		struct migrate_opts o = *p->base;
+		o.tenant = j->name;
+		j->rc = migrate_tenant(&o, &j->r, &j->err);
+		pthread_mutex_lock(&p->lock);
+		if (!p->json) {
+			if (j->rc == 0)
+				printf("moved  %-20s downtime %.1f ms, total %.1f ms\n", j->name,
+				       j->r.downtime_ms, j->r.total_ms);
+			else
+				printf("FAILED %-20s %s\n", j->name, j->err.msg);
+			fflush(stdout);
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+static int collect(const char *state_dir, struct job **jobs, size_t *n, ferr_t *err)
+{
+	struct tenant_rec *recs = NULL;
+	size_t nr = 0;
+
+	*n = 0;
+	if (registry_list(state_dir, &recs, &nr, err) < 0)
+		return -1;
+	*jobs = calloc(nr ? nr : 1, sizeof(**jobs));
+	for (size_t i = 0; i < nr; i++) {
+		registry_refresh(state_dir, &recs[i], NULL);
+		if (*jobs && recs[i].state == TS_RUNNING)
+			snprintf((*jobs)[(*n)++].name, sizeof((*jobs)[0].name), "%s", recs[i].name);
+		tenant_rec_free(&recs[i]);
+	}
+	free(recs);
+	return *jobs ? 0 : ferr_set(err, FX_FAIL, "out of memory");
+}
+
+static int run_pool(struct pool *p, int parallel)
+{
+	pthread_t *t = calloc((size_t)parallel, sizeof(*t));
+	int started = 0;
+
+	if (!t)
+		return -1;
+	pthread_mutex_init(&p->lock, NULL);
+	for (int i = 0; i < parallel; i++)
+		if (pthread_create(&t[i], NULL, worker, p) == 0)
+			started++;
+	for (int i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&p->lock);
+	free(t);
+	return started ? 0 : -1;
+}
 
 int cmd_evacuate(int argc, char **argv, const struct global_opts *g)
 {
-	(void)argc;
-	(void)argv;
-	(void)g;
-	fprintf(stderr, "ferry evacuate: not implemented yet\n");
-	return FX_FAIL;
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 'T'},      {"tls", required_argument, NULL, 't'},
+	    {"name", required_argument, NULL, 'n'},    {"peer", required_argument, NULL, 'p'},
+	    {"mode", required_argument, NULL, 'm'},    {"parallel", required_argument, NULL, 'P'},
+	    {"timeout", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	};
+	struct migrate_opts o = {
+	    .state_dir = g->state_dir, .compress = true, .timeout_ms = 60000, .retry_for_s = 30};
+	struct pool p = {.base = &o};
+	const char *to = NULL;
+	char host[256], criu[4096];
+	int c, parallel = 1, moved = 0;
+	ferr_t err = {0};
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'T':
+			to = optarg;
+			break;
+		case 't':
+			o.tls_dir = optarg;
+			break;
+		case 'n':
+			o.name = optarg;
+			break;
+		case 'p':
+			o.peer = optarg;
+			break;
+		case 'm':
+			if (mig_mode_parse(optarg, &o.mode, &err) < 0)
+				return cmd_report("evacuate", &err);
+			break;
+		case 'P':
+			parallel = atoi(optarg);
+			break;
+		case 'o':
+			o.timeout_ms = atoi(optarg) * 1000;
+			break;
+		case 'j':
+			p.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return FX_OK;
+		default:
+			usage(stderr);
+			return FX_USAGE;
+		}
+	}
+	if (optind != argc || !to || !o.tls_dir || !o.name || parallel < 1 || parallel > 64 ||
+	    o.timeout_ms < 1000) {
+		usage(stderr);
+		return FX_USAGE;
+	}
+	if (parse_hostport(to, host, sizeof(host), &o.port, &err) < 0 ||
+	    criu_locate(g->criu, criu, sizeof(criu), NULL, &err) < 0 ||
+	    collect(g->state_dir, &p.jobs, &p.n, &err) < 0)
+		return cmd_report("evacuate", &err);
+	o.host = host;
+	o.criu_path = criu;
+	if (p.n && run_pool(&p, parallel) < 0) {
+		free(p.jobs);
+		ferr_set(&err, FX_FAIL, "cannot start migration threads");
+		return cmd_report("evacuate", &err);
+	}
+	for (size_t i = 0; i < p.n; i++)
+		moved += p.jobs[i].rc == 0;
+	if (p.json) {
+		struct jw w;
+		jw_init(&w, stdout);
+		jw_obj_begin(&w, NULL);
+		jw_str(&w, "destination", to);
+		jw_uint(&w, "tenants", p.n);
+		jw_uint(&w, "moved", (uint64_t)moved);
+		jw_uint(&w, "failed", p.n - (size_t)moved);
+		jw_arr_begin(&w, "results");
+		for (size_t i = 0; i < p.n; i++)
+			migrate_report_json(&w, NULL, &p.jobs[i].r, p.jobs[i].rc, &p.jobs[i].err);
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+		jw_finish(&w);
+	} else {
+		printf("evacuate: %d of %zu tenant(s) moved to %s\n", moved, p.n, to);
+	}
+	free(p.jobs);
+	return (size_t)moved == p.n ? FX_OK : FX_FAIL;
 }

@@ -3,6 +3,8 @@
 #include "garp.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <ifaddrs.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -94,4 +96,56 @@ int garp_announce(const char *addr_cidr, const char *exclude_if, ferr_t *err)
 	close(sk);
 	freeifaddrs(ifa);
 	return ret < 0 ? -1 : n;
+}
+
+int l2_get_mac(const char *ifname, uint8_t mac[6], ferr_t *err)
+{
+	struct ifreq ifr = {0};
+	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (sk < 0)
+		return ferr_sys(err, FX_FAIL, "socket");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(sk, SIOCGIFHWADDR, &ifr) < 0) {
+		close(sk);
+		return ferr_sys(err, FX_FAIL, "MAC address of %s", ifname);
+	}
+	close(sk);
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	return 0;
+}
+
+static int set_flags(int sk, const char *ifname, bool up)
+{
+	struct ifreq ifr = {0};
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
+		return -1;
+	if (up)
+		ifr.ifr_flags |= IFF_UP;
+	else
+		ifr.ifr_flags &= ~IFF_UP;
+	return ioctl(sk, SIOCSIFFLAGS, &ifr);
+}
+
+int l2_set_mac(const char *ifname, const uint8_t mac[6], ferr_t *err)
+{
+	struct ifreq ifr = {0};
+	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+
+	if (sk < 0)
+		return ferr_sys(err, FX_FAIL, "socket");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+	r = ioctl(sk, SIOCSIFHWADDR, &ifr);
+	if (r < 0 && errno == EBUSY && set_flags(sk, ifname, false) == 0) {
+		r = ioctl(sk, SIOCSIFHWADDR, &ifr);
+		set_flags(sk, ifname, true);
+	}
+	if (r < 0)
+		ferr_sys(err, FX_FAIL, "setting the MAC address of %s", ifname);
+	close(sk);
+	return r < 0 ? -1 : 0;
 }

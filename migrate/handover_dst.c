@@ -270,11 +270,27 @@ static int hold(struct dst *d, ferr_t *err)
 	return ret;
 }
 
+/* The host side of the veth gets the MAC it had on the source (garp.h). The
+ * container driver plumbed it (route, proxy ARP) just before; a driver that
+ * must take the link down for this loses the route: plumb again. */
+static void keep_mac(struct dst *d)
+{
+	const Ferry__Wire__MigrateBegin *b = d->b;
+	ferr_t e = {0};
+
+	if (!b->has_host_if_mac || b->host_if_mac.len != 6 || !b->host_if || !b->net_addr)
+		return;
+	if (l2_set_mac(b->host_if, b->host_if_mac.data, &e) < 0 ||
+	    net_host_plumb(b->host_if, b->net_addr, &e) < 0)
+		pr_warn("tenant %s: %s (its neighbour entries recover by ARP)", b->tenant, e.msg);
+}
+
 static int restore_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 {
 	(void)pid;
 	if (strcmp(script, "post-restore"))
 		return 0;
+	keep_mac(arg);
 	return hold(arg, err);
 }
 

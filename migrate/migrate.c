@@ -15,6 +15,7 @@
 #include "driver.h"
 #include "dump.h"
 #include "fsutil.h"
+#include "garp.h"
 #include "handover.h"
 #include "log.h"
 #include "manifest.h"
@@ -313,6 +314,12 @@ static int begin(struct src *s, ferr_t *err)
 	b.host_if = s->rec.net.host_if[0] ? s->rec.net.host_if : NULL;
 	b.tenant_if = s->rec.net.tenant_if[0] ? s->rec.net.tenant_if : NULL;
 	b.mode = (char *)mig_mode_str(s->r->mode);
+	uint8_t mac[6];
+	if (s->rec.net.host_if[0] && l2_get_mac(s->rec.net.host_if, mac, NULL) == 0) {
+		b.has_host_if_mac = true;
+		b.host_if_mac.data = mac;
+		b.host_if_mac.len = sizeof(mac);
+	}
 	b.has_lz4 = true;
 	b.lz4 = s->o->compress;
 	if (connect_session(s, &s->c, err) < 0)

@@ -18,7 +18,7 @@ R="$T/hide/rootfs"
 ADDR=10.204.0.60
 mh_serve a
 mh_serve b
-CMD="/bin/wl_memory --mib 64 --dirty 4 --seed 6061"
+CMD="/bin/wl_memory --mib 64 --dirty 4 --seed $((0x$MH_TOK))"
 mh_start a "$NAME" "$R" --net "$ADDR/24" -- $CMD
 
 # on_a: the tenant runs on a only; b kept nothing of it.

@@ -7,7 +7,8 @@
 # on lan0; the /32 route to the tenant's veth is ferry's own plumbing).
 # Each tenant host has its own state directory ($T/state-HOST) and its own
 # `ferry serve` (port 7000, certificates a, b, client names in $T/certs).
-#   mh_setup ID               namespaces, bridge, veths, certificates; cleanup
+#   mh_setup ID               namespaces (fym-ID-TOKEN-HOST, TOKEN unique
+#                             per run: $MH_TOK), bridge, veths, certificates; cleanup
 #                             (tenants of both hosts, agents, namespaces)
 #                             registered with t_defer
 #   mh_exec HOST CMD...       run CMD inside HOST (netns)
@@ -24,7 +25,9 @@ set -euo pipefail
 MH_NET=10.204.0
 
 mh_setup() {
-	MH_ID=$1
+	# unique per run: other worktrees may run the same test at the same time
+	MH_TOK=$(printf %04x $(($$ % 65536)))
+	MH_ID=$1-$MH_TOK
 	mh_teardown
 	t_defer mh_teardown
 	ip netns add "fym-$MH_ID-lan"
@@ -33,11 +36,11 @@ mh_setup() {
 	local i=1 h
 	for h in a b c; do
 		ip netns add "fym-$MH_ID-$h"
-		ip link add "fym${MH_ID}$h" type veth peer name "fym${MH_ID}${h}p"
-		ip link set "fym${MH_ID}$h" netns "fym-$MH_ID-$h"
-		ip link set "fym${MH_ID}${h}p" netns "fym-$MH_ID-lan"
-		ip -n "fym-$MH_ID-$h" link set "fym${MH_ID}$h" name lan0
-		ip -n "fym-$MH_ID-lan" link set "fym${MH_ID}${h}p" master br0 up
+		ip link add "fy${MH_TOK}$h" type veth peer name "fy${MH_TOK}${h}p"
+		ip link set "fy${MH_TOK}$h" netns "fym-$MH_ID-$h"
+		ip link set "fy${MH_TOK}${h}p" netns "fym-$MH_ID-lan"
+		ip -n "fym-$MH_ID-$h" link set "fy${MH_TOK}$h" name lan0
+		ip -n "fym-$MH_ID-lan" link set "fy${MH_TOK}${h}p" master br0 up
 		ip -n "fym-$MH_ID-$h" addr add "$MH_NET.$i/24" dev lan0
 		ip -n "fym-$MH_ID-$h" link set lo up
 		ip -n "fym-$MH_ID-$h" link set lan0 up
@@ -203,7 +206,8 @@ mh_start() {
 }
 
 # mh_copies CMDLINE: how many processes run with exactly this command line
-# (give the tenant a unique one, e.g. a --seed): each copy of a single-process
+# (give the tenant a unique one, e.g. a --seed from $MH_TOK: other runs of
+# the same test may be going on): each copy of a single-process
 # tenant, on any host, running or held stopped, counts once.
 mh_copies() {
 	pgrep -cfx -- "$1" || true

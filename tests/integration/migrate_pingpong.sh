@@ -1,0 +1,53 @@
+#!/bin/bash
+# One tenant (a TCP server) migrated back and forth 20 times between a and b
+# while tcp_client on host c exchanges requests over ONE connection the whole
+# time: no reset, no lost or repeated answer; after each move the tenant runs
+# on exactly one host.
+. "$TESTS_ROOT/lib/common.sh"
+t_init migrate_pingpong
+. "$TESTS_ROOT/lib/cr.sh"
+cr_require
+cr_need_wl wl_tcp_server tcp_client
+. "$TESTS_ROOT/lib/mhosts.sh"
+
+mh_setup pp
+mh_serve a
+mh_serve b
+NAME=mig-pp
+R="$T/rootfs"
+ADDR=10.204.0.51
+PORT=$((7100 + 0x$MH_TOK % 20000))
+CMD="/bin/wl_tcp_server --port $PORT"
+mh_start a "$NAME" "$R" --net "$ADDR/24" -- $CMD
+C="$T/client"
+mkdir -p "$C"
+ip netns exec "fym-$MH_ID-c" env WL_DIR="$C" "$WORKLOADS/tcp_client" --addr "$ADDR" \
+	--port $PORT --interval-ms 10 >"$C/out" 2>"$C/err" </dev/null &
+CPID=$!
+t_defer "kill -9 $CPID"
+t_wait_file "$C/client.ready" 20
+
+from=a to=b
+for i in $(seq 1 20); do
+	mh_migrate "$from" "$to" "$NAME" --json >"$T/m.json" || {
+		cat "$T/m.json"
+		tail "$T/serve-$to.log"
+		t_fail "migration $i ($from -> $to) failed"
+	}
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("-- %2s %s->%s downtime %.0f ms total %.0f ms" % (sys.argv[2], sys.argv[3], sys.argv[4], d["downtime_ms"], d["total_ms"]))' \
+		"$T/m.json" "$i" "$from" "$to"
+	[ "$(mh_copies "$CMD")" = 1 ] || t_fail "after move $i: $(mh_copies "$CMD") copies"
+	[ "$(mh_state "$to" "$NAME")" = running ] || t_fail "after move $i: not running on $to"
+	[ -z "$(mh_state "$from" "$NAME")" ] || t_fail "after move $i: $from still has a record"
+	kill -0 "$CPID" || t_fail "tcp_client died after move $i"
+	sleep 0.7
+	t=$from from=$to to=$t
+done
+sleep 0.5
+kill -USR1 "$CPID"
+t_wait_file "$C/client.result" 20
+res=$(cat "$C/client.result")
+t_log "tcp_client: $res"
+[[ "$res" == PASS* ]] || { cat "$C/err"; t_fail "tcp_client says '$res'"; }
+n=$(sed -n 's/.*n=\([0-9]*\).*/\1/p' "$C/client.result")
+((n >= 20)) || t_fail "only $n answers over 20 moves: the connection did not keep up"
