@@ -78,27 +78,30 @@ static int answer(struct chan *c)
 {
 	struct frame_buf fb = {0};
 	ferr_t e = {0};
+	int ret = 1;
 
 	if (frame_recv(c, &fb, &e) < 0) {
 		printf("connection ended: %s\n", e.msg);
-		return 0;
-	}
-	if (fb.h.type == WIRE_ERROR) {
+		ret = 0;
+	} else if (fb.h.type == WIRE_ERROR) {
 		session_peer_error(&fb, "receiver", &e);
 		printf("refused: %s\n", e.msg);
-		return 0;
+		ret = 0;
+	} else {
+		printf("unexpected answer: %s\n", wire_type_name(fb.h.type));
 	}
-	printf("unexpected answer: %s\n", wire_type_name(fb.h.type));
-	return 1;
+	frame_buf_free(&fb);
+	return ret;
 }
 
 /* A HELLO from a ferry of another protocol range. */
 static int hello_versions(struct chan *c, uint32_t min, uint32_t max)
 {
 	Ferry__Wire__Hello h = FERRY__WIRE__HELLO__INIT;
-	Ferry__Wire__Hello *r;
+	Ferry__Wire__Hello *r = NULL;
 	struct frame_buf fb = {0};
 	ferr_t e = {0};
+	int ret = 1;
 
 	h.min_version = min;
 	h.max_version = max;
@@ -107,18 +110,17 @@ static int hello_versions(struct chan *c, uint32_t min, uint32_t max)
 	chan_flush(c);
 	if (frame_recv(c, &fb, &e) < 0) {
 		printf("connection ended: %s\n", e.msg);
-		return 1;
-	}
-	if (fb.h.type == WIRE_ERROR) {
+	} else if (fb.h.type == WIRE_ERROR) {
 		session_peer_error(&fb, "receiver", &e);
 		printf("refused: %s\n", e.msg);
-		return 0;
+		ret = 0;
+	} else if ((r = wire_unpack(&ferry__wire__hello__descriptor, fb.data, fb.h.len, &e))) {
+		printf("server chose protocol version %u\n", r->chosen_version);
+		ret = r->chosen_version == WIRE_PROTO_MAX ? 0 : 1;
 	}
-	r = wire_unpack(&ferry__wire__hello__descriptor, fb.data, fb.h.len, &e);
-	if (!r)
-		return 1;
-	printf("server chose protocol version %u\n", r->chosen_version);
-	return r->chosen_version == WIRE_PROTO_MAX ? 0 : 1;
+	wire_free(r);
+	frame_buf_free(&fb);
+	return ret;
 }
 
 static int evil(const char *to, const char *tls_dir, const char *name, const char *peer,
@@ -140,8 +142,12 @@ static int evil(const char *to, const char *tls_dir, const char *name, const cha
 		fprintf(stderr, "wiretool: %s\n", e.msg);
 		return 2;
 	}
-	if (!strcmp(kind, "future") || !strcmp(kind, "newer"))
-		return hello_versions(c, !strcmp(kind, "future") ? 2 : 1, 9);
+	if (!strcmp(kind, "future") || !strcmp(kind, "newer")) {
+		int r = hello_versions(c, !strcmp(kind, "future") ? 2 : 1, 9);
+		chan_close(c);
+		tls_ctx_free(t);
+		return r;
+	}
 	if (session_hello_client(c, name, &si, &e) < 0) {
 		fprintf(stderr, "wiretool: %s\n", e.msg);
 		return 2;
@@ -158,6 +164,7 @@ static int evil(const char *to, const char *tls_dir, const char *name, const cha
 		of.manifest.data = mb;
 		of.manifest.len = ml;
 		frame_send_pb(c, WIRE_OFFER, &of.base);
+		free(mb);
 	} else if (!strcmp(kind, "oversize")) {
 		struct frame_hdr h = {FRAME_VERSION, WIRE_OFFER, 0, 64U << 20, 0};
 		uint8_t raw[FRAME_HDR_LEN];
