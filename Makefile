@@ -4,6 +4,7 @@
 #   make deps       install what the project needs (idempotent)
 #   make check      deps + build + unit and integration tests
 #   make bench      dump/restore benchmark against raw CRIU
+#   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
 #   make demo       the main job, end to end
 CC      ?= gcc
 PKGS    := libnl-route-3.0 libnl-3.0 libprotobuf-c liblz4 openssl
@@ -44,7 +45,7 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
-.PHONY: all deps check unit test-bins bench bench-transport demo clean format $(B)/ferry
+.PHONY: all deps check unit test-bins bench bench-transport bench-migrate demo clean format $(B)/ferry
 .SECONDARY:
 
 all: $(B)/ferry
@@ -109,6 +110,10 @@ check: deps
 bench: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-dump.sh
+
+bench-migrate: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-migrate.sh
 
 bench-transport: deps
 	@$(MAKE) --no-print-directory test-bins

@@ -103,6 +103,11 @@ int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *e
 				"pre-copy (iterative pre-dumps) is not implemented in this ferry: "
 				"use --mode stop-copy or auto");
 	case MIG_POST_COPY:
+		if (!MIG_HAVE_POST_COPY)
+			return ferr_set(
+			    err, FX_HOST,
+			    "post-copy is not implemented in this ferry yet (nothing was "
+			    "changed on this host): use --mode stop-copy or auto");
 		f.lazy_pages = true;
 		if (criu_check_features(o->criu_path, &f, err) < 0)
 			return -1;

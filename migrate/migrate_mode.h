@@ -9,6 +9,9 @@
 #include "err.h"
 #include "migrate.h"
 
+/* Post-copy (CRIU lazy pages over the session) is not wired up yet. */
+#define MIG_HAVE_POST_COPY 0
+
 #define MIG_PIPE_MAX (16U << 20) /* fs.pipe-max-size a lazy dump needs */
 
 /* o->mode resolved into *mode, or FX_HOST saying what this host lacks. With

@@ -1,0 +1,129 @@
+#!/bin/bash
+# Live-migration benchmark between two simulated hosts (tests/lib/mhosts.sh).
+# A container tenant with BENCH_MIB (1024) MiB of memory (wl_memory, rewriting
+# BENCH_DIRTY (8) MiB/s) is migrated a -> b by `ferry migrate` in every mode
+# this host supports; baseline in the same run: `criu dump` to a tmpfs,
+# `tar | lz4 | openssl s_client` to the other host (a small TLS receiver
+# | lz4 -d | tar there), `criu restore` (its downtime is all of that). Peak RSS of
+# ferry on both ends (VmHWM: the `ferry migrate` process; the destination
+# agent's growth during the migration).
+# Ends with lines: RESULT mode=... downtime_ms=... total_ms=...
+#   baseline_downtime_ms=... src_rss_mib=... dst_rss_mib=...
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export FERRY="$ROOT/build/ferry" WORKLOADS="$ROOT/build/tests/workloads"
+export TESTS_ROOT="$ROOT/tests" TESTS_TMP=${BENCH_DIR:-/dev/shm}/ferry-bench-migrate
+MIB=${BENCH_MIB:-1024}
+DIRTY=${BENCH_DIRTY:-8}
+. "$TESTS_ROOT/lib/common.sh"
+t_init bench
+. "$TESTS_ROOT/lib/cr.sh"
+cr_require
+. "$TESTS_ROOT/lib/mhosts.sh"
+CRIU=$CR_CRIU
+
+now_ms() { date +%s%N | awk '{printf "%.1f", $1 / 1e6}'; }
+hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+mh_setup bench
+mh_serve a
+mh_serve b
+CMD=(/bin/wl_memory --mib "$MIB" --dirty "$DIRTY" --seed $((0x$MH_TOK)))
+
+# one ferry migration a -> b of a fresh tenant; sets DOWN TOTAL SRC_MIB DST_MIB
+ferry_run() {
+	local mode=$1 name=bm-$1 r="$T/r-$1" base pid mpid peak=0 h
+	mh_start a "$name" "$r" -- "${CMD[@]}"
+	sleep 1
+	base=$(rss_kib "$MH_PID_b")
+	ip netns exec "fym-$MH_ID-a" env FERRY_STATE_DIR="$T/state-a" "$FERRY" migrate "$name" \
+		--to "$(mh_addr b):7000" --tls "$T/certs" --name a --peer b --mode "$mode" \
+		--tune-host --json >"$T/$mode.json" 2>"$T/$mode.err" &
+	mpid=$!
+	while kill -0 "$mpid" 2>/dev/null; do
+		h=$(hwm_kib "$mpid")
+		((h > peak)) && peak=$h
+		sleep 0.005
+	done
+	wait "$mpid" || {
+		cat "$T/$mode.err" >&2
+		return 1
+	}
+	DOWN=$(jget "$T/$mode.json" downtime_ms)
+	TOTAL=$(jget "$T/$mode.json" total_ms)
+	SRC_MIB=$(awk -v k="$peak" 'BEGIN {printf "%.1f", k / 1024}')
+	DST_MIB=$(awk -v h="$(hwm_kib "$MH_PID_b")" -v b="$base" 'BEGIN {printf "%.1f", (h - b) / 1024}')
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("   stages_ms", d["stages_ms"], "raw", d["raw_bytes"], "wire", d["wire_bytes"])' "$T/$mode.json"
+	mh_ferry b kill "$name" >/dev/null
+	mh_ferry b rm "$name" >/dev/null
+}
+
+# baseline: criu dump to tmpfs, tar | lz4 | openssl to b, criu restore there
+baseline() {
+	local r="$T/r-base" pid img="$T/base-img" rx="$T/base-rx" t0 t1
+	mh_start a bm-base "$r" -- "${CMD[@]}"
+	pid=$(mh_pid a bm-base)
+	mkdir -p "$img" "$rx"
+	sleep 1
+	# receiver: TLS server (mutual auth) writing what arrives to stdout
+	cat >"$T/rx.py" <<'PY'
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+ctx.load_verify_locations(sys.argv[4])
+ctx.verify_mode = ssl.CERT_REQUIRED
+ls = socket.create_server((sys.argv[1], 7443))
+c, _ = ls.accept()
+s = ctx.wrap_socket(c, server_side=True)
+out = sys.stdout.buffer
+while True:
+    try:
+        b = s.recv(1 << 20)
+    except ssl.SSLEOFError:
+        break
+    if not b:
+        break
+    out.write(b)
+out.flush()
+PY
+	mh_exec b sh -c "python3 '$T/rx.py' $(mh_addr b) '$T/certs/b.pem' '$T/certs/b.key' \
+		'$T/certs/ca.pem' | lz4 -d -q | tar -x -C '$rx'" &
+	local spid=$!
+	sleep 0.5
+	t0=$(now_ms)
+	"$CRIU" dump -t "$pid" -D "$img" --network-lock nftables --file-locks -v4 -o dump.log
+	tar -C "$img" -cf - . | lz4 -1 -q | mh_exec a openssl s_client -connect "$(mh_addr b):7443" \
+		-quiet -no_ign_eof -nocommands -cert "$T/certs/a.pem" -key "$T/certs/a.key" \
+		-CAfile "$T/certs/ca.pem" >/dev/null 2>&1
+	wait "$spid"
+	mh_exec b "$CRIU" restore -D "$rx" --root "$r" -d --network-lock nftables --file-locks \
+		-v4 -o restore.log --pidfile "$rx/restored.pid"
+	t1=$(now_ms)
+	BASE=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
+	t_defer "kill -9 $(cat "$rx/restored.pid")"
+	kill -9 "$(cat "$rx/restored.pid")"
+	mh_ferry a rm bm-base >/dev/null 2>&1 || true
+	rm -rf "$img" "$rx"
+}
+
+echo "tenant: container, wl_memory --mib $MIB --dirty $DIRTY; CRIU $("$CRIU" --version | head -1)"
+baseline
+echo "baseline (criu dump + tar|lz4|openssl + criu restore): downtime = total = $BASE ms"
+results=()
+for mode in stop-copy pre-copy post-copy; do
+	if ! ferry_run "$mode" 2>"$T/why"; then
+		why=$(tail -n 1 "$T/$mode.err" 2>/dev/null || cat "$T/why")
+		echo "$mode: not available here: $why"
+		echo "RESULT mode=$mode skipped=1"
+		mh_ferry a kill "bm-$mode" >/dev/null 2>&1 || true
+		mh_ferry a rm "bm-$mode" >/dev/null 2>&1 || true
+		continue
+	fi
+	ratio=$(awk -v d="$DOWN" -v b="$BASE" 'BEGIN {printf "%.2f", d / b}')
+	echo "$mode: downtime $DOWN ms, total $TOTAL ms (baseline $BASE ms: ratio $ratio);" \
+		"peak RSS: source ferry $SRC_MIB MiB, destination agent +$DST_MIB MiB"
+	results+=("RESULT mode=$mode downtime_ms=$DOWN total_ms=$TOTAL baseline_downtime_ms=$BASE ratio=$ratio src_rss_mib=$SRC_MIB dst_rss_mib=$DST_MIB")
+done
+printf '%s\n' "${results[@]}"
