@@ -31,6 +31,11 @@ int chan_take_error(const struct chan *c, ferr_t *err)
 	return -1;
 }
 
+void chan_reset_error(struct chan *c)
+{
+	ferr_clear(&c->err);
+}
+
 int chan_fail(struct chan *c, const ferr_t *e)
 {
 	if (!c->err.code)

@@ -51,6 +51,9 @@ void chan_init(struct chan *c, const struct chan_ops *ops, struct chan *lower, i
 const ferr_t *chan_error(const struct chan *c);
 /* Copy the sticky error into err and return -1 (0 when healthy). */
 int chan_take_error(const struct chan *c, ferr_t *err);
+/* Forget the sticky error, e.g. to read the peer's last words (an ERROR frame)
+ * after a write failed. */
+void chan_reset_error(struct chan *c);
 /* Set the sticky error (the first one wins). Returns -1. */
 int chan_fail(struct chan *c, const ferr_t *e);
 

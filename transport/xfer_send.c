@@ -327,8 +327,8 @@ io:
 	/* the receiver may have said why before it closed */
 	if (chan_poll(a->c, 100) > 0) {
 		struct chan *c = a->c;
-		ferr_t e2 = c->err;
-		ferr_clear(&c->err);
+		ferr_t e2 = {0};
+		chan_reset_error(c);
 		if (frame_recv(c, &fb, &e2) == 0 && fb.h.type == WIRE_ERROR)
 			handle_reply(a, &fb, st, err);
 	}
