@@ -98,13 +98,14 @@ out:
 	return ret;
 }
 
-/* Reuse earlier progress when the same manifest was offered before. Each
- * partial file is cut back to its durable offset. */
-static void load_progress(struct store_set *s)
+/* Reuse earlier progress when the same manifest was offered before (true).
+ * Each partial file is cut back to its durable offset. */
+static bool load_progress(struct store_set *s)
 {
 	char path[PATH_MAX], *old = NULL, *raw = NULL;
 	size_t olen = 0, rlen = 0;
 	Ferry__Wire__Progress *p = NULL;
+	bool reused = false;
 	ferr_t e = {0};
 
 	if (xsnprintf_path(path, sizeof(path), s->dir, OFFERED_NAME) < 0 ||
@@ -117,6 +118,7 @@ static void load_progress(struct store_set *s)
 	p = ferry__wire__progress__unpack(NULL, rlen, (uint8_t *)raw);
 	if (!p || strcmp(p->set_id, s->m->set_id))
 		goto out;
+	reused = true;
 	for (size_t k = 0; k < p->n_files; k++) {
 		const Ferry__Wire__FilePos *f = p->files[k];
 		char fp[PATH_MAX];
@@ -138,6 +140,7 @@ out:
 		ferry__wire__progress__free_unpacked(p, NULL);
 	free(old);
 	free(raw);
+	return reused;
 }
 
 struct store_set *store_open(const char *state, const manifest_t *m, const uint8_t *mbuf,
@@ -159,7 +162,9 @@ struct store_set *store_open(const char *state, const manifest_t *m, const uint8
 	if (xsnprintf(s->dir, sizeof(s->dir), err, "%s/incoming/%s", state, m->set_id) < 0 ||
 	    fs_mkdir_p(s->dir, 0700, err) < 0)
 		goto fail;
-	load_progress(s);
+	if (!load_progress(s) && /* nothing reusable: start from an empty directory */
+	    (fs_rm_rf(s->dir, err) < 0 || fs_mkdir_p(s->dir, 0700, err) < 0))
+		goto fail;
 	if (xsnprintf_path(path, sizeof(path), s->dir, OFFERED_NAME) < 0 ||
 	    fs_write_atomic(path, mbuf, mlen, 0600, err) < 0 || save_progress(s, err) < 0)
 		goto fail;
