@@ -38,16 +38,18 @@ ferry_run() {
 	mh_start a "$name" "$r" -- "${CMD[@]}"
 	sleep 1
 	base=$(rss_kib "$MH_PID_b")
-	ip netns exec "fym-$MH_ID-a" env FERRY_STATE_DIR="$T/state-a" "$FERRY" migrate "$name" \
-		--to "$(mh_addr b):7000" --tls "$T/certs" --name a --peer b --mode "$mode" \
-		--tune-host --json >"$T/$mode.json" 2>"$T/$mode.err" &
-	mpid=$!
+	mh_bg_migrate a b "$name" --mode "$mode" --tune-host --json
+	mpid=$MH_MIG_PID
 	while kill -0 "$mpid" 2>/dev/null; do
 		h=$(hwm_kib "$mpid")
 		((h > peak)) && peak=$h
 		sleep 0.005
 	done
-	wait "$mpid" || {
+	local rc=0
+	wait "$MH_MIG" || rc=$?
+	cp "$T/out" "$T/$mode.json"
+	cp "$T/err" "$T/$mode.err"
+	((rc == 0)) || {
 		cat "$T/$mode.err" >&2
 		return 1
 	}
@@ -93,7 +95,7 @@ PY
 	local spid=$!
 	sleep 0.5
 	t0=$(now_ms)
-	"$CRIU" dump -t "$pid" -D "$img" --network-lock nftables --file-locks -v4 -o dump.log
+	mh_exec a "$CRIU" dump -t "$pid" -D "$img" --network-lock nftables --file-locks -v4 -o dump.log
 	tar -C "$img" -cf - . | lz4 -1 -q | mh_exec a openssl s_client -connect "$(mh_addr b):7443" \
 		-quiet -no_ign_eof -nocommands -cert "$T/certs/a.pem" -key "$T/certs/a.key" \
 		-CAfile "$T/certs/ca.pem" >/dev/null 2>&1
@@ -102,8 +104,7 @@ PY
 		-v4 -o restore.log --pidfile "$rx/restored.pid"
 	t1=$(now_ms)
 	BASE=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
-	t_defer "kill -9 $(cat "$rx/restored.pid")"
-	kill -9 "$(cat "$rx/restored.pid")"
+	mh_exec b kill -9 "$(cat "$rx/restored.pid")"
 	mh_ferry a rm bm-base >/dev/null 2>&1 || true
 	rm -rf "$img" "$rx"
 }

@@ -30,8 +30,8 @@ on_a() {
 	# a source killed mid-way leaves the record "frozen" (the next command
 	# on the tenant fixes it); the tree itself must run
 	[[ "$st" == running || "$st" == frozen ]] || t_fail "state on a: '$st'"
-	kill -0 "$pid" 2>/dev/null || t_fail "pid $pid on a not alive"
-	grep -q "State:.*[RS]" "/proc/$pid/status" || t_fail "tenant on a is stopped"
+	mh_exec a kill -0 "$pid" 2>/dev/null || t_fail "pid $pid on a not alive"
+	mh_exec a grep -q "State:.*[RS]" "/proc/$pid/status" || t_fail "tenant on a is stopped"
 	while ((n-- > 0)); do
 		[ -z "$(ls -A "$T/state-b/migrations" 2>/dev/null)" ] &&
 			! ip -n "fym-$MH_ID-b" route show | grep -q "$ADDR" && break
@@ -101,14 +101,11 @@ fault skip-precheck "root file system|missing" -- unshare --mount sh -c 'mount -
 mh_kill_serve b
 mh_serve b
 mh_exec a tc qdisc replace dev lan0 root tbf rate 40mbit burst 64kb latency 400ms
-ip netns exec "fym-$MH_ID-a" env FERRY_STATE_DIR="$T/state-a" "$FERRY" migrate "$NAME" \
-	--to "$(mh_addr b):7000" --tls "$T/certs" --name a --peer b --timeout 5 \
-	>"$T/out" 2>"$T/err" &
-MPID=$!
+mh_bg_migrate a b "$NAME" --timeout 5
 sleep 1
 ip -n "fym-$MH_ID-a" link set lan0 down
 rc=0
-wait $MPID || rc=$?
+wait $MH_MIG || rc=$?
 cat "$T/err"
 ip -n "fym-$MH_ID-a" link set lan0 up
 ((rc != 0)) || t_fail "migration over a cut link succeeded"
@@ -117,13 +114,10 @@ on_a
 
 # the source `ferry migrate` killed mid-way: CRIU loses its peer, the dump
 # aborts and the tenant resumes; b drops the session's images
-ip netns exec "fym-$MH_ID-a" env FERRY_STATE_DIR="$T/state-a" "$FERRY" migrate "$NAME" \
-	--to "$(mh_addr b):7000" --tls "$T/certs" --name a --peer b --timeout 5 \
-	>"$T/out" 2>"$T/err" &
-MPID=$!
+mh_bg_migrate a b "$NAME" --timeout 5
 sleep 1
-kill -9 $MPID
-wait $MPID 2>/dev/null || true
+kill -9 "$MH_MIG_PID"
+wait $MH_MIG 2>/dev/null || true
 on_a
 mh_exec a tc qdisc del dev lan0 root
 

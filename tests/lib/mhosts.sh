@@ -5,13 +5,19 @@
 #   a 10.204.0.1, b 10.204.0.2, c 10.204.0.3 (interface lan0 in each host)
 # Tenant hosts forward and answer ARP for their tenants' addresses (proxy ARP
 # on lan0; the /32 route to the tenant's veth is ferry's own plumbing).
-# Each tenant host has its own state directory ($T/state-HOST) and its own
-# `ferry serve` (port 7000, certificates a, b, client names in $T/certs).
+# Each tenant host has its own PID and mount namespaces too (a small init,
+# `unshare --pid --mount --fork --mount-proc`, that every command of the host
+# enters with nsenter: pids in `ferry ps` are that host's), its own state
+# directory ($T/state-HOST) and its own `ferry serve` (port 7000,
+# certificates a, b, client names in $T/certs). Host c is a network namespace
+# only.
 #   mh_setup ID               namespaces (fym-ID-TOKEN-HOST, TOKEN unique
 #                             per run: $MH_TOK), bridge, veths, certificates; cleanup
 #                             (tenants of both hosts, agents, namespaces)
 #                             registered with t_defer
-#   mh_exec HOST CMD...       run CMD inside HOST (netns)
+#   mh_exec HOST CMD...       run CMD inside HOST (a, b: its net, PID and
+#                             mount namespaces; c: its netns)
+#   mh_child PID              the (first) child of PID, e.g. of mh_exec's nsenter
 #   mh_ferry HOST ARGS...     ferry with HOST's state directory, inside HOST
 #   mh_serve HOST [ENV=V...] [-- WRAPPER...]  start HOST's agent; MH_PID_<HOST>
 #                             gets its pid, MH_LOG_<HOST> its log
@@ -49,11 +55,35 @@ mh_setup() {
 	for h in a b; do
 		ip netns exec "fym-$MH_ID-$h" sysctl -qw net.ipv4.ip_forward=1
 		ip netns exec "fym-$MH_ID-$h" sysctl -qw net.ipv4.conf.lan0.proxy_arp=1
+		_mh_init "$h"
 	done
 	"$FERRY" cert init "$T/certs" >/dev/null
 	for h in a b client; do
 		"$FERRY" cert issue "$T/certs" "$h" >/dev/null
 	done
+}
+
+mh_child() {
+	local n=100 c
+	while ((n-- > 0)); do
+		c=$(cat "/proc/$1/task/$1/children" 2>/dev/null || true)
+		[ -n "$c" ] && {
+			echo "${c%% *}"
+			return 0
+		}
+		sleep 0.02
+	done
+	return 1
+}
+
+# _mh_init HOST: the host's init, pid 1 of its PID namespace (reaps orphans).
+_mh_init() {
+	local h=$1 u
+	ip netns exec "fym-$MH_ID-$h" unshare --pid --mount --fork --mount-proc \
+		--propagation private sh -c 'trap "" TERM INT HUP; while :; do sleep 3600 & wait; done' \
+		</dev/null >/dev/null 2>&1 &
+	u=$!
+	eval "MH_INIT_$h=$(mh_child "$u")"
 }
 
 mh_teardown() {
@@ -62,12 +92,17 @@ mh_teardown() {
 	for h in a b; do
 		[ -d "$T/state-$h" ] || continue
 		ip netns list 2>/dev/null | grep -qw "fym-$MH_ID-$h" || continue
-		for n in $(FERRY_STATE_DIR="$T/state-$h" "$FERRY" ps --json 2>/dev/null |
+		for n in $(mh_ferry "$h" ps --json 2>/dev/null |
 			python3 -c 'import json,sys; [print(t["name"]) for t in json.load(sys.stdin)["tenants"]]' \
 				2>/dev/null); do
 			mh_ferry "$h" kill "$n" >/dev/null 2>&1 || true
 			mh_ferry "$h" rm "$n" >/dev/null 2>&1 || true
 		done
+	done
+	for h in a b; do
+		local init
+		eval "init=\${MH_INIT_$h:-}"
+		[ -n "$init" ] && kill -9 "$init" 2>/dev/null || true
 	done
 	for h in a b c lan; do
 		local ns="fym-$MH_ID-$h" pids
@@ -87,16 +122,29 @@ mh_addr() {
 	esac
 }
 
+# _mh_prefix HOST: the command prefix that enters HOST, in MH_CMD (usable
+# with & so that $! is the entering process, whose child is the command).
+_mh_prefix() {
+	local init
+	eval "init=\${MH_INIT_$1:-}"
+	if [ -n "$init" ]; then
+		MH_CMD=(nsenter -t "$init" -p -m -n --)
+	else
+		MH_CMD=(ip netns exec "fym-$MH_ID-$1")
+	fi
+}
+
 mh_exec() {
 	local h=$1
 	shift
-	ip netns exec "fym-$MH_ID-$h" "$@"
+	_mh_prefix "$h"
+	"${MH_CMD[@]}" "$@"
 }
 
 mh_ferry() {
 	local h=$1
 	shift
-	ip netns exec "fym-$MH_ID-$h" env FERRY_STATE_DIR="$T/state-$h" "$FERRY" "$@"
+	mh_exec "$h" env FERRY_STATE_DIR="$T/state-$h" "$FERRY" "$@"
 }
 
 # mh_serve HOST [VAR=VALUE...] [-- WRAPPER...]: the agent of HOST.
@@ -110,10 +158,12 @@ mh_serve() {
 	(($#)) && { shift; wrap=("$@"); }
 	local log="$T/serve-$h.log"
 	: >"$log"
-	ip netns exec "fym-$MH_ID-$h" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
+	_mh_prefix "$h"
+	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
 		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$(mh_addr "$h"):7000" \
 		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" >>"$log" 2>&1 &
-	local pid=$!
+	local pid
+	pid=$(mh_child $!) || t_fail "no agent process in host $h"
 	eval "MH_PID_$h=$pid"
 	eval "MH_LOG_$h=$log"
 	t_defer "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
@@ -144,7 +194,7 @@ mh_migrate() {
 }
 
 mh_pid() {
-	FERRY_STATE_DIR="$T/state-$1" "$FERRY" ps --json | python3 -c '
+	mh_ferry "$1" ps --json | python3 -c '
 import json, sys
 for t in json.load(sys.stdin)["tenants"]:
     if t["name"] == sys.argv[1]:
@@ -153,7 +203,7 @@ for t in json.load(sys.stdin)["tenants"]:
 }
 
 mh_state() {
-	FERRY_STATE_DIR="$T/state-$1" "$FERRY" ps --json | python3 -c '
+	mh_ferry "$1" ps --json | python3 -c '
 import json, sys
 for t in json.load(sys.stdin)["tenants"]:
     if t["name"] == sys.argv[1]:
@@ -169,7 +219,7 @@ mh_check_one() {
 	st=$(mh_state "$h" "$name")
 	pid=$(mh_pid "$h" "$name")
 	[ "$st" = running ] || t_fail "$name: state on $h is '$st', want running"
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || t_fail "$name: pid '$pid' on $h not alive"
+	[ -n "$pid" ] && mh_exec "$h" kill -0 "$pid" 2>/dev/null || t_fail "$name: pid '$pid' on $h not alive"
 	st=$(mh_state "$other" "$name")
 	case "$st" in
 	"" | gone | dumped) ;;
@@ -185,7 +235,7 @@ mh_verify() {
 	pid=$(mh_pid "$h" "$name")
 	[ -n "$pid" ] || t_fail "$name has no pid on $h"
 	rm -f "$r/tmp/wl.result"
-	kill -USR1 "$pid"
+	mh_exec "$h" kill -USR1 "$pid"
 	t_wait_file "$r/tmp/wl.result" 60
 	res=$(cat "$r/tmp/wl.result")
 	t_log "$name on $h: $res"
@@ -222,4 +272,18 @@ mh_wait_copies() {
 		sleep 0.1
 	done
 	t_fail "$c copies of '$cl' exist, want $want"
+}
+
+# mh_bg_migrate FROM TO NAME [ARGS...]: ferry migrate in the background, its
+# output in $T/out and $T/err; MH_MIG gets the waitable pid, MH_MIG_PID the
+# migrate process itself (root PID namespace: for kill and /proc).
+mh_bg_migrate() {
+	local from=$1 to=$2 name=$3
+	shift 3
+	_mh_prefix "$from"
+	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$from" "$FERRY" migrate "$name" \
+		--to "$(mh_addr "$to"):7000" --tls "$T/certs" --name "$from" --peer "$to" "$@" \
+		>"$T/out" 2>"$T/err" &
+	MH_MIG=$!
+	MH_MIG_PID=$(mh_child "$MH_MIG")
 }
