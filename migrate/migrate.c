@@ -415,17 +415,22 @@ static int run_stop_copy(struct src *s, ferr_t *err)
 	return 0;
 }
 
+/* The tenant stops being available at the freeze: CRIU's network-lock
+ * notification comes right after it, minus CRIU's own freezing time. It is
+ * available again when the destination resumed it: COMMIT sent + the
+ * destination's COMMIT -> running time. */
 static void timings(struct src *s)
 {
 	struct migrate_result *r = s->r;
-	uint64_t start = s->t_lock ? s->t_lock : s->t0;
-	double frozen_from = -(r->freeze_ms); /* the lock comes right after the freeze */
+	double frozen_at; /* ms since t0 */
 
-	r->dump_ms = (s->t_postdump - start) / 1e6 - frozen_from;
+	frozen_at = s->t_lock ? (s->t_lock - s->t0) / 1e6 - r->freeze_ms : 0;
+	if (s->t_postdump)
+		r->dump_ms = (s->t_postdump - s->t0) / 1e6 - frozen_at;
 	r->transfer_ms = s->t_files > s->t_postdump ? (s->t_files - s->t_postdump) / 1e6 : 0;
 	r->handover_ms = s->t_commit > s->t_restored ? (s->t_commit - s->t_restored) / 1e6 : 0;
 	if (r->moved)
-		r->downtime_ms = (s->t_commit - start) / 1e6 - frozen_from + r->resume_ms;
+		r->downtime_ms = (s->t_commit - s->t0) / 1e6 - frozen_at + r->resume_ms;
 	r->wire_bytes = s->c ? chan_wire_rx(s->c) + chan_wire_tx(s->c) : 0;
 	r->total_ms = ms_since(s->t0);
 }
