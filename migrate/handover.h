@@ -33,6 +33,7 @@
 enum mig_type {
 	MIG_REQ_BEGIN = 33,   /* request: MigrateBegin */
 	MIG_REQ_RESOLVE = 34, /* request: MigrateResolve (in-doubt decision) */
+	MIG_REQ_PAGES = 35,   /* request: post-copy page relay of a migration (MigrateStep) */
 	MIG_ACCEPT = 64,      /* D: ready, page server running (MigrateStep) */
 	MIG_FILE = 65,	      /* S: MigrateFile */
 	MIG_FILES_END = 66,   /* S: MigrateFilesEnd */
@@ -65,6 +66,9 @@ struct handover_opts {
 	int timeout_ms;	       /* the agent's idle limit for a connection */
 };
 int handover_serve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
+		   ferr_t *err);
+/* Post-copy: the lazy-page relay of a migration, on its own connection. */
+int handover_pages(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
 		   ferr_t *err);
 /* At agent start: remove what migrations of an earlier (killed) agent left. */
 int handover_clean_stale(const char *state_dir, ferr_t *err);

@@ -19,6 +19,7 @@
 #include "garp.h"
 #include "handover.h"
 #include "handover_indoubt.h"
+#include "handover_lazy.h"
 #include "log.h"
 #include "migrate_files.h"
 #include "net.h"
@@ -38,6 +39,8 @@ struct dst {
 	char criu[PATH_MAX];
 	pid_t ps_pid;
 	bool registered;    /* in the in-doubt table */
+	bool lazy;	    /* post-copy: registered in the lazy table */
+	int lazy_sk;	    /* the daemon's end until it starts */
 	bool restored_sent; /* MIG_RESTORED went out: the source may commit */
 	uint64_t t_restore, t_commit;
 };
@@ -295,7 +298,7 @@ static int restore_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 }
 
 /* Registered: the images are not needed any more. */
-static void forget_images(struct dst *d, const char *name)
+static void forget_images(struct dst *d, const char *name, bool remove)
 {
 	struct tenant_rec rec;
 	int lock = registry_lock(d->o->state_dir, name, NULL);
@@ -309,7 +312,74 @@ static void forget_images(struct dst *d, const char *name)
 	}
 	if (lock >= 0)
 		close(lock);
-	fs_rm_rf(d->dir, NULL);
+	if (remove)
+		fs_rm_rf(d->dir, NULL);
+}
+
+static bool post_copy(const struct dst *d)
+{
+	return d->b->mode && !strcmp(d->b->mode, "post-copy");
+}
+
+/* Post-copy: no pages now; the lazy-pages daemon's socket waits for the
+ * source's page connection (MIG_REQ_PAGES). */
+static int prepare_lazy(struct dst *d, ferr_t *err)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return ferr_sys(err, FX_FAIL, "socketpair for the lazy-pages daemon");
+	if (lazy_register(d->b->migration_id, sv[0], d->b->has_lz4 && d->b->lz4, d->dir) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return ferr_set(err, FX_CONFLICT, "too many post-copy migrations at once");
+	}
+	d->lazy = true;
+	d->lazy_sk = sv[1];
+	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
+		return chan_take_error(d->c, err);
+	return 0;
+}
+
+/* `criu lazy-pages` serving the restore from the restore's work directory
+ * (where CRIU looks for lazy-pages.socket), fetching from the source. */
+static int start_lazy_daemon(struct dst *d, ferr_t *err)
+{
+	char work[PATH_MAX], sockp[PATH_MAX], fdstr[16];
+	pid_t pid;
+
+	if (registry_tenant_dir(d->o->state_dir, d->b->tenant, work, sizeof(work), err) < 0 ||
+	    fs_mkdir_p(work, 0700, err) < 0 ||
+	    xsnprintf(sockp, sizeof(sockp), err, "%s/lazy-pages.socket", work) < 0)
+		return -1;
+	unlink(sockp);
+	pid = fork();
+	if (pid < 0)
+		return ferr_sys(err, FX_FAIL, "fork for the lazy-pages daemon");
+	if (pid == 0) {
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		fcntl(d->lazy_sk, F_SETFD, 0);
+		setpgid(0, 0);
+		snprintf(fdstr, sizeof(fdstr), "%d", d->lazy_sk);
+		execl(d->criu, d->criu, "lazy-pages", "--page-server", "--ps-socket", fdstr, "-D",
+		      d->dir, "-W", work, "-o", "lazy-pages.log", "-v4", (char *)NULL);
+		_exit(127);
+	}
+	close(d->lazy_sk);
+	d->lazy_sk = -1;
+	lazy_set_daemon(d->b->migration_id, pid);
+	for (int i = 0; i < 500; i++) {
+		if (access(sockp, F_OK) == 0)
+			return 0;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			lazy_set_daemon(d->b->migration_id, -1);
+			break;
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return ferr_set(err, FX_FAIL, "the lazy-pages daemon did not start (see %s/lazy-pages.log)",
+			work);
 }
 
 static int restore_and_handover(struct dst *d, ferr_t *err)
@@ -319,10 +389,13 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 				  .criu_path = d->criu,
 				  .images_dir = d->dir,
 				  .notify = restore_notify,
-				  .notify_arg = d};
+				  .notify_arg = d,
+				  .lazy_pages = post_copy(d)};
 	struct restore_result rr;
 	ferr_t gerr = {0};
 
+	if (post_copy(d) && start_lazy_daemon(d, err) < 0)
+		return -1;
 	d->t_restore = now_ns();
 	if (restore_tenant(&ro, &rr, err) < 0)
 		return -1;
@@ -339,8 +412,8 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	       "resumed %.1f ms after COMMIT\n",
 	       d->b->migration_id, rr.name, rr.pid, rr.criu_ms, st.resume_ms);
 	fflush(stdout);
-	forget_images(d, rr.name);
-	mig_send_step(d->c, MIG_DONE, &st); /* best effort: the source can resolve */
+	forget_images(d, rr.name, !post_copy(d)); /* post-copy: the daemon still reads them */
+	mig_send_step(d->c, MIG_DONE, &st);	  /* best effort: the source can resolve */
 	return 0;
 }
 
@@ -370,7 +443,8 @@ static int run(struct dst *d, ferr_t *err)
 
 	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
 		return -1;
-	if (prepare(d, err) < 0 || receive_pages(d, err) < 0 ||
+	if (prepare(d, err) < 0 ||
+	    (post_copy(d) ? prepare_lazy(d, err) : receive_pages(d, err)) < 0 ||
 	    mig_files_recv(d->c, d->dir, &raw, err) < 0)
 		return -1;
 	if (frame_recv(d->c, &fb, err) < 0) {
@@ -389,7 +463,8 @@ static int run(struct dst *d, ferr_t *err)
 int handover_serve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
 		   ferr_t *err)
 {
-	struct dst d = {.c = c, .o = o, .ps_pid = -1, .fault = getenv("FERRY_FAULT")};
+	struct dst d = {
+	    .c = c, .o = o, .ps_pid = -1, .lazy_sk = -1, .fault = getenv("FERRY_FAULT")};
 	int ret;
 
 	d.b = wire_unpack(&ferry__wire__migrate_begin__descriptor, req->data, req->h.len, err);
@@ -415,6 +490,10 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 	}
 	if (d.registered)
 		indoubt_finish(d.b->migration_id, ret == 0 ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
+	if (d.lazy_sk >= 0)
+		close(d.lazy_sk);
+	if (d.lazy && ret < 0)
+		lazy_drop(d.b->migration_id, true);
 	wire_free(d.b);
 	return ret;
 }

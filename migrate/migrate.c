@@ -20,6 +20,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "migrate_files.h"
+#include "migrate_int.h"
 #include "migrate_mode.h"
 #include "registry.h"
 #include "relay.h"
@@ -27,33 +28,13 @@
 #include "util.h"
 #include "wire.h"
 
-struct src {
-	const struct migrate_opts *o;
-	struct migrate_result *r;
-	struct tenant_rec rec;
-	struct tls_ctx *tls;
-	struct chan *c;
-	char img[PATH_MAX];    /* local images (everything but pages) */
-	char marker[PATH_MAX]; /* the decision, written before CRIU is told */
-	int sv[2];	       /* sv[0]: CRIU's page-server socket, sv[1]: the relay's */
-	pthread_t relay_tid;
-	bool relay_running;
-	struct relay_opts ro;
-	struct relay_stats rs;
-	int relay_rc;
-	ferr_t relay_err;
-	uint64_t t0, t_lock, t_postdump, t_files, t_restored, t_commit;
-	bool restore_sent;   /* the destination may hold a restored copy */
-	bool commit_decided; /* post-dump answered "ok": CRIU kills our copy */
-};
-
-static void progress(struct src *s, const char *stage)
+void msrc_progress(struct src *s, const char *stage)
 {
 	if (s->o->progress)
 		s->o->progress(stage, s->r, s->o->progress_arg);
 }
 
-static int connect_session(struct src *s, struct chan **out, ferr_t *err)
+int msrc_connect(struct src *s, struct chan **out, ferr_t *err)
 {
 	struct session_info si;
 	struct chan *raw = chan_tcp_connect(s->o->host, s->o->port, 10000, err);
@@ -79,19 +60,21 @@ static void *relay_main(void *arg)
 {
 	struct src *s = arg;
 
-	s->relay_rc = relay_run(s->c, s->sv[1], &s->ro, &s->rs, &s->relay_err);
+	s->relay_rc = relay_run(s->relay_chan, s->sv[1], &s->ro, &s->rs, &s->relay_err);
 	/* CRIU must not wait for an answer that will never come */
 	shutdown(s->sv[1], SHUT_RDWR);
 	return NULL;
 }
 
-static int start_relay(struct src *s, ferr_t *err)
+int msrc_start_relay(struct src *s, ferr_t *err)
 {
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->sv) < 0)
 		return ferr_sys(err, FX_FAIL, "socketpair for the page server");
 	s->ro.stream = MIG_STREAM_PAGES;
 	s->ro.lz4 = s->o->compress;
 	s->ro.idle_ms = s->o->timeout_ms;
+	if (!s->relay_chan)
+		s->relay_chan = s->c;
 	if (pthread_create(&s->relay_tid, NULL, relay_main, s) != 0)
 		return ferr_set(err, FX_FAIL, "cannot start the relay thread");
 	s->relay_running = true;
@@ -100,7 +83,7 @@ static int start_relay(struct src *s, ferr_t *err)
 
 /* CRIU is done with the page server (post-dump, or the dump ended): end our
  * side of the relay and collect its result. */
-static int stop_relay(struct src *s, ferr_t *err)
+int msrc_stop_relay(struct src *s, ferr_t *err)
 {
 	if (!s->relay_running)
 		return 0;
@@ -162,18 +145,23 @@ static int send_images(struct src *s, ferr_t *err)
 
 static int post_dump(struct src *s, ferr_t *err)
 {
+	s->t_postdump = now_ns();
+	if (msrc_stop_relay(s, err) < 0)
+		return -1;
+	return msrc_hold(s, err);
+}
+
+int msrc_hold(struct src *s, ferr_t *err)
+{
 	Ferry__Wire__MigrateStep *st = NULL;
 	struct frame_buf fb = {0};
 	char line[512];
 
-	s->t_postdump = now_ns();
-	if (stop_relay(s, err) < 0)
-		return -1;
-	progress(s, "images");
+	msrc_progress(s, "images");
 	if (send_images(s, err) < 0)
 		return ferr_wrap(err, "sending images to %s", s->r->dest);
 	s->t_files = now_ns();
-	progress(s, "restore");
+	msrc_progress(s, "restore");
 	s->restore_sent = true;
 	if (mig_send_step(s->c, MIG_RESTORE, NULL) < 0)
 		return chan_take_error(s->c, err);
@@ -202,7 +190,7 @@ static int src_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 	(void)pid;
 	if (!strcmp(script, "network-lock") && !s->t_lock) {
 		s->t_lock = now_ns();
-		progress(s, "dump");
+		msrc_progress(s, "dump");
 	}
 	if (!strcmp(script, "post-dump"))
 		return post_dump(s, err);
@@ -222,7 +210,7 @@ static int resolve(struct src *s, bool commit, int budget_s, ferr_t *err)
 		struct chan *c = NULL;
 		struct frame_buf fb = {0};
 		int r = -1;
-		if (connect_session(s, &c, err) == 0) {
+		if (msrc_connect(s, &c, err) == 0) {
 			frame_send_pb(c, MIG_REQ_RESOLVE, &rq.base);
 			chan_flush(c);
 			r = mig_recv(c, &fb, MIG_DONE, "DONE", NULL, err);
@@ -239,14 +227,14 @@ static int resolve(struct src *s, bool commit, int budget_s, ferr_t *err)
 	}
 }
 
-static int commit(struct src *s, ferr_t *err)
+int msrc_commit(struct src *s, ferr_t *err)
 {
 	Ferry__Wire__MigrateStep *st = NULL;
 	struct frame_buf fb = {0};
 	int r;
 
 	s->t_commit = now_ns();
-	progress(s, "commit");
+	msrc_progress(s, "commit");
 	if (mig_send_step(s->c, MIG_COMMIT, NULL) == 0 &&
 	    mig_recv(s->c, &fb, MIG_DONE, "DONE", &st, err) == 0) {
 		s->r->resume_ms = st->has_resume_ms ? st->resume_ms : 0;
@@ -271,7 +259,7 @@ static int commit(struct src *s, ferr_t *err)
 	return 0;
 }
 
-static void cleanup_source(struct src *s)
+void msrc_cleanup(struct src *s)
 {
 	uint64_t t = now_ns();
 
@@ -281,7 +269,7 @@ static void cleanup_source(struct src *s)
 	s->r->cleanup_ms = ms_since(t);
 }
 
-static void abort_handover(struct src *s)
+void msrc_abort(struct src *s)
 {
 	ferr_t e = {0};
 
@@ -322,7 +310,7 @@ static int begin(struct src *s, ferr_t *err)
 	}
 	b.has_lz4 = true;
 	b.lz4 = s->o->compress;
-	if (connect_session(s, &s->c, err) < 0)
+	if (msrc_connect(s, &s->c, err) < 0)
 		return ferr_wrap(err, "connecting to %s", s->r->dest);
 	frame_send_pb(s->c, MIG_REQ_BEGIN, &b.base);
 	chan_flush(s->c);
@@ -381,14 +369,14 @@ static int run_stop_copy(struct src *s, ferr_t *err)
 	struct dump_result dr;
 	int r;
 
-	if (start_relay(s, err) < 0)
+	if (msrc_start_relay(s, err) < 0)
 		return -1;
 	d.ps.enabled = true;
 	d.ps.fd = s->sv[0];
-	progress(s, "freeze");
+	msrc_progress(s, "freeze");
 	r = dump_tenant(&d, &dr, err);
 	ferr_t rerr = {0};
-	if (stop_relay(s, &rerr) < 0 && r == 0)
+	if (msrc_stop_relay(s, &rerr) < 0 && r == 0)
 		pr_warn("%s", rerr.msg);
 	close(s->sv[0]);
 	close(s->sv[1]);
@@ -400,7 +388,7 @@ static int run_stop_copy(struct src *s, ferr_t *err)
 		r = 0;
 	}
 	if (r < 0) {
-		abort_handover(s);
+		msrc_abort(s);
 		unlink(s->marker);
 		fs_rm_rf(s->img, NULL);
 		s->r->on_source = driver_pid_alive(s->rec.init_pid);
@@ -408,10 +396,10 @@ static int run_stop_copy(struct src *s, ferr_t *err)
 				 s->r->on_source ? "it runs on this host again"
 						 : "and it is not running here");
 	}
-	if (commit(s, err) < 0)
+	if (msrc_commit(s, err) < 0)
 		return -1;
 	s->r->moved = true;
-	cleanup_source(s);
+	msrc_cleanup(s);
 	return 0;
 }
 
@@ -419,7 +407,7 @@ static int run_stop_copy(struct src *s, ferr_t *err)
  * notification comes right after it, minus CRIU's own freezing time. It is
  * available again when the destination resumed it: COMMIT sent + the
  * destination's COMMIT -> running time. */
-static void timings(struct src *s)
+static void msrc_timings(struct src *s)
 {
 	struct migrate_result *r = s->r;
 	double frozen_at; /* ms since t0 */
@@ -453,22 +441,18 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 		goto out;
 	if (prepare(&s, err) < 0)
 		goto out;
-	progress(&s, "connect");
+	msrc_progress(&s, "connect");
 	if (begin(&s, err) < 0) {
 		ferr_wrap(err, "%s cannot take tenant %s (it keeps running here)", r->dest,
 			  s.rec.name);
 		goto out;
 	}
-	if (r->mode == MIG_POST_COPY) {
-		ferr_set(err, FX_HOST,
-			 "post-copy is not implemented in this ferry yet: use "
-			 "--mode stop-copy or auto");
-		goto out;
-	}
-	ret = run_stop_copy(&s, err);
-	timings(&s);
-	progress(&s, ret == 0 ? "done" : "failed");
+	ret = r->mode == MIG_POST_COPY ? msrc_post_copy(&s, err) : run_stop_copy(&s, err);
+	msrc_timings(&s);
+	msrc_progress(&s, ret == 0 ? "done" : "failed");
 out:
+	if (s.relay_chan && s.relay_chan != s.c)
+		chan_close(s.relay_chan);
 	chan_close(s.c);
 	if (s.tls)
 		tls_ctx_free(s.tls);

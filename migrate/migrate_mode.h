@@ -9,8 +9,8 @@
 #include "err.h"
 #include "migrate.h"
 
-/* Post-copy (CRIU lazy pages over the session) is not wired up yet. */
-#define MIG_HAVE_POST_COPY 0
+/* Post-copy (CRIU lazy pages over the session). */
+#define MIG_HAVE_POST_COPY 1
 
 #define MIG_PIPE_MAX (16U << 20) /* fs.pipe-max-size a lazy dump needs */
 

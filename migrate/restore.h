@@ -23,6 +23,7 @@ struct restore_opts {
 	bool files_verified;
 	criu_notify_fn notify; /* optional hook on CRIU's notifications */
 	void *notify_arg;
+	bool lazy_pages; /* post-copy: a `criu lazy-pages` daemon serves the memory */
 };
 
 struct restore_result {

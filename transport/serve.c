@@ -194,13 +194,16 @@ static int dispatch(struct conn *cn, struct chan *c, struct xfer_stats *st, ferr
 		ret = xfer_recv(c, &fb, &ro, st, err);
 		break;
 	case MIG_REQ_BEGIN:
-	case MIG_REQ_RESOLVE: {
+	case MIG_REQ_RESOLVE:
+	case MIG_REQ_PAGES: {
 		struct handover_opts ho = {.state_dir = s->o->state_dir,
 					   .host_name = s->o->name,
 					   .timeout_ms = s->o->timeout_ms};
 		cn->handover = true;
 		if (fb.h.type == MIG_REQ_BEGIN)
 			ret = handover_serve(c, &fb, &ho, err);
+		else if (fb.h.type == MIG_REQ_PAGES)
+			ret = handover_pages(c, &fb, &ho, err);
 		else
 			ret = handover_resolve(c, &fb, &ho, err);
 		break;

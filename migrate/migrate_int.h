@@ -1,0 +1,53 @@
+/* Source side of a live migration, shared by the stop-copy path
+ * (migrate.c) and the post-copy path (migrate_postcopy.c). Private. */
+#ifndef FERRY_MIGRATE_INT_H
+#define FERRY_MIGRATE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "chan_tls.h"
+#include "migrate.h"
+#include "registry.h"
+#include "relay.h"
+
+struct src {
+	const struct migrate_opts *o;
+	struct migrate_result *r;
+	struct tenant_rec rec;
+	struct tls_ctx *tls;
+	struct chan *c;
+	char img[PATH_MAX];	 /* local images (everything but pages) */
+	char marker[PATH_MAX];	 /* the decision, written before CRIU is told */
+	int sv[2];		 /* sv[0]: CRIU's page-server socket, sv[1]: the relay's */
+	struct chan *relay_chan; /* the session the relay uses (post-copy: its own) */
+	pthread_t relay_tid;
+	bool relay_running;
+	struct relay_opts ro;
+	struct relay_stats rs;
+	int relay_rc;
+	ferr_t relay_err;
+	uint64_t t0, t_lock, t_postdump, t_files, t_restored, t_commit;
+	bool restore_sent;   /* the destination may hold a restored copy */
+	bool commit_decided; /* post-dump answered "ok": CRIU kills our copy */
+};
+
+void msrc_progress(struct src *s, const char *stage);
+/* A new authenticated session to the destination (HELLO done). */
+int msrc_connect(struct src *s, struct chan **out, ferr_t *err);
+/* Relay CRIU's page-server socket (sv) over s->relay_chan in a thread. */
+int msrc_start_relay(struct src *s, ferr_t *err);
+int msrc_stop_relay(struct src *s, ferr_t *err);
+/* Images, RESTORE, wait for RESTORED, write the decision: 0 = commit. */
+int msrc_hold(struct src *s, ferr_t *err);
+/* COMMIT, DONE (or resolve on a new connection). */
+int msrc_commit(struct src *s, ferr_t *err);
+void msrc_cleanup(struct src *s);
+void msrc_abort(struct src *s);
+/* Post-copy: CRIU's lazy dump through the command line (migrate_postcopy.c). */
+int msrc_post_copy(struct src *s, ferr_t *err);
+
+#endif

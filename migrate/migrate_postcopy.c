@@ -1,0 +1,239 @@
+/* Post-copy, source side (migrate_int.h, docs/migrate.md). CRIU's lazy dump
+ * runs through its command line: over swrk RPC a handed page-server socket
+ * is closed before the lazy phase. The handover holds CRIU's post-dump
+ * *action script* (`ferry criu-hook`, answered over an abstract UNIX
+ * socket) instead of the RPC notification. After the commit the tenant runs
+ * on the destination and faults its memory in through a second session
+ * (MIG_REQ_PAGES) relayed to CRIU's lazy page server here: this process and
+ * this host must stay until the last page went. */
+#define LOG_PREFIX "migrate"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "frame.h"
+#include "fsutil.h"
+#include "handover.h"
+#include "log.h"
+#include "migrate_int.h"
+#include "net.h"
+#include "util.h"
+
+struct pc {
+	struct src *s;
+	int lfd;	/* the hook's listening socket */
+	char hook[108]; /* its abstract name, "@ferry-hook-ID" */
+	pid_t criu;
+	bool committed; /* post-dump answered "ok" */
+	bool commit_ok; /* the destination confirmed it runs */
+	ferr_t commit_err;
+};
+
+static int hook_listen(struct pc *p, ferr_t *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t len;
+
+	snprintf(p->hook, sizeof(p->hook), "@ferry-hook-%s", p->s->r->migration_id);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->hook);
+	sa.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(p->hook));
+	p->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (p->lfd < 0 || bind(p->lfd, (struct sockaddr *)&sa, len) < 0 || listen(p->lfd, 4) < 0)
+		return ferr_sys(err, FX_FAIL, "socket for CRIU's action script");
+	return 0;
+}
+
+/* CRIU execs its action script without a shell: a two-line script that
+ * runs this ferry's criu-hook. */
+static int write_script(struct pc *p, char *script, size_t len, ferr_t *err)
+{
+	char exe[PATH_MAX], body[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return ferr_sys(err, FX_FAIL, "own executable");
+	exe[n] = '\0';
+	if (xsnprintf(script, len, err, "%s.hook", p->s->img) < 0)
+		return -1;
+	snprintf(body, sizeof(body), "#!/bin/sh\nexec '%s' criu-hook\n", exe);
+	return fs_write_atomic(script, body, strlen(body), 0700, err);
+}
+
+static int spawn_dump(struct pc *p, const char *work, ferr_t *err)
+{
+	struct src *s = p->s;
+	char script[PATH_MAX], pid[16], fd[16];
+
+	if (write_script(p, script, sizeof(script), err) < 0)
+		return -1;
+	snprintf(pid, sizeof(pid), "%d", s->rec.init_pid);
+	snprintf(fd, sizeof(fd), "%d", s->sv[0]);
+	p->criu = fork();
+	if (p->criu < 0)
+		return ferr_sys(err, FX_FAIL, "fork for CRIU");
+	if (p->criu == 0) {
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		fcntl(s->sv[0], F_SETFD, 0);
+		setpgid(0, 0);
+		signal(SIGPIPE, SIG_DFL);
+		setenv("FERRY_HOOK_SOCK", p->hook, 1);
+		execl(s->o->criu_path, s->o->criu_path, "dump", "-t", pid, "-D", s->img, "-W", work,
+		      "-o", "dump.log", "-v4", "--file-locks", "--network-lock", "nftables",
+		      "--tcp-established", "--lazy-pages", "--ps-socket", fd, "--action-script",
+		      script, (char *)NULL);
+		_exit(127);
+	}
+	/* CRIU holds its end: EOF reaches the relay when CRIU is gone */
+	close(s->sv[0]);
+	s->sv[0] = -1;
+	return 0;
+}
+
+/* One action of CRIU: "ok" or "fail". post-dump is the handover. */
+static void answer(struct pc *p, int fd)
+{
+	struct src *s = p->s;
+	char line[64] = "";
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	bool ok = true;
+
+	if (n > 0)
+		line[n] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if (!strcmp(line, "network-lock") && !s->t_lock) {
+		s->t_lock = now_ns();
+		msrc_progress(s, "dump");
+	}
+	if (!strcmp(line, "post-dump") && !p->committed) {
+		s->t_postdump = now_ns();
+		ok = msrc_hold(s, &p->commit_err) == 0;
+		if (!ok) /* CRIU's lazy page server must not wait for anyone */
+			shutdown(s->sv[1], SHUT_RDWR);
+		p->committed = ok;
+	}
+	if (write(fd, ok ? "ok\n" : "fail\n", ok ? 3 : 5) < 0)
+		pr_debug("answering CRIU's action script: %s", strerror(errno));
+	close(fd);
+	if (!strcmp(line, "post-dump") && ok) {
+		/* CRIU serves pages now; the destination may resume */
+		p->commit_ok = msrc_commit(s, &p->commit_err) == 0;
+		msrc_progress(s, "pages");
+	}
+}
+
+static int wait_criu(struct pc *p)
+{
+	int st = -1;
+
+	for (;;) {
+		struct pollfd pf = {.fd = p->lfd, .events = POLLIN};
+		if (poll(&pf, 1, 100) > 0) {
+			int fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				answer(p, fd);
+		}
+		pid_t r = waitpid(p->criu, &st, WNOHANG);
+		if (r == p->criu || (r < 0 && errno != EINTR))
+			return st;
+	}
+}
+
+static int open_pages(struct src *s, ferr_t *err)
+{
+	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
+
+	if (msrc_connect(s, &s->relay_chan, err) < 0)
+		return ferr_wrap(err, "page connection to %s", s->r->dest);
+	st.migration_id = s->r->migration_id;
+	frame_send_pb(s->relay_chan, MIG_REQ_PAGES, &st.base);
+	chan_flush(s->relay_chan);
+	return chan_take_error(s->relay_chan, err);
+}
+
+static int finish(struct pc *p, int status, ferr_t *err)
+{
+	struct src *s = p->s;
+	ferr_t rerr = {0};
+	bool alive = driver_pid_alive(s->rec.init_pid);
+	char script[PATH_MAX];
+
+	if (xsnprintf(script, sizeof(script), NULL, "%s.hook", s->img) == 0)
+		unlink(script);
+	if (!(p->committed && !alive)) {
+		/* the destination drops its side first, then our relay ends */
+		msrc_abort(s);
+		shutdown(s->sv[1], SHUT_RDWR);
+	}
+	msrc_stop_relay(s, &rerr);
+	if (p->committed && !alive) {
+		if (!p->commit_ok) {
+			*err = p->commit_err;
+			return ferr_wrap(err, "post-copy handover of %s", s->rec.name);
+		}
+		if (rerr.code)
+			pr_warn("tenant %s: page relay ended with: %s", s->rec.name, rerr.msg);
+		if (s->rec.net.host_if[0])
+			net_host_unplumb(s->rec.net.host_if, s->rec.net.addr, NULL);
+		s->r->moved = true;
+		msrc_cleanup(s);
+		return 0;
+	}
+	s->r->on_source = alive;
+	s->rec.state = alive ? TS_RUNNING : TS_GONE;
+	s->rec.updated = wall_time();
+	registry_save(s->o->state_dir, &s->rec, NULL);
+	unlink(s->marker);
+	fs_rm_rf(s->img, NULL);
+	if (p->commit_err.code)
+		*err = p->commit_err;
+	else
+		ferr_set(err, FX_FAIL, "CRIU's lazy dump ended with status %d (see its dump.log)",
+			 status);
+	return ferr_wrap(err, "migration of %s to %s failed (%s)", s->rec.name, s->r->dest,
+			 alive ? "it runs on this host again" : "and it is not running here");
+}
+
+int msrc_post_copy(struct src *s, ferr_t *err)
+{
+	struct pc p = {.s = s, .lfd = -1, .criu = -1};
+	char work[PATH_MAX];
+	int lock, ret = -1;
+
+	lock = registry_lock(s->o->state_dir, s->rec.name, err);
+	if (lock < 0)
+		return -1;
+	if (registry_tenant_dir(s->o->state_dir, s->rec.name, work, sizeof(work), err) < 0 ||
+	    fs_mkdir_p(work, 0700, err) < 0 || fs_mkdir_p(s->img, 0700, err) < 0 ||
+	    open_pages(s, err) < 0 || hook_listen(&p, err) < 0)
+		goto out;
+	if (msrc_start_relay(s, err) < 0)
+		goto out;
+	s->rec.state = TS_FROZEN;
+	s->rec.updated = wall_time();
+	registry_save(s->o->state_dir, &s->rec, NULL);
+	msrc_progress(s, "freeze");
+	if (spawn_dump(&p, work, err) < 0) {
+		shutdown(s->sv[1], SHUT_RDWR);
+		msrc_stop_relay(s, NULL);
+		s->rec.state = TS_RUNNING;
+		registry_save(s->o->state_dir, &s->rec, NULL);
+		goto out;
+	}
+	ret = finish(&p, wait_criu(&p), err);
+out:
+	if (p.lfd >= 0)
+		close(p.lfd);
+	close(lock);
+	return ret;
+}
