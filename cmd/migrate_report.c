@@ -21,6 +21,8 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 		jw_int(w, "dest_pid", r->dest_pid);
 	jw_double(w, "downtime_ms", r->downtime_ms);
 	jw_double(w, "total_ms", r->total_ms);
+	if (r->mode == MIG_POST_COPY)
+		jw_double(w, "pages_done_ms", r->pages_done_ms);
 	jw_obj_begin(w, "stages_ms");
 	jw_double(w, "freeze", r->freeze_ms);
 	jw_double(w, "dump", r->dump_ms);
@@ -54,6 +56,9 @@ void migrate_report_text(const struct migrate_result *r)
 	       "resume %.1f | network %.1f | cleanup %.1f ms\n",
 	       r->freeze_ms, r->dump_ms, r->transfer_ms, r->restore_ms, r->handover_ms,
 	       r->resume_ms, r->net_ms, r->cleanup_ms);
+	if (r->mode == MIG_POST_COPY)
+		printf("  memory followed in the background: last page %.1f ms after the resume\n",
+		       r->pages_done_ms);
 	printf("  %s raw, %s on the wire\n", fmt_bytes(r->pages_raw + r->files_raw, b1, sizeof(b1)),
 	       fmt_bytes(r->wire_bytes, b2, sizeof(b2)));
 }

@@ -77,6 +77,9 @@ extern const struct tenant_driver driver_proctree;
 bool driver_pid_alive(pid_t pid);
 /* SIGKILL pid and all its descendants; waits (bounded) until pid is gone. */
 int driver_kill_tree(pid_t pid, ferr_t *err);
+/* Send sig to pid and all its descendants, without waiting (a tree stopped
+ * by a tracer dies only once the tracer lets go of it). */
+int driver_signal_tree(pid_t pid, int sig, ferr_t *err);
 /* Fill the CRIU options both CRIU drivers share. */
 void driver_criu_common(const struct driver_env *env, const char *images_dir, const char *log_file,
 			struct criu_common_opts *c);

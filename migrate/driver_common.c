@@ -88,6 +88,20 @@ static void collect_tree(pid_t pid, pid_t **list, size_t *n, size_t *cap)
 	closedir(d);
 }
 
+int driver_signal_tree(pid_t pid, int sig, ferr_t *err)
+{
+	pid_t *list = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	collect_tree(pid, &list, &n, &cap);
+	for (size_t i = 0; i < n; i++)
+		if (kill(list[i], sig) < 0 && errno != ESRCH && r == 0)
+			r = ferr_sys(err, FX_FAIL, "signal %d to pid %d", sig, list[i]);
+	free(list);
+	return r;
+}
+
 int driver_kill_tree(pid_t pid, ferr_t *err)
 {
 	pid_t *list = NULL;

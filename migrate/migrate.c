@@ -151,12 +151,8 @@ static int post_dump(struct src *s, ferr_t *err)
 	return msrc_hold(s, err);
 }
 
-int msrc_hold(struct src *s, ferr_t *err)
+int msrc_send_restore(struct src *s, ferr_t *err)
 {
-	Ferry__Wire__MigrateStep *st = NULL;
-	struct frame_buf fb = {0};
-	char line[512];
-
 	msrc_progress(s, "images");
 	if (send_images(s, err) < 0)
 		return ferr_wrap(err, "sending images to %s", s->r->dest);
@@ -165,6 +161,22 @@ int msrc_hold(struct src *s, ferr_t *err)
 	s->restore_sent = true;
 	if (mig_send_step(s->c, MIG_RESTORE, NULL) < 0)
 		return chan_take_error(s->c, err);
+	return 0;
+}
+
+int msrc_hold(struct src *s, ferr_t *err)
+{
+	if (msrc_send_restore(s, err) < 0)
+		return -1;
+	return msrc_wait_restored(s, err);
+}
+
+int msrc_wait_restored(struct src *s, ferr_t *err)
+{
+	Ferry__Wire__MigrateStep *st = NULL;
+	struct frame_buf fb = {0};
+	char line[512];
+
 	if (mig_recv(s->c, &fb, MIG_RESTORED, "RESTORED", &st, err) < 0) {
 		frame_buf_free(&fb);
 		return ferr_wrap(err, "restore on %s", s->r->dest);
@@ -419,6 +431,9 @@ static void msrc_timings(struct src *s)
 	r->handover_ms = s->t_commit > s->t_restored ? (s->t_commit - s->t_restored) / 1e6 : 0;
 	if (r->moved)
 		r->downtime_ms = (s->t_commit - s->t0) / 1e6 - frozen_at + r->resume_ms;
+	/* post-copy: the memory follows in the background after the resume */
+	if (r->moved && s->t_pages_done > s->t_commit)
+		r->pages_done_ms = (s->t_pages_done - s->t_commit) / 1e6 - r->resume_ms;
 	r->wire_bytes = s->c ? chan_wire_rx(s->c) + chan_wire_tx(s->c) : 0;
 	r->total_ms = ms_since(s->t0);
 }

@@ -30,7 +30,7 @@ struct src {
 	struct relay_stats rs;
 	int relay_rc;
 	ferr_t relay_err;
-	uint64_t t0, t_lock, t_postdump, t_files, t_restored, t_commit;
+	uint64_t t0, t_lock, t_postdump, t_files, t_restored, t_commit, t_pages_done;
 	bool restore_sent;   /* the destination may hold a restored copy */
 	bool commit_decided; /* post-dump answered "ok": CRIU kills our copy */
 };
@@ -43,6 +43,9 @@ int msrc_start_relay(struct src *s, ferr_t *err);
 int msrc_stop_relay(struct src *s, ferr_t *err);
 /* Images, RESTORE, wait for RESTORED, write the decision: 0 = commit. */
 int msrc_hold(struct src *s, ferr_t *err);
+/* The two halves of msrc_hold (post-copy answers CRIU in between). */
+int msrc_send_restore(struct src *s, ferr_t *err);
+int msrc_wait_restored(struct src *s, ferr_t *err);
 /* COMMIT, DONE (or resolve on a new connection). */
 int msrc_commit(struct src *s, ferr_t *err);
 void msrc_cleanup(struct src *s);

@@ -34,7 +34,10 @@ struct pc {
 	int lfd;	/* the hook's listening socket */
 	char hook[108]; /* its abstract name, "@ferry-hook-ID" */
 	pid_t criu;
-	bool committed; /* post-dump answered "ok" */
+	bool answered;	/* post-dump seen (and answered "fail") */
+	bool cut;	/* the tenant's host-side veth is down */
+	bool committed; /* source copy killed, COMMIT sent */
+	bool aborted;	/* the destination was told to drop its copy */
 	bool commit_ok; /* the destination confirmed it runs */
 	ferr_t commit_err;
 };
@@ -100,13 +103,64 @@ static int spawn_dump(struct pc *p, const char *work, ferr_t *err)
 	return 0;
 }
 
-/* One action of CRIU: "ok" or "fail". post-dump is the handover. */
+/* Post-dump: the tasks are frozen, the non-lazy images are local. CRIU gets
+ * "fail" in every case: it then serves the lazy pages and, after the last
+ * one, resumes the tasks instead of killing them (cr_dump_finish), so the
+ * tenant survives a failed restore. It also unlocks the tenant's network at
+ * once: we cut it first (host side of the veth down, route gone), so its
+ * live sockets never answer a peer. Once the destination holds a restored
+ * copy, we kill the frozen source tree ourselves (its pages stay in CRIU's
+ * page pipes) and only then send COMMIT. */
+static void handover(struct pc *p, int fd)
+{
+	struct src *s = p->s;
+	ferr_t e = {0};
+	bool sent;
+
+	s->t_postdump = now_ns();
+	if (s->rec.net.host_if[0] && s->rec.net.addr[0]) {
+		if (net_host_cut(s->rec.net.host_if, s->rec.net.addr, &p->commit_err) < 0) {
+			ferr_wrap(&p->commit_err, "cutting tenant %s off the network", s->rec.name);
+			sent = false;
+			goto answer;
+		}
+		p->cut = true;
+	}
+	sent = msrc_send_restore(s, &p->commit_err) == 0;
+answer:
+	if (write(fd, "fail\n", 5) < 0)
+		pr_debug("answering CRIU's action script: %s", strerror(errno));
+	close(fd);
+	if (!sent || msrc_wait_restored(s, &p->commit_err) < 0)
+		goto abort;
+	/* decided (marker written): the source copy must never run again */
+	/* SIGKILL cannot be blocked: the tasks never run again. They finish
+	 * dying when CRIU lets go of them after the last page. */
+	if (driver_signal_tree(s->rec.init_pid, SIGKILL, &e) < 0) {
+		p->commit_err = e;
+		ferr_wrap(&p->commit_err, "killing the frozen source copy of %s", s->rec.name);
+		unlink(s->marker);
+		s->commit_decided = false;
+		goto abort;
+	}
+	p->committed = true;
+	p->commit_ok = msrc_commit(s, &p->commit_err) == 0;
+	msrc_progress(s, "pages");
+	return;
+abort:
+	/* the destination drops its copy and its lazy-pages daemon; CRIU's page
+	 * server loses its peer and resumes the tasks */
+	msrc_abort(s);
+	shutdown(s->sv[1], SHUT_RDWR);
+	p->aborted = true;
+}
+
+/* One action of CRIU: "ok", or post-dump, which is the handover. */
 static void answer(struct pc *p, int fd)
 {
 	struct src *s = p->s;
 	char line[64] = "";
 	ssize_t n = read(fd, line, sizeof(line) - 1);
-	bool ok = true;
 
 	if (n > 0)
 		line[n] = '\0';
@@ -115,21 +169,14 @@ static void answer(struct pc *p, int fd)
 		s->t_lock = now_ns();
 		msrc_progress(s, "dump");
 	}
-	if (!strcmp(line, "post-dump") && !p->committed) {
-		s->t_postdump = now_ns();
-		ok = msrc_hold(s, &p->commit_err) == 0;
-		if (!ok) /* CRIU's lazy page server must not wait for anyone */
-			shutdown(s->sv[1], SHUT_RDWR);
-		p->committed = ok;
+	if (!strcmp(line, "post-dump") && !p->answered) {
+		p->answered = true;
+		handover(p, fd);
+		return;
 	}
-	if (write(fd, ok ? "ok\n" : "fail\n", ok ? 3 : 5) < 0)
+	if (write(fd, "ok\n", 3) < 0)
 		pr_debug("answering CRIU's action script: %s", strerror(errno));
 	close(fd);
-	if (!strcmp(line, "post-dump") && ok) {
-		/* CRIU serves pages now; the destination may resume */
-		p->commit_ok = msrc_commit(s, &p->commit_err) == 0;
-		msrc_progress(s, "pages");
-	}
 }
 
 static int wait_criu(struct pc *p)
@@ -161,34 +208,43 @@ static int open_pages(struct src *s, ferr_t *err)
 	return chan_take_error(s->relay_chan, err);
 }
 
+/* CRIU has exited: after the last page (committed), or after resuming the
+ * tasks (anything else). */
 static int finish(struct pc *p, int status, ferr_t *err)
 {
 	struct src *s = p->s;
-	ferr_t rerr = {0};
+	ferr_t rerr = {0}, nerr = {0};
 	bool alive = driver_pid_alive(s->rec.init_pid);
 	char script[PATH_MAX];
 
+	s->t_pages_done = now_ns();
 	if (xsnprintf(script, sizeof(script), NULL, "%s.hook", s->img) == 0)
 		unlink(script);
-	if (!(p->committed && !alive)) {
-		/* the destination drops its side first, then our relay ends */
+	if (!p->committed && !p->aborted) {
+		/* CRIU failed before the handover: the destination drops its side */
 		msrc_abort(s);
 		shutdown(s->sv[1], SHUT_RDWR);
 	}
 	msrc_stop_relay(s, &rerr);
-	if (p->committed && !alive) {
+	if (p->committed) {
 		if (!p->commit_ok) {
 			*err = p->commit_err;
 			return ferr_wrap(err, "post-copy handover of %s", s->rec.name);
 		}
 		if (rerr.code)
 			pr_warn("tenant %s: page relay ended with: %s", s->rec.name, rerr.msg);
+		if (status != 0)
+			pr_debug("CRIU's lazy dump exited with status %d after the handover",
+				 status);
 		if (s->rec.net.host_if[0])
 			net_host_unplumb(s->rec.net.host_if, s->rec.net.addr, NULL);
 		s->r->moved = true;
 		msrc_cleanup(s);
 		return 0;
 	}
+	if (p->cut && alive && net_host_plumb(s->rec.net.host_if, s->rec.net.addr, &nerr) < 0)
+		pr_warn("tenant %s runs here again but its network is not restored: %s",
+			s->rec.name, nerr.msg);
 	s->r->on_source = alive;
 	s->rec.state = alive ? TS_RUNNING : TS_GONE;
 	s->rec.updated = wall_time();

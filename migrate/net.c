@@ -313,6 +313,37 @@ int net_host_unplumb(const char *host_if, const char *addr_cidr, ferr_t *err)
 	return 0;
 }
 
+int net_host_cut(const char *host_if, const char *addr_cidr, ferr_t *err)
+{
+	struct rtnl_link *link = NULL, *chg = NULL;
+	struct nl_addr *dst = NULL;
+	struct nl_sock *sk;
+	int r;
+
+	if (!(sk = nl_open(err)))
+		return -1;
+	if ((r = rtnl_link_get_kernel(sk, 0, host_if, &link)) < 0) {
+		nl_socket_free(sk);
+		return nl_fail(err, r, "find interface %s", host_if);
+	}
+	if (addr_cidr && *addr_cidr && parse_cidr(addr_cidr, &dst, NULL) == 0) {
+		nl_addr_set_prefixlen(dst, 32);
+		route_link(sk, dst, rtnl_link_get_ifindex(link), true, NULL); /* may be gone */
+		nl_addr_put(dst);
+	}
+	chg = rtnl_link_alloc();
+	if (!chg) {
+		r = -NLE_NOMEM;
+	} else {
+		rtnl_link_unset_flags(chg, IFF_UP);
+		r = rtnl_link_change(sk, link, chg, 0);
+		rtnl_link_put(chg);
+	}
+	rtnl_link_put(link);
+	nl_socket_free(sk);
+	return r < 0 ? nl_fail(err, r, "set %s down", host_if) : 0;
+}
+
 int net_check_config(const char *host_if, const char *addr_cidr, ferr_t *err)
 {
 	struct rtnl_link *old = NULL;

@@ -13,8 +13,8 @@
 /* Create the veth pair host_if <-> tenant_if, move tenant_if into the network
  * namespace of pid, and configure both sides (net_tenant_configure +
  * net_host_plumb). */
-int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if,
-		     const char *addr_cidr, ferr_t *err);
+int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if, const char *addr_cidr,
+		     ferr_t *err);
 /* Inside pid's network namespace: lo up, tenant_if up with addr_cidr and an
  * on-link default route. */
 int net_tenant_configure(pid_t pid, const char *tenant_if, const char *addr_cidr, ferr_t *err);
@@ -24,6 +24,9 @@ int net_tenant_configure(pid_t pid, const char *tenant_if, const char *addr_cidr
 int net_host_plumb(const char *host_if, const char *addr_cidr, ferr_t *err);
 /* Remove the route and delete host_if (and with it the pair). Missing is fine. */
 int net_host_unplumb(const char *host_if, const char *addr_cidr, ferr_t *err);
+/* Cut the tenant off, keeping the pair: remove the ADDR/32 route and take
+ * host_if down (nothing passes the veth either way). net_host_plumb undoes it. */
+int net_host_cut(const char *host_if, const char *addr_cidr, ferr_t *err);
 /* Before creating anything: addr_cidr is a valid IPv4 ADDR/PREFIX, host_if
  * does not exist, and no route to ADDR/32 exists on this host (FX_USAGE,
  * FX_CONFLICT otherwise). net_setup_tenant checks this too. */
