@@ -435,6 +435,8 @@ static void msrc_timings(struct src *s)
 	if (r->moved && s->t_pages_done > s->t_commit)
 		r->pages_done_ms = (s->t_pages_done - s->t_commit) / 1e6 - r->resume_ms;
 	r->wire_bytes = s->c ? chan_wire_rx(s->c) + chan_wire_tx(s->c) : 0;
+	if (s->relay_chan && s->relay_chan != s->c) /* post-copy: the page session */
+		r->wire_bytes += chan_wire_rx(s->relay_chan) + chan_wire_tx(s->relay_chan);
 	r->total_ms = ms_since(s->t0);
 }
 

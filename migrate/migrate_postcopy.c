@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "criu_stats.h"
 #include "driver.h"
 #include "frame.h"
 #include "fsutil.h"
@@ -238,6 +239,9 @@ static int finish(struct pc *p, int status, ferr_t *err)
 				 status);
 		if (s->rec.net.host_if[0])
 			net_host_unplumb(s->rec.net.host_if, s->rec.net.addr, NULL);
+		struct criu_stats cs;
+		if (criu_stats_read(s->img, "stats-dump", &cs, NULL) == 0 && cs.has_dump)
+			s->r->freeze_ms = cs.freeze_ms;
 		s->r->moved = true;
 		msrc_cleanup(s);
 		return 0;
