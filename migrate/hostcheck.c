@@ -360,7 +360,7 @@ int hostcheck_run(const struct hostcheck_opts *o, struct hostcheck_report *r, fe
 	set_mode(r, HC_POST_COPY, "post-copy", r->ready && uffd && pipes,
 		 !r->ready ? "CRIU does not work here"
 		 : !uffd   ? "needs userfaultfd (missing)"
-		 : pipes   ? "restore first, memory pages follow on demand"
+		 : pipes   ? "opt-in (--mode post-copy): restore first, pages follow"
 			   : "needs the pipe sysctls (see pipe-limits) or --tune-host");
 	set_mode(r, HC_VM, "vm", kvm && qemu,
 		 kvm && qemu ? "QEMU/KVM live migration"

@@ -8,7 +8,9 @@
 # ferry on both ends (VmHWM: the `ferry migrate` process; the destination
 # agent's growth during the migration).
 # Ends with lines: RESULT mode=... downtime_ms=... total_ms=...
-#   baseline_downtime_ms=... src_rss_mib=... dst_rss_mib=...
+#   baseline_downtime_ms=... src_rss_mib=... dst_rss_mib=... [pages_done_ms=...]
+# (post-copy: downtime is freeze -> running on b, its goal <= 150 ms for
+# 1 GiB; pages_done_ms: running on b -> last page sent, in the background).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export FERRY="$ROOT/build/ferry" WORKLOADS="$ROOT/build/tests/workloads"
@@ -55,6 +57,8 @@ ferry_run() {
 	}
 	DOWN=$(jget "$T/$mode.json" downtime_ms)
 	TOTAL=$(jget "$T/$mode.json" total_ms)
+	# post-copy: when the last page reached the destination (after the resume)
+	PDONE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("pages_done_ms", "-"))' "$T/$mode.json")
 	SRC_MIB=$(awk -v k="$peak" 'BEGIN {printf "%.1f", k / 1024}')
 	DST_MIB=$(awk -v h="$(hwm_kib "$MH_PID_b")" -v b="$base" 'BEGIN {printf "%.1f", (h - b) / 1024}')
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("   stages_ms", d["stages_ms"], "raw", d["raw_bytes"], "wire", d["wire_bytes"])' "$T/$mode.json"
@@ -145,15 +149,16 @@ for mode in stop-copy pre-copy post-copy; do
 	fi
 	echo "$mode: downtime $DOWN ms, total $TOTAL ms;" \
 		"peak RSS: source ferry $SRC_MIB MiB, destination agent +$DST_MIB MiB"
-	results+=("$mode $DOWN $TOTAL $SRC_MIB $DST_MIB")
+	results+=("$mode $DOWN $TOTAL $SRC_MIB $DST_MIB $PDONE")
 done
 baseline
 echo "baseline (criu dump + tar|lz4|openssl + criu restore): downtime = total = $BASE ms"
 staged
 echo "staged ferry stages (dump to tmpfs, send, restore): downtime = total = $STAGED ms"
 for line in "${results[@]}"; do
-	read -r mode d t s ds <<<"$line"
+	read -r mode d t s ds pd <<<"$line"
 	ratio=$(awk -v d="$d" -v b="$BASE" 'BEGIN {printf "%.2f", d / b}')
 	echo "RESULT mode=$mode downtime_ms=$d total_ms=$t baseline_downtime_ms=$BASE ratio=$ratio" \
-		"staged_downtime_ms=$STAGED src_rss_mib=$s dst_rss_mib=$ds"
+		"staged_downtime_ms=$STAGED src_rss_mib=$s dst_rss_mib=$ds" \
+		"$([ "$pd" = - ] || echo "pages_done_ms=$pd")"
 done
