@@ -13,8 +13,8 @@
 /* Create the veth pair host_if <-> tenant_if, move tenant_if into the network
  * namespace of pid, and configure both sides (net_tenant_configure +
  * net_host_plumb). */
-int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if,
-		     const char *addr_cidr, ferr_t *err);
+int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if, const char *addr_cidr,
+		     ferr_t *err);
 /* Inside pid's network namespace: lo up, tenant_if up with addr_cidr and an
  * on-link default route. */
 int net_tenant_configure(pid_t pid, const char *tenant_if, const char *addr_cidr, ferr_t *err);
