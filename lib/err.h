@@ -8,19 +8,19 @@
 /* Process exit codes: documented in docs/exit-codes.md. */
 enum ferry_exit {
 	FX_OK = 0,
-	FX_FAIL = 1,     /* generic failure */
-	FX_USAGE = 2,    /* bad command line */
-	FX_NOTFOUND = 3, /* tenant, file or image set does not exist */
-	FX_CONFLICT = 4, /* name already taken / tenant in the wrong state */
+	FX_FAIL = 1,	  /* generic failure */
+	FX_USAGE = 2,	  /* bad command line */
+	FX_NOTFOUND = 3,  /* tenant, file or image set does not exist */
+	FX_CONFLICT = 4,  /* name already taken / tenant in the wrong state */
 	FX_INTEGRITY = 5, /* corrupt or mismatching image / manifest / frame */
-	FX_PEER = 6,     /* network or peer failure (connect, TLS, disconnect) */
-	FX_HOST = 7,     /* host not ready (CRIU missing, kernel feature absent) */
-	FX_NOSPACE = 8,  /* disk full */
+	FX_PEER = 6,	  /* network or peer failure (connect, TLS, disconnect) */
+	FX_HOST = 7,	  /* host not ready (CRIU missing, kernel feature absent) */
+	FX_NOSPACE = 8,	  /* disk full */
 };
 
 typedef struct ferr {
-	int code;       /* one of enum ferry_exit; 0 when no error */
-	int sys_errno;  /* errno captured by ferr_sys, else 0 */
+	int code;      /* one of enum ferry_exit; 0 when no error */
+	int sys_errno; /* errno captured by ferr_sys, else 0 */
 	char msg[1024];
 } ferr_t;
 

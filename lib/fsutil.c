@@ -95,8 +95,8 @@ int fs_read_all(const char *path, char **buf, size_t *len, size_t max, ferr_t *e
 			if (cap >= max) {
 				free(b);
 				close(fd);
-				return ferr_set(err, FX_INTEGRITY, "%s is larger than %zu bytes", path,
-						max);
+				return ferr_set(err, FX_INTEGRITY, "%s is larger than %zu bytes",
+						path, max);
 			}
 			cap *= 2;
 			char *nb = realloc(b, cap + 1);

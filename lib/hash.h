@@ -7,7 +7,7 @@
 
 #include "err.h"
 
-#define SHA256_LEN 32
+#define SHA256_LEN     32
 #define SHA256_HEX_LEN 65
 
 struct sha256_ctx; /* opaque */

@@ -48,7 +48,8 @@ int parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port, fe
 	if (s[0] == '[') {
 		he = strchr(s, ']');
 		if (!he || he[1] != ':')
-			return ferr_set(err, FX_USAGE, "bad address '%s': expected [V6ADDR]:PORT", s);
+			return ferr_set(err, FX_USAGE, "bad address '%s': expected [V6ADDR]:PORT",
+					s);
 		hs = s + 1;
 		colon = he + 1;
 	} else {

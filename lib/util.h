@@ -27,7 +27,7 @@ const char *fmt_bytes(uint64_t n, char *buf, size_t len);
 
 /* snprintf that reports truncation as an error. */
 int xsnprintf(char *buf, size_t len, ferr_t *err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* dir + "/" + rel into buf; -1 on truncation (no error object). */
 int xsnprintf_path(char *buf, size_t len, const char *dir, const char *rel);

@@ -14,8 +14,8 @@ enum tenant_kind { TK_CONTAINER = 1, TK_PROCTREE = 2, TK_VM = 3 };
 enum tenant_state { TS_RUNNING = 1, TS_FROZEN = 2, TS_DUMPED = 3, TS_GONE = 4 };
 
 struct tenant_net {
-	char addr[64];    /* tenant address with prefix, "10.77.0.2/24"; "" = no network */
-	char host_if[16]; /* host side of the veth pair */
+	char addr[64];	    /* tenant address with prefix, "10.77.0.2/24"; "" = no network */
+	char host_if[16];   /* host side of the veth pair */
 	char tenant_if[16]; /* interface name inside the tenant ("eth0") */
 };
 
@@ -23,12 +23,12 @@ struct tenant_rec {
 	char name[64];
 	enum tenant_kind kind;
 	enum tenant_state state;
-	pid_t init_pid;      /* in the host's PID namespace; 0 when not running */
+	pid_t init_pid;	       /* in the host's PID namespace; 0 when not running */
 	char rootfs[PATH_MAX]; /* containers: the root file system directory */
 	struct tenant_net net;
 	int argc;
-	char **argv;         /* malloc'd, NULL-terminated; freed by tenant_rec_free */
-	int64_t created;     /* seconds since the epoch */
+	char **argv;	 /* malloc'd, NULL-terminated; freed by tenant_rec_free */
+	int64_t created; /* seconds since the epoch */
 	int64_t updated;
 	char last_dump[PATH_MAX]; /* directory of the last dump, if any */
 	/* start time of init_pid (/proc/PID/stat field 22, clock ticks since

@@ -210,7 +210,8 @@ int manifest_decode(const uint8_t *buf, size_t len, manifest_t **out, ferr_t *er
 	version = get_be32(buf + 4);
 	plen = get_be32(buf + 8);
 	if (magic != MANIFEST_MAGIC)
-		return ferr_set(err, FX_INTEGRITY, "not a ferry manifest (bad magic 0x%08x)", magic);
+		return ferr_set(err, FX_INTEGRITY, "not a ferry manifest (bad magic 0x%08x)",
+				magic);
 	if (version > MANIFEST_VERSION)
 		return ferr_set(err, FX_INTEGRITY,
 				"manifest version %u is newer than this ferry supports (%u): "
@@ -219,12 +220,14 @@ int manifest_decode(const uint8_t *buf, size_t len, manifest_t **out, ferr_t *er
 	if (version == 0)
 		return ferr_set(err, FX_INTEGRITY, "manifest has invalid version 0");
 	if (plen > MANIFEST_MAX || (size_t)plen != len - MANIFEST_HDR_LEN)
-		return ferr_set(err, FX_INTEGRITY,
-				"manifest is truncated or padded (header says %u bytes, %zu present)",
-				plen, len - MANIFEST_HDR_LEN);
+		return ferr_set(
+		    err, FX_INTEGRITY,
+		    "manifest is truncated or padded (header says %u bytes, %zu present)", plen,
+		    len - MANIFEST_HDR_LEN);
 	m = ferry__manifest__unpack(NULL, plen, buf + MANIFEST_HDR_LEN);
 	if (!m)
-		return ferr_set(err, FX_INTEGRITY, "manifest payload is corrupt (protobuf decode failed)");
+		return ferr_set(err, FX_INTEGRITY,
+				"manifest payload is corrupt (protobuf decode failed)");
 	for (size_t i = 0; i < m->n_files; i++) {
 		const Ferry__ImageFile *f = m->files[i];
 		if (!fs_relpath_is_safe(f->name, strlen(f->name)) || f->sha256.len != SHA256_LEN) {

@@ -22,7 +22,8 @@ int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 	if (!real)
 		real = (int (*)(int, int, int, void *, socklen_t *))dlsym(RTLD_NEXT, "getsockopt");
 	int r = real(fd, level, opt, val, len);
-	if (r < 0 && errno == EOPNOTSUPP && passopt(level, opt) && val && len && *len >= sizeof(int)) {
+	if (r < 0 && errno == EOPNOTSUPP && passopt(level, opt) && val && len &&
+	    *len >= sizeof(int)) {
 		memset(val, 0, sizeof(int));
 		*len = sizeof(int);
 		return 0;
@@ -34,7 +35,8 @@ int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
 	static int (*real)(int, int, int, const void *, socklen_t);
 	if (!real)
-		real = (int (*)(int, int, int, const void *, socklen_t))dlsym(RTLD_NEXT, "setsockopt");
+		real =
+		    (int (*)(int, int, int, const void *, socklen_t))dlsym(RTLD_NEXT, "setsockopt");
 	int r = real(fd, level, opt, val, len);
 	if (r < 0 && errno == EOPNOTSUPP && passopt(level, opt) && val && len >= sizeof(int) &&
 	    *(const int *)val == 0)
