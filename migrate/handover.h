@@ -18,7 +18,12 @@
  * Any failure before MIG_RESTORED reached S: S answers post-dump "fail"
  * (the tenant resumes on S) and D aborts its restore. D drops a held restore
  * when the session ends before it sent MIG_RESTORED; after that it waits
- * (in doubt) for S to reconnect with MIGRATE_RESOLVE. */
+ * (in doubt) for S to reconnect with MIGRATE_RESOLVE.
+ * Post-copy: no page stream before the files; a second session
+ * (MIG_REQ_PAGES) relays CRIU's lazy page server on S to the lazy-pages
+ * daemon on D. S cuts the tenant's network and answers post-dump "fail"
+ * before MIG_RESTORE (CRIU serves pages, keeps the tasks); on MIG_RESTORED
+ * it SIGKILLs the frozen tree, then sends MIG_COMMIT. */
 #ifndef FERRY_HANDOVER_H
 #define FERRY_HANDOVER_H
 

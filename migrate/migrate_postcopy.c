@@ -1,8 +1,9 @@
 /* Post-copy, source side (migrate_int.h, docs/migrate.md). CRIU's lazy dump
  * runs through its command line: over swrk RPC a handed page-server socket
- * is closed before the lazy phase. The handover holds CRIU's post-dump
+ * is closed before the lazy phase. The handover runs inside CRIU's post-dump
  * *action script* (`ferry criu-hook`, answered over an abstract UNIX
- * socket) instead of the RPC notification. After the commit the tenant runs
+ * socket), which always gets "fail" so that CRIU serves the pages and keeps
+ * the tasks for a failed restore (see handover()). After the commit the tenant runs
  * on the destination and faults its memory in through a second session
  * (MIG_REQ_PAGES) relayed to CRIU's lazy page server here: this process and
  * this host must stay until the last page went. */

@@ -17,6 +17,15 @@ cr_need_wl wl_memory wl_tcp_server tcp_client
 . "$TESTS_ROOT/lib/mhosts.sh"
 
 mh_setup pc
+# restart_b [ARGS of mh_serve]: a new agent on b once the old one is gone
+# (mh_kill_serve cannot wait for a process that is not the shell's child)
+restart_b() {
+	local old=$MH_PID_b n=200
+	mh_kill_serve b
+	while ((n-- > 0)) && kill -0 "$old" 2>/dev/null; do sleep 0.05; done
+	kill -0 "$old" 2>/dev/null && t_fail "b's agent (pid $old) does not stop"
+	mh_serve b "$@"
+}
 mh_serve a
 mh_serve b
 mkdir -p "$T/hide"
@@ -48,8 +57,7 @@ grep -q "pipe-user-pages-soft.*--tune-host" "$T/err" || t_fail "no-sysctl: messa
 mh_check_one a mig-pcm
 
 # 2. the restore fails on b after the freeze: the tenant runs on a again
-mh_kill_serve b
-mh_serve b FERRY_FAULT=skip-precheck -- unshare --mount sh -c \
+restart_b FERRY_FAULT=skip-precheck -- unshare --mount sh -c \
 	'mount -t tmpfs none "$0" && exec "$@"' "$T/hide"
 rc=0
 mh_migrate a b mig-pct --mode post-copy --tune-host --timeout 10 >"$T/out" 2>"$T/err" || rc=$?
@@ -64,8 +72,7 @@ while ((n-- > 0)) && [ -n "$(ls -A "$T/state-b/migrations" 2>/dev/null)" ]; do s
 ((n > 0)) || t_fail "b kept images of the failed migration"
 
 # 3. both tenants move a -> b in post-copy
-mh_kill_serve b
-mh_serve b
+restart_b
 for name in mig-pct mig-pcm; do
 	mh_migrate a b "$name" --mode post-copy --tune-host --json >"$T/$name.json" \
 		2>"$T/err" || {
