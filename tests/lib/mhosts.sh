@@ -182,6 +182,14 @@ mh_kill_serve() {
 	eval "pid=\${MH_PID_$1:-}"
 	[ -n "$pid" ] || return 0
 	kill "$pid" 2>/dev/null || true
+	# The agent is nsenter's child, not ours: `wait` cannot reap it. Wait
+	# until it is gone, or a restarted agent finds the port still taken.
+	local n=200
+	while ((n-- > 0)) && kill -0 "$pid" 2>/dev/null; do
+		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
+		sleep 0.05
+	done
+	kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null || true
 }
 
