@@ -368,14 +368,16 @@ static int start_lazy_daemon(struct dst *d, ferr_t *err)
 	close(d->lazy_sk);
 	d->lazy_sk = -1;
 	lazy_set_daemon(d->b->migration_id, pid);
-	for (int i = 0; i < 500; i++) {
+	/* the tenant is frozen on the source meanwhile: look every millisecond
+	 * (CRIU needs some 25 ms to start here), for up to 5 s */
+	for (int i = 0; i < 5000; i++) {
 		if (access(sockp, F_OK) == 0)
 			return 0;
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			lazy_set_daemon(d->b->migration_id, -1);
 			break;
 		}
-		struct timespec ts = {0, 10 * 1000 * 1000};
+		struct timespec ts = {0, 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	return ferr_set(err, FX_FAIL, "the lazy-pages daemon did not start (see %s/lazy-pages.log)",
