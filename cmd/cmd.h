@@ -11,7 +11,7 @@
 struct global_opts {
 	const char *state_dir; /* --state-dir, FERRY_STATE_DIR, /var/lib/ferry */
 	const char *criu;      /* --criu PATH or NULL: see criu_locate() */
-	int verbose;           /* -v count */
+	int verbose;	       /* -v count */
 };
 
 typedef int (*cmd_fn)(int argc, char **argv, const struct global_opts *g);

@@ -13,19 +13,19 @@
 #endif
 
 static const struct cmd_desc commands[] = {
-	{"check", cmd_check, "report whether this host can dump, restore and migrate"},
-	{"run", cmd_run, "start a container tenant"},
-	{"ps", cmd_ps, "list tenants"},
-	{"kill", cmd_kill, "stop a tenant"},
-	{"rm", cmd_rm, "remove a stopped tenant from the registry"},
-	{"dump", cmd_dump, "stage 1: freeze a tenant and write its images"},
-	{"restore", cmd_restore, "stage 3: verify an image set and resume the tenant"},
-	{"cert", cmd_cert, "create a CA and issue host certificates"},
-	{"serve", cmd_serve, "host agent: receive image sets and restore tenants"},
-	{"send", cmd_send, "stage 2: stream an image set to a peer"},
-	{"migrate", cmd_migrate, "live-migrate a tenant to a peer host"},
-	{"evacuate", cmd_evacuate, "migrate every tenant of this host to a peer"},
-	{"criu-hook", cmd_criu_hook, "internal: CRIU's action script during a post-copy migrate"},
+    {"check", cmd_check, "report whether this host can dump, restore and migrate"},
+    {"run", cmd_run, "start a container tenant"},
+    {"ps", cmd_ps, "list tenants"},
+    {"kill", cmd_kill, "stop a tenant"},
+    {"rm", cmd_rm, "remove a stopped tenant from the registry"},
+    {"dump", cmd_dump, "stage 1: freeze a tenant and write its images"},
+    {"restore", cmd_restore, "stage 3: verify an image set and resume the tenant"},
+    {"cert", cmd_cert, "create a CA and issue host certificates"},
+    {"serve", cmd_serve, "host agent: receive image sets and restore tenants"},
+    {"send", cmd_send, "stage 2: stream an image set to a peer"},
+    {"migrate", cmd_migrate, "live-migrate a tenant to a peer host"},
+    {"evacuate", cmd_evacuate, "migrate every tenant of this host to a peer"},
+    {"criu-hook", cmd_criu_hook, "internal: CRIU's action script during a post-copy migrate"},
 };
 
 static void usage(FILE *f)
@@ -67,12 +67,12 @@ bool cmd_wants_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"state-dir", required_argument, NULL, 's'},
-		{"criu", required_argument, NULL, 'c'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"criu", required_argument, NULL, 'c'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct global_opts g = {0};
 	int c;
