@@ -80,9 +80,13 @@ int driver_kill_tree(pid_t pid, ferr_t *err);
 /* Send sig to pid and all its descendants, without waiting (a tree stopped
  * by a tracer dies only once the tracer lets go of it). */
 int driver_signal_tree(pid_t pid, int sig, ferr_t *err);
-/* Fill the CRIU options both CRIU drivers share. */
-void driver_criu_common(const struct driver_env *env, const char *images_dir, const char *log_file,
-			struct criu_common_opts *c);
+/* Translate the driver options into CRIU's, with what both CRIU drivers
+ * share (file locks, nftables network lock, log files); drivers then add
+ * their own (root, veths, shell_job, their notify hook). */
+void driver_criu_dump_opts(const struct driver_env *env, const struct tenant_rec *rec,
+			   const struct driver_dump_opts *o, struct criu_dump_opts *d);
+void driver_criu_restore_opts(const struct driver_env *env, const struct driver_restore_opts *o,
+			      struct criu_restore_opts *r);
 /* Resume through restore from rec->last_dump with the driver's restore. */
 int driver_resume_from_images(const struct tenant_driver *d, const struct driver_env *env,
 			      struct tenant_rec *rec, ferr_t *err);

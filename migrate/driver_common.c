@@ -127,7 +127,8 @@ int driver_kill_tree(pid_t pid, ferr_t *err)
 	return 0;
 }
 
-void driver_criu_common(const struct driver_env *env, const char *images_dir, const char *log_file,
+static void criu_common(const struct driver_env *env, const char *images_dir, const char *log_file,
+			bool tcp_established, criu_notify_fn notify, void *notify_arg,
 			struct criu_common_opts *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -139,6 +140,36 @@ void driver_criu_common(const struct driver_env *env, const char *images_dir, co
 	c->file_locks = true;
 	/* iptables is not a dependency: lock through nftables (HOST-NOTES) */
 	c->nftables_lock = true;
+	c->tcp_established = tcp_established;
+	c->notify = notify;
+	c->notify_arg = notify_arg;
+}
+
+void driver_criu_dump_opts(const struct driver_env *env, const struct tenant_rec *rec,
+			   const struct driver_dump_opts *o, struct criu_dump_opts *d)
+{
+	memset(d, 0, sizeof(*d));
+	criu_common(env, o->images_dir, o->pre_dump ? "pre-dump.log" : "dump.log",
+		    o->tcp_established, o->notify, o->notify_arg, &d->c);
+	d->pid = rec->init_pid;
+	d->leave_running = o->leave_running;
+	d->pre_dump = o->pre_dump;
+	d->ps = o->ps;
+	d->parent_img = o->parent_img;
+	d->track_mem = o->track_mem;
+	d->lazy_pages = o->lazy_pages;
+}
+
+void driver_criu_restore_opts(const struct driver_env *env, const struct driver_restore_opts *o,
+			      struct criu_restore_opts *r)
+{
+	memset(r, 0, sizeof(*r));
+	criu_common(env, o->images_dir, "restore.log", o->tcp_established, o->notify, o->notify_arg,
+		    &r->c);
+	/* detached: the restored tree outlives ferry */
+	r->rst_sibling = true;
+	r->lazy_pages = o->lazy_pages;
+	r->ps = o->ps;
 }
 
 int driver_resume_from_images(const struct tenant_driver *d, const struct driver_env *env,

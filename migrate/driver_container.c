@@ -21,19 +21,9 @@
 static int ctr_dump(const struct driver_env *env, const struct tenant_rec *rec,
 		    const struct driver_dump_opts *o, struct criu_dump_result *res, ferr_t *err)
 {
-	struct criu_dump_opts d = {0};
+	struct criu_dump_opts d;
 
-	driver_criu_common(env, o->images_dir, o->pre_dump ? "pre-dump.log" : "dump.log", &d.c);
-	d.c.tcp_established = o->tcp_established;
-	d.c.notify = o->notify;
-	d.c.notify_arg = o->notify_arg;
-	d.pid = rec->init_pid;
-	d.leave_running = o->leave_running;
-	d.pre_dump = o->pre_dump;
-	d.ps = o->ps;
-	d.parent_img = o->parent_img;
-	d.track_mem = o->track_mem;
-	d.lazy_pages = o->lazy_pages;
+	driver_criu_dump_opts(env, rec, o, &d);
 	if (criu_dump(&d, res, err) < 0)
 		return ferr_wrap(err, "container %s", rec->name);
 	/* The tenant's network namespace, and with it the veth pair, goes away
@@ -71,7 +61,7 @@ static int ctr_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 static int ctr_restore(const struct driver_env *env, const struct driver_restore_opts *o,
 		       pid_t *pid, ferr_t *err)
 {
-	struct criu_restore_opts r = {0};
+	struct criu_restore_opts r;
 	struct restore_hook hook = {.o = o};
 	struct criu_veth veth;
 
@@ -83,14 +73,11 @@ static int ctr_restore(const struct driver_env *env, const struct driver_restore
 	/* the address and the host interface must be free before anything starts */
 	if (has_net(o->net) && net_check_config(o->net->host_if, o->net->addr, err) < 0)
 		return -1;
-	driver_criu_common(env, o->images_dir, "restore.log", &r.c);
-	r.c.tcp_established = o->tcp_established;
+	driver_criu_restore_opts(env, o, &r);
+	/* ctr_notify plumbs the host side, then calls the caller's o->notify */
 	r.c.notify = ctr_notify;
 	r.c.notify_arg = &hook;
 	r.root = o->rootfs;
-	r.rst_sibling = true;
-	r.lazy_pages = o->lazy_pages;
-	r.ps = o->ps;
 	if (has_net(o->net)) {
 		veth.if_in = o->net->tenant_if[0] ? o->net->tenant_if : "eth0";
 		veth.if_out = o->net->host_if;

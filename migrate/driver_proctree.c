@@ -14,10 +14,8 @@
 
 #include "driver.h"
 
-static void proctree_common(const struct driver_env *env, const char *dir, const char *log,
-			    struct criu_common_opts *c)
+static void proctree_common(struct criu_common_opts *c)
 {
-	driver_criu_common(env, dir, log, c);
 	c->shell_job = true;
 	c->ext_unix_sk = true;
 }
@@ -26,19 +24,10 @@ static int proctree_dump(const struct driver_env *env, const struct tenant_rec *
 			 const struct driver_dump_opts *o, struct criu_dump_result *res,
 			 ferr_t *err)
 {
-	struct criu_dump_opts d = {0};
+	struct criu_dump_opts d;
 
-	proctree_common(env, o->images_dir, o->pre_dump ? "pre-dump.log" : "dump.log", &d.c);
-	d.c.tcp_established = o->tcp_established;
-	d.c.notify = o->notify;
-	d.c.notify_arg = o->notify_arg;
-	d.pid = rec->init_pid;
-	d.leave_running = o->leave_running;
-	d.pre_dump = o->pre_dump;
-	d.ps = o->ps;
-	d.parent_img = o->parent_img;
-	d.track_mem = o->track_mem;
-	d.lazy_pages = o->lazy_pages;
+	driver_criu_dump_opts(env, rec, o, &d);
+	proctree_common(&d.c);
 	if (criu_dump(&d, res, err) < 0)
 		return ferr_wrap(err, "process tree %s", rec->name);
 	return 0;
@@ -47,15 +36,10 @@ static int proctree_dump(const struct driver_env *env, const struct tenant_rec *
 static int proctree_restore(const struct driver_env *env, const struct driver_restore_opts *o,
 			    pid_t *pid, ferr_t *err)
 {
-	struct criu_restore_opts r = {0};
+	struct criu_restore_opts r;
 
-	proctree_common(env, o->images_dir, "restore.log", &r.c);
-	r.c.tcp_established = o->tcp_established;
-	r.c.notify = o->notify;
-	r.c.notify_arg = o->notify_arg;
-	r.rst_sibling = true;
-	r.lazy_pages = o->lazy_pages;
-	r.ps = o->ps;
+	driver_criu_restore_opts(env, o, &r);
+	proctree_common(&r.c);
 	if (criu_restore(&r, pid, err) < 0) {
 		if (err && strstr(err->msg, "Can't fork for") && strstr(err->msg, "File exists"))
 			ferr_wrap(err,
