@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "be.h"
 #include "compress.h"
 #include "frame.h"
 #include "log.h"
@@ -30,19 +31,6 @@ struct relay {
 	struct frame_buf fb;
 	bool local_eof, peer_closed;
 };
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static int write_sk(int sk, const uint8_t *p, size_t n, ferr_t *err)
 {
@@ -85,7 +73,7 @@ static int pump_out(struct relay *r, ferr_t *err)
 		memcpy(r->out + RAWLEN_HDR, r->in, (size_t)n);
 		plen = (size_t)n;
 	}
-	put_u32(r->out, (uint32_t)n);
+	be32_put(r->out, (uint32_t)n);
 	frame_send(r->c, WIRE_STREAM_DATA, r->o->stream, flags, r->out, plen + RAWLEN_HDR);
 	chan_flush(r->c);
 	r->st->raw_tx += (uint64_t)n;
@@ -113,7 +101,7 @@ static int pump_in(struct relay *r, ferr_t *err)
 	}
 	if (fb->h.len < RAWLEN_HDR)
 		return ferr_set(err, FX_INTEGRITY, "relay: short data frame");
-	uint32_t raw = get_u32(fb->data);
+	uint32_t raw = be32_get(fb->data);
 	const uint8_t *p = fb->data + RAWLEN_HDR;
 	size_t plen = fb->h.len - RAWLEN_HDR;
 	if (raw > RELAY_CHUNK)

@@ -11,22 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "be.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "util.h"
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 void manifest_set_str(char **field, const char *val)
 {
@@ -188,9 +176,9 @@ int manifest_encode(const manifest_t *m, uint8_t **buf, size_t *len, ferr_t *err
 	b = malloc(MANIFEST_HDR_LEN + plen);
 	if (!b)
 		return ferr_set(err, FX_FAIL, "out of memory");
-	put_be32(b, MANIFEST_MAGIC);
-	put_be32(b + 4, MANIFEST_VERSION);
-	put_be32(b + 8, (uint32_t)plen);
+	be32_put(b, MANIFEST_MAGIC);
+	be32_put(b + 4, MANIFEST_VERSION);
+	be32_put(b + 8, (uint32_t)plen);
 	ferry__manifest__pack(m, b + MANIFEST_HDR_LEN);
 	*buf = b;
 	*len = MANIFEST_HDR_LEN + plen;
@@ -206,9 +194,9 @@ int manifest_decode(const uint8_t *buf, size_t len, manifest_t **out, ferr_t *er
 		return ferr_set(err, FX_INTEGRITY,
 				"manifest is truncated (%zu bytes, header needs %d)", len,
 				MANIFEST_HDR_LEN);
-	magic = get_be32(buf);
-	version = get_be32(buf + 4);
-	plen = get_be32(buf + 8);
+	magic = be32_get(buf);
+	version = be32_get(buf + 4);
+	plen = be32_get(buf + 8);
 	if (magic != MANIFEST_MAGIC)
 		return ferr_set(err, FX_INTEGRITY, "not a ferry manifest (bad magic 0x%08x)",
 				magic);

@@ -4,34 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
+#include "be.h"
 
 void frame_hdr_encode(const struct frame_hdr *h, uint8_t out[FRAME_HDR_LEN])
 {
-	put32(out, FRAME_MAGIC);
+	be32_put(out, FRAME_MAGIC);
 	out[4] = h->version ? h->version : FRAME_VERSION;
 	out[5] = h->type;
 	out[6] = (uint8_t)(h->stream >> 8);
 	out[7] = (uint8_t)h->stream;
-	put32(out + 8, h->len);
-	put32(out + 12, h->flags);
+	be32_put(out + 8, h->len);
+	be32_put(out + 12, h->flags);
 }
 
 int frame_hdr_decode(const uint8_t in[FRAME_HDR_LEN], struct frame_hdr *h, uint32_t max_len,
 		     ferr_t *err)
 {
-	uint32_t magic = get32(in);
+	uint32_t magic = be32_get(in);
 
 	if (magic != FRAME_MAGIC)
 		return ferr_set(err, FX_INTEGRITY,
@@ -41,8 +30,8 @@ int frame_hdr_decode(const uint8_t in[FRAME_HDR_LEN], struct frame_hdr *h, uint3
 	h->version = in[4];
 	h->type = in[5];
 	h->stream = (uint16_t)(in[6] << 8 | in[7]);
-	h->len = get32(in + 8);
-	h->flags = get32(in + 12);
+	h->len = be32_get(in + 8);
+	h->flags = be32_get(in + 12);
 	if (h->version != FRAME_VERSION)
 		return ferr_set(err, FX_INTEGRITY,
 				"unsupported frame version %u (this ferry speaks %u): upgrade "
@@ -58,10 +47,10 @@ int frame_hdr_decode(const uint8_t in[FRAME_HDR_LEN], struct frame_hdr *h, uint3
 
 void data_hdr_encode(const struct data_hdr *d, uint8_t out[DATA_HDR_LEN])
 {
-	put32(out, d->index);
-	put32(out + 4, d->raw_len);
-	put32(out + 8, (uint32_t)(d->offset >> 32));
-	put32(out + 12, (uint32_t)d->offset);
+	be32_put(out, d->index);
+	be32_put(out + 4, d->raw_len);
+	be32_put(out + 8, (uint32_t)(d->offset >> 32));
+	be32_put(out + 12, (uint32_t)d->offset);
 }
 
 int data_hdr_decode(const uint8_t *in, size_t len, struct data_hdr *d, ferr_t *err)
@@ -69,9 +58,9 @@ int data_hdr_decode(const uint8_t *in, size_t len, struct data_hdr *d, ferr_t *e
 	if (len < DATA_HDR_LEN)
 		return ferr_set(err, FX_INTEGRITY, "DATA frame shorter than its header (%zu bytes)",
 				len);
-	d->index = get32(in);
-	d->raw_len = get32(in + 4);
-	d->offset = (uint64_t)get32(in + 8) << 32 | get32(in + 12);
+	d->index = be32_get(in);
+	d->raw_len = be32_get(in + 4);
+	d->offset = (uint64_t)be32_get(in + 8) << 32 | be32_get(in + 12);
 	return 0;
 }
 
