@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "criu_kdat.h"
 #include "log.h"
 #include "rpc.pb-c.h"
 #include "util.h"
@@ -28,7 +29,7 @@ struct criu_conn {
 	char log_path[PATH_MAX]; /* "" when there is no log */
 };
 
-static void conn_child(const char *criu_path, int sk, const int *keep, size_t n_keep)
+static void conn_child(const char *criu_path, int sk, const int *keep, size_t n_keep, bool kdat_ns)
 {
 	char fdstr[16];
 
@@ -46,13 +47,15 @@ static void conn_child(const char *criu_path, int sk, const int *keep, size_t n_
 	/* CRIU and its helpers get a process group of their own, so that we can
 	 * tell when the last helper is gone (see conn_wait_helpers) */
 	setpgid(0, 0);
+	if (kdat_ns)
+		criu_kdat_enter();
 	snprintf(fdstr, sizeof(fdstr), "%d", sk);
 	execl(criu_path, criu_path, "swrk", fdstr, (char *)NULL);
 	_exit(127);
 }
 
-static int conn_start(const char *criu_path, const int *keep, size_t n_keep, struct criu_conn *c,
-		      ferr_t *err)
+static int conn_start(const char *criu_path, const int *keep, size_t n_keep, bool kdat_ns,
+		      struct criu_conn *c, ferr_t *err)
 {
 	int sv[2];
 
@@ -67,7 +70,7 @@ static int conn_start(const char *criu_path, const int *keep, size_t n_keep, str
 		return ferr_sys(err, FX_FAIL, "fork for CRIU");
 	}
 	if (c->pid == 0)
-		conn_child(criu_path, sv[1], keep, n_keep);
+		conn_child(criu_path, sv[1], keep, n_keep, kdat_ns);
 	close(sv[1]);
 	c->sk = sv[0];
 	pr_debug("started %s swrk as pid %d", criu_path, c->pid);
@@ -392,7 +395,7 @@ int criu_dump(const struct criu_dump_opts *o, struct criu_dump_result *res, ferr
 	req.type = o->pre_dump ? CRIU_REQ_TYPE__PRE_DUMP : CRIU_REQ_TYPE__DUMP;
 	req.opts = &opts;
 
-	if (conn_start(o->c.criu_path, keep, 1, &c, err) < 0)
+	if (conn_start(o->c.criu_path, keep, 1, false, &c, err) < 0)
 		goto out;
 	if (conn_call(&c, &req, &o->c, &resp, err) < 0) {
 		ferr_wrap(err, "CRIU %s of pid %d", what, o->pid);
@@ -467,7 +470,7 @@ int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
 	req.type = CRIU_REQ_TYPE__RESTORE;
 	req.opts = &opts;
 
-	if (conn_start(o->c.criu_path, keep, o->n_inherit + 1, &c, err) < 0)
+	if (conn_start(o->c.criu_path, keep, o->n_inherit + 1, o->kdat_ns, &c, err) < 0)
 		goto out;
 	if (conn_call(&c, &req, &o->c, &resp, err) < 0) {
 		ferr_wrap(err, "CRIU restore from %s", o->c.images_dir);
@@ -499,7 +502,7 @@ static int simple_call(const char *criu_path, CriuReq *req, CriuResp **resp, fer
 	struct criu_conn c = {.pid = -1, .sk = -1};
 	int r;
 
-	if (conn_start(criu_path, NULL, 0, &c, err) < 0)
+	if (conn_start(criu_path, NULL, 0, false, &c, err) < 0)
 		return -1;
 	r = conn_call(&c, req, NULL, resp, err);
 	conn_finish(&c);

@@ -91,6 +91,7 @@ struct criu_restore_opts {
 	size_t n_veths;
 	bool rst_sibling; /* restored tree is detached from CRIU (survives ferry) */
 	bool lazy_pages;
+	bool kdat_ns;	   /* CRIU in a mount namespace with cached probes (criu_kdat.h) */
 	struct criu_ps ps; /* lazy pages: where the page server is */
 	const struct criu_inherit_fd *inherit;
 	size_t n_inherit;
