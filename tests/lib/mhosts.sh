@@ -174,6 +174,8 @@ mh_serve() {
 		sleep 0.05
 	done
 	cat "$log" >&2
+	# what the agent was doing (an intermittent slow start is not understood)
+	ps -o pid,stat,etime,wchan:32,cmd -p "$pid" >&2 || true
 	t_fail "ferry serve did not start in host $h"
 }
 
