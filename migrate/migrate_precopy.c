@@ -26,6 +26,7 @@ struct pre {
 	struct src *s;
 	struct precopy_policy pol;
 	char base[PATH_MAX];   /* STATE/migrations/pre-ID: the rounds' local images */
+	char work[PATH_MAX];   /* CRIU's log and stats: the tenant's registry dir */
 	char from[80];	       /* the rounds seen from the final images: "../pre-ID" */
 	char parent[PATH_MAX]; /* the final dump's parent */
 	uint64_t bytes[PRECOPY_ROUNDS_MAX];
@@ -54,13 +55,13 @@ static int pre_dump(struct pre *p, unsigned n, const char *dir, struct criu_dump
 {
 	struct src *s = p->s;
 	const struct tenant_driver *drv = driver_find(s->rec.kind);
-	struct driver_env env = {.criu_path = s->o->criu_path, .work_dir = dir, .log_level = 4};
+	struct driver_env env = {.criu_path = s->o->criu_path, .work_dir = p->work, .log_level = 4};
 	struct driver_dump_opts d = {.images_dir = dir,
 				     .pre_dump = true,
 				     .track_mem = true,
 				     .tcp_established = true,
 				     .ps = {.enabled = true, .fd = s->sv[0]}};
-	char parent[64];
+	char parent[64], stale[PATH_MAX];
 	int lock, r;
 
 	if (!drv)
@@ -69,6 +70,9 @@ static int pre_dump(struct pre *p, unsigned n, const char *dir, struct criu_dump
 	if (precopy_parent("..", n - 1, parent, sizeof(parent)) < 0)
 		return ferr_set(err, FX_FAIL, "round name too long");
 	d.parent_img = parent[0] ? parent : NULL;
+	/* never count an earlier round's statistics as this one's */
+	if (xsnprintf_path(stale, sizeof(stale), p->work, "stats-dump") == 0)
+		unlink(stale);
 	/* no other ferry command on the tenant meanwhile (not held across
 	 * rounds: the final dump takes it itself) */
 	lock = registry_lock(s->o->state_dir, s->rec.name, err);
@@ -79,7 +83,7 @@ static int pre_dump(struct pre *p, unsigned n, const char *dir, struct criu_dump
 	return r;
 }
 
-static void round_figures(struct pre *p, unsigned n, const char *dir, uint64_t t0)
+static void round_figures(struct pre *p, unsigned n, uint64_t t0)
 {
 	struct mig_round *mr = &p->s->r->rounds[n - 1];
 	struct criu_stats st;
@@ -88,12 +92,14 @@ static void round_figures(struct pre *p, unsigned n, const char *dir, uint64_t t
 	mr->ms = ms_since(t0);
 	mr->raw = p->s->rs.raw_tx;
 	mr->payload = p->s->rs.payload_tx;
-	if (criu_stats_read(dir, "stats-dump", &st, NULL) == 0 && st.has_dump) {
+	bool stats = criu_stats_read(p->work, "stats-dump", &st, NULL) == 0 && st.has_dump;
+
+	if (stats) {
 		mr->pages = st.pages_written;
 		mr->frozen_ms = st.frozen_ms;
 	}
 	/* the dirty set: CRIU's page count, else what crossed the relay */
-	p->bytes[n - 1] = mr->pages ? mr->pages * (uint64_t)(psz > 0 ? psz : 4096) : mr->raw;
+	p->bytes[n - 1] = stats ? mr->pages * (uint64_t)(psz > 0 ? psz : 4096) : mr->raw;
 	p->s->r->n_rounds = n;
 	pr_info("pre-copy round %u of %s: %llu pages, %llu bytes relayed (%llu on the wire) in "
 		"%.0f ms, frozen %.1f ms",
@@ -135,7 +141,7 @@ static int round_run(struct pre *p, unsigned n, ferr_t *err)
 		*err = rerr;
 		return -1;
 	}
-	round_figures(p, n, dir, t0);
+	round_figures(p, n, t0);
 	return 0;
 }
 
@@ -148,8 +154,16 @@ static int setup(struct pre *p, ferr_t *err)
 		      s->r->migration_id) < 0 ||
 	    xsnprintf(p->from, sizeof(p->from), err, "../pre-%s", s->r->migration_id) < 0)
 		return -1;
-	if (mkdir(p->base, 0700) < 0)
-		return ferr_sys(err, FX_FAIL, "creating %s", p->base);
+	if (registry_tenant_dir(s->o->state_dir, s->rec.name, p->work, sizeof(p->work), err) < 0 ||
+	    fs_mkdir_p(p->work, 0700, err) < 0)
+		return -1;
+	if (mkdir(p->base, 0700) < 0) {
+		int e = errno;
+		p->base[0] = '\0'; /* not ours to remove */
+		errno = e;
+		return ferr_sys(err, FX_FAIL, "creating %s/migrations/pre-%s", s->o->state_dir,
+				s->r->migration_id);
+	}
 	return 0;
 }
 
