@@ -8,6 +8,7 @@
 
 #include "criu.h"
 #include "fsutil.h"
+#include "log.h"
 
 static const char *const names[] = {"auto", "stop-copy", "pre-copy", "post-copy"};
 
@@ -85,7 +86,19 @@ int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *e
 	struct criu_features f = {0};
 
 	switch (o->mode) {
-	case MIG_AUTO:
+	case MIG_AUTO: {
+		/* pre-copy is safe (the tenant runs here until the final
+		 * handover) and shortens the freeze: take it where this host
+		 * tracks dirty memory */
+		ferr_t e = {0};
+		f.mem_track = true;
+		if (criu_check_features(o->criu_path, &f, &e) < 0) {
+			pr_info("auto: no CRIU feature check (%s): stop-copy", e.msg);
+			f.mem_track = false;
+		}
+		*mode = f.mem_track ? MIG_PRE_COPY : MIG_STOP_COPY;
+		return 0;
+	}
 	case MIG_STOP_COPY:
 		*mode = MIG_STOP_COPY;
 		return 0;
@@ -99,9 +112,8 @@ int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *e
 			    "pre-copy needs dirty memory tracking (soft-dirty), which "
 			    "this kernel lacks (see `ferry check`): use --mode stop-copy "
 			    "or auto");
-		return ferr_set(err, FX_HOST,
-				"pre-copy (iterative pre-dumps) is not implemented in this ferry: "
-				"use --mode stop-copy or auto");
+		*mode = MIG_PRE_COPY;
+		return 0;
 	case MIG_POST_COPY:
 		if (!MIG_HAVE_POST_COPY)
 			return ferr_set(
