@@ -127,7 +127,7 @@ static int spawn_dump(struct pc *p, const char *work, ferr_t *err)
  * "fail" in every case: it then serves the lazy pages and, after the last
  * one, resumes the tasks instead of killing them (cr_dump_finish), so the
  * tenant survives a failed restore. It also unlocks the tenant's network at
- * once: we cut it first (host side of the veth down, route gone), so its
+ * once: we cut it before answering (host side of the veth down, route gone), so its
  * live sockets never answer a peer. Once the destination holds a restored
  * copy, we kill the frozen source tree ourselves (its pages stay in CRIU's
  * page pipes) and only then send COMMIT. */
@@ -138,16 +138,16 @@ static void handover(struct pc *p, int fd)
 	bool sent;
 
 	s->t_postdump = now_ns();
-	if (s->rec.net.host_if[0] && s->rec.net.addr[0]) {
+	/* the destination starts restoring while we cut: both before the answer */
+	sent = msrc_send_restore(s, &p->commit_err) == 0;
+	if (sent && s->rec.net.host_if[0] && s->rec.net.addr[0]) {
 		if (net_host_cut(s->rec.net.host_if, s->rec.net.addr, &p->commit_err) < 0) {
 			ferr_wrap(&p->commit_err, "cutting tenant %s off the network", s->rec.name);
-			sent = false;
-			goto answer;
+			sent = false; /* abort: the destination drops what it restores */
+		} else {
+			p->cut = true;
 		}
-		p->cut = true;
 	}
-	sent = msrc_send_restore(s, &p->commit_err) == 0;
-answer:
 	p->t_answer = now_ns();
 	if (write(fd, "fail\n", 5) < 0)
 		pr_debug("answering CRIU's action script: %s", strerror(errno));
