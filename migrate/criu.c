@@ -422,6 +422,47 @@ out:
 	return r;
 }
 
+struct criu_swrk {
+	struct criu_conn c;
+};
+
+struct criu_swrk *criu_swrk_start(const char *criu_path, bool kdat_ns, ferr_t *err)
+{
+	struct criu_swrk *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		return NULL;
+	}
+	if (conn_start(criu_path, NULL, 0, kdat_ns, &w->c, err) < 0) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void criu_swrk_free(struct criu_swrk *w)
+{
+	if (!w)
+		return;
+	conn_finish(&w->c); /* swrk sees EOF and exits */
+	free(w);
+}
+
+/* The swrk started ahead, when there is one and it fits. */
+static bool take_swrk(const struct criu_restore_opts *o, struct criu_conn *c)
+{
+	struct criu_swrk *w = o->swrk;
+
+	if (!w || w->c.pid <= 0 || o->n_inherit || o->ps.enabled)
+		return false;
+	c->pid = w->c.pid;
+	c->sk = w->c.sk;
+	w->c.pid = -1;
+	w->c.sk = -1;
+	return true;
+}
+
 int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
 {
 	CriuOpts opts = CRIU_OPTS__INIT;
@@ -472,7 +513,8 @@ int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
 	req.type = CRIU_REQ_TYPE__RESTORE;
 	req.opts = &opts;
 
-	if (conn_start(o->c.criu_path, keep, o->n_inherit + 1, o->kdat_ns, &c, err) < 0)
+	if (!take_swrk(o, &c) &&
+	    conn_start(o->c.criu_path, keep, o->n_inherit + 1, o->kdat_ns, &c, err) < 0)
 		goto out;
 	if (conn_call(&c, &req, &o->c, &resp, err) < 0) {
 		ferr_wrap(err, "CRIU restore from %s", o->c.images_dir);

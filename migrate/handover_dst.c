@@ -43,6 +43,7 @@ struct dst {
 	bool registered;    /* in the in-doubt table */
 	bool lazy;	    /* post-copy: registered in the lazy table */
 	int lazy_sk;	    /* the daemon's end until it starts */
+	struct criu_swrk *swrk; /* post-copy: the restore's CRIU, started at BEGIN */
 	bool restored_sent; /* MIG_RESTORED went out: the source may commit */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 };
@@ -342,9 +343,16 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	}
 	d->lazy = true;
 	d->lazy_sk = sv[1];
-	ferr_t e = {0}; /* before anything is frozen: CRIU's probes (criu_kdat.h) */
+	/* before anything is frozen: CRIU's probes (criu_kdat.h) and the
+	 * restore's CRIU process, in the namespace with those probes */
+	ferr_t e = {0};
+	bool ctr = d->b->has_kind && d->b->kind == TK_CONTAINER;
 	if (criu_kdat_prepare(d->criu, &e) < 0)
 		pr_info("CRIU starts without cached probes: %s", e.msg);
+	ferr_clear(&e);
+	d->swrk = criu_swrk_start(d->criu, ctr, &e);
+	if (!d->swrk)
+		pr_info("the restore's CRIU starts later: %s", e.msg);
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err);
 	return 0;
@@ -358,7 +366,8 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 				  .images_dir = d->dir,
 				  .notify = restore_notify,
 				  .notify_arg = d,
-				  .lazy_pages = post_copy(d)};
+				  .lazy_pages = post_copy(d),
+				  .swrk = d->swrk};
 	struct restore_result rr;
 	ferr_t gerr = {0};
 	int r;
@@ -488,6 +497,7 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 		close(d.lazy_sk);
 	if (d.lazy && ret < 0)
 		lazy_drop(d.b->migration_id, true);
+	criu_swrk_free(d.swrk);
 	wire_free(d.b);
 	return ret;
 }
