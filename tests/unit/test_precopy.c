@@ -15,6 +15,8 @@
 #include "frame.h"
 #include "fsutil.h"
 #include "handover.h"
+#include "json.h"
+#include "migrate_report.h"
 #include "precopy.h"
 #include "precopy_dst.h"
 #include "unit.h"
@@ -193,6 +195,51 @@ static void test_receive_refuses(void)
 	CHECK(receive_after(MIG_RESTORE, 0, false, &e) < 0);
 }
 
+/* The --json report of a pre-copy migration: every round, the final dump,
+ * why the rounds stopped (cmd/migrate_report.c). */
+static void test_report_json(void)
+{
+	struct migrate_result r = {0};
+	ferr_t e = {0};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct jw w;
+
+	snprintf(r.tenant, sizeof(r.tenant), "t");
+	r.mode = MIG_PRE_COPY;
+	r.moved = true;
+	r.n_rounds = 2;
+	r.rounds[0] = (struct mig_round){
+	    .ms = 900, .frozen_ms = 40, .pages = 65536, .raw = 268435456, .payload = 100000000};
+	r.rounds[1] = (struct mig_round){
+	    .ms = 30, .frozen_ms = 2, .pages = 2048, .raw = 8388608, .payload = 4000000};
+	r.final_round = (struct mig_round){.ms = 50, .raw = 7340032, .payload = 3000000};
+	snprintf(r.precopy_stop, sizeof(r.precopy_stop), "not-shrinking");
+	CHECK(f != NULL);
+	jw_init(&w, f);
+	migrate_report_json(&w, NULL, &r, 0, &e);
+	jw_finish(&w);
+	fclose(f);
+	CHECK(buf && strstr(buf, "\"precopy\""));
+	CHECK(buf && strstr(buf, "\"stop_reason\":\"not-shrinking\""));
+	CHECK(buf && strstr(buf, "\"round\":2"));
+	CHECK(buf && strstr(buf, "\"raw_bytes\":268435456"));
+	CHECK(buf && strstr(buf, "\"pages\":2048"));
+	CHECK(buf && strstr(buf, "\"final\":{"));
+	free(buf);
+	/* other modes: no precopy object */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	r.mode = MIG_STOP_COPY;
+	jw_init(&w, f);
+	migrate_report_json(&w, NULL, &r, 0, &e);
+	jw_finish(&w);
+	fclose(f);
+	CHECK(buf && !strstr(buf, "precopy"));
+	free(buf);
+}
+
 int main(void)
 {
 	RUN(test_policy);
@@ -200,5 +247,6 @@ int main(void)
 	RUN(test_names);
 	RUN(test_round_order);
 	RUN(test_receive_refuses);
+	RUN(test_report_json);
 	UNIT_DONE();
 }
