@@ -156,11 +156,15 @@ mh_serve() {
 		shift
 	done
 	(($#)) && { shift; wrap=("$@"); }
-	local log="$T/serve-$h.log"
+	local log="$T/serve-$h.log" addr
 	: >"$log"
 	_mh_prefix "$h"
+	# no command substitution in the background job: its subshell would fork
+	# for it before exec'ing nsenter, and mh_child could take that short-lived
+	# child for the agent ("ferry serve did not start", seen under load)
+	addr=$(mh_addr "$h")
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
-		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$(mh_addr "$h"):7000" \
+		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$addr:7000" \
 		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" >>"$log" 2>&1 &
 	local pid
 	pid=$(mh_child $!) || t_fail "no agent process in host $h"
@@ -174,7 +178,6 @@ mh_serve() {
 		sleep 0.05
 	done
 	cat "$log" >&2
-	# what the agent was doing (an intermittent slow start is not understood)
 	ps -o pid,stat,etime,wchan:32,cmd -p "$pid" >&2 || true
 	t_fail "ferry serve did not start in host $h"
 }
@@ -288,11 +291,12 @@ mh_wait_copies() {
 # output in $T/out and $T/err; MH_MIG gets the waitable pid, MH_MIG_PID the
 # migrate process itself (root PID namespace: for kill and /proc).
 mh_bg_migrate() {
-	local from=$1 to=$2 name=$3
+	local from=$1 to=$2 name=$3 addr
 	shift 3
 	_mh_prefix "$from"
+	addr=$(mh_addr "$to") # not in the background job (see mh_serve)
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$from" "$FERRY" migrate "$name" \
-		--to "$(mh_addr "$to"):7000" --tls "$T/certs" --name "$from" --peer "$to" "$@" \
+		--to "$addr:7000" --tls "$T/certs" --name "$from" --peer "$to" "$@" \
 		>"$T/out" 2>"$T/err" &
 	MH_MIG=$!
 	MH_MIG_PID=$(mh_child "$MH_MIG")
