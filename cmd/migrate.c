@@ -26,6 +26,9 @@ static void usage(FILE *f)
 	       "  --to HOST:PORT        the destination agent\n"
 	       "  --tls DIR --name NAME CA DIR/ca.pem, identity DIR/NAME.pem + DIR/NAME.key\n"
 	       "  --peer NAME           the name in the destination's certificate (default: HOST)\n"
+	       "  --source-agent HOST:PORT  this host's agent, which the destination asks when\n"
+	       "                        it lost us after restoring (default: the `ferry serve`\n"
+	       "                        of this state directory, at our session's address)\n"
 	       "  --mode MODE           auto (default: the best safe mode both hosts support,\n"
 	       "                        stop-copy here), stop-copy, pre-copy (needs soft-dirty\n"
 	       "                        memory tracking), post-copy (opt-in: the tenant runs on\n"
@@ -48,6 +51,7 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 	    {"tls", required_argument, NULL, 't'},
 	    {"name", required_argument, NULL, 'n'},
 	    {"peer", required_argument, NULL, 'p'},
+	    {"source-agent", required_argument, NULL, 'S'},
 	    {"mode", required_argument, NULL, 'm'},
 	    {"tune-host", no_argument, NULL, 'u'},
 	    {"timeout", required_argument, NULL, 'o'},
@@ -81,6 +85,9 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 			break;
 		case 'p':
 			o.peer = optarg;
+			break;
+		case 'S':
+			o.source_agent = optarg;
 			break;
 		case 'm':
 			if (mig_mode_parse(optarg, &o.mode, &err) < 0)
