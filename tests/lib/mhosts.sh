@@ -167,7 +167,8 @@ mh_serve() {
 	eval "MH_PID_$h=$pid"
 	eval "MH_LOG_$h=$log"
 	t_defer "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-	local n=100
+	# up to 15 s: on a loaded machine entering the namespaces can be slow
+	local n=300
 	while ((n-- > 0)); do
 		grep -q "listening on" "$log" 2>/dev/null && return 0
 		kill -0 "$pid" 2>/dev/null || break
