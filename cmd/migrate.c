@@ -9,6 +9,7 @@
 #include "json.h"
 #include "migrate.h"
 #include "migrate_report.h"
+#include "precopy.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -16,6 +17,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f, "usage: ferry migrate NAME --to HOST:PORT --tls DIR --name NAME [--peer NAME]\n"
 	       "                     [--mode auto|stop-copy|pre-copy|post-copy] [--tune-host]\n"
+	       "                     [--precopy-rounds N] [--precopy-shrink PCT]\n"
 	       "                     [--timeout SECONDS] [--no-compress] [--json]\n\n"
 	       "Move the running tenant NAME to the host whose `ferry serve` listens on\n"
 	       "HOST:PORT. Its memory streams from CRIU through the TLS session as it is\n"
@@ -29,12 +31,20 @@ static void usage(FILE *f)
 	       "  --source-agent HOST:PORT  this host's agent, which the destination asks when\n"
 	       "                        it lost us after restoring (default: the `ferry serve`\n"
 	       "                        of this state directory, at our session's address)\n"
-	       "  --mode MODE           auto (default: the best safe mode both hosts support,\n"
-	       "                        stop-copy here), stop-copy, pre-copy (needs soft-dirty\n"
-	       "                        memory tracking), post-copy (opt-in: the tenant runs on\n"
-	       "                        the destination before its memory arrived; IF THIS\n"
-	       "                        HOST DIES BEFORE EVERY PAGE ARRIVED, THE TENANT IS LOST)\n"
+	       "  --mode MODE           auto (default: the best safe mode: pre-copy where this\n"
+	       "                        host tracks dirty memory (soft-dirty, see `ferry check`),\n"
+	       "                        else stop-copy), stop-copy, pre-copy (the tenant runs\n"
+	       "                        while its memory is sent in rounds, then a short final\n"
+	       "                        dump; needs soft-dirty), post-copy (opt-in: the\n"
+	       "                        tenant runs on the destination before its memory\n"
+	       "                        arrived; IF THIS HOST DIES BEFORE EVERY PAGE ARRIVED,\n"
+	       "                        THE TENANT IS LOST)\n"
 	       "  --tune-host           post-copy: set the pipe sysctls it needs on this host\n"
+	       "  --precopy-rounds N    pre-copy: at most N rounds before the final dump\n"
+	       "                        (1..16, default 5)\n"
+	       "  --precopy-shrink PCT  pre-copy: another round only while the last one sent\n"
+	       "                        at most PCT %% of the one before (1..100, default 80);\n"
+	       "                        a round of 1 MiB or less also ends the rounds\n"
 	       "  --timeout SECONDS     one step on the session (restore included) may take this\n"
 	       "                        long (default 60)\n"
 	       "  --no-compress         no LZ4 on the page stream\n"
@@ -44,6 +54,24 @@ static void usage(FILE *f)
 	       "            6 network/peer failure, 7 host lacks what the mode needs.\n");
 }
 
+/* A whole number in [lo, hi]. */
+static int parse_range(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (!*s || *end || v < lo || v > hi)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int usage_bad(const char *opt, const char *val)
+{
+	fprintf(stderr, "ferry migrate: %s %s: out of range (see --help)\n", opt, val);
+	return FX_USAGE;
+}
+
 int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 {
 	static const struct option opts[] = {
@@ -51,9 +79,11 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 	    {"tls", required_argument, NULL, 't'},
 	    {"name", required_argument, NULL, 'n'},
 	    {"peer", required_argument, NULL, 'p'},
-	    {"source-agent", required_argument, NULL, 'S'},
+	    {"source-agent", required_argument, NULL, 'A'},
 	    {"mode", required_argument, NULL, 'm'},
 	    {"tune-host", no_argument, NULL, 'u'},
+	    {"precopy-rounds", required_argument, NULL, 'R'},
+	    {"precopy-shrink", required_argument, NULL, 'S'},
 	    {"timeout", required_argument, NULL, 'o'},
 	    {"no-compress", no_argument, NULL, 'z'},
 	    {"json", no_argument, NULL, 'j'},
@@ -86,7 +116,7 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 		case 'p':
 			o.peer = optarg;
 			break;
-		case 'S':
+		case 'A':
 			o.source_agent = optarg;
 			break;
 		case 'm':
@@ -95,6 +125,14 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 			break;
 		case 'u':
 			o.tune_host = true;
+			break;
+		case 'R':
+			if (parse_range(optarg, 1, PRECOPY_ROUNDS_MAX, &o.precopy_rounds) < 0)
+				return usage_bad("--precopy-rounds", optarg);
+			break;
+		case 'S':
+			if (parse_range(optarg, 1, 100, &o.precopy_shrink_pct) < 0)
+				return usage_bad("--precopy-shrink", optarg);
 			break;
 		case 'o':
 			o.timeout_ms = atoi(optarg) * 1000;

@@ -6,6 +6,35 @@
 
 #include "util.h"
 
+static void round_json(struct jw *w, const char *key, unsigned n, const struct mig_round *m)
+{
+	jw_obj_begin(w, key);
+	if (n)
+		jw_uint(w, "round", n);
+	jw_double(w, "ms", m->ms);
+	if (n) {
+		jw_double(w, "frozen_ms", m->frozen_ms);
+		jw_uint(w, "pages", m->pages);
+	}
+	jw_uint(w, "raw_bytes", m->raw);
+	jw_uint(w, "payload_bytes", m->payload);
+	jw_obj_end(w);
+}
+
+/* Pre-copy: each pre-dump round, the final dump's pages, why the rounds
+ * stopped. */
+static void precopy_json(struct jw *w, const struct migrate_result *r)
+{
+	jw_obj_begin(w, "precopy");
+	jw_str(w, "stop_reason", r->precopy_stop[0] ? r->precopy_stop : NULL);
+	jw_arr_begin(w, "rounds");
+	for (unsigned i = 0; i < r->n_rounds && i < MIG_ROUNDS_MAX; i++)
+		round_json(w, NULL, i + 1, &r->rounds[i]);
+	jw_arr_end(w);
+	round_json(w, "final", 0, &r->final_round);
+	jw_obj_end(w);
+}
+
 void migrate_report_json(struct jw *w, const char *key, const struct migrate_result *r, int rc,
 			 const ferr_t *err)
 {
@@ -38,6 +67,8 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 	jw_uint(w, "files_raw_bytes", r->files_raw);
 	jw_uint(w, "raw_bytes", r->pages_raw + r->files_raw);
 	jw_uint(w, "wire_bytes", r->wire_bytes);
+	if (r->mode == MIG_PRE_COPY)
+		precopy_json(w, r);
 	if (rc) {
 		jw_int(w, "code", err->code);
 		jw_str(w, "error", err->msg);
@@ -59,6 +90,19 @@ void migrate_report_text(const struct migrate_result *r)
 	if (r->mode == MIG_POST_COPY)
 		printf("  memory followed in the background: last page %.1f ms after the resume\n",
 		       r->pages_done_ms);
+	if (r->mode == MIG_PRE_COPY) {
+		for (unsigned i = 0; i < r->n_rounds && i < MIG_ROUNDS_MAX; i++) {
+			const struct mig_round *m = &r->rounds[i];
+			printf(
+			    "  pre-copy round %u: %llu pages, %s relayed in %.1f ms (frozen %.1f "
+			    "ms)\n",
+			    i + 1, (unsigned long long)m->pages, fmt_bytes(m->raw, b1, sizeof(b1)),
+			    m->ms, m->frozen_ms);
+		}
+		printf("  final dump: %s relayed in %.1f ms (rounds stopped: %s)\n",
+		       fmt_bytes(r->final_round.raw, b1, sizeof(b1)), r->final_round.ms,
+		       r->precopy_stop[0] ? r->precopy_stop : "-");
+	}
 	printf("  %s raw, %s on the wire\n", fmt_bytes(r->pages_raw + r->files_raw, b1, sizeof(b1)),
 	       fmt_bytes(r->wire_bytes, b2, sizeof(b2)));
 }

@@ -389,7 +389,9 @@ int criu_dump(const struct criu_dump_opts *o, struct criu_dump_result *res, ferr
 	opts.track_mem = o->track_mem;
 	opts.has_lazy_pages = o->lazy_pages;
 	opts.lazy_pages = o->lazy_pages;
-	req.type = o->pre_dump ? CRIU_REQ_TYPE__PRE_DUMP : CRIU_REQ_TYPE__DUMP;
+	/* one pre-dump per CRIU: a plain PRE_DUMP would make swrk wait for the
+	 * next request after its answer */
+	req.type = o->pre_dump ? CRIU_REQ_TYPE__SINGLE_PRE_DUMP : CRIU_REQ_TYPE__DUMP;
 	req.opts = &opts;
 
 	if (conn_start(o->c.criu_path, keep, 1, &c, err) < 0)

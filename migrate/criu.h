@@ -72,7 +72,7 @@ struct criu_dump_opts {
 	struct criu_common_opts c;
 	pid_t pid;
 	bool leave_running;
-	bool pre_dump; /* CRIU_REQ_TYPE__PRE_DUMP instead of DUMP */
+	bool pre_dump; /* CRIU_REQ_TYPE__SINGLE_PRE_DUMP instead of DUMP */
 	struct criu_ps ps;
 	const char *parent_img; /* relative to images_dir, e.g. "../pre1" */
 	bool track_mem;

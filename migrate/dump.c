@@ -321,6 +321,8 @@ static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct du
 	if (!d.ps.enabled)
 		d.ps.fd = -1;
 	d.lazy_pages = o->lazy_pages;
+	d.parent_img = o->parent_img;
+	d.track_mem = o->track_mem;
 	d.notify = o->notify;
 	d.notify_arg = o->notify_arg;
 	pr_info("dumping %s %s (pid %d) into %s", drv->name, rec->name, rec->init_pid, r->dir);

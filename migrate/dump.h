@@ -26,6 +26,10 @@ struct dump_opts {
 	void *notify_arg;
 	struct criu_ps ps; /* migration: page server socket (ps.enabled false: local) */
 	bool lazy_pages;   /* post-copy: pages stay with the source, served on demand */
+	/* pre-copy's final dump: the last pre-dump round's images (relative to
+	 * images_dir) and soft-dirty tracking, so that only dirty pages go */
+	const char *parent_img;
+	bool track_mem;
 };
 
 struct dump_result {

@@ -23,7 +23,12 @@
  * (MIG_REQ_PAGES) relays CRIU's lazy page server on S to the lazy-pages
  * daemon on D. S cuts the tenant's network and answers post-dump "fail"
  * before MIG_RESTORE (CRIU serves pages, keeps the tasks); on MIG_RESTORED
- * it SIGKILLs the frozen tree, then sends MIG_COMMIT. */
+ * it SIGKILLs the frozen tree, then sends MIG_COMMIT.
+ * Pre-copy: after MIG_ACCEPT, per CRIU pre-dump round S sends MIG_ROUND, D
+ * starts a page server into round-N/ (parent ../round-N-1) and answers
+ * MIG_ACCEPT, the pages flow on stream 1 while the tenant runs; the final
+ * MIG_ROUND (final) is the frozen dump into the migration's directory
+ * (parent round-N), then files, RESTORE, ... as in stop-copy. */
 #ifndef FERRY_HANDOVER_H
 #define FERRY_HANDOVER_H
 
@@ -49,6 +54,7 @@ enum mig_type {
 	MIG_DONE = 70,	      /* D: running (MigrateStep with timings) */
 	MIG_ABORT = 71,	      /* S: give up; discard everything */
 	MIG_VERDICT = 72,     /* source's agent: MigrateVerdict (handover_query.h) */
+	MIG_ROUND = 80,	      /* S: pre-copy round (MigrateRound); D answers MIG_ACCEPT */
 };
 
 #define MIG_STREAM_PAGES 1

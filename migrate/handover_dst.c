@@ -25,6 +25,7 @@
 #include "log.h"
 #include "migrate_files.h"
 #include "net.h"
+#include "precopy_dst.h"
 #include "registry.h"
 #include "relay.h"
 #include "restore.h"
@@ -428,6 +429,20 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	return 0;
 }
 
+/* Pre-copy: the source's pre-dump rounds, then its final dump (precopy_dst.c). */
+static int receive_rounds(struct dst *d, ferr_t *err)
+{
+	struct precopy_dst_opts po = {.criu = d->criu,
+				      .dir = d->dir,
+				      .migration_id = d->b->migration_id,
+				      .lz4 = d->b->has_lz4 && d->b->lz4,
+				      .timeout_ms = d->o->timeout_ms,
+				      .on_rx = on_rx,
+				      .on_rx_arg = d};
+
+	return precopy_receive(d->c, &po, err);
+}
+
 static int prepare(struct dst *d, ferr_t *err)
 {
 	char base[PATH_MAX];
@@ -455,7 +470,9 @@ static int run(struct dst *d, ferr_t *err)
 	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
 		return -1;
 	if (prepare(d, err) < 0 ||
-	    (post_copy(d) ? prepare_lazy(d, err) : receive_pages(d, err)) < 0 ||
+	    (post_copy(d) ? prepare_lazy(d, err)
+	     : !strcmp(d->b->mode ? d->b->mode : "", "pre-copy") ? receive_rounds(d, err)
+								 : receive_pages(d, err)) < 0 ||
 	    mig_files_recv(d->c, d->dir, &raw, err) < 0)
 		return -1;
 	if (frame_recv(d->c, &fb, err) < 0) {

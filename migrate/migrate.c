@@ -376,7 +376,7 @@ static int prepare(struct src *s, ferr_t *err)
 }
 
 /* Freeze + stream + hand over. */
-static int run_stop_copy(struct src *s, ferr_t *err)
+int msrc_stop_copy(struct src *s, ferr_t *err)
 {
 	struct dump_opts d = {.state_dir = s->o->state_dir,
 			      .criu_path = s->o->criu_path,
@@ -384,7 +384,9 @@ static int run_stop_copy(struct src *s, ferr_t *err)
 			      .images_dir = s->img,
 			      .tcp_established = true,
 			      .notify = src_notify,
-			      .notify_arg = s};
+			      .notify_arg = s,
+			      .parent_img = s->parent_img,
+			      .track_mem = s->track_mem};
 	struct dump_result dr;
 	int r;
 
@@ -476,7 +478,9 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 			  s.rec.name);
 		goto out;
 	}
-	ret = r->mode == MIG_POST_COPY ? msrc_post_copy(&s, err) : run_stop_copy(&s, err);
+	ret = r->mode == MIG_POST_COPY	? msrc_post_copy(&s, err)
+	      : r->mode == MIG_PRE_COPY ? msrc_pre_copy(&s, err)
+					: msrc_stop_copy(&s, err);
 	msrc_timings(&s);
 	msrc_progress(&s, ret == 0 ? "done" : "failed");
 out:

@@ -22,6 +22,17 @@ const char *mig_mode_str(enum mig_mode m);
 /* "auto", "stop-copy", "pre-copy", "post-copy"; -1 (FX_USAGE) otherwise. */
 int mig_mode_parse(const char *s, enum mig_mode *m, ferr_t *err);
 
+/* Pre-copy: one pre-dump round (the tenant running) or the final dump. */
+struct mig_round {
+	double ms;	  /* the round, CRIU's pre-dump and its page stream */
+	double frozen_ms; /* CRIU: tasks frozen while their pages were collected */
+	uint64_t pages;	  /* pages CRIU wrote (0 when it kept no statistics) */
+	uint64_t raw;	  /* page-server bytes relayed */
+	uint64_t payload; /* after LZ4 */
+};
+
+#define MIG_ROUNDS_MAX 16 /* PRECOPY_ROUNDS_MAX */
+
 struct migrate_result;
 typedef void (*migrate_progress_fn)(const char *stage, const struct migrate_result *r, void *arg);
 
@@ -42,6 +53,10 @@ struct migrate_opts {
 	bool compress;	 /* LZ4 on the relay */
 	int timeout_ms;	 /* one read or write on the session (restore included) */
 	int retry_for_s; /* reconnecting to deliver the decision after a drop */
+	/* pre-copy: pre-dump rounds at most, and the shrink a round must reach
+	 * to go on (percent of the previous round); 0: defaults (precopy.h) */
+	unsigned precopy_rounds;
+	unsigned precopy_shrink_pct;
 	migrate_progress_fn progress;
 	void *progress_arg;
 };
@@ -69,6 +84,12 @@ struct migrate_result {
 	uint64_t pages_payload;
 	uint64_t files_raw;  /* other image bytes */
 	uint64_t wire_bytes; /* bytes through the socket, both directions */
+	/* pre-copy: the rounds before the final dump, and why they stopped;
+	 * pages_raw / pages_payload above count every round and the final */
+	unsigned n_rounds;
+	struct mig_round rounds[MIG_ROUNDS_MAX];
+	struct mig_round final_round;
+	char precopy_stop[24];
 };
 
 int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err);

@@ -33,6 +33,9 @@ struct src {
 	uint64_t t0, t_lock, t_postdump, t_files, t_restored, t_commit, t_pages_done;
 	bool restore_sent;   /* the destination may hold a restored copy */
 	bool commit_decided; /* post-dump answered "ok": CRIU kills our copy */
+	/* pre-copy's final dump: the last round's images, soft-dirty tracking */
+	const char *parent_img;
+	bool track_mem;
 };
 
 void msrc_progress(struct src *s, const char *stage);
@@ -50,6 +53,10 @@ int msrc_wait_restored(struct src *s, ferr_t *err);
 int msrc_commit(struct src *s, ferr_t *err);
 void msrc_cleanup(struct src *s);
 void msrc_abort(struct src *s);
+/* Freeze + stream + hand over (stop-copy, and pre-copy's final dump). */
+int msrc_stop_copy(struct src *s, ferr_t *err);
+/* Pre-copy: pre-dump rounds, then msrc_stop_copy (migrate_precopy.c). */
+int msrc_pre_copy(struct src *s, ferr_t *err);
 /* Post-copy: CRIU's lazy dump through the command line (migrate_postcopy.c). */
 int msrc_post_copy(struct src *s, ferr_t *err);
 

@@ -1,8 +1,9 @@
 /* Choosing a migration mode for this host pair (migrate.h). stop-copy works
  * wherever CRIU does; pre-copy needs dirty memory tracking (soft-dirty);
  * post-copy needs userfaultfd and the pipe limits a lazy dump needs. auto
- * picks the best safe mode: stop-copy (post-copy is never chosen by itself:
- * if the source dies before every page arrived, the tenant is lost). */
+ * picks the best safe mode: pre-copy where this (the source) host tracks
+ * dirty memory, else stop-copy (post-copy is never chosen by itself: if the
+ * source dies before every page arrived, the tenant is lost). */
 #ifndef FERRY_MIGRATE_MODE_H
 #define FERRY_MIGRATE_MODE_H
 

@@ -62,6 +62,9 @@ ferry_run() {
 	SRC_MIB=$(awk -v k="$peak" 'BEGIN {printf "%.1f", k / 1024}')
 	DST_MIB=$(awk -v h="$(hwm_kib "$MH_PID_b")" -v b="$base" 'BEGIN {printf "%.1f", (h - b) / 1024}')
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("   stages_ms", d["stages_ms"], "raw", d["raw_bytes"], "wire", d["wire_bytes"])' "$T/$mode.json"
+	# pre-copy: each round's bytes and time, the final dump's, why the rounds stopped
+	python3 -c 'import json,sys; p=json.load(open(sys.argv[1])).get("precopy")
+if p: print("   precopy rounds", [(r["raw_bytes"], round(r["ms"])) for r in p["rounds"]], "final", p["final"]["raw_bytes"], "stop", p["stop_reason"])' "$T/$mode.json"
 	mh_ferry b kill "$name" >/dev/null
 	mh_ferry b rm "$name" >/dev/null
 }

@@ -35,7 +35,8 @@ cat "$T/m1.json"
 python3 - "$T/m1.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["ok"] and d["moved"] and d["mode"] == "stop-copy", d
+# auto: pre-copy where the source tracks dirty memory, else stop-copy
+assert d["ok"] and d["moved"] and d["mode"] in ("stop-copy", "pre-copy"), d
 assert d["downtime_ms"] > 0 and d["total_ms"] >= d["downtime_ms"], d
 assert d["pages_raw_bytes"] > 0 and d["wire_bytes"] > 0, d
 for k in ("freeze", "dump", "transfer", "restore", "resume", "network", "cleanup"):

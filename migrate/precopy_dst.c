@@ -1,0 +1,198 @@
+/* Pre-copy, destination side (precopy_dst.h). */
+#define LOG_PREFIX "handover"
+#include "precopy_dst.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "handover.h"
+#include "log.h"
+#include "precopy.h"
+#include "relay.h"
+#include "session.h"
+#include "util.h"
+#include "wire.h"
+
+struct ps {
+	pid_t pid;
+	int sk; /* our end; the page server has the other */
+};
+
+/* `criu page-server -D dir --ps-socket FD [--prev-images-dir parent]`: CRIU
+ * links dir/parent to the previous round (relative to dir) before it
+ * answers the dumping CRIU whether a parent exists. */
+static int ps_start(const char *criu, const char *dir, const char *parent, struct ps *ps,
+		    ferr_t *err)
+{
+	int sv[2];
+	char fdstr[16];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return ferr_sys(err, FX_FAIL, "socketpair for the page server");
+	ps->pid = fork();
+	if (ps->pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return ferr_sys(err, FX_FAIL, "fork for the page server");
+	}
+	if (ps->pid == 0) {
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		fcntl(sv[1], F_SETFD, 0);
+		setpgid(0, 0);
+		signal(SIGPIPE, SIG_DFL);
+		snprintf(fdstr, sizeof(fdstr), "%d", sv[1]);
+		if (parent && *parent)
+			execl(criu, criu, "page-server", "-D", dir, "--ps-socket", fdstr,
+			      "--prev-images-dir", parent, "-o", "page-server.log", "-v4",
+			      (char *)NULL);
+		else
+			execl(criu, criu, "page-server", "-D", dir, "--ps-socket", fdstr, "-o",
+			      "page-server.log", "-v4", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	ps->sk = sv[0];
+	return 0;
+}
+
+/* Reap the page server (bounded, killed when it does not end or when
+ * kill_it); its exit status says whether every page was written. */
+static int ps_stop(struct ps *ps, bool kill_it, const char *dir, ferr_t *err)
+{
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	int st = -1;
+
+	if (ps->sk >= 0)
+		close(ps->sk);
+	ps->sk = -1;
+	if (ps->pid <= 0)
+		return 0;
+	if (kill_it)
+		kill(ps->pid, SIGKILL);
+	for (int i = 0; i < 500; i++) {
+		pid_t r = waitpid(ps->pid, &st, WNOHANG);
+		if (r == ps->pid || (r < 0 && errno != EINTR))
+			break;
+		if (i == 499) {
+			kill(ps->pid, SIGKILL);
+			waitpid(ps->pid, &st, 0);
+		}
+		nanosleep(&ts, NULL);
+	}
+	ps->pid = -1;
+	if (!kill_it && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		return ferr_set(err, FX_FAIL, "CRIU page server failed (see %s/page-server.log)",
+				dir);
+	return 0;
+}
+
+/* Round n (final: the frozen dump): its directory, page server, relay. */
+static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned n, bool final,
+		     ferr_t *err)
+{
+	struct relay_opts ro = {.stream = MIG_STREAM_PAGES,
+				.lz4 = o->lz4,
+				.idle_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000,
+				.on_rx = o->on_rx,
+				.on_rx_arg = o->on_rx_arg};
+	struct relay_stats rs;
+	struct ps ps = {.pid = -1, .sk = -1};
+	char name[32], dir[PATH_MAX], parent[48];
+	int r;
+
+	/* both names come from our own counter, never from the peer */
+	if (precopy_parent(final ? "" : "..", n - 1, parent, sizeof(parent)) < 0 ||
+	    precopy_round_name(n, name, sizeof(name)) < 0)
+		return ferr_set(err, FX_FAIL, "round %u: name too long", n);
+	if (final) {
+		snprintf(dir, sizeof(dir), "%s", o->dir);
+	} else {
+		if (xsnprintf_path(dir, sizeof(dir), o->dir, name) < 0)
+			return ferr_set(err, FX_FAIL, "path of round %u too long", n);
+		if (mkdir(dir, 0700) < 0)
+			return ferr_sys(err, FX_CONFLICT, "creating %s", dir);
+	}
+	if (ps_start(o->criu, dir, parent, &ps, err) < 0)
+		return -1;
+	if (mig_send_step(c, MIG_ACCEPT, NULL) < 0) {
+		ps_stop(&ps, true, dir, NULL);
+		return chan_take_error(c, err);
+	}
+	r = relay_run(c, ps.sk, &ro, &rs, err);
+	if (ps_stop(&ps, r < 0, dir, r < 0 ? NULL : err) < 0)
+		return -1;
+	if (r < 0)
+		return -1;
+	pr_info("migration %s: %s %u: %llu page bytes in %.2f s", o->migration_id,
+		final ? "final dump after round" : "pre-copy round", final ? n - 1 : n,
+		(unsigned long long)rs.raw_rx, rs.seconds);
+	return 0;
+}
+
+/* The next MIG_ROUND: its number and whether it is the final dump. */
+static int next_round(struct chan *c, unsigned done, unsigned *n, bool *final, ferr_t *err)
+{
+	struct frame_buf fb = {0};
+	Ferry__Wire__MigrateRound *m = NULL;
+	int r = -1;
+
+	if (frame_recv(c, &fb, err) < 0) {
+		ferr_wrap(err, "waiting for pre-copy round %u", done + 1);
+		goto out;
+	}
+	if (fb.h.type == MIG_ABORT) {
+		ferr_set(err, FX_PEER, "the source aborted the migration");
+		goto out;
+	}
+	if (fb.h.type == WIRE_ERROR) {
+		session_peer_error(&fb, chan_peer(c), err);
+		goto out;
+	}
+	if (fb.h.type != MIG_ROUND) {
+		session_unexpected(&fb, chan_peer(c), "ROUND", err);
+		goto out;
+	}
+	m = wire_unpack(&ferry__wire__migrate_round__descriptor, fb.data, fb.h.len, err);
+	if (!m)
+		goto out;
+	*n = m->round;
+	*final = m->has_final && m->final;
+	if (!precopy_round_ok(done, *n, *final)) {
+		ferr_set(err, FX_INTEGRITY, "pre-copy %s %u out of order (after %u rounds)",
+			 *final ? "final dump" : "round", *n, done);
+		goto out;
+	}
+	r = 0;
+out:
+	wire_free(m);
+	frame_buf_free(&fb);
+	return r;
+}
+
+int precopy_receive(struct chan *c, const struct precopy_dst_opts *o, ferr_t *err)
+{
+	unsigned done = 0, n;
+	bool final = false;
+
+	if (mig_send_step(c, MIG_ACCEPT, NULL) < 0)
+		return chan_take_error(c, err);
+	while (!final) {
+		if (next_round(c, done, &n, &final, err) < 0)
+			return -1;
+		if (one_round(c, o, n, final, err) < 0)
+			return ferr_wrap(err, "pre-copy %s %u", final ? "final dump" : "round", n);
+		done = n;
+	}
+	return 0;
+}
