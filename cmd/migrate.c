@@ -18,6 +18,7 @@ static void usage(FILE *f)
 	    f, "usage: ferry migrate NAME --to HOST:PORT --tls DIR --name NAME [--peer NAME]\n"
 	       "                     [--mode auto|stop-copy|pre-copy|post-copy] [--tune-host]\n"
 	       "                     [--precopy-rounds N] [--precopy-shrink PCT]\n"
+	       "                     [--source-agent HOST:PORT]\n"
 	       "                     [--timeout SECONDS] [--no-compress] [--json]\n\n"
 	       "Move the running tenant NAME to the host whose `ferry serve` listens on\n"
 	       "HOST:PORT. Its memory streams from CRIU through the TLS session as it is\n"

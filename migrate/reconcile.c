@@ -414,42 +414,57 @@ static void settle_frozen(const char *state_dir, const char *name)
 	close(lk);
 }
 
-/* Agent start: records registered by incoming migrations of the agent that
- * died (their last_dump is that migration's directory). */
-static bool settle_incoming(const char *state_dir, struct tenant_rec *rec)
+/* Records registered by an incoming migration (last_dump is its directory,
+ * STATE/migrations/ID) whose agent is gone: the restore holds the tenant's
+ * lock from before the record is written until last_dump is cleared, so a
+ * free lock means nobody works on it any more. Returns true when rec is
+ * such a record. */
+static bool settle_incoming(const char *state_dir, const struct tenant_rec *listed,
+			    bool at_agent_start)
 {
 	char base[PATH_MAX], real[PATH_MAX], id[80];
+	struct tenant_rec rec;
 	const char *slash;
 	int lk;
 
 	if (xsnprintf(base, sizeof(base), NULL, "%s/migrations", state_dir) < 0 ||
-	    !realpath(base, real) || strncmp(rec->last_dump, real, strlen(real)) ||
-	    rec->last_dump[strlen(real)] != '/')
+	    !realpath(base, real) || strncmp(listed->last_dump, real, strlen(real)) ||
+	    listed->last_dump[strlen(real)] != '/')
 		return false;
-	slash = rec->last_dump + strlen(real) + 1;
+	slash = listed->last_dump + strlen(real) + 1;
 	if (strchr(slash, '/') || !strncmp(slash, "out-", 4) || strlen(slash) >= sizeof(id))
 		return false;
 	snprintf(id, sizeof(id), "%s", slash);
-	lk = registry_lock(state_dir, rec->name, NULL);
+	lk = registry_lock(state_dir, listed->name, NULL);
 	if (lk < 0)
+		return true; /* its restore (or another command) works on it */
+	if (registry_load(state_dir, listed->name, &rec, NULL) < 0) {
+		close(lk);
 		return true;
-	enum settle s = settle(rec->init_pid, rec->init_start, 5000);
+	}
+	enum settle s = ST_BUSY;
+	if (strcmp(rec.last_dump, listed->last_dump) ||
+	    (rec.state != TS_RUNNING && rec.state != TS_FROZEN))
+		goto out; /* settled meanwhile */
+	s = settle(rec.init_pid, rec.init_start, 5000);
 	if (s == ST_ALIVE) {
-		pr_info("tenant %s (migration %s) runs here: registered running", rec->name, id);
-		rec->state = TS_RUNNING;
-		rec->last_dump[0] = '\0';
-		rec->updated = wall_time();
-		registry_save(state_dir, rec, NULL);
+		pr_info("tenant %s (migration %s) runs here: registered running", rec.name, id);
+		rec.state = TS_RUNNING;
+		rec.last_dump[0] = '\0';
+		rec.updated = wall_time();
+		registry_save(state_dir, &rec, NULL);
 		indoubt_finish(id, INDOUBT_RUNNING);
 	} else if (s == ST_GONE) {
 		pr_info("tenant %s (migration %s) did not survive its agent: record removed",
-			rec->name, id);
-		registry_remove(state_dir, rec->name, NULL);
+			rec.name, id);
+		registry_remove(state_dir, rec.name, NULL);
 		indoubt_finish(id, INDOUBT_DISCARDED);
-	} else {
-		pr_warn("tenant %s (migration %s) is still held by CRIU: left as it is", rec->name,
+	} else if (at_agent_start) {
+		pr_warn("tenant %s (migration %s) is still held by CRIU: left as it is", rec.name,
 			id);
 	}
+out:
+	tenant_rec_free(&rec);
 	close(lk);
 	return true;
 }
@@ -464,8 +479,7 @@ void reconcile_all(const char *state_dir, bool at_agent_start)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		bool live = v[i].state == TS_RUNNING || v[i].state == TS_FROZEN;
-		if (at_agent_start && live && v[i].last_dump[0] &&
-		    settle_incoming(state_dir, &v[i]))
+		if (live && v[i].last_dump[0] && settle_incoming(state_dir, &v[i], at_agent_start))
 			;
 		else if (v[i].state == TS_FROZEN)
 			settle_frozen(state_dir, v[i].name);

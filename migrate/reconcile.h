@@ -12,8 +12,8 @@
  * The decision files (ID.committed / ID.aborted) stay for a day, so that a
  * destination holding a copy in doubt gets the same answer every time.
  *
- * Destination side (agent start only): a record whose last_dump lies in
- * STATE/migrations/ID was registered by a migration that had not finished
+ * Destination side: a record whose last_dump lies in STATE/migrations/ID and
+ * whose lock is free was registered by a migration that had not finished
  * when its agent died: init alive -> running; init dead -> removed. */
 #ifndef FERRY_RECONCILE_H
 #define FERRY_RECONCILE_H
@@ -44,10 +44,11 @@ void inflight_end(const char *state_dir, const char *id, int fd, bool aborted);
 int reconcile_migration(const char *state_dir, const char *id, int wait_ms, enum mig_verdict *v,
 			ferr_t *err);
 
-/* Every stale state of this host: migrations whose owner died, records left
- * "frozen" by a killed command, old decision files; at_agent_start also the
- * incoming migrations of a killed agent. Problems are logged, not returned:
- * a stale state must never stop the command that tidies up. */
+/* Every stale state of this host: migrations whose owner died, incoming
+ * migrations of a killed agent, records left "frozen" by a killed command,
+ * old decision files (at_agent_start: louder about what it must leave).
+ * Problems are logged, not returned: a stale state must never stop the
+ * command that tidies up. */
 void reconcile_all(const char *state_dir, bool at_agent_start);
 
 /* Testing hook (docs/migrate.md): FERRY_FAULT=what in this process's
