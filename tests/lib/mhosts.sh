@@ -156,11 +156,14 @@ mh_serve() {
 		shift
 	done
 	(($#)) && { shift; wrap=("$@"); }
-	local log="$T/serve-$h.log"
+	local log="$T/serve-$h.log" addr
 	: >"$log"
 	_mh_prefix "$h"
+	# no command substitution in the background command: its subshell would
+	# be the first child mh_child finds
+	addr=$(mh_addr "$h")
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
-		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$(mh_addr "$h"):7000" \
+		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$addr:7000" \
 		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" >>"$log" 2>&1 &
 	local pid
 	pid=$(mh_child $!) || t_fail "no agent process in host $h"
@@ -175,6 +178,7 @@ mh_serve() {
 		sleep 0.05
 	done
 	cat "$log" >&2
+	mh_exec "$h" ss -ltnp 2>/dev/null | grep ":7000 " >&2 || true
 	t_fail "ferry serve did not start in host $h"
 }
 
@@ -185,12 +189,18 @@ mh_kill_serve() {
 	kill "$pid" 2>/dev/null || true
 	# The agent is nsenter's child, not ours: `wait` cannot reap it. Wait
 	# until it is gone, or a restarted agent finds the port still taken.
+	# Not just a zombie: a zombie leader whose other threads are still
+	# exiting (slow under load) holds the listening socket; nsenter reaps
+	# it as soon as the whole process is gone.
 	local n=200
 	while ((n-- > 0)) && kill -0 "$pid" 2>/dev/null; do
-		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
 		sleep 0.05
 	done
 	kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+	n=200
+	while ((n-- > 0)) && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.05
+	done
 	wait "$pid" 2>/dev/null || true
 }
 
@@ -287,11 +297,12 @@ mh_wait_copies() {
 # output in $T/out and $T/err; MH_MIG gets the waitable pid, MH_MIG_PID the
 # migrate process itself (root PID namespace: for kill and /proc).
 mh_bg_migrate() {
-	local from=$1 to=$2 name=$3
+	local from=$1 to=$2 name=$3 addr
 	shift 3
 	_mh_prefix "$from"
+	addr=$(mh_addr "$to") # not in the background command (see mh_serve)
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$from" "$FERRY" migrate "$name" \
-		--to "$(mh_addr "$to"):7000" --tls "$T/certs" --name "$from" --peer "$to" "$@" \
+		--to "$addr:7000" --tls "$T/certs" --name "$from" --peer "$to" "$@" \
 		>"$T/out" 2>"$T/err" &
 	MH_MIG=$!
 	MH_MIG_PID=$(mh_child "$MH_MIG")
