@@ -14,6 +14,7 @@
 #include "driver.h"
 #include "fsutil.h"
 #include "hostinfo.h"
+#include "imgfix.h"
 #include "log.h"
 #include "manifest.h"
 #include "util.h"
@@ -237,6 +238,7 @@ static int write_manifest(const struct dump_opts *o, const struct tenant_rec *re
 			  uint64_t t0, ferr_t *err)
 {
 	struct criu_stats st;
+	ferr_t fx = {0};
 	manifest_t *m;
 	int ret = -1;
 
@@ -254,6 +256,9 @@ static int write_manifest(const struct dump_opts *o, const struct tenant_rec *re
 		return ferr_set(err, FX_FAIL, "out of memory");
 	set_tenant(m, rec, o->tcp_established);
 	set_source(m, h);
+	/* Not fatal: the tree is gone, a snapshot as CRIU wrote it beats none. */
+	if (imgfix_dir(r->dir, NULL, &fx) < 0)
+		pr_warn("tenant %s: %s (timers are kept as CRIU saved them)", rec->name, fx.msg);
 	if (manifest_add_dir(m, r->dir, NULL, err) < 0)
 		goto out;
 	r->total_ms = ms_since(t0);

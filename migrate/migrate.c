@@ -18,6 +18,7 @@
 #include "garp.h"
 #include "handover.h"
 #include "handover_query.h"
+#include "imgfix.h"
 #include "log.h"
 #include "manifest.h"
 #include "migrate_files.h"
@@ -138,7 +139,8 @@ static int send_images(struct src *s, ferr_t *err)
 	m->init_pid = rec->init_pid;
 	m->tcp_established = true;
 	manifest_set_str(&m->image_format, "criu");
-	if (manifest_add_dir(m, s->img, NULL, err) == 0 &&
+	/* still frozen: a failed fix-up fails the migration, the tenant resumes */
+	if (imgfix_dir(s->img, NULL, err) == 0 && manifest_add_dir(m, s->img, NULL, err) == 0 &&
 	    mig_files_send(s->c, s->img, m, &s->r->files_raw, err) == 0)
 		ret = 0;
 	manifest_free(m);

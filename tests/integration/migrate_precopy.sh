@@ -31,7 +31,7 @@ if "$CR_CRIU" check --feature mem_dirty_track >/dev/null 2>&1; then criu_says=ye
 	t_fail "ferry check ($ferry_says) and criu check --feature mem_dirty_track ($criu_says) disagree"
 
 . "$TESTS_ROOT/lib/mhosts.sh"
-mh_setup pc
+mh_setup pre
 mh_serve b
 
 # no_leftovers: no round or image directory of a finished migration (the
