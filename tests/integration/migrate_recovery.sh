@@ -1,7 +1,7 @@
 #!/bin/bash
 # Recovery (docs/migrate.md "Recovery"): the source `ferry migrate` killed
-# with SIGKILL at every point of the handover, and the destination agent
-# killed after the resume. Each case ends with exactly one copy of the tenant
+# with SIGKILL at every point of the handover (with and without an agent on
+# the source), and the destination agent killed after the resume. Each case ends with exactly one copy of the tenant
 # (counted by its unique command line on the whole machine), running where
 # the decision put it, passing its self-check, its TCP client on c still
 # connected, and both registries (`ferry ps --json` on a and b) agreeing: a
@@ -165,6 +165,18 @@ src_fault src-crash-before-commit a b rcv-tcp
 ends_on b rcv-tcp "$TCP"
 net_on b
 client_alive
+
+# 7. no agent on the source (stopped: it forgets STATE/agent.addr, so the
+#    migration names none): b cannot ask, holds its copy for its in-doubt
+#    time (3 s here) and discards it; `ferry ps` on a alone settles a's
+#    record (the tenant runs there again).
+restart b FERRY_MIGRATE_INDOUBT_S=3
+mh_kill_serve a
+[ ! -e "$T/state-a/agent.addr" ] || t_fail "a stopped agent left its address behind"
+src_fault src-crash-after-marker a b rcv-mem
+ends_on a rcv-mem "$MEM"
+grep -q "source's agent says" "$T/serve-b.log" && t_fail "b asked an agent that does not run"
+mh_serve a
 
 sleep 0.5
 kill -USR1 "$CPID"
