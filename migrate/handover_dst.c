@@ -23,6 +23,7 @@
 #include "handover_lazy.h"
 #include "handover_query.h"
 #include "log.h"
+#include "reap.h"
 #include "migrate_files.h"
 #include "net.h"
 #include "precopy_dst.h"
@@ -295,7 +296,9 @@ static void keep_mac(struct dst *d)
 
 static int restore_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 {
-	(void)pid;
+	/* the restored root is our child (restored as CRIU's sibling): reap it
+	 * when it ends, even if this restore fails from here on */
+	reap_watch(pid);
 	if (!strcmp(script, "post-resume") && fault(arg, "crash-after-resume")) {
 		pr_warn("FERRY_FAULT=crash-after-resume: killing this agent");
 		kill(getpid(), SIGKILL);
@@ -411,6 +414,7 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	d->t_restore = now_ns();
 	if (restore_tenant(&ro, &rr, err) < 0)
 		return -1;
+	reap_watch(rr.pid);
 	st.has_resume_ms = st.has_net_ms = st.has_pid = true;
 	st.resume_ms = ms_since(d->t_commit);
 	uint64_t t_net = now_ns();

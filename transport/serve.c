@@ -19,6 +19,7 @@
 #include "handover_query.h"
 #include "json.h"
 #include "log.h"
+#include "reap.h"
 #include "session.h"
 #include "store.h"
 #include "util.h"
@@ -308,6 +309,7 @@ static void serve_loop(struct server *s, int lfd)
 			pthread_cond_timedwait(&s->changed, &s->lock, &ts);
 		}
 		pthread_mutex_unlock(&s->lock);
+		reap_poll();
 		if (stop_flag || poll(&p, 1, 200) <= 0)
 			continue;
 		accept_one(s, lfd);

@@ -64,7 +64,7 @@ mh_setup() {
 }
 
 mh_child() {
-	local n=100 c
+	local n=500 c
 	while ((n-- > 0)); do
 		c=$(cat "/proc/$1/task/$1/children" 2>/dev/null || true)
 		[ -n "$c" ] && {
@@ -202,6 +202,12 @@ mh_kill_serve() {
 		sleep 0.05
 	done
 	wait "$pid" 2>/dev/null || true
+	# A zombie leader can still have threads holding the listening socket:
+	# wait until the port is free, or the next agent fails to bind.
+	n=200
+	while ((n-- > 0)) && [ -n "$(ip netns exec "fym-$MH_ID-$1" ss -Hltn 'sport = :7000' 2>/dev/null)" ]; do
+		sleep 0.05
+	done
 }
 
 # mh_migrate FROM TO NAME [ARGS...]
