@@ -63,6 +63,9 @@ mh_setup() {
 	done
 }
 
+# A command substitution in the words of a `CMD &` runs in the forked child
+# before it execs CMD, as that child's first child: mh_child would return it
+# (a process gone a moment later) instead of the command. Expand first.
 mh_child() {
 	local n=100 c
 	while ((n-- > 0)); do
@@ -156,11 +159,12 @@ mh_serve() {
 		shift
 	done
 	(($#)) && { shift; wrap=("$@"); }
-	local log="$T/serve-$h.log"
+	local log="$T/serve-$h.log" addr
 	: >"$log"
 	_mh_prefix "$h"
+	addr=$(mh_addr "$h") # not in the & command: see mh_child
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
-		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$(mh_addr "$h"):7000" \
+		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$addr:7000" \
 		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" >>"$log" 2>&1 &
 	local pid
 	pid=$(mh_child $!) || t_fail "no agent process in host $h"
@@ -286,11 +290,12 @@ mh_wait_copies() {
 # output in $T/out and $T/err; MH_MIG gets the waitable pid, MH_MIG_PID the
 # migrate process itself (root PID namespace: for kill and /proc).
 mh_bg_migrate() {
-	local from=$1 to=$2 name=$3
+	local from=$1 to=$2 name=$3 addr
 	shift 3
 	_mh_prefix "$from"
+	addr=$(mh_addr "$to") # not in the & command: see mh_child
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$from" "$FERRY" migrate "$name" \
-		--to "$(mh_addr "$to"):7000" --tls "$T/certs" --name "$from" --peer "$to" "$@" \
+		--to "$addr:7000" --tls "$T/certs" --name "$from" --peer "$to" "$@" \
 		>"$T/out" 2>"$T/err" &
 	MH_MIG=$!
 	MH_MIG_PID=$(mh_child "$MH_MIG")
