@@ -1,5 +1,6 @@
 /* Destination side of a live migration (handover.h, docs/migrate.md). */
 #define LOG_PREFIX "handover"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,7 +21,9 @@
 #include "handover.h"
 #include "handover_indoubt.h"
 #include "handover_lazy.h"
+#include "handover_query.h"
 #include "log.h"
+#include "reap.h"
 #include "migrate_files.h"
 #include "net.h"
 #include "precopy_dst.h"
@@ -43,6 +46,7 @@ struct dst {
 	bool lazy;	    /* post-copy: registered in the lazy table */
 	int lazy_sk;	    /* the daemon's end until it starts */
 	bool restored_sent; /* MIG_RESTORED went out: the source may commit */
+	struct hq_source src_agent; /* whom to ask when in doubt (handover_query.h) */
 	uint64_t t_restore, t_commit;
 };
 
@@ -225,7 +229,8 @@ static int decide_in_doubt(struct dst *d, ferr_t *err)
 		pr_warn("migration %s: session lost after RESTORED; holding tenant %s (stopped) "
 			"up to %d s for the source's decision",
 			d->b->migration_id, d->b->tenant, indoubt_seconds());
-		dec = indoubt_wait(d->b->migration_id, indoubt_seconds());
+		dec = hq_wait_decision(&d->src_agent, d->o, d->b->migration_id,
+				       indoubt_seconds());
 	}
 	if (dec == 1)
 		return 0;
@@ -291,7 +296,13 @@ static void keep_mac(struct dst *d)
 
 static int restore_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 {
-	(void)pid;
+	/* the restored root is our child (restored as CRIU's sibling): reap it
+	 * when it ends, even if this restore fails from here on */
+	reap_watch(pid);
+	if (!strcmp(script, "post-resume") && fault(arg, "crash-after-resume")) {
+		pr_warn("FERRY_FAULT=crash-after-resume: killing this agent");
+		kill(getpid(), SIGKILL);
+	}
 	if (strcmp(script, "post-restore"))
 		return 0;
 	keep_mac(arg);
@@ -393,7 +404,8 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 				  .images_dir = d->dir,
 				  .notify = restore_notify,
 				  .notify_arg = d,
-				  .lazy_pages = post_copy(d)};
+				  .lazy_pages = post_copy(d),
+				  .register_held = true};
 	struct restore_result rr;
 	ferr_t gerr = {0};
 
@@ -402,6 +414,7 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	d->t_restore = now_ns();
 	if (restore_tenant(&ro, &rr, err) < 0)
 		return -1;
+	reap_watch(rr.pid);
 	st.has_resume_ms = st.has_net_ms = st.has_pid = true;
 	st.resume_ms = ms_since(d->t_commit);
 	uint64_t t_net = now_ns();
@@ -496,6 +509,7 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 	} else {
 		pr_info("migration %s of tenant %s from %s", d.b->migration_id, d.b->tenant,
 			chan_peer(c));
+		hq_source_of(&d.src_agent, d.b, c);
 		ret = run(&d, err);
 	}
 	if (ret < 0) {
@@ -546,14 +560,29 @@ int handover_resolve(struct chan *c, const struct frame_buf *req, const struct h
 
 int handover_clean_stale(const char *state_dir, ferr_t *err)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], p[PATH_MAX];
+	struct dirent *de;
 	struct stat st;
+	DIR *dp;
 
 	if (xsnprintf(dir, sizeof(dir), err, "%s/migrations", state_dir) < 0)
 		return -1;
-	if (stat(dir, &st) < 0)
+	if (!(dp = opendir(dir)))
 		return 0;
-	/* no migration outlives the agent that received it: whatever is here
-	 * was left by one that died */
-	return fs_rm_rf(dir, err);
+	/* no incoming migration outlives the agent that received it: its
+	 * directory was left by one that died (reconcile_all settled the
+	 * tenant first). The source side's files (out-ID, ID.src, decisions)
+	 * belong to `ferry migrate` and its recovery. */
+	while ((de = readdir(dp))) {
+		if (de->d_name[0] == '.' || !strncmp(de->d_name, "out-", 4) ||
+		    xsnprintf_path(p, sizeof(p), dir, de->d_name) < 0 || lstat(p, &st) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		if (fs_rm_rf(p, err) < 0) {
+			closedir(dp);
+			return -1;
+		}
+	}
+	closedir(dp);
+	return 0;
 }
