@@ -18,6 +18,7 @@ static void usage(FILE *f)
 	    f, "usage: ferry migrate NAME --to HOST:PORT --tls DIR --name NAME [--peer NAME]\n"
 	       "                     [--mode auto|stop-copy|pre-copy|post-copy] [--tune-host]\n"
 	       "                     [--precopy-rounds N] [--precopy-shrink PCT]\n"
+	       "                     [--source-agent HOST:PORT]\n"
 	       "                     [--timeout SECONDS] [--no-compress] [--json]\n\n"
 	       "Move the running tenant NAME to the host whose `ferry serve` listens on\n"
 	       "HOST:PORT. Its memory streams from CRIU through the TLS session as it is\n"
@@ -28,6 +29,9 @@ static void usage(FILE *f)
 	       "  --to HOST:PORT        the destination agent\n"
 	       "  --tls DIR --name NAME CA DIR/ca.pem, identity DIR/NAME.pem + DIR/NAME.key\n"
 	       "  --peer NAME           the name in the destination's certificate (default: HOST)\n"
+	       "  --source-agent HOST:PORT  this host's agent, which the destination asks when\n"
+	       "                        it lost us after restoring (default: the `ferry serve`\n"
+	       "                        of this state directory, at our session's address)\n"
 	       "  --mode MODE           auto (default: the best safe mode: pre-copy where this\n"
 	       "                        host tracks dirty memory (soft-dirty, see `ferry check`),\n"
 	       "                        else stop-copy), stop-copy, pre-copy (the tenant runs\n"
@@ -76,6 +80,7 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 	    {"tls", required_argument, NULL, 't'},
 	    {"name", required_argument, NULL, 'n'},
 	    {"peer", required_argument, NULL, 'p'},
+	    {"source-agent", required_argument, NULL, 'A'},
 	    {"mode", required_argument, NULL, 'm'},
 	    {"tune-host", no_argument, NULL, 'u'},
 	    {"precopy-rounds", required_argument, NULL, 'R'},
@@ -111,6 +116,9 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 			break;
 		case 'p':
 			o.peer = optarg;
+			break;
+		case 'A':
+			o.source_agent = optarg;
 			break;
 		case 'm':
 			if (mig_mode_parse(optarg, &o.mode, &err) < 0)

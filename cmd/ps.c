@@ -6,6 +6,7 @@
 
 #include "cmd.h"
 #include "json.h"
+#include "reconcile.h"
 #include "registry.h"
 #include "util.h"
 
@@ -14,7 +15,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ferry ps [--json]\n\n"
 		"List tenants: name, kind, state (running, frozen, dumped, gone), init PID,\n"
-		"address, rootfs and age. A running tenant whose init has died shows as gone.\n");
+		"address, rootfs and age. A running tenant whose init has died shows as gone.\n"
+		"First settles what killed commands left: a migration whose `ferry migrate`\n"
+		"died (the tenant runs here again, or it moved), a stale frozen state.\n");
 }
 
 /* Re-read the record under its lock and mark it gone if its init died. A
@@ -129,6 +132,8 @@ int cmd_ps(int argc, char **argv, const struct global_opts *g)
 		usage(stderr);
 		return FX_USAGE;
 	}
+	/* migrations and commands that were killed: settle their tenants first */
+	reconcile_all(g->state_dir, false);
 	if (registry_list(g->state_dir, &v, &n, &err) < 0)
 		return cmd_report("ps", &err);
 	for (size_t i = 0; i < n; i++)

@@ -44,6 +44,7 @@ enum mig_type {
 	MIG_REQ_BEGIN = 33,   /* request: MigrateBegin */
 	MIG_REQ_RESOLVE = 34, /* request: MigrateResolve (in-doubt decision) */
 	MIG_REQ_PAGES = 35,   /* request: post-copy page relay of a migration (MigrateStep) */
+	MIG_REQ_QUERY = 36,   /* request to the source's agent: outcome? (MigrateStep) */
 	MIG_ACCEPT = 64,      /* D: ready, page server running (MigrateStep) */
 	MIG_FILE = 65,	      /* S: MigrateFile */
 	MIG_FILES_END = 66,   /* S: MigrateFilesEnd */
@@ -52,6 +53,7 @@ enum mig_type {
 	MIG_COMMIT = 69,      /* S: the source copy is dead: resume yours */
 	MIG_DONE = 70,	      /* D: running (MigrateStep with timings) */
 	MIG_ABORT = 71,	      /* S: give up; discard everything */
+	MIG_VERDICT = 72,     /* source's agent: MigrateVerdict (handover_query.h) */
 	MIG_ROUND = 80,	      /* S: pre-copy round (MigrateRound); D answers MIG_ACCEPT */
 };
 
@@ -75,6 +77,7 @@ struct handover_opts {
 	const char *state_dir;
 	const char *host_name; /* our certificate name, for messages */
 	int timeout_ms;	       /* the agent's idle limit for a connection */
+	const char *tls_dir;   /* our identity, to ask a source's agent (handover_query.h) */
 };
 int handover_serve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
 		   ferr_t *err);
@@ -85,5 +88,9 @@ int handover_pages(struct chan *c, const struct frame_buf *req, const struct han
 int handover_clean_stale(const char *state_dir, ferr_t *err);
 int handover_resolve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
 		     ferr_t *err);
+/* Source host's agent: MIG_REQ_QUERY from a destination in doubt
+ * (handover_query.c). */
+int handover_query(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
+		   ferr_t *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* Destination side of a live migration (handover.h, docs/migrate.md). */
 #define LOG_PREFIX "handover"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,7 +22,9 @@
 #include "handover.h"
 #include "handover_indoubt.h"
 #include "handover_lazy.h"
+#include "handover_query.h"
 #include "log.h"
+#include "reap.h"
 #include "migrate_files.h"
 #include "net.h"
 #include "precopy_dst.h"
@@ -45,6 +48,7 @@ struct dst {
 	int lazy_sk;	    /* the daemon's end until it starts */
 	struct criu_swrk *swrk; /* post-copy: the restore's CRIU, started at BEGIN */
 	bool restored_sent; /* MIG_RESTORED went out: the source may commit */
+	struct hq_source src_agent; /* whom to ask when in doubt (handover_query.h) */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 };
 
@@ -227,7 +231,8 @@ static int decide_in_doubt(struct dst *d, ferr_t *err)
 		pr_warn("migration %s: session lost after RESTORED; holding tenant %s (stopped) "
 			"up to %d s for the source's decision",
 			d->b->migration_id, d->b->tenant, indoubt_seconds());
-		dec = indoubt_wait(d->b->migration_id, indoubt_seconds());
+		dec = hq_wait_decision(&d->src_agent, d->o, d->b->migration_id,
+				       indoubt_seconds());
 	}
 	if (dec == 1)
 		return 0;
@@ -295,9 +300,15 @@ static int restore_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 {
 	struct dst *d = arg;
 
-	(void)pid;
+	/* the restored root is our child (restored as CRIU's sibling): reap it
+	 * when it ends, even if this restore fails from here on */
+	reap_watch(pid);
 	if (!strcmp(script, "post-resume") && !d->t_running)
 		d->t_running = now_ns(); /* CRIU resumed the tasks just before */
+	if (!strcmp(script, "post-resume") && fault(arg, "crash-after-resume")) {
+		pr_warn("FERRY_FAULT=crash-after-resume: killing this agent");
+		kill(getpid(), SIGKILL);
+	}
 	if (strcmp(script, "post-restore"))
 		return 0;
 	keep_mac(arg);
@@ -367,7 +378,8 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 				  .notify = restore_notify,
 				  .notify_arg = d,
 				  .lazy_pages = post_copy(d),
-				  .swrk = d->swrk};
+				  .swrk = d->swrk,
+				  .register_held = true};
 	struct restore_result rr;
 	ferr_t gerr = {0};
 	int r;
@@ -384,6 +396,7 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	}
 	if (r < 0)
 		return -1;
+	reap_watch(rr.pid);
 	st.has_resume_ms = st.has_net_ms = st.has_pid = true;
 	/* the tenant runs from CRIU's resume on, not from when CRIU's answer
 	 * and our registry record are done */
@@ -480,6 +493,7 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 	} else {
 		pr_info("migration %s of tenant %s from %s", d.b->migration_id, d.b->tenant,
 			chan_peer(c));
+		hq_source_of(&d.src_agent, d.b, c);
 		ret = run(&d, err);
 	}
 	if (ret < 0) {
@@ -531,14 +545,29 @@ int handover_resolve(struct chan *c, const struct frame_buf *req, const struct h
 
 int handover_clean_stale(const char *state_dir, ferr_t *err)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], p[PATH_MAX];
+	struct dirent *de;
 	struct stat st;
+	DIR *dp;
 
 	if (xsnprintf(dir, sizeof(dir), err, "%s/migrations", state_dir) < 0)
 		return -1;
-	if (stat(dir, &st) < 0)
+	if (!(dp = opendir(dir)))
 		return 0;
-	/* no migration outlives the agent that received it: whatever is here
-	 * was left by one that died */
-	return fs_rm_rf(dir, err);
+	/* no incoming migration outlives the agent that received it: its
+	 * directory was left by one that died (reconcile_all settled the
+	 * tenant first). The source side's files (out-ID, ID.src, decisions)
+	 * belong to `ferry migrate` and its recovery. */
+	while ((de = readdir(dp))) {
+		if (de->d_name[0] == '.' || !strncmp(de->d_name, "out-", 4) ||
+		    xsnprintf_path(p, sizeof(p), dir, de->d_name) < 0 || lstat(p, &st) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		if (fs_rm_rf(p, err) < 0) {
+			closedir(dp);
+			return -1;
+		}
+	}
+	closedir(dp);
+	return 0;
 }

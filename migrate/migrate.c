@@ -17,12 +17,14 @@
 #include "fsutil.h"
 #include "garp.h"
 #include "handover.h"
+#include "handover_query.h"
 #include "imgfix.h"
 #include "log.h"
 #include "manifest.h"
 #include "migrate_files.h"
 #include "migrate_int.h"
 #include "migrate_mode.h"
+#include "reconcile.h"
 #include "registry.h"
 #include "relay.h"
 #include "session.h"
@@ -194,6 +196,7 @@ int msrc_wait_restored(struct src *s, ferr_t *err)
 	if (fs_write_atomic(s->marker, line, strlen(line), 0600, err) < 0)
 		return ferr_wrap(err, "recording the handover decision");
 	s->commit_decided = true;
+	mig_fault_point("src-crash-after-marker"); /* testing hook (reconcile.h) */
 	return 0;
 }
 
@@ -247,6 +250,7 @@ int msrc_commit(struct src *s, ferr_t *err)
 	struct frame_buf fb = {0};
 	int r;
 
+	mig_fault_point("src-crash-before-commit"); /* testing hook (reconcile.h) */
 	s->t_commit = now_ns();
 	msrc_progress(s, "commit");
 	if (mig_send_step(s->c, MIG_COMMIT, NULL) == 0 &&
@@ -324,6 +328,8 @@ static int begin(struct src *s, ferr_t *err)
 	}
 	b.has_lz4 = true;
 	b.lz4 = s->o->compress;
+	char agent[256] = "";
+	hq_fill_begin(&b, s->o->state_dir, s->o->source_agent, agent, sizeof(agent));
 	if (msrc_connect(s, &s->c, err) < 0)
 		return ferr_wrap(err, "connecting to %s", s->r->dest);
 	frame_send_pb(s->c, MIG_REQ_BEGIN, &b.base);
@@ -335,6 +341,7 @@ static int begin(struct src *s, ferr_t *err)
 
 static int load(struct src *s, ferr_t *err)
 {
+	reconcile_all(s->o->state_dir, false); /* an earlier, killed migration */
 	if (registry_load(s->o->state_dir, s->o->tenant, &s->rec, err) < 0) {
 		if (err->code == FX_NOTFOUND)
 			return ferr_set(err, FX_NOTFOUND,
@@ -447,7 +454,7 @@ static void msrc_timings(struct src *s)
 int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err)
 {
 	struct src s = {.o = o, .r = r, .sv = {-1, -1}};
-	int ret = -1;
+	int ret = -1, inflight = -1;
 
 	memset(r, 0, sizeof(*r));
 	s.t0 = now_ns();
@@ -462,6 +469,11 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 		goto out;
 	if (prepare(&s, err) < 0)
 		goto out;
+	/* locked while we live: recovery knows when we are gone (reconcile.h) */
+	inflight = inflight_begin(o->state_dir, r->migration_id, &s.rec, r->dest,
+				  mig_mode_str(r->mode), err);
+	if (inflight < 0)
+		goto out;
 	msrc_progress(&s, "connect");
 	if (begin(&s, err) < 0) {
 		ferr_wrap(err, "%s cannot take tenant %s (it keeps running here)", r->dest,
@@ -474,6 +486,7 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 	msrc_timings(&s);
 	msrc_progress(&s, ret == 0 ? "done" : "failed");
 out:
+	inflight_end(o->state_dir, r->migration_id, inflight, !r->moved && s.restore_sent);
 	if (s.relay_chan && s.relay_chan != s.c)
 		chan_close(s.relay_chan);
 	chan_close(s.c);

@@ -45,6 +45,9 @@ struct migrate_opts {
 	const char *tls_dir; /* ca.pem, NAME.pem, NAME.key */
 	const char *name;    /* our certificate name */
 	const char *peer;    /* destination's certificate name (default: host) */
+	/* this host's agent, for a destination in doubt ("HOST:PORT"; NULL:
+	 * STATE/agent.addr, written by `ferry serve`) */
+	const char *source_agent;
 	enum mig_mode mode;
 	bool tune_host;	 /* post-copy: set the pipe sysctls it needs */
 	bool compress;	 /* LZ4 on the relay */

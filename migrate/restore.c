@@ -108,9 +108,34 @@ static int build_record(const manifest_t *m, const char *name, const struct tena
 	return tenant_rec_set_argv(rec, (int)m->n_argv, m->argv, err);
 }
 
-static int run_restore(const struct restore_opts *o, const manifest_t *m, struct tenant_rec *rec,
-		       struct restore_result *r, ferr_t *err)
+/* register_held: the record is written at post-restore (restore.h). */
+struct held {
+	const struct restore_opts *o;
+	struct tenant_rec *rec;
+	bool saved;
+};
+
+static int held_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 {
+	struct held *h = arg;
+
+	if (!strcmp(script, "post-restore") && pid > 0 && !h->saved) {
+		h->rec->init_pid = pid;
+		h->rec->state = TS_FROZEN;
+		proc_start_time(pid, &h->rec->init_start, NULL);
+		if (registry_save(h->o->state_dir, h->rec, err) < 0)
+			return ferr_wrap(err, "registering restored tenant %s", h->rec->name);
+		h->saved = true;
+	}
+	if (h->o->notify)
+		return h->o->notify(script, pid, h->o->notify_arg, err);
+	return 0;
+}
+
+static int run_restore(const struct restore_opts *o, const manifest_t *m, struct tenant_rec *rec,
+		       struct restore_result *r, bool *early, ferr_t *err)
+{
+	struct held held = {.o = o, .rec = rec};
 	const struct tenant_driver *drv = driver_find(rec->kind);
 	struct driver_restore_opts ro = {0};
 	struct stat st;
@@ -140,11 +165,18 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	ro.swrk = o->swrk;
 	ro.notify = o->notify;
 	ro.notify_arg = o->notify_arg;
+	if (o->register_held) {
+		snprintf(rec->last_dump, sizeof(rec->last_dump), "%s", r->dir);
+		ro.notify = held_notify;
+		ro.notify_arg = &held;
+	}
 	char stale[PATH_MAX];
 	if (xsnprintf_path(stale, sizeof(stale), work, "stats-restore") == 0)
 		unlink(stale); /* never report an older restore's timings */
 	uint64_t t0 = now_ns();
-	if (drv->restore(&env, &ro, &pid, err) < 0)
+	int rr = drv->restore(&env, &ro, &pid, err);
+	*early = held.saved;
+	if (rr < 0)
 		return ferr_wrap(err, "restore of tenant %s failed (nothing is running)",
 				 rec->name);
 	r->criu_ms = ms_since(t0);
@@ -200,7 +232,15 @@ int restore_tenant(const struct restore_opts *o, struct restore_result *r, ferr_
 		goto out;
 	r->kind = rec.kind;
 	pr_info("restoring %s %s from %s", tenant_kind_str(rec.kind), name, r->dir);
-	ret = run_restore(o, m, &rec, r, err);
+	bool early = false;
+	ret = run_restore(o, m, &rec, r, &early, err);
+	if (ret < 0 && early) {
+		/* registered at post-restore, then the restore failed */
+		if (had_old)
+			registry_save(o->state_dir, &old, NULL);
+		else
+			registry_remove(o->state_dir, name, NULL);
+	}
 	r->total_ms = ms_since(t0);
 out:
 	if (lock >= 0)

@@ -25,6 +25,12 @@ struct restore_opts {
 	void *notify_arg;
 	bool lazy_pages; /* post-copy: a `criu lazy-pages` daemon serves the memory */
 	struct criu_swrk *swrk; /* CRIU started ahead (criu.h), or NULL */
+	/* Register the tenant at CRIU's post-restore, before it runs: state
+	 * "frozen" with its pid (then "running" once CRIU returns). A caller
+	 * that dies between resuming it and CRIU's return leaves a record of a
+	 * live tenant, never a live tenant without a record. A failed restore
+	 * puts back the previous record (or none). */
+	bool register_held;
 };
 
 struct restore_result {

@@ -16,8 +16,10 @@
 #include "chan_tls.h"
 #include "fsutil.h"
 #include "handover.h"
+#include "handover_query.h"
 #include "json.h"
 #include "log.h"
+#include "reap.h"
 #include "session.h"
 #include "store.h"
 #include "util.h"
@@ -195,15 +197,19 @@ static int dispatch(struct conn *cn, struct chan *c, struct xfer_stats *st, ferr
 		break;
 	case MIG_REQ_BEGIN:
 	case MIG_REQ_RESOLVE:
+	case MIG_REQ_QUERY:
 	case MIG_REQ_PAGES: {
 		struct handover_opts ho = {.state_dir = s->o->state_dir,
 					   .host_name = s->o->name,
-					   .timeout_ms = s->o->timeout_ms};
+					   .timeout_ms = s->o->timeout_ms,
+					   .tls_dir = s->o->tls_dir};
 		cn->handover = true;
 		if (fb.h.type == MIG_REQ_BEGIN)
 			ret = handover_serve(c, &fb, &ho, err);
 		else if (fb.h.type == MIG_REQ_PAGES)
 			ret = handover_pages(c, &fb, &ho, err);
+		else if (fb.h.type == MIG_REQ_QUERY)
+			ret = handover_query(c, &fb, &ho, err);
 		else
 			ret = handover_resolve(c, &fb, &ho, err);
 		break;
@@ -303,6 +309,7 @@ static void serve_loop(struct server *s, int lfd)
 			pthread_cond_timedwait(&s->changed, &s->lock, &ts);
 		}
 		pthread_mutex_unlock(&s->lock);
+		reap_poll();
 		if (stop_flag || poll(&p, 1, 200) <= 0)
 			continue;
 		accept_one(s, lfd);
@@ -334,6 +341,8 @@ int serve_run(const struct serve_opts *o, ferr_t *err)
 		log_msg(LOG_WARN, LOG_PREFIX,
 			"removed %d abandoned incoming set(s) older than %d h", n,
 			o->keep_incoming_h);
+	/* what killed commands and a killed agent left (migrate/reconcile.h) */
+	reconcile_all(o->state_dir, true);
 	if (handover_clean_stale(o->state_dir, err) < 0)
 		return -1;
 	s.tls = tls_ctx_new(o->tls_dir, o->name, true, err);
@@ -360,9 +369,16 @@ int serve_run(const struct serve_opts *o, ferr_t *err)
 	stop_flag = 0;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (hq_record_agent(o->state_dir, o->host, o->port, err) < 0) {
+		close(lfd);
+		free(s.conns);
+		tls_ctx_free(s.tls);
+		return -1;
+	}
 	fprintf(stderr, "ferry serve: listening on %s:%u as %s, state in %s\n", o->host, o->port,
 		o->name, o->state_dir);
 	serve_loop(&s, lfd);
+	hq_forget_agent(o->state_dir);
 	close(lfd);
 	free(s.conns);
 	tls_ctx_free(s.tls);

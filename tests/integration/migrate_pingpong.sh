@@ -51,3 +51,11 @@ t_log "tcp_client: $res"
 [[ "$res" == PASS* ]] || { cat "$C/err"; t_fail "tcp_client says '$res'"; }
 n=$(sed -n 's/.*n=\([0-9]*\).*/\1/p' "$C/client.result")
 ((n >= 20)) || t_fail "only $n answers over 20 moves: the connection did not keep up"
+# every copy that moved away ended on its host: the agents that restored it
+# reaped it (a long-lived agent must not collect zombies)
+sleep 0.5
+for h in a b; do
+	eval "apid=\$MH_PID_$h"
+	z=$(ps --ppid "$apid" -o stat= | grep -c '^Z' || true)
+	((z == 0)) || t_fail "agent on $h has $z zombie children"
+done

@@ -64,7 +64,7 @@ mh_setup() {
 }
 
 mh_child() {
-	local n=100 c
+	local n=500 c
 	while ((n-- > 0)); do
 		c=$(cat "/proc/$1/task/$1/children" 2>/dev/null || true)
 		[ -n "$c" ] && {
@@ -159,9 +159,8 @@ mh_serve() {
 	local log="$T/serve-$h.log" addr
 	: >"$log"
 	_mh_prefix "$h"
-	# no command substitution in the background job: its subshell would fork
-	# for it before exec'ing nsenter, and mh_child could take that short-lived
-	# child for the agent ("ferry serve did not start", seen under load)
+	# no command substitution in the background command: its subshell would
+	# be the first child mh_child finds
 	addr=$(mh_addr "$h")
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
 		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$addr:7000" \
@@ -171,14 +170,15 @@ mh_serve() {
 	eval "MH_PID_$h=$pid"
 	eval "MH_LOG_$h=$log"
 	t_defer "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-	local n=100
+	# up to 15 s: on a loaded machine entering the namespaces can be slow
+	local n=300
 	while ((n-- > 0)); do
 		grep -q "listening on" "$log" 2>/dev/null && return 0
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
 	cat "$log" >&2
-	ps -o pid,stat,etime,wchan:32,cmd -p "$pid" >&2 || true
+	mh_exec "$h" ss -ltnp 2>/dev/null | grep ":7000 " >&2 || true
 	t_fail "ferry serve did not start in host $h"
 }
 
@@ -189,13 +189,25 @@ mh_kill_serve() {
 	kill "$pid" 2>/dev/null || true
 	# The agent is nsenter's child, not ours: `wait` cannot reap it. Wait
 	# until it is gone, or a restarted agent finds the port still taken.
+	# Not just a zombie: a zombie leader whose other threads are still
+	# exiting (slow under load) holds the listening socket; nsenter reaps
+	# it as soon as the whole process is gone.
 	local n=200
 	while ((n-- > 0)) && kill -0 "$pid" 2>/dev/null; do
-		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
 		sleep 0.05
 	done
 	kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+	n=200
+	while ((n-- > 0)) && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.05
+	done
 	wait "$pid" 2>/dev/null || true
+	# A zombie leader can still have threads holding the listening socket:
+	# wait until the port is free, or the next agent fails to bind.
+	n=200
+	while ((n-- > 0)) && [ -n "$(ip netns exec "fym-$MH_ID-$1" ss -Hltn 'sport = :7000' 2>/dev/null)" ]; do
+		sleep 0.05
+	done
 }
 
 # mh_migrate FROM TO NAME [ARGS...]
@@ -294,7 +306,7 @@ mh_bg_migrate() {
 	local from=$1 to=$2 name=$3 addr
 	shift 3
 	_mh_prefix "$from"
-	addr=$(mh_addr "$to") # not in the background job (see mh_serve)
+	addr=$(mh_addr "$to") # not in the background command (see mh_serve)
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$from" "$FERRY" migrate "$name" \
 		--to "$addr:7000" --tls "$T/certs" --name "$from" --peer "$to" "$@" \
 		>"$T/out" 2>"$T/err" &
