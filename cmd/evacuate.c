@@ -10,6 +10,7 @@
 #include "json.h"
 #include "migrate.h"
 #include "migrate_report.h"
+#include "reconcile.h"
 #include "registry.h"
 #include "util.h"
 
@@ -73,6 +74,8 @@ static int collect(const char *state_dir, struct job **jobs, size_t *n, ferr_t *
 	size_t nr = 0;
 
 	*n = 0;
+	/* a tenant an interrupted migration left "frozen" is running: take it */
+	reconcile_all(state_dir, false);
 	if (registry_list(state_dir, &recs, &nr, err) < 0)
 		return -1;
 	*jobs = calloc(nr ? nr : 1, sizeof(**jobs));

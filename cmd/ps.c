@@ -12,12 +12,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: ferry ps [--json]\n\n"
-		"List tenants: name, kind, state (running, frozen, dumped, gone), init PID,\n"
-		"address, rootfs and age. A running tenant whose init has died shows as gone.\n"
-		"First settles what killed commands left: a migration whose `ferry migrate`\n"
-		"died (the tenant runs here again, or it moved), a stale frozen state.\n");
+	fprintf(f, "usage: ferry ps [--json]\n\n"
+		   "List tenants: name, kind, state (running, frozen, dumped, gone), init PID,\n"
+		   "address, rootfs and age. A running tenant whose init has died shows as gone.\n"
+		   "First settles what killed commands left: a migration whose `ferry migrate`\n"
+		   "died (the tenant runs here again, or it moved), a stale frozen state.\n");
 }
 
 /* Re-read the record under its lock and mark it gone if its init died. A

@@ -43,11 +43,11 @@ struct dst {
 	char dir[PATH_MAX];
 	char criu[PATH_MAX];
 	pid_t ps_pid;
-	bool registered;    /* in the in-doubt table */
-	bool lazy;	    /* post-copy: registered in the lazy table */
-	int lazy_sk;	    /* the daemon's end until it starts */
-	struct criu_swrk *swrk; /* post-copy: the restore's CRIU, started at BEGIN */
-	bool restored_sent; /* MIG_RESTORED went out: the source may commit */
+	bool registered;	    /* in the in-doubt table */
+	bool lazy;		    /* post-copy: registered in the lazy table */
+	int lazy_sk;		    /* the daemon's end until it starts */
+	struct criu_swrk *swrk;	    /* post-copy: the restore's CRIU, started at BEGIN */
+	bool restored_sent;	    /* MIG_RESTORED went out: the source may commit */
 	struct hq_source src_agent; /* whom to ask when in doubt (handover_query.h) */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 };
@@ -231,8 +231,7 @@ static int decide_in_doubt(struct dst *d, ferr_t *err)
 		pr_warn("migration %s: session lost after RESTORED; holding tenant %s (stopped) "
 			"up to %d s for the source's decision",
 			d->b->migration_id, d->b->tenant, indoubt_seconds());
-		dec = hq_wait_decision(&d->src_agent, d->o, d->b->migration_id,
-				       indoubt_seconds());
+		dec = hq_wait_decision(&d->src_agent, d->o, d->b->migration_id, indoubt_seconds());
 	}
 	if (dec == 1)
 		return 0;
