@@ -165,6 +165,7 @@ int msrc_send_restore(struct src *s, ferr_t *err)
 	s->restore_sent = true;
 	if (mig_send_step(s->c, MIG_RESTORE, NULL) < 0)
 		return chan_take_error(s->c, err);
+	mig_fault_point("src-crash-after-restore-sent"); /* testing hook (reconcile.h) */
 	return 0;
 }
 

@@ -159,6 +159,14 @@ ends_on a rcv-tcp "$TCP"
 net_on a
 client_alive
 
+# 5b. post-copy, killed during the restore on b (RESTORE sent, CRIU not yet
+#    answered): the same outcome, decided before any marker; b's session
+#    ends before RESTORED and it discards its copy by itself.
+src_fault src-crash-after-restore-sent a b rcv-tcp --mode post-copy --tune-host
+ends_on a rcv-tcp "$TCP"
+net_on a
+client_alive
+
 # 6. stop-copy of the TCP tenant, killed after the source copy died: it runs
 #    on b, the address with it.
 src_fault src-crash-before-commit a b rcv-tcp
