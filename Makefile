@@ -48,10 +48,16 @@ WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 .PHONY: all deps check unit test-bins bench bench-transport bench-migrate demo clean format $(B)/ferry
 .SECONDARY:
 
-all: $(B)/ferry
+all: $(B)/ferry $(B)/ferry-criu-hook
 
-$(B)/ferry: $(O)/ferry
+$(B)/ferry: $(O)/ferry $(B)/ferry-criu-hook
 	@cmp -s $< $@ || cp $< $@
+
+# CRIU's action script for post-copy migrations, next to build/ferry: static
+# and library-free, it runs while the tenant is frozen (hook/ferry_criu_hook.c).
+$(B)/ferry-criu-hook: hook/ferry_criu_hook.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -o $@ $<
 
 $(O)/ferry: $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

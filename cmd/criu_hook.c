@@ -2,7 +2,7 @@
  * post-copy dump through the CRIU command line (migrate/migrate_postcopy.c).
  * CRIU runs it for every action with CRTOOLS_SCRIPT_ACTION set; it asks the
  * waiting `ferry migrate` over the UNIX socket in FERRY_HOOK_SOCK and exits
- * 0 ("ok") or 1 for network-lock (a timing) and post-dump (the handover);
+ * 0 ("ok") or 1 for post-dump (the handover);
  * every other action is "ok" at once. When ferry migrate is gone the
  * connection fails: exit 1, CRIU aborts the dump and the tenant resumes. */
 #include <stddef.h>
@@ -30,9 +30,9 @@ int cmd_criu_hook(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "ferry criu-hook: only CRIU runs this, during `ferry migrate`\n");
 		return FX_USAGE;
 	}
-	/* Only these two matter to ferry migrate, which is busy in the handover
+	/* Only the handover matters to ferry migrate, which is busy in it
 	 * while CRIU runs later actions (network-unlock, status-ready) */
-	if (strcmp(action, "post-dump") && strcmp(action, "network-lock"))
+	if (strcmp(action, "post-dump"))
 		return FX_OK;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	if (path[0] == '@')

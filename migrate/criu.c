@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "criu_kdat.h"
 #include "log.h"
 #include "rpc.pb-c.h"
 #include "util.h"
@@ -28,7 +29,7 @@ struct criu_conn {
 	char log_path[PATH_MAX]; /* "" when there is no log */
 };
 
-static void conn_child(const char *criu_path, int sk, const int *keep, size_t n_keep)
+static void conn_child(const char *criu_path, int sk, const int *keep, size_t n_keep, bool kdat_ns)
 {
 	char fdstr[16];
 
@@ -46,13 +47,15 @@ static void conn_child(const char *criu_path, int sk, const int *keep, size_t n_
 	/* CRIU and its helpers get a process group of their own, so that we can
 	 * tell when the last helper is gone (see conn_wait_helpers) */
 	setpgid(0, 0);
+	if (kdat_ns)
+		criu_kdat_enter();
 	snprintf(fdstr, sizeof(fdstr), "%d", sk);
 	execl(criu_path, criu_path, "swrk", fdstr, (char *)NULL);
 	_exit(127);
 }
 
-static int conn_start(const char *criu_path, const int *keep, size_t n_keep, struct criu_conn *c,
-		      ferr_t *err)
+static int conn_start(const char *criu_path, const int *keep, size_t n_keep, bool kdat_ns,
+		      struct criu_conn *c, ferr_t *err)
 {
 	int sv[2];
 
@@ -67,7 +70,7 @@ static int conn_start(const char *criu_path, const int *keep, size_t n_keep, str
 		return ferr_sys(err, FX_FAIL, "fork for CRIU");
 	}
 	if (c->pid == 0)
-		conn_child(criu_path, sv[1], keep, n_keep);
+		conn_child(criu_path, sv[1], keep, n_keep, kdat_ns);
 	close(sv[1]);
 	c->sk = sv[0];
 	pr_debug("started %s swrk as pid %d", criu_path, c->pid);
@@ -394,7 +397,7 @@ int criu_dump(const struct criu_dump_opts *o, struct criu_dump_result *res, ferr
 	req.type = o->pre_dump ? CRIU_REQ_TYPE__SINGLE_PRE_DUMP : CRIU_REQ_TYPE__DUMP;
 	req.opts = &opts;
 
-	if (conn_start(o->c.criu_path, keep, 1, &c, err) < 0)
+	if (conn_start(o->c.criu_path, keep, 1, false, &c, err) < 0)
 		goto out;
 	if (conn_call(&c, &req, &o->c, &resp, err) < 0) {
 		ferr_wrap(err, "CRIU %s of pid %d", what, o->pid);
@@ -417,6 +420,47 @@ out:
 	close_dirs(dirs);
 	res->rpc_ms = ms_since(t0);
 	return r;
+}
+
+struct criu_swrk {
+	struct criu_conn c;
+};
+
+struct criu_swrk *criu_swrk_start(const char *criu_path, bool kdat_ns, ferr_t *err)
+{
+	struct criu_swrk *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		return NULL;
+	}
+	if (conn_start(criu_path, NULL, 0, kdat_ns, &w->c, err) < 0) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void criu_swrk_free(struct criu_swrk *w)
+{
+	if (!w)
+		return;
+	conn_finish(&w->c); /* swrk sees EOF and exits */
+	free(w);
+}
+
+/* The swrk started ahead, when there is one and it fits. */
+static bool take_swrk(const struct criu_restore_opts *o, struct criu_conn *c)
+{
+	struct criu_swrk *w = o->swrk;
+
+	if (!w || w->c.pid <= 0 || o->n_inherit || o->ps.enabled)
+		return false;
+	c->pid = w->c.pid;
+	c->sk = w->c.sk;
+	w->c.pid = -1;
+	w->c.sk = -1;
+	return true;
 }
 
 int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
@@ -469,7 +513,8 @@ int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
 	req.type = CRIU_REQ_TYPE__RESTORE;
 	req.opts = &opts;
 
-	if (conn_start(o->c.criu_path, keep, o->n_inherit + 1, &c, err) < 0)
+	if (!take_swrk(o, &c) &&
+	    conn_start(o->c.criu_path, keep, o->n_inherit + 1, o->kdat_ns, &c, err) < 0)
 		goto out;
 	if (conn_call(&c, &req, &o->c, &resp, err) < 0) {
 		ferr_wrap(err, "CRIU restore from %s", o->c.images_dir);
@@ -501,7 +546,7 @@ static int simple_call(const char *criu_path, CriuReq *req, CriuResp **resp, fer
 	struct criu_conn c = {.pid = -1, .sk = -1};
 	int r;
 
-	if (conn_start(criu_path, NULL, 0, &c, err) < 0)
+	if (conn_start(criu_path, NULL, 0, false, &c, err) < 0)
 		return -1;
 	r = conn_call(&c, req, NULL, resp, err);
 	conn_finish(&c);

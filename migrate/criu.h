@@ -84,6 +84,8 @@ struct criu_veth {
 	const char *if_out; /* host side name */
 };
 
+struct criu_swrk;
+
 struct criu_restore_opts {
 	struct criu_common_opts c;
 	const char *root; /* new root for the tree (containers: the rootfs) */
@@ -91,7 +93,11 @@ struct criu_restore_opts {
 	size_t n_veths;
 	bool rst_sibling; /* restored tree is detached from CRIU (survives ferry) */
 	bool lazy_pages;
+	bool kdat_ns;	   /* CRIU in a mount namespace with cached probes (criu_kdat.h) */
 	struct criu_ps ps; /* lazy pages: where the page server is */
+	/* a `criu swrk` started ahead (criu_swrk_start), or NULL; used (and
+	 * emptied) when nothing is inherited and no page server is handed */
+	struct criu_swrk *swrk;
 	const struct criu_inherit_fd *inherit;
 	size_t n_inherit;
 };
@@ -116,6 +122,11 @@ struct criu_features {
 int criu_dump(const struct criu_dump_opts *o, struct criu_dump_result *res, ferr_t *err);
 /* *pid gets the restored tree's root pid (in ferry's PID namespace). */
 int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err);
+/* Start `criu swrk` now for a restore request later (its exec and library
+ * loading then happen before the tenant is down); kdat_ns as in
+ * criu_restore_opts. Free what no restore took with criu_swrk_free. */
+struct criu_swrk *criu_swrk_start(const char *criu_path, bool kdat_ns, ferr_t *err);
+void criu_swrk_free(struct criu_swrk *w);
 int criu_get_version(const char *criu_path, struct criu_version *v, ferr_t *err);
 /* Asks CRIU which of the features in *f (set to true) the kernel supports. */
 int criu_check_features(const char *criu_path, struct criu_features *f, ferr_t *err);

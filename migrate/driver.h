@@ -44,6 +44,7 @@ struct driver_restore_opts {
 	bool tcp_established;
 	bool lazy_pages;
 	struct criu_ps ps; /* lazy pages: the page server */
+	struct criu_swrk *swrk; /* started ahead (criu.h), or NULL */
 	criu_notify_fn notify;
 	void *notify_arg;
 };

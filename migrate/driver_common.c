@@ -170,6 +170,7 @@ void driver_criu_restore_opts(const struct driver_env *env, const struct driver_
 	r->rst_sibling = true;
 	r->lazy_pages = o->lazy_pages;
 	r->ps = o->ps;
+	r->swrk = o->swrk;
 }
 
 int driver_resume_from_images(const struct tenant_driver *d, const struct driver_env *env,

@@ -78,6 +78,8 @@ static int ctr_restore(const struct driver_env *env, const struct driver_restore
 	r.c.notify = ctr_notify;
 	r.c.notify_arg = &hook;
 	r.root = o->rootfs;
+	/* post-copy: the tenant is down while CRIU starts (criu_kdat.h) */
+	r.kdat_ns = o->lazy_pages;
 	if (has_net(o->net)) {
 		veth.if_in = o->net->tenant_if[0] ? o->net->tenant_if : "eth0";
 		veth.if_out = o->net->host_if;

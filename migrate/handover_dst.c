@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "criu_kdat.h"
 #include "criupath.h"
 #include "fsutil.h"
 #include "garp.h"
@@ -45,9 +46,10 @@ struct dst {
 	bool registered;	    /* in the in-doubt table */
 	bool lazy;		    /* post-copy: registered in the lazy table */
 	int lazy_sk;		    /* the daemon's end until it starts */
+	struct criu_swrk *swrk;	    /* post-copy: the restore's CRIU, started at BEGIN */
 	bool restored_sent;	    /* MIG_RESTORED went out: the source may commit */
 	struct hq_source src_agent; /* whom to ask when in doubt (handover_query.h) */
-	uint64_t t_restore, t_commit;
+	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 };
 
 static bool fault(const struct dst *d, const char *what)
@@ -295,9 +297,13 @@ static void keep_mac(struct dst *d)
 
 static int restore_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 {
+	struct dst *d = arg;
+
 	/* the restored root is our child (restored as CRIU's sibling): reap it
 	 * when it ends, even if this restore fails from here on */
 	reap_watch(pid);
+	if (!strcmp(script, "post-resume") && !d->t_running)
+		d->t_running = now_ns(); /* CRIU resumed the tasks just before */
 	if (!strcmp(script, "post-resume") && fault(arg, "crash-after-resume")) {
 		pr_warn("FERRY_FAULT=crash-after-resume: killing this agent");
 		kill(getpid(), SIGKILL);
@@ -347,52 +353,19 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	}
 	d->lazy = true;
 	d->lazy_sk = sv[1];
+	/* before anything is frozen: CRIU's probes (criu_kdat.h) and the
+	 * restore's CRIU process, in the namespace with those probes */
+	ferr_t e = {0};
+	bool ctr = d->b->has_kind && d->b->kind == TK_CONTAINER;
+	if (criu_kdat_prepare(d->criu, &e) < 0)
+		pr_info("CRIU starts without cached probes: %s", e.msg);
+	ferr_clear(&e);
+	d->swrk = criu_swrk_start(d->criu, ctr, &e);
+	if (!d->swrk)
+		pr_info("the restore's CRIU starts later: %s", e.msg);
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err);
 	return 0;
-}
-
-/* `criu lazy-pages` serving the restore from the restore's work directory
- * (where CRIU looks for lazy-pages.socket), fetching from the source. */
-static int start_lazy_daemon(struct dst *d, ferr_t *err)
-{
-	char work[PATH_MAX], sockp[PATH_MAX], fdstr[16];
-	pid_t pid;
-
-	if (registry_tenant_dir(d->o->state_dir, d->b->tenant, work, sizeof(work), err) < 0 ||
-	    fs_mkdir_p(work, 0700, err) < 0 ||
-	    xsnprintf(sockp, sizeof(sockp), err, "%s/lazy-pages.socket", work) < 0)
-		return -1;
-	unlink(sockp);
-	pid = fork();
-	if (pid < 0)
-		return ferr_sys(err, FX_FAIL, "fork for the lazy-pages daemon");
-	if (pid == 0) {
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		fcntl(d->lazy_sk, F_SETFD, 0);
-		setpgid(0, 0);
-		snprintf(fdstr, sizeof(fdstr), "%d", d->lazy_sk);
-		execl(d->criu, d->criu, "lazy-pages", "--page-server", "--ps-socket", fdstr, "-D",
-		      d->dir, "-W", work, "-o", "lazy-pages.log", "-v4", (char *)NULL);
-		_exit(127);
-	}
-	close(d->lazy_sk);
-	d->lazy_sk = -1;
-	lazy_set_daemon(d->b->migration_id, pid);
-	/* the tenant is frozen on the source meanwhile: look every millisecond
-	 * (CRIU needs some 25 ms to start here), for up to 5 s */
-	for (int i = 0; i < 5000; i++) {
-		if (access(sockp, F_OK) == 0)
-			return 0;
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			lazy_set_daemon(d->b->migration_id, -1);
-			break;
-		}
-		struct timespec ts = {0, 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	return ferr_set(err, FX_FAIL, "the lazy-pages daemon did not start (see %s/lazy-pages.log)",
-			work);
 }
 
 static int restore_and_handover(struct dst *d, ferr_t *err)
@@ -404,18 +377,29 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 				  .notify = restore_notify,
 				  .notify_arg = d,
 				  .lazy_pages = post_copy(d),
+				  .swrk = d->swrk,
 				  .register_held = true};
 	struct restore_result rr;
 	ferr_t gerr = {0};
+	int r;
 
-	if (post_copy(d) && start_lazy_daemon(d, err) < 0)
-		return -1;
 	d->t_restore = now_ns();
-	if (restore_tenant(&ro, &rr, err) < 0)
+	if (post_copy(d)) { /* handover_lazy.c: with the lazy-pages daemon */
+		struct lazy_restore l = {d->b->migration_id, d->b->tenant, d->criu, d->dir,
+					 d->lazy_sk};
+		r = lazy_restore(&l, &ro, &rr, err);
+		close(d->lazy_sk);
+		d->lazy_sk = -1;
+	} else {
+		r = restore_tenant(&ro, &rr, err);
+	}
+	if (r < 0)
 		return -1;
 	reap_watch(rr.pid);
 	st.has_resume_ms = st.has_net_ms = st.has_pid = true;
-	st.resume_ms = ms_since(d->t_commit);
+	/* the tenant runs from CRIU's resume on, not from when CRIU's answer
+	 * and our registry record are done */
+	st.resume_ms = d->t_running ? (d->t_running - d->t_commit) / 1e6 : ms_since(d->t_commit);
 	uint64_t t_net = now_ns();
 	if (d->b->net_addr && *d->b->net_addr &&
 	    garp_announce(d->b->net_addr, d->b->host_if, &gerr) < 0)
@@ -526,6 +510,7 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 		close(d.lazy_sk);
 	if (d.lazy && ret < 0)
 		lazy_drop(d.b->migration_id, true);
+	criu_swrk_free(d.swrk);
 	wire_free(d.b);
 	return ret;
 }

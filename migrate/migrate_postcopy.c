@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "criu_stats.h"
+#include "criu_timeline.h"
 #include "driver.h"
 #include "frame.h"
 #include "fsutil.h"
@@ -36,11 +36,13 @@ struct pc {
 	int lfd;	/* the hook's listening socket */
 	char hook[108]; /* its abstract name, "@ferry-hook-ID" */
 	pid_t criu;
-	bool answered;	/* post-dump seen (and answered "fail") */
-	bool cut;	/* the tenant's host-side veth is down */
-	bool committed; /* source copy killed, COMMIT sent */
-	bool aborted;	/* the destination was told to drop its copy */
-	bool commit_ok; /* the destination confirmed it runs */
+	bool answered;		    /* post-dump seen (and answered "fail") */
+	bool cut;		    /* the tenant's host-side veth is down */
+	bool committed;		    /* source copy killed, COMMIT sent */
+	bool aborted;		    /* the destination was told to drop its copy */
+	bool commit_ok;		    /* the destination confirmed it runs */
+	bool script_tmp;	    /* the action script is ours to remove */
+	uint64_t t_spawn, t_answer; /* CRIU started; post-dump answered */
 	ferr_t commit_err;
 };
 
@@ -59,19 +61,34 @@ static int hook_listen(struct pc *p, ferr_t *err)
 	return 0;
 }
 
-/* CRIU execs its action script without a shell: a two-line script that
- * runs this ferry's criu-hook. */
-static int write_script(struct pc *p, char *script, size_t len, ferr_t *err)
+/* CRIU execs its action script directly, for every action, mostly while
+ * the tenant is frozen: the static ferry-criu-hook next to this executable
+ * (hook/ferry_criu_hook.c, well under 1 ms), else a shell script that runs
+ * `ferry criu-hook` for post-dump only. *script gets the path. */
+static int hook_script(struct pc *p, char *script, size_t len, ferr_t *err)
 {
-	char exe[PATH_MAX], body[PATH_MAX + 64];
+	char exe[PATH_MAX], body[PATH_MAX + 128];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
 
 	if (n <= 0)
 		return ferr_sys(err, FX_FAIL, "own executable");
 	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash && (size_t)(slash - exe) + sizeof("/ferry-criu-hook") <= len) {
+		snprintf(script, len, "%.*s/ferry-criu-hook", (int)(slash - exe), exe);
+		if (access(script, X_OK) == 0) {
+			p->script_tmp = false;
+			return 0;
+		}
+	}
 	if (xsnprintf(script, len, err, "%s.hook", p->s->img) < 0)
 		return -1;
-	snprintf(body, sizeof(body), "#!/bin/sh\nexec '%s' criu-hook\n", exe);
+	p->script_tmp = true;
+	snprintf(body, sizeof(body),
+		 "#!/bin/sh\ncase \"$CRTOOLS_SCRIPT_ACTION\" in post-dump) exec '%s' criu-hook;; "
+		 "esac\n",
+		 exe);
 	return fs_write_atomic(script, body, strlen(body), 0700, err);
 }
 
@@ -80,10 +97,11 @@ static int spawn_dump(struct pc *p, const char *work, ferr_t *err)
 	struct src *s = p->s;
 	char script[PATH_MAX], pid[16], fd[16];
 
-	if (write_script(p, script, sizeof(script), err) < 0)
+	if (hook_script(p, script, sizeof(script), err) < 0)
 		return -1;
 	snprintf(pid, sizeof(pid), "%d", s->rec.init_pid);
 	snprintf(fd, sizeof(fd), "%d", s->sv[0]);
+	p->t_spawn = now_ns();
 	p->criu = fork();
 	if (p->criu < 0)
 		return ferr_sys(err, FX_FAIL, "fork for CRIU");
@@ -109,7 +127,7 @@ static int spawn_dump(struct pc *p, const char *work, ferr_t *err)
  * "fail" in every case: it then serves the lazy pages and, after the last
  * one, resumes the tasks instead of killing them (cr_dump_finish), so the
  * tenant survives a failed restore. It also unlocks the tenant's network at
- * once: we cut it first (host side of the veth down, route gone), so its
+ * once: we cut it before answering (host side of the veth down, route gone), so its
  * live sockets never answer a peer. Once the destination holds a restored
  * copy, we kill the frozen source tree ourselves (its pages stay in CRIU's
  * page pipes) and only then send COMMIT. */
@@ -120,16 +138,17 @@ static void handover(struct pc *p, int fd)
 	bool sent;
 
 	s->t_postdump = now_ns();
-	if (s->rec.net.host_if[0] && s->rec.net.addr[0]) {
+	/* the destination starts restoring while we cut: both before the answer */
+	sent = msrc_send_restore(s, &p->commit_err) == 0;
+	if (sent && s->rec.net.host_if[0] && s->rec.net.addr[0]) {
 		if (net_host_cut(s->rec.net.host_if, s->rec.net.addr, &p->commit_err) < 0) {
 			ferr_wrap(&p->commit_err, "cutting tenant %s off the network", s->rec.name);
-			sent = false;
-			goto answer;
+			sent = false; /* abort: the destination drops what it restores */
+		} else {
+			p->cut = true;
 		}
-		p->cut = true;
 	}
-	sent = msrc_send_restore(s, &p->commit_err) == 0;
-answer:
+	p->t_answer = now_ns();
 	if (write(fd, "fail\n", 5) < 0)
 		pr_debug("answering CRIU's action script: %s", strerror(errno));
 	close(fd);
@@ -160,17 +179,12 @@ abort:
 /* One action of CRIU: "ok", or post-dump, which is the handover. */
 static void answer(struct pc *p, int fd)
 {
-	struct src *s = p->s;
 	char line[64] = "";
 	ssize_t n = read(fd, line, sizeof(line) - 1);
 
 	if (n > 0)
 		line[n] = '\0';
 	line[strcspn(line, "\n")] = '\0';
-	if (!strcmp(line, "network-lock") && !s->t_lock) {
-		s->t_lock = now_ns();
-		msrc_progress(s, "dump");
-	}
 	if (!strcmp(line, "post-dump") && !p->answered) {
 		p->answered = true;
 		handover(p, fd);
@@ -210,6 +224,31 @@ static int open_pages(struct src *s, ferr_t *err)
 	return chan_take_error(s->relay_chan, err);
 }
 
+/* The downtime starts at the freeze, which only CRIU sees: its log gives
+ * the time from the freeze to the return of the post-dump script, which
+ * ends just after our answer (a little more time is counted, never less).
+ * Without the log: from CRIU's start. */
+static void freeze_time(struct pc *p)
+{
+	struct src *s = p->s;
+	char log[PATH_MAX];
+	double ms;
+	ferr_t e = {0};
+
+	s->t_lock = p->t_spawn;
+	if (!p->t_answer)
+		return;
+	if (registry_tenant_dir(s->o->state_dir, s->rec.name, log, sizeof(log), &e) < 0 ||
+	    xsnprintf(log + strlen(log), sizeof(log) - strlen(log), &e, "/dump.log") < 0 ||
+	    criu_log_frozen_to_postdump(log, &ms, &e) < 0) {
+		pr_warn("downtime counted from CRIU's start: %s", e.msg);
+		return;
+	}
+	pr_info("tenant %s: frozen %.1f ms when post-dump returned", s->rec.name, ms);
+	if (p->t_answer - p->t_spawn > (uint64_t)(ms * 1e6))
+		s->t_lock = p->t_answer - (uint64_t)(ms * 1e6);
+}
+
 /* CRIU has exited: after the last page (committed), or after resuming the
  * tasks (anything else). */
 static int finish(struct pc *p, int status, ferr_t *err)
@@ -220,6 +259,7 @@ static int finish(struct pc *p, int status, ferr_t *err)
 	char script[PATH_MAX];
 
 	s->t_pages_done = now_ns();
+	freeze_time(p);
 	if (xsnprintf(script, sizeof(script), NULL, "%s.hook", s->img) == 0)
 		unlink(script);
 	if (!p->committed && !p->aborted) {
@@ -240,9 +280,6 @@ static int finish(struct pc *p, int status, ferr_t *err)
 				 status);
 		if (s->rec.net.host_if[0])
 			net_host_unplumb(s->rec.net.host_if, s->rec.net.addr, NULL);
-		struct criu_stats cs;
-		if (criu_stats_read(s->img, "stats-dump", &cs, NULL) == 0 && cs.has_dump)
-			s->r->freeze_ms = cs.freeze_ms;
 		s->r->moved = true;
 		msrc_cleanup(s);
 		return 0;
@@ -291,6 +328,7 @@ int msrc_post_copy(struct src *s, ferr_t *err)
 		registry_save(s->o->state_dir, &s->rec, NULL);
 		goto out;
 	}
+	msrc_progress(s, "dump");
 	ret = finish(&p, wait_criu(&p), err);
 out:
 	if (p.lfd >= 0)

@@ -162,6 +162,7 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	ro.tcp_established = m->has_tcp_established && m->tcp_established;
 	ro.ps.fd = -1;
 	ro.lazy_pages = o->lazy_pages;
+	ro.swrk = o->swrk;
 	ro.notify = o->notify;
 	ro.notify_arg = o->notify_arg;
 	if (o->register_held) {

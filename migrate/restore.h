@@ -24,6 +24,7 @@ struct restore_opts {
 	criu_notify_fn notify; /* optional hook on CRIU's notifications */
 	void *notify_arg;
 	bool lazy_pages; /* post-copy: a `criu lazy-pages` daemon serves the memory */
+	struct criu_swrk *swrk; /* CRIU started ahead (criu.h), or NULL */
 	/* Register the tenant at CRIU's post-restore, before it runs: state
 	 * "frozen" with its pid (then "running" once CRIU returns). A caller
 	 * that dies between resuming it and CRIU's return leaves a record of a

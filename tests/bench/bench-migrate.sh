@@ -11,6 +11,9 @@
 #   baseline_downtime_ms=... src_rss_mib=... dst_rss_mib=... [pages_done_ms=...]
 # (post-copy: downtime is freeze -> running on b, its goal <= 150 ms for
 # 1 GiB; pages_done_ms: running on b -> last page sent, in the background).
+# BENCH_MODES="post-copy" measures only those modes; BENCH_BASELINE=0 skips
+# the baseline and staged runs (their ratios are then not printed);
+# BENCH_LOGS=DIR keeps each mode's JSON report and the destination's CRIU logs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export FERRY="$ROOT/build/ferry" WORKLOADS="$ROOT/build/tests/workloads"
@@ -65,6 +68,11 @@ ferry_run() {
 	# pre-copy: each round's bytes and time, the final dump's, why the rounds stopped
 	python3 -c 'import json,sys; p=json.load(open(sys.argv[1])).get("precopy")
 if p: print("   precopy rounds", [(r["raw_bytes"], round(r["ms"])) for r in p["rounds"]], "final", p["final"]["raw_bytes"], "stop", p["stop_reason"])' "$T/$mode.json"
+	if [ -n "${BENCH_LOGS:-}" ]; then
+		mkdir -p "$BENCH_LOGS"
+		cp "$T/$mode.json" "$BENCH_LOGS/" || true
+		cp "$T/state-b/tenants/$name/"*.log "$BENCH_LOGS/" 2>/dev/null || true
+	fi
 	mh_ferry b kill "$name" >/dev/null
 	mh_ferry b rm "$name" >/dev/null
 }
@@ -141,7 +149,7 @@ echo "tenant: container, wl_memory --mib $MIB --dirty $DIRTY; CRIU $("$CRIU" --v
 # ferry first: a restore right after another 1 GiB tenant was torn down ran
 # several times slower here, whichever tool came second
 results=()
-for mode in stop-copy pre-copy post-copy; do
+for mode in ${BENCH_MODES:-stop-copy pre-copy post-copy}; do
 	if ! ferry_run "$mode" 2>"$T/why"; then
 		why=$(tail -n 1 "$T/$mode.err" 2>/dev/null || cat "$T/why")
 		echo "$mode: not available here: $why"
@@ -154,13 +162,16 @@ for mode in stop-copy pre-copy post-copy; do
 		"peak RSS: source ferry $SRC_MIB MiB, destination agent +$DST_MIB MiB"
 	results+=("$mode $DOWN $TOTAL $SRC_MIB $DST_MIB $PDONE")
 done
-baseline
-echo "baseline (criu dump + tar|lz4|openssl + criu restore): downtime = total = $BASE ms"
-staged
-echo "staged ferry stages (dump to tmpfs, send, restore): downtime = total = $STAGED ms"
+BASE=- STAGED=-
+if [ "${BENCH_BASELINE:-1}" != 0 ]; then
+	baseline
+	echo "baseline (criu dump + tar|lz4|openssl + criu restore): downtime = total = $BASE ms"
+	staged
+	echo "staged ferry stages (dump to tmpfs, send, restore): downtime = total = $STAGED ms"
+fi
 for line in "${results[@]}"; do
 	read -r mode d t s ds pd <<<"$line"
-	ratio=$(awk -v d="$d" -v b="$BASE" 'BEGIN {printf "%.2f", d / b}')
+	ratio=$(awk -v d="$d" -v b="$BASE" 'BEGIN {if (b + 0 > 0) printf "%.2f", d / b; else print "-"}')
 	echo "RESULT mode=$mode downtime_ms=$d total_ms=$t baseline_downtime_ms=$BASE ratio=$ratio" \
 		"staged_downtime_ms=$STAGED src_rss_mib=$s dst_rss_mib=$ds" \
 		"$([ "$pd" = - ] || echo "pages_done_ms=$pd")"
