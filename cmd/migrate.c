@@ -117,9 +117,19 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 		case 'p':
 			o.peer = optarg;
 			break;
-		case 'A':
+		case 'A': {
+			char h[256];
+			uint16_t port;
+			if (parse_hostport(optarg, h, sizeof(h), &port, NULL) < 0) {
+				fprintf(stderr,
+					"ferry migrate: --source-agent %s: want HOST:PORT (see "
+					"--help)\n",
+					optarg);
+				return FX_USAGE;
+			}
 			o.source_agent = optarg;
 			break;
+		}
 		case 'm':
 			if (mig_mode_parse(optarg, &o.mode, &err) < 0)
 				return cmd_report("migrate", &err);

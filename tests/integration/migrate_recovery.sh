@@ -168,8 +168,8 @@ net_on a
 client_alive
 
 # 6. stop-copy of the TCP tenant, killed after the source copy died: it runs
-#    on b, the address with it.
-src_fault src-crash-before-commit a b rcv-tcp
+#    on b, the address with it (a's agent named explicitly this time).
+src_fault src-crash-before-commit a b rcv-tcp --source-agent "$(mh_addr a):7000"
 ends_on b rcv-tcp "$TCP"
 net_on b
 client_alive
