@@ -24,6 +24,7 @@
 #include "handover_lazy.h"
 #include "handover_query.h"
 #include "log.h"
+#include "pageserver.h"
 #include "reap.h"
 #include "migrate_files.h"
 #include "net.h"
@@ -42,7 +43,7 @@ struct dst {
 	const char *fault; /* FERRY_FAULT (testing hook, docs/migrate.md) */
 	char dir[PATH_MAX];
 	char criu[PATH_MAX];
-	pid_t ps_pid;
+	struct page_server ps;
 	bool registered;	    /* in the in-doubt table */
 	bool lazy;		    /* post-copy: registered in the lazy table */
 	int lazy_sk;		    /* the daemon's end until it starts */
@@ -126,63 +127,6 @@ static int precheck(struct dst *d, ferr_t *err)
 	return 0;
 }
 
-/* ---- the local page server ---- */
-
-static int start_page_server(struct dst *d, int *sk, ferr_t *err)
-{
-	int sv[2];
-	char fdstr[16];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return ferr_sys(err, FX_FAIL, "socketpair for the page server");
-	d->ps_pid = fork();
-	if (d->ps_pid < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return ferr_sys(err, FX_FAIL, "fork for the page server");
-	}
-	if (d->ps_pid == 0) {
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		fcntl(sv[1], F_SETFD, 0);
-		setpgid(0, 0);
-		signal(SIGPIPE, SIG_DFL);
-		snprintf(fdstr, sizeof(fdstr), "%d", sv[1]);
-		execl(d->criu, d->criu, "page-server", "-D", d->dir, "--ps-socket", fdstr, "-o",
-		      "page-server.log", "-v4", (char *)NULL);
-		_exit(127);
-	}
-	close(sv[1]);
-	*sk = sv[0];
-	return 0;
-}
-
-/* Reap the page server (bounded); kill it when it does not end. */
-static int stop_page_server(struct dst *d, bool kill_it, ferr_t *err)
-{
-	int st = -1;
-
-	if (d->ps_pid <= 0)
-		return 0;
-	if (kill_it)
-		kill(d->ps_pid, SIGKILL);
-	for (int i = 0; i < 500; i++) {
-		pid_t r = waitpid(d->ps_pid, &st, WNOHANG);
-		if (r == d->ps_pid || (r < 0 && errno != EINTR))
-			break;
-		if (i == 499) {
-			kill(d->ps_pid, SIGKILL);
-			waitpid(d->ps_pid, &st, 0);
-		}
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	d->ps_pid = -1;
-	if (!kill_it && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-		return ferr_set(err, FX_FAIL, "CRIU page server failed (see %s/page-server.log)",
-				d->dir);
-	return 0;
-}
-
 static void on_rx(uint64_t raw, void *arg)
 {
 	struct dst *d = arg;
@@ -201,18 +145,16 @@ static int receive_pages(struct dst *d, ferr_t *err)
 				.on_rx = on_rx,
 				.on_rx_arg = d};
 	struct relay_stats rs;
-	int sk = -1, r;
+	int r;
 
-	if (start_page_server(d, &sk, err) < 0)
+	if (page_server_start(d->criu, d->dir, NULL, &d->ps, err) < 0)
 		return -1;
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0) {
-		close(sk);
-		stop_page_server(d, true, NULL);
+		page_server_stop(&d->ps, true, d->dir, NULL);
 		return chan_take_error(d->c, err);
 	}
-	r = relay_run(d->c, sk, &ro, &rs, err);
-	close(sk);
-	if (stop_page_server(d, r < 0, r < 0 ? NULL : err) < 0)
+	r = relay_run(d->c, d->ps.sk, &ro, &rs, err);
+	if (page_server_stop(&d->ps, r < 0, d->dir, r < 0 ? NULL : err) < 0)
 		return -1;
 	if (r == 0)
 		pr_info("migration %s: %llu page bytes in %.2f s", d->b->migration_id,
@@ -479,7 +421,7 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 		   ferr_t *err)
 {
 	struct dst d = {
-	    .c = c, .o = o, .ps_pid = -1, .lazy_sk = -1, .fault = getenv("FERRY_FAULT")};
+	    .c = c, .o = o, .ps = PAGE_SERVER_INIT, .lazy_sk = -1, .fault = getenv("FERRY_FAULT")};
 	int ret;
 
 	d.b = wire_unpack(&ferry__wire__migrate_begin__descriptor, req->data, req->h.len, err);
@@ -498,7 +440,7 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 	if (ret < 0) {
 		if (!d.restored_sent && !chan_error(c))
 			session_send_error(c, err);
-		stop_page_server(&d, true, NULL);
+		page_server_stop(&d.ps, true, d.dir, NULL);
 		if (d.dir[0])
 			if (!getenv("FERRY_KEEP_FAILED"))
 				fs_rm_rf(d.dir, NULL);

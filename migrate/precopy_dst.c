@@ -18,84 +18,12 @@
 #include "frame.h"
 #include "handover.h"
 #include "log.h"
+#include "pageserver.h"
 #include "precopy.h"
 #include "relay.h"
 #include "session.h"
 #include "util.h"
 #include "wire.h"
-
-struct ps {
-	pid_t pid;
-	int sk; /* our end; the page server has the other */
-};
-
-/* `criu page-server -D dir --ps-socket FD [--prev-images-dir parent]`: CRIU
- * links dir/parent to the previous round (relative to dir) before it
- * answers the dumping CRIU whether a parent exists. */
-static int ps_start(const char *criu, const char *dir, const char *parent, struct ps *ps,
-		    ferr_t *err)
-{
-	int sv[2];
-	char fdstr[16];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return ferr_sys(err, FX_FAIL, "socketpair for the page server");
-	ps->pid = fork();
-	if (ps->pid < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return ferr_sys(err, FX_FAIL, "fork for the page server");
-	}
-	if (ps->pid == 0) {
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		fcntl(sv[1], F_SETFD, 0);
-		setpgid(0, 0);
-		signal(SIGPIPE, SIG_DFL);
-		snprintf(fdstr, sizeof(fdstr), "%d", sv[1]);
-		if (parent && *parent)
-			execl(criu, criu, "page-server", "-D", dir, "--ps-socket", fdstr,
-			      "--prev-images-dir", parent, "-o", "page-server.log", "-v4",
-			      (char *)NULL);
-		else
-			execl(criu, criu, "page-server", "-D", dir, "--ps-socket", fdstr, "-o",
-			      "page-server.log", "-v4", (char *)NULL);
-		_exit(127);
-	}
-	close(sv[1]);
-	ps->sk = sv[0];
-	return 0;
-}
-
-/* Reap the page server (bounded, killed when it does not end or when
- * kill_it); its exit status says whether every page was written. */
-static int ps_stop(struct ps *ps, bool kill_it, const char *dir, ferr_t *err)
-{
-	struct timespec ts = {0, 10 * 1000 * 1000};
-	int st = -1;
-
-	if (ps->sk >= 0)
-		close(ps->sk);
-	ps->sk = -1;
-	if (ps->pid <= 0)
-		return 0;
-	if (kill_it)
-		kill(ps->pid, SIGKILL);
-	for (int i = 0; i < 500; i++) {
-		pid_t r = waitpid(ps->pid, &st, WNOHANG);
-		if (r == ps->pid || (r < 0 && errno != EINTR))
-			break;
-		if (i == 499) {
-			kill(ps->pid, SIGKILL);
-			waitpid(ps->pid, &st, 0);
-		}
-		nanosleep(&ts, NULL);
-	}
-	ps->pid = -1;
-	if (!kill_it && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-		return ferr_set(err, FX_FAIL, "CRIU page server failed (see %s/page-server.log)",
-				dir);
-	return 0;
-}
 
 /* Round n (final: the frozen dump): its directory, page server, relay. */
 static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned n, bool final,
@@ -107,7 +35,7 @@ static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned 
 				.on_rx = o->on_rx,
 				.on_rx_arg = o->on_rx_arg};
 	struct relay_stats rs;
-	struct ps ps = {.pid = -1, .sk = -1};
+	struct page_server ps = PAGE_SERVER_INIT;
 	char name[32], dir[PATH_MAX], parent[48];
 	int r;
 
@@ -123,14 +51,14 @@ static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned 
 		if (mkdir(dir, 0700) < 0)
 			return ferr_sys(err, FX_CONFLICT, "creating %s", dir);
 	}
-	if (ps_start(o->criu, dir, parent, &ps, err) < 0)
+	if (page_server_start(o->criu, dir, parent, &ps, err) < 0)
 		return -1;
 	if (mig_send_step(c, MIG_ACCEPT, NULL) < 0) {
-		ps_stop(&ps, true, dir, NULL);
+		page_server_stop(&ps, true, dir, NULL);
 		return chan_take_error(c, err);
 	}
 	r = relay_run(c, ps.sk, &ro, &rs, err);
-	if (ps_stop(&ps, r < 0, dir, r < 0 ? NULL : err) < 0)
+	if (page_server_stop(&ps, r < 0, dir, r < 0 ? NULL : err) < 0)
 		return -1;
 	if (r < 0)
 		return -1;
