@@ -17,6 +17,7 @@
 #include "imgfix.h"
 #include "log.h"
 #include "manifest.h"
+#include "reconcile.h"
 #include "util.h"
 
 int dump_prepare_dir(const char *dir, ferr_t *err)
@@ -279,7 +280,8 @@ out:
  * whether the tenant is still there. */
 static void dump_failed(const struct dump_opts *o, struct tenant_rec *rec, ferr_t *err)
 {
-	bool alive = driver_pid_alive(rec->init_pid);
+	/* an init killed during the dump can still show for a moment */
+	bool alive = tenant_still_alive(rec->init_pid, rec->init_start, 1000);
 
 	clear_dir(o->images_dir);
 	rec->state = alive ? TS_RUNNING : TS_GONE;

@@ -184,6 +184,11 @@ static enum settle settle(pid_t pid, uint64_t start, int wait_ms)
 	}
 }
 
+bool tenant_still_alive(pid_t pid, uint64_t start, int wait_ms)
+{
+	return settle(pid, start, wait_ms) != ST_GONE;
+}
+
 /* ---- one migration of this host as source ---- */
 
 static enum mig_verdict verdict_from_files(const char *state_dir, const char *id)

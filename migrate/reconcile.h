@@ -51,6 +51,11 @@ int reconcile_migration(const char *state_dir, const char *id, int wait_ms, enum
  * command that tidies up. */
 void reconcile_all(const char *state_dir, bool at_agent_start);
 
+/* After CRIU let go of a tenant (a failed dump): is its init still alive?
+ * A dying init (SIGKILL pending) or one CRIU still traces is given up to
+ * wait_ms to settle; two free looks 50 ms apart make "alive". */
+bool tenant_still_alive(pid_t pid, uint64_t start, int wait_ms);
+
 /* Testing hook (docs/migrate.md): FERRY_FAULT=what in this process's
  * environment -> SIGKILL to itself. */
 void mig_fault_point(const char *what);
