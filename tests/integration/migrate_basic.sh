@@ -43,6 +43,11 @@ for k in ("freeze", "dump", "transfer", "restore", "resume", "network", "cleanup
     assert k in d["stages_ms"], k
 PY
 mh_check_one b "$NAME"
+# b answers the tenant's ARP for its peers at once (it must resolve them again)
+hif=$(ip -n "fym-$MH_ID-b" route show "$ADDR/32" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+[ -n "$hif" ] || t_fail "b has no /32 route to $ADDR"
+[ "$(ip netns exec "fym-$MH_ID-b" cat "/proc/sys/net/ipv4/neigh/$hif/proxy_delay")" = 0 ] ||
+	t_fail "proxied ARP replies on b's $hif are delayed"
 sleep 1
 mh_migrate a b "$NAME" 2>"$T/err" && t_fail "migrating a tenant a no longer has worked"
 grep -q "no tenant named" "$T/err" || { cat "$T/err"; t_fail "wrong message"; }

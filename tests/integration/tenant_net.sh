@@ -24,6 +24,7 @@ PID=$(sed -n 's/^init_pid=//p' "$FERRY_STATE_DIR/tenants/$NAME/record")
 t_log "host side"
 ip -br link show "$HOSTIF" | grep -q UP || t_fail "$HOSTIF is not up"
 [ "$(cat "/proc/sys/net/ipv4/conf/$HOSTIF/proxy_arp")" = 1 ] || t_fail "no proxy_arp on $HOSTIF"
+[ "$(cat "/proc/sys/net/ipv4/neigh/$HOSTIF/proxy_delay")" = 0 ] || t_fail "proxied ARP replies on $HOSTIF are delayed"
 ip route show "$ADDR/32" | grep -q "dev $HOSTIF" || t_fail "no /32 route via $HOSTIF"
 
 t_log "tenant side"
