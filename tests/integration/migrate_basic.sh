@@ -55,9 +55,5 @@ grep -q "no tenant named" "$T/err" || { cat "$T/err"; t_fail "wrong message"; }
 mh_migrate b a "$NAME" || t_fail "migration b -> a failed"
 mh_check_one a "$NAME"
 sleep 1
-kill -USR1 "$CPID"
-t_wait_file "$C/client.result" 20
-res=$(cat "$C/client.result")
-t_log "tcp_client: $res"
-[[ "$res" == PASS* ]] || { cat "$C/err"; t_fail "tcp_client says '$res'"; }
+mh_client_verdict "$CPID" "$C"
 mh_verify a "$NAME" "$R"

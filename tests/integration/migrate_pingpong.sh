@@ -44,11 +44,7 @@ for i in $(seq 1 20); do
 	t=$from from=$to to=$t
 done
 sleep 0.5
-kill -USR1 "$CPID"
-t_wait_file "$C/client.result" 20
-res=$(cat "$C/client.result")
-t_log "tcp_client: $res"
-[[ "$res" == PASS* ]] || { cat "$C/err"; t_fail "tcp_client says '$res'"; }
+mh_client_verdict "$CPID" "$C"
 n=$(sed -n 's/.*n=\([0-9]*\).*/\1/p' "$C/client.result")
 ((n >= 20)) || t_fail "only $n answers over 20 moves: the connection did not keep up"
 # every copy that moved away ended on its host: the agents that restored it

@@ -98,9 +98,5 @@ mh_wait_copies "$CMD" 1 10
 mh_verify b mig-pcm "$RM"
 ! ip -n "fym-$MH_ID-a" route show | grep -q "^$ADDR " || t_fail "a kept its route to $ADDR"
 sleep 0.5
-kill -USR1 "$CPID"
-t_wait_file "$C/client.result" 20
-res=$(cat "$C/client.result")
-t_log "tcp_client: $res"
-[[ "$res" == PASS* ]] || { cat "$C/err"; t_fail "tcp_client says '$res'"; }
+mh_client_verdict "$CPID" "$C"
 mh_verify b mig-pct "$RT"

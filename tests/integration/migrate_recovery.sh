@@ -187,11 +187,7 @@ grep -q "source's agent says" "$T/serve-b.log" && t_fail "b asked an agent that 
 mh_serve a
 
 sleep 0.5
-kill -USR1 "$CPID"
-t_wait_file "$C/client.result" 20
-res=$(cat "$C/client.result")
-t_log "tcp_client: $res"
-[[ "$res" == PASS* ]] || { cat "$C/err"; t_fail "tcp_client says '$res'"; }
+mh_client_verdict "$CPID" "$C"
 mh_verify b rcv-tcp "$RT"
 # the workloads exit after their self-check: only now
 mh_verify a rcv-mem "$RM"

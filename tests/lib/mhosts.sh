@@ -313,3 +313,17 @@ mh_bg_migrate() {
 	MH_MIG=$!
 	MH_MIG_PID=$(mh_child "$MH_MIG")
 }
+
+# mh_client_verdict PID DIR: ask the tcp_client PID (protocol directory DIR,
+# its stderr in DIR/err) for its verdict; the test fails unless it is PASS.
+mh_client_verdict() {
+	local cpid=$1 dir=$2 res
+	kill -USR1 "$cpid"
+	t_wait_file "$dir/client.result" 20
+	res=$(cat "$dir/client.result")
+	t_log "tcp_client: $res"
+	[[ "$res" == PASS* ]] || {
+		cat "$dir/err"
+		t_fail "tcp_client says '$res'"
+	}
+}
