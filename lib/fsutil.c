@@ -228,3 +228,15 @@ int fs_relpath_is_safe(const char *path, size_t len)
 	}
 	return 1;
 }
+
+long fs_read_long(const char *path)
+{
+	char *buf = NULL;
+	long v = -1;
+
+	if (fs_read_all(path, &buf, NULL, 64, NULL) == 0) {
+		v = strtol(buf, NULL, 10);
+		free(buf);
+	}
+	return v;
+}

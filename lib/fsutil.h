@@ -12,6 +12,9 @@
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, ferr_t *err);
 /* Read a whole (small) file; *buf is malloc'd and NUL-terminated. */
 int fs_read_all(const char *path, char **buf, size_t *len, size_t max, ferr_t *err);
+/* The decimal number at the start of a small file (a sysctl); -1 when it
+ * cannot be read. */
+long fs_read_long(const char *path);
 /* mkdir -p */
 int fs_mkdir_p(const char *path, mode_t mode, ferr_t *err);
 /* rm -rf (does not cross mount points); missing path is not an error. */

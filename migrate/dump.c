@@ -205,8 +205,12 @@ static void set_timings(manifest_t *m, const struct dump_result *r)
 	m->timings = t;
 }
 
-static void set_tenant(manifest_t *m, const struct tenant_rec *rec, bool tcp)
+manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 {
+	manifest_t *m = manifest_new(rec->name, manifest_kind(rec->kind));
+
+	if (!m)
+		return NULL;
 	if (rec->rootfs[0])
 		manifest_set_str(&m->rootfs, rec->rootfs);
 	if (rec->argc > 0) {
@@ -231,6 +235,7 @@ static void set_tenant(manifest_t *m, const struct tenant_rec *rec, bool tcp)
 	m->has_tcp_established = true;
 	m->tcp_established = tcp;
 	manifest_set_str(&m->image_format, "criu");
+	return m;
 }
 
 /* Images are on disk: CRIU's stats, then the manifest. */
@@ -252,10 +257,9 @@ static int write_manifest(const struct dump_opts *o, const struct tenant_rec *re
 	} else {
 		pr_warn("no CRIU statistics in %s: timings left at 0", work);
 	}
-	m = manifest_new(rec->name, manifest_kind(rec->kind));
+	m = dump_manifest_new(rec, o->tcp_established);
 	if (!m)
 		return ferr_set(err, FX_FAIL, "out of memory");
-	set_tenant(m, rec, o->tcp_established);
 	set_source(m, h);
 	/* Not fatal: the tree is gone, a snapshot as CRIU wrote it beats none. */
 	if (imgfix_dir(r->dir, NULL, &fx) < 0)

@@ -11,6 +11,7 @@
 
 #include "criu.h"
 #include "err.h"
+#include "manifest.h"
 #include "registry.h"
 
 struct dump_opts {
@@ -51,5 +52,10 @@ int dump_tenant(const struct dump_opts *o, struct dump_result *r, ferr_t *err);
  * FX_CONFLICT when it holds anything, with a clearer message when that is a
  * manifest. */
 int dump_prepare_dir(const char *dir, ferr_t *err);
+
+/* A manifest describing REC's tenant (name, kind, rootfs, argv, network,
+ * init pid, CRIU image format); the caller adds the files and the source.
+ * NULL when out of memory. Used by `ferry dump` and by `ferry migrate`. */
+manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp_established);
 
 #endif

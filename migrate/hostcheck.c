@@ -200,22 +200,10 @@ static int check_feature(struct hostcheck_report *r, const char *id, const char 
 	return 0;
 }
 
-static long read_long(const char *path)
-{
-	char *buf = NULL;
-	long v = -1;
-
-	if (fs_read_all(path, &buf, NULL, 64, NULL) == 0) {
-		v = strtol(buf, NULL, 10);
-		free(buf);
-	}
-	return v;
-}
-
 static bool check_pipes(struct hostcheck_report *r)
 {
-	long soft = read_long("/proc/sys/fs/pipe-user-pages-soft");
-	long max = read_long("/proc/sys/fs/pipe-max-size");
+	long soft = fs_read_long("/proc/sys/fs/pipe-user-pages-soft");
+	long max = fs_read_long("/proc/sys/fs/pipe-max-size");
 	bool ok = soft == 0 && max >= (long)PIPE_MAX_WANTED;
 
 	if (ok)

@@ -104,41 +104,14 @@ int msrc_stop_relay(struct src *s, ferr_t *err)
 
 /* ---- the handover, inside CRIU's post-dump notification ---- */
 
-static Ferry__TenantKind mkind(enum tenant_kind k)
-{
-	return k == TK_CONTAINER  ? FERRY__TENANT_KIND__TENANT_CONTAINER
-	       : k == TK_PROCTREE ? FERRY__TENANT_KIND__TENANT_PROCTREE
-				  : FERRY__TENANT_KIND__TENANT_UNKNOWN;
-}
-
 static int send_images(struct src *s, ferr_t *err)
 {
 	const struct tenant_rec *rec = &s->rec;
-	manifest_t *m = manifest_new(rec->name, mkind(rec->kind));
+	manifest_t *m = dump_manifest_new(rec, true);
 	int ret = -1;
 
 	if (!m)
 		return ferr_set(err, FX_FAIL, "out of memory");
-	if (rec->rootfs[0])
-		manifest_set_str(&m->rootfs, rec->rootfs);
-	if (rec->argc > 0 && (m->argv = calloc((size_t)rec->argc, sizeof(char *))))
-		for (int i = 0; i < rec->argc; i++)
-			m->argv[m->n_argv++] = strdup(rec->argv[i]);
-	if (rec->net.addr[0]) {
-		Ferry__NetConfig *n = calloc(1, sizeof(*n));
-		if (n) {
-			ferry__net_config__init(n);
-			manifest_set_str(&n->addr, rec->net.addr);
-			manifest_set_str(&n->host_if, rec->net.host_if);
-			manifest_set_str(&n->tenant_if, rec->net.tenant_if);
-			m->net = n;
-		}
-	}
-	m->has_created = m->has_init_pid = m->has_tcp_established = true;
-	m->created = wall_time();
-	m->init_pid = rec->init_pid;
-	m->tcp_established = true;
-	manifest_set_str(&m->image_format, "criu");
 	/* still frozen: a failed fix-up fails the migration, the tenant resumes */
 	if (imgfix_dir(s->img, NULL, err) == 0 && manifest_add_dir(m, s->img, NULL, err) == 0 &&
 	    mig_files_send(s->c, s->img, m, &s->r->files_raw, err) == 0)

@@ -29,18 +29,6 @@ int mig_mode_parse(const char *s, enum mig_mode *m, ferr_t *err)
 			s);
 }
 
-static long read_long(const char *path)
-{
-	char *buf = NULL;
-	long v = -1;
-
-	if (fs_read_all(path, &buf, NULL, 64, NULL) == 0) {
-		v = strtol(buf, NULL, 10);
-		free(buf);
-	}
-	return v;
-}
-
 static int write_str(const char *path, const char *val, ferr_t *err)
 {
 	FILE *f = fopen(path, "w");
@@ -58,8 +46,8 @@ static int write_str(const char *path, const char *val, ferr_t *err)
  * applies). A host setting: only with --tune-host. */
 static int post_copy_pipes(bool tune, ferr_t *err)
 {
-	long soft = read_long("/proc/sys/fs/pipe-user-pages-soft");
-	long max = read_long("/proc/sys/fs/pipe-max-size");
+	long soft = fs_read_long("/proc/sys/fs/pipe-user-pages-soft");
+	long max = fs_read_long("/proc/sys/fs/pipe-max-size");
 	char v[32];
 
 	if (soft == 0 && max >= (long)MIG_PIPE_MAX)

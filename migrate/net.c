@@ -297,10 +297,22 @@ int net_host_plumb(const char *host_if, const char *addr_cidr, ferr_t *err)
 	return r;
 }
 
+/* Remove the /32 route to ADDR_CIDR's address through ifindex, if any (it
+ * may be gone already: no error). */
+static void drop_host_route(struct nl_sock *sk, const char *addr_cidr, int ifindex)
+{
+	struct nl_addr *dst = NULL;
+
+	if (addr_cidr && *addr_cidr && parse_cidr(addr_cidr, &dst, NULL) == 0) {
+		nl_addr_set_prefixlen(dst, 32);
+		route_link(sk, dst, ifindex, true, NULL);
+		nl_addr_put(dst);
+	}
+}
+
 int net_host_unplumb(const char *host_if, const char *addr_cidr, ferr_t *err)
 {
 	struct rtnl_link *link = NULL;
-	struct nl_addr *dst = NULL;
 	struct nl_sock *sk;
 	int r;
 
@@ -312,11 +324,7 @@ int net_host_unplumb(const char *host_if, const char *addr_cidr, ferr_t *err)
 			return 0; /* already gone: the pair dies with the tenant's netns */
 		return nl_fail(err, r, "find interface %s", host_if);
 	}
-	if (addr_cidr && *addr_cidr && parse_cidr(addr_cidr, &dst, NULL) == 0) {
-		nl_addr_set_prefixlen(dst, 32);
-		route_link(sk, dst, rtnl_link_get_ifindex(link), true, NULL); /* may be gone */
-		nl_addr_put(dst);
-	}
+	drop_host_route(sk, addr_cidr, rtnl_link_get_ifindex(link));
 	r = rtnl_link_delete(sk, link);
 	rtnl_link_put(link);
 	nl_socket_free(sk);
@@ -328,7 +336,6 @@ int net_host_unplumb(const char *host_if, const char *addr_cidr, ferr_t *err)
 int net_host_cut(const char *host_if, const char *addr_cidr, ferr_t *err)
 {
 	struct rtnl_link *link = NULL, *chg = NULL;
-	struct nl_addr *dst = NULL;
 	struct nl_sock *sk;
 	int r;
 
@@ -338,11 +345,7 @@ int net_host_cut(const char *host_if, const char *addr_cidr, ferr_t *err)
 		nl_socket_free(sk);
 		return nl_fail(err, r, "find interface %s", host_if);
 	}
-	if (addr_cidr && *addr_cidr && parse_cidr(addr_cidr, &dst, NULL) == 0) {
-		nl_addr_set_prefixlen(dst, 32);
-		route_link(sk, dst, rtnl_link_get_ifindex(link), true, NULL); /* may be gone */
-		nl_addr_put(dst);
-	}
+	drop_host_route(sk, addr_cidr, rtnl_link_get_ifindex(link));
 	chg = rtnl_link_alloc();
 	if (!chg) {
 		r = -NLE_NOMEM;

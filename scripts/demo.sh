@@ -34,12 +34,8 @@ NAME=web
 ADDR=10.204.0.80
 mh_start a "$NAME" "$T/rootfs" --net "$ADDR/24" -- /bin/wl_tcp_server --port 8080
 C="$T/client"
-mkdir -p "$C"
-ip netns exec "fym-$MH_ID-c" env WL_DIR="$C" "$WORKLOADS/tcp_client" --addr "$ADDR" \
-	--port 8080 --interval-ms 20 >"$C/out" 2>"$C/err" </dev/null &
-CPID=$!
-t_defer "kill -9 $CPID"
-t_wait_file "$C/client.ready" 20
+mh_client_start "$C" "$ADDR" 8080 20
+CPID=$MH_CLIENT_PID
 echo "client on c talks to $ADDR:8080 over one TCP connection"
 ps_both
 

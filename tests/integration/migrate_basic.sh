@@ -19,12 +19,8 @@ ADDR=10.204.0.50
 mh_start a "$NAME" "$R" --net "$ADDR/24" -- /bin/wl_tcp_server --port 7000
 
 C="$T/client"
-mkdir -p "$C"
-ip netns exec "fym-$MH_ID-c" env WL_DIR="$C" "$WORKLOADS/tcp_client" --addr "$ADDR" --port 7000 \
-	--interval-ms 20 >"$C/out" 2>"$C/err" </dev/null &
-CPID=$!
-t_defer "kill -9 $CPID"
-t_wait_file "$C/client.ready" 20
+mh_client_start "$C" "$ADDR" 7000 20
+CPID=$MH_CLIENT_PID
 sleep 0.3
 
 mh_migrate a b "$NAME" --json >"$T/m1.json" || {

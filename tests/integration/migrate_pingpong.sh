@@ -20,12 +20,8 @@ PORT=$((7100 + 0x$MH_TOK % 20000))
 CMD="/bin/wl_tcp_server --port $PORT"
 mh_start a "$NAME" "$R" --net "$ADDR/24" -- $CMD
 C="$T/client"
-mkdir -p "$C"
-ip netns exec "fym-$MH_ID-c" env WL_DIR="$C" "$WORKLOADS/tcp_client" --addr "$ADDR" \
-	--port $PORT --interval-ms 10 >"$C/out" 2>"$C/err" </dev/null &
-CPID=$!
-t_defer "kill -9 $CPID"
-t_wait_file "$C/client.ready" 20
+mh_client_start "$C" "$ADDR" "$PORT" 10
+CPID=$MH_CLIENT_PID
 
 from=a to=b
 for i in $(seq 1 20); do

@@ -37,12 +37,8 @@ mh_start a mig-pcm "$RM" -- $CMD
 mh_start a mig-pct "$RT" --net "$ADDR/24" -- /bin/wl_tcp_server --port 7000
 
 C="$T/client"
-mkdir -p "$C"
-ip netns exec "fym-$MH_ID-c" env WL_DIR="$C" "$WORKLOADS/tcp_client" --addr "$ADDR" --port 7000 \
-	--interval-ms 20 >"$C/out" 2>"$C/err" </dev/null &
-CPID=$!
-t_defer "kill -9 $CPID"
-t_wait_file "$C/client.ready" 20
+mh_client_start "$C" "$ADDR" 7000 20
+CPID=$MH_CLIENT_PID
 
 # 1. the kernel's default pipe limits, no --tune-host: a clear error, nothing frozen
 SOFT=$(cat /proc/sys/fs/pipe-user-pages-soft)

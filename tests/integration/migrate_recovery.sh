@@ -29,12 +29,8 @@ mh_start a rcv-mem "$RM" -- $MEM
 mh_start a rcv-tcp "$RT" --net "$ADDR/24" -- $TCP
 
 C="$T/client"
-mkdir -p "$C"
-ip netns exec "fym-$MH_ID-c" env WL_DIR="$C" "$WORKLOADS/tcp_client" --addr "$ADDR" \
-	--port "$PORT" --interval-ms 20 >"$C/out" 2>"$C/err" </dev/null &
-CPID=$!
-t_defer "kill -9 $CPID 2>/dev/null"
-t_wait_file "$C/client.ready" 20
+mh_client_start "$C" "$ADDR" "$PORT" 20
+CPID=$MH_CLIENT_PID
 
 # restart HOST [ARGS of mh_serve]: a new agent once the old one is gone
 restart() {

@@ -314,6 +314,19 @@ mh_bg_migrate() {
 	MH_MIG_PID=$(mh_child "$MH_MIG")
 }
 
+# mh_client_start DIR ADDR PORT INTERVAL_MS: a tcp_client on host c talking
+# to ADDR:PORT over one connection (protocol directory DIR, its output in
+# DIR/out and DIR/err); waits until it is connected. Sets MH_CLIENT_PID.
+mh_client_start() {
+	local dir=$1 addr=$2 port=$3 ms=$4
+	mkdir -p "$dir"
+	ip netns exec "fym-$MH_ID-c" env WL_DIR="$dir" "$WORKLOADS/tcp_client" --addr "$addr" \
+		--port "$port" --interval-ms "$ms" >"$dir/out" 2>"$dir/err" </dev/null &
+	MH_CLIENT_PID=$!
+	t_defer "kill -9 $MH_CLIENT_PID 2>/dev/null"
+	t_wait_file "$dir/client.ready" 20
+}
+
 # mh_client_verdict PID DIR: ask the tcp_client PID (protocol directory DIR,
 # its stderr in DIR/err) for its verdict; the test fails unless it is PASS.
 mh_client_verdict() {
