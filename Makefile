@@ -2,7 +2,7 @@
 #   make            build build/ferry
 #   make ASAN=1     build with AddressSanitizer + UBSan
 #   make deps       install what the project needs (idempotent)
-#   make check      deps + build + unit and integration tests
+#   make check      deps + layer order + build + unit and integration tests
 #   make bench      dump/restore benchmark against raw CRIU
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
 #   make demo       the main job, end to end
@@ -25,7 +25,7 @@ B        := build
 O        := $(B)/obj-$(VARIANT)
 GEN      := $(B)/proto
 CFLAGS   := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP $(SANFLAGS) \
-            -Ilib -Iproto -I$(GEN) -Imigrate -Itransport -Isnapshot -Icmd \
+            -I. -I$(B) \
             -DFERRY_DEPS_DIR='"$(DEPSDIR)"' $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS) -pthread
 LDLIBS   := $(PKG_LIBS) -lm
@@ -33,7 +33,8 @@ LDLIBS   := $(PKG_LIBS) -lm
 PROTOS   := $(wildcard proto/*.proto)
 CRIU_RPC := /usr/include/criu/rpc.proto
 GEN_C    := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS)) $(GEN)/rpc.pb-c.c
-LIB_SRC  := $(wildcard lib/*.c proto/*.c migrate/*.c transport/*.c snapshot/*.c) \
+LAYERS   := lib proto criu tenant snapshot transport migrate agent cmd
+LIB_SRC  := $(wildcard $(patsubst %,%/*.c,$(filter-out cmd,$(LAYERS)))) \
             $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJ  := $(patsubst %.c,$(O)/%.o,$(LIB_SRC)) $(patsubst $(GEN)/%.c,$(O)/gen/%.o,$(GEN_C))
 MAIN_OBJ := $(O)/cmd/main.o
@@ -45,7 +46,7 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
-.PHONY: all deps check unit test-bins bench bench-transport bench-migrate demo clean format $(B)/ferry
+.PHONY: all deps layers check unit test-bins bench bench-transport bench-migrate demo clean format $(B)/ferry
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -106,10 +107,14 @@ test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN)
 deps:
 	@bash scripts/deps.sh
 
+# No include runs up the layer order (docs/architecture.md).
+layers:
+	@bash scripts/check-layers.sh
+
 unit: test-bins
 	@bash tests/run.sh --unit
 
-check: deps
+check: deps layers
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/run.sh
 

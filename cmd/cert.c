@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cert.h"
-#include "cmd.h"
-#include "json.h"
+#include "transport/cert.h"
+#include "cmd/cmd.h"
+#include "lib/json.h"
 
 static void usage(FILE *f)
 {

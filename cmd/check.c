@@ -2,9 +2,9 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cmd.h"
-#include "hostcheck.h"
-#include "json.h"
+#include "cmd/cmd.h"
+#include "tenant/hostcheck.h"
+#include "lib/json.h"
 
 static void usage(FILE *f)
 {

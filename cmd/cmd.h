@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "err.h"
+#include "lib/err.h"
 
 /* Options shared by every command (parsed by main before the subcommand). */
 struct global_opts {

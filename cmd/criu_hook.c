@@ -13,7 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 
 int cmd_criu_hook(int argc, char **argv, const struct global_opts *g)
 {

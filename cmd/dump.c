@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "criupath.h"
-#include "dump.h"
-#include "json.h"
-#include "util.h"
+#include "cmd/cmd.h"
+#include "criu/locate.h"
+#include "snapshot/dump.h"
+#include "lib/json.h"
+#include "lib/util.h"
 
 static void usage(FILE *f)
 {

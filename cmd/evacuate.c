@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "criupath.h"
-#include "json.h"
-#include "migrate.h"
-#include "migrate_report.h"
-#include "reconcile.h"
-#include "registry.h"
-#include "util.h"
+#include "cmd/cmd.h"
+#include "criu/locate.h"
+#include "lib/json.h"
+#include "migrate/migrate.h"
+#include "cmd/migrate_report.h"
+#include "migrate/reconcile.h"
+#include "tenant/registry.h"
+#include "lib/util.h"
 
 static void usage(FILE *f)
 {

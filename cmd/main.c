@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "log.h"
+#include "cmd/cmd.h"
+#include "lib/log.h"
 
 #ifndef FERRY_VERSION
 #define FERRY_VERSION "0.1.0"

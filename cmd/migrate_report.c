@@ -1,10 +1,10 @@
 /* Migration reports (migrate_report.h). */
-#include "migrate_report.h"
+#include "cmd/migrate_report.h"
 
 #include <stdio.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 static void round_json(struct jw *w, const char *key, unsigned n, const struct mig_round *m)
 {

@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-#include "json.h"
-#include "migrate.h"
+#include "lib/json.h"
+#include "migrate/migrate.h"
 
 /* One JSON object (key may be NULL) describing r; rc/err the outcome. */
 void migrate_report_json(struct jw *w, const char *key, const struct migrate_result *r, int rc,

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "json.h"
-#include "reconcile.h"
-#include "registry.h"
-#include "util.h"
+#include "cmd/cmd.h"
+#include "lib/json.h"
+#include "migrate/reconcile.h"
+#include "tenant/registry.h"
+#include "lib/util.h"
 
 static void usage(FILE *f)
 {

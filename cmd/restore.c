@@ -2,10 +2,10 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cmd.h"
-#include "criupath.h"
-#include "json.h"
-#include "restore.h"
+#include "cmd/cmd.h"
+#include "criu/locate.h"
+#include "lib/json.h"
+#include "snapshot/restore.h"
 
 static void usage(FILE *f)
 {

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "container.h"
-#include "registry.h"
+#include "cmd/cmd.h"
+#include "tenant/container.h"
+#include "tenant/registry.h"
 
 static void usage(FILE *f)
 {

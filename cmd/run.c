@@ -8,12 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "container.h"
-#include "json.h"
-#include "net.h"
-#include "registry.h"
-#include "util.h"
+#include "cmd/cmd.h"
+#include "tenant/container.h"
+#include "lib/json.h"
+#include "tenant/net.h"
+#include "tenant/registry.h"
+#include "lib/util.h"
 
 struct run_opts {
 	const char *name;

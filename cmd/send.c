@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "json.h"
-#include "util.h"
-#include "xfer.h"
+#include "cmd/cmd.h"
+#include "lib/json.h"
+#include "lib/util.h"
+#include "transport/xfer.h"
 
 static void usage(FILE *f)
 {

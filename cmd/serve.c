@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "serve.h"
-#include "util.h"
+#include "cmd/cmd.h"
+#include "agent/serve.h"
+#include "lib/util.h"
 
 static void usage(FILE *f)
 {

@@ -1,4 +1,4 @@
-#include "fsutil.h"
+#include "lib/fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "lib/err.h"
 
 /* Write data to path atomically: temp file in the same dir, fsync, rename,
  * fsync of the directory. A crash leaves either the old or the new file. */

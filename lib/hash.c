@@ -1,4 +1,4 @@
-#include "hash.h"
+#include "lib/hash.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "lib/err.h"
 
 #define SHA256_LEN     32
 #define SHA256_HEX_LEN 65

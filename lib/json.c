@@ -1,4 +1,4 @@
-#include "json.h"
+#include "lib/json.h"
 
 #include <math.h>
 

@@ -1,5 +1,5 @@
 /* Children nobody else waits for (reap.h). */
-#include "reap.h"
+#include "lib/reap.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-#include "util.h"
+#include "lib/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -35,10 +35,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chan.h"
-#include "err.h"
-#include "frame.h"
-#include "wire.pb-c.h"
+#include "transport/chan.h"
+#include "lib/err.h"
+#include "transport/frame.h"
+#include "proto/wire.pb-c.h"
 
 enum mig_type {
 	MIG_REQ_BEGIN = 33,   /* request: MigrateBegin */

@@ -17,16 +17,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu_kdat.h"
-#include "handover.h"
-#include "fsutil.h"
-#include "handover_lazy.h"
-#include "log.h"
-#include "registry.h"
-#include "relay.h"
-#include "session.h"
-#include "util.h"
-#include "wire.h"
+#include "criu/kdat.h"
+#include "migrate/handover.h"
+#include "lib/fsutil.h"
+#include "migrate/handover_lazy.h"
+#include "lib/log.h"
+#include "tenant/registry.h"
+#include "transport/relay.h"
+#include "transport/session.h"
+#include "lib/util.h"
+#include "transport/wire.h"
 
 #define MAX_LAZY 16
 

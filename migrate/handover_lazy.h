@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "err.h"
-#include "restore.h"
+#include "lib/err.h"
+#include "snapshot/restore.h"
 
 /* The migration's end of the daemon's page-server socket (owned from now)
  * and its image directory (removed once the daemon is done). */

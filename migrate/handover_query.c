@@ -1,20 +1,20 @@
 /* The destination asks the source host's agent (handover_query.h). */
 #define LOG_PREFIX "handover"
-#include "handover_query.h"
+#include "migrate/handover_query.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "chan_sock.h"
-#include "chan_tls.h"
-#include "fsutil.h"
-#include "handover_indoubt.h"
-#include "log.h"
-#include "session.h"
-#include "util.h"
-#include "wire.h"
+#include "transport/chan_sock.h"
+#include "transport/chan_tls.h"
+#include "lib/fsutil.h"
+#include "migrate/handover_indoubt.h"
+#include "lib/log.h"
+#include "transport/session.h"
+#include "lib/util.h"
+#include "transport/wire.h"
 
 #define AGENT_FILE "agent.addr"
 /* the source's agent waits this long for CRIU to let go of the tenant */

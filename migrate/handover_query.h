@@ -19,10 +19,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chan.h"
-#include "handover.h"
-#include "reconcile.h"
-#include "wire.pb-c.h"
+#include "transport/chan.h"
+#include "migrate/handover.h"
+#include "migrate/reconcile.h"
+#include "proto/wire.pb-c.h"
 
 /* Source: where the source host's agent can be reached. */
 struct hq_source {

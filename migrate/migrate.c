@@ -1,6 +1,6 @@
 /* Live migration, source side (migrate.h). */
 #define LOG_PREFIX "migrate"
-#include "migrate.h"
+#include "migrate/migrate.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -10,26 +10,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "chan_sock.h"
-#include "chan_tls.h"
-#include "driver.h"
-#include "dump.h"
-#include "fsutil.h"
-#include "garp.h"
-#include "handover.h"
-#include "handover_query.h"
-#include "imgfix.h"
-#include "log.h"
-#include "manifest.h"
-#include "migrate_files.h"
-#include "migrate_int.h"
-#include "migrate_mode.h"
-#include "reconcile.h"
-#include "registry.h"
-#include "relay.h"
-#include "session.h"
-#include "util.h"
-#include "wire.h"
+#include "transport/chan_sock.h"
+#include "transport/chan_tls.h"
+#include "tenant/driver.h"
+#include "snapshot/dump.h"
+#include "lib/fsutil.h"
+#include "tenant/garp.h"
+#include "migrate/handover.h"
+#include "migrate/handover_query.h"
+#include "criu/imgfix.h"
+#include "lib/log.h"
+#include "proto/manifest.h"
+#include "migrate/migrate_files.h"
+#include "migrate/migrate_int.h"
+#include "migrate/migrate_mode.h"
+#include "migrate/reconcile.h"
+#include "tenant/registry.h"
+#include "transport/relay.h"
+#include "transport/session.h"
+#include "lib/util.h"
+#include "transport/wire.h"
 
 void msrc_progress(struct src *s, const char *stage)
 {

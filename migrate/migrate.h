@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "lib/err.h"
 
 enum mig_mode { MIG_AUTO = 0, MIG_STOP_COPY, MIG_PRE_COPY, MIG_POST_COPY };
 

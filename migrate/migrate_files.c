@@ -1,6 +1,6 @@
 /* Non-page images over the migration session (migrate_files.h). */
 #define LOG_PREFIX "migrate"
-#include "migrate_files.h"
+#include "migrate/migrate_files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,12 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "frame.h"
-#include "fsutil.h"
-#include "handover.h"
-#include "session.h"
-#include "util.h"
-#include "wire.h"
+#include "transport/frame.h"
+#include "lib/fsutil.h"
+#include "migrate/handover.h"
+#include "transport/session.h"
+#include "lib/util.h"
+#include "transport/wire.h"
 
 static int send_one(struct chan *c, const char *dir, const char *name, uint8_t *buf, uint64_t *raw,
 		    ferr_t *err)

@@ -7,9 +7,9 @@
 
 #include <stdint.h>
 
-#include "chan.h"
-#include "err.h"
-#include "manifest.h"
+#include "transport/chan.h"
+#include "lib/err.h"
+#include "proto/manifest.h"
 
 #define MIG_FILE_CHUNK (1U << 20)
 

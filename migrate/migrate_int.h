@@ -8,11 +8,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chan.h"
-#include "chan_tls.h"
-#include "migrate.h"
-#include "registry.h"
-#include "relay.h"
+#include "transport/chan.h"
+#include "transport/chan_tls.h"
+#include "migrate/migrate.h"
+#include "tenant/registry.h"
+#include "transport/relay.h"
 
 struct src {
 	const struct migrate_opts *o;

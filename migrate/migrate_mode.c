@@ -1,14 +1,14 @@
 /* Mode choice and host requirements of each mode (migrate_mode.h). */
 #define LOG_PREFIX "migrate"
-#include "migrate_mode.h"
+#include "migrate/migrate_mode.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "criu.h"
-#include "fsutil.h"
-#include "log.h"
+#include "criu/rpc.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
 
 static const char *const names[] = {"auto", "stop-copy", "pre-copy", "post-copy"};
 

@@ -7,8 +7,8 @@
 #ifndef FERRY_MIGRATE_MODE_H
 #define FERRY_MIGRATE_MODE_H
 
-#include "err.h"
-#include "migrate.h"
+#include "lib/err.h"
+#include "migrate/migrate.h"
 
 /* Post-copy (CRIU lazy pages over the session). */
 #define MIG_HAVE_POST_COPY 1

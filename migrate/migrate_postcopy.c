@@ -21,15 +21,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "criu_timeline.h"
-#include "driver.h"
-#include "frame.h"
-#include "fsutil.h"
-#include "handover.h"
-#include "log.h"
-#include "migrate_int.h"
-#include "net.h"
-#include "util.h"
+#include "criu/timeline.h"
+#include "tenant/driver.h"
+#include "transport/frame.h"
+#include "lib/fsutil.h"
+#include "migrate/handover.h"
+#include "lib/log.h"
+#include "migrate/migrate_int.h"
+#include "tenant/net.h"
+#include "lib/util.h"
 
 struct pc {
 	struct src *s;

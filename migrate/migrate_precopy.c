@@ -11,16 +11,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "criu_stats.h"
-#include "driver.h"
-#include "fsutil.h"
-#include "handover.h"
-#include "log.h"
-#include "migrate_int.h"
-#include "precopy.h"
-#include "registry.h"
-#include "util.h"
-#include "wire.h"
+#include "criu/stats.h"
+#include "tenant/driver.h"
+#include "lib/fsutil.h"
+#include "migrate/handover.h"
+#include "lib/log.h"
+#include "migrate/migrate_int.h"
+#include "migrate/precopy.h"
+#include "tenant/registry.h"
+#include "lib/util.h"
+#include "transport/wire.h"
 
 struct pre {
 	struct src *s;

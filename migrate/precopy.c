@@ -1,5 +1,5 @@
 /* Pre-copy: round-stopping rule and directory names (precopy.h). */
-#include "precopy.h"
+#include "migrate/precopy.h"
 
 #include <stdio.h>
 

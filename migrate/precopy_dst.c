@@ -1,6 +1,6 @@
 /* Pre-copy, destination side (precopy_dst.h). */
 #define LOG_PREFIX "handover"
-#include "precopy_dst.h"
+#include "migrate/precopy_dst.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,15 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "frame.h"
-#include "handover.h"
-#include "log.h"
-#include "pageserver.h"
-#include "precopy.h"
-#include "relay.h"
-#include "session.h"
-#include "util.h"
-#include "wire.h"
+#include "transport/frame.h"
+#include "migrate/handover.h"
+#include "lib/log.h"
+#include "criu/pageserver.h"
+#include "migrate/precopy.h"
+#include "transport/relay.h"
+#include "transport/session.h"
+#include "lib/util.h"
+#include "transport/wire.h"
 
 /* Round n (final: the frozen dump): its directory, page server, relay. */
 static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned n, bool final,

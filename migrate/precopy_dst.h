@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chan.h"
-#include "err.h"
+#include "transport/chan.h"
+#include "lib/err.h"
 
 struct precopy_dst_opts {
 	const char *criu;	  /* CRIU binary */

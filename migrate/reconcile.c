@@ -1,6 +1,6 @@
 /* Recovery of migrations whose owner died (reconcile.h). */
 #define LOG_PREFIX "reconcile"
-#include "reconcile.h"
+#include "migrate/reconcile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,11 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "handover_indoubt.h"
-#include "log.h"
-#include "net.h"
-#include "util.h"
+#include "lib/fsutil.h"
+#include "migrate/handover_indoubt.h"
+#include "lib/log.h"
+#include "tenant/net.h"
+#include "lib/util.h"
 
 #define INFLIGHT_MAGIC	"ferry-migration 1"
 #define DECISION_KEEP_S (24 * 3600)
@@ -126,69 +126,6 @@ static int inflight_parse(int fd, struct inflight *f, ferr_t *err)
 	return 0;
 }
 
-/* ---- has CRIU let go of the tenant? ---- */
-
-enum settle { ST_GONE, ST_ALIVE, ST_BUSY };
-
-static unsigned long long status_field(const char *buf, const char *key, int base)
-{
-	const char *p = strstr(buf, key);
-
-	return p ? strtoull(p + strlen(key), NULL, base) : 0;
-}
-
-/* Alive and free (not traced, not stopped, no SIGKILL on its way), gone,
- * or still in CRIU's hands. */
-static enum settle settle_once(pid_t pid, uint64_t start)
-{
-	char path[64], *buf = NULL;
-	enum settle s = ST_ALIVE;
-
-	if (!tenant_pid_alive(pid, start))
-		return ST_GONE;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (fs_read_all(path, &buf, NULL, 1 << 16, NULL) < 0)
-		return ST_GONE;
-	const char *st = strstr(buf, "\nState:");
-	char state = 0;
-	if (st) {
-		st += strlen("\nState:");
-		state = st[strspn(st, " \t")];
-	}
-	unsigned long long kill_bit = 1ULL << (SIGKILL - 1);
-	if (status_field(buf, "\nTracerPid:", 10) != 0 || state == 't' || state == 'T' ||
-	    (status_field(buf, "\nSigPnd:", 16) & kill_bit) ||
-	    (status_field(buf, "\nShdPnd:", 16) & kill_bit))
-		s = ST_BUSY;
-	free(buf);
-	return s;
-}
-
-/* Two free looks 50 ms apart make "alive"; at most wait_ms. */
-static enum settle settle(pid_t pid, uint64_t start, int wait_ms)
-{
-	uint64_t t0 = now_ns();
-	int free_seen = 0;
-
-	for (;;) {
-		enum settle s = settle_once(pid, start);
-		if (s == ST_GONE)
-			return s;
-		free_seen = s == ST_ALIVE ? free_seen + 1 : 0;
-		if (free_seen >= 2)
-			return ST_ALIVE;
-		if (ms_since(t0) > wait_ms)
-			return ST_BUSY;
-		struct timespec ts = {0, 50 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-}
-
-bool tenant_still_alive(pid_t pid, uint64_t start, int wait_ms)
-{
-	return settle(pid, start, wait_ms) != ST_GONE;
-}
-
 /* ---- one migration of this host as source ---- */
 
 static enum mig_verdict verdict_from_files(const char *state_dir, const char *id)
@@ -283,16 +220,16 @@ static void forget_src(const char *state_dir, const char *id, const char *src)
 static enum mig_verdict decide(const char *state_dir, const char *id, const struct inflight *f,
 			       int wait_ms)
 {
-	enum settle s = settle(f->init_pid, f->init_start, wait_ms);
+	enum tenant_settle s = tenant_settle(f->init_pid, f->init_start, wait_ms);
 	enum mig_verdict v;
 	int lk;
 
-	if (s == ST_BUSY)
+	if (s == SETTLE_BUSY)
 		return MV_PENDING;
 	lk = lock_tenant(state_dir, f->tenant);
 	if (lk < 0)
 		return MV_PENDING;
-	if (s == ST_ALIVE) {
+	if (s == SETTLE_ALIVE) {
 		write_aborted(state_dir, id, "the tenant runs on the source");
 		keep_here(state_dir, f);
 		v = MV_ABORT;
@@ -404,13 +341,13 @@ static void settle_frozen(const char *state_dir, const char *name)
 		return;
 	if (registry_load(state_dir, name, &rec, NULL) == 0) {
 		if (rec.state == TS_FROZEN) {
-			enum settle s = settle(rec.init_pid, rec.init_start, 2000);
-			if (s == ST_ALIVE) {
+			enum tenant_settle s = tenant_settle(rec.init_pid, rec.init_start, 2000);
+			if (s == SETTLE_ALIVE) {
 				pr_info("tenant %s: stale frozen state, it runs", name);
 				rec.state = TS_RUNNING;
 				rec.updated = wall_time();
 				registry_save(state_dir, &rec, NULL);
-			} else if (s == ST_GONE) {
+			} else if (s == SETTLE_GONE) {
 				registry_refresh(state_dir, &rec, NULL);
 			}
 		}
@@ -447,19 +384,19 @@ static bool settle_incoming(const char *state_dir, const struct tenant_rec *list
 		close(lk);
 		return true;
 	}
-	enum settle s = ST_BUSY;
+	enum tenant_settle s = SETTLE_BUSY;
 	if (strcmp(rec.last_dump, listed->last_dump) ||
 	    (rec.state != TS_RUNNING && rec.state != TS_FROZEN))
 		goto out; /* settled meanwhile */
-	s = settle(rec.init_pid, rec.init_start, 5000);
-	if (s == ST_ALIVE) {
+	s = tenant_settle(rec.init_pid, rec.init_start, 5000);
+	if (s == SETTLE_ALIVE) {
 		pr_info("tenant %s (migration %s) runs here: registered running", rec.name, id);
 		rec.state = TS_RUNNING;
 		rec.last_dump[0] = '\0';
 		rec.updated = wall_time();
 		registry_save(state_dir, &rec, NULL);
 		indoubt_finish(id, INDOUBT_RUNNING);
-	} else if (s == ST_GONE) {
+	} else if (s == SETTLE_GONE) {
 		pr_info("tenant %s (migration %s) did not survive its agent: record removed",
 			rec.name, id);
 		registry_remove(state_dir, rec.name, NULL);

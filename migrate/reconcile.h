@@ -20,8 +20,8 @@
 
 #include <stdbool.h>
 
-#include "err.h"
-#include "registry.h"
+#include "lib/err.h"
+#include "tenant/registry.h"
 
 enum mig_verdict {
 	MV_COMMIT = 1,	/* the tenant left this host: the destination resumes it */
@@ -50,11 +50,6 @@ int reconcile_migration(const char *state_dir, const char *id, int wait_ms, enum
  * Problems are logged, not returned: a stale state must never stop the
  * command that tidies up. */
 void reconcile_all(const char *state_dir, bool at_agent_start);
-
-/* After CRIU let go of a tenant (a failed dump): is its init still alive?
- * A dying init (SIGKILL pending) or one CRIU still traces is given up to
- * wait_ms to settle; two free looks 50 ms apart make "alive". */
-bool tenant_still_alive(pid_t pid, uint64_t start, int wait_ms);
 
 /* Testing hook (docs/migrate.md): FERRY_FAULT=what in this process's
  * environment -> SIGKILL to itself. */

@@ -1,6 +1,6 @@
 /* Manifest coding. Built manifests are allocated entirely with malloc so that
  * protobuf_c_message_free_unpacked() frees built and decoded ones alike. */
-#include "manifest.h"
+#include "proto/manifest.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,10 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "be.h"
-#include "fsutil.h"
-#include "hash.h"
-#include "util.h"
+#include "lib/be.h"
+#include "lib/fsutil.h"
+#include "lib/hash.h"
+#include "lib/util.h"
 
 void manifest_set_str(char **field, const char *val)
 {

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "manifest.pb-c.h"
+#include "lib/err.h"
+#include "proto/manifest.pb-c.h"
 
 #define MANIFEST_NAME	 "manifest.ferry"
 #define MANIFEST_MAGIC	 0x4652594dU /* "FRYM" */

@@ -1,5 +1,5 @@
 /* Bounded queue: a ring under one mutex (which protects every field). */
-#include "bqueue.h"
+#include "transport/bqueue.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* CA and host certificates: EC P-256 keys, X509v3 extensions. */
-#include "cert.h"
+#include "transport/cert.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "util.h"
+#include "lib/fsutil.h"
+#include "lib/util.h"
 
 static int ossl_fail(ferr_t *err, const char *what)
 {

@@ -5,7 +5,7 @@
 #ifndef FERRY_CERT_H
 #define FERRY_CERT_H
 
-#include "err.h"
+#include "lib/err.h"
 
 /* Create DIR (0700 if missing) with a new CA. FX_CONFLICT if DIR/ca.key exists. */
 int cert_init(const char *dir, const char *ca_name, ferr_t *err);

@@ -1,5 +1,5 @@
 /* The stream interface: dispatch to the layer's ops, keep the sticky error. */
-#include "chan.h"
+#include "transport/chan.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "lib/err.h"
 
 struct chan;
 

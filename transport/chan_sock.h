@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "chan.h"
+#include "transport/chan.h"
 
 /* Wrap a connected stream socket (owned from now on). */
 struct chan *chan_fd_new(int fd, const char *peer, ferr_t *err);

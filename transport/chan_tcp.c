@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "chan_sock.h"
+#include "transport/chan_sock.h"
 
 struct chan_fd {
 	struct chan c;

@@ -1,6 +1,6 @@
 /* TLS 1.3 with mutual authentication, as a chan layer over a socket layer. */
 #define LOG_PREFIX "tls"
-#include "chan_tls.h"
+#include "transport/chan_tls.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 struct tls_ctx {
 	SSL_CTX *ctx;

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "chan.h"
+#include "transport/chan.h"
 
 struct tls_ctx; /* opaque: an SSL_CTX with our identity loaded */
 

@@ -6,7 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "chan_sock.h"
+#include "transport/chan_sock.h"
 
 static int unix_addr(const char *path, struct sockaddr_un *sa, ferr_t *err)
 {

@@ -1,5 +1,5 @@
 /* LZ4 chunk codec. */
-#include "compress.h"
+#include "transport/compress.h"
 
 #include <lz4.h>
 

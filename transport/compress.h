@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "err.h"
+#include "lib/err.h"
 
 /* Worst-case compressed size of n bytes. */
 size_t lz4_bound(size_t n);

@@ -1,10 +1,10 @@
 /* Frame header coding and frame I/O over a chan. */
-#include "frame.h"
+#include "transport/frame.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "be.h"
+#include "lib/be.h"
 
 void frame_hdr_encode(const struct frame_hdr *h, uint8_t out[FRAME_HDR_LEN])
 {

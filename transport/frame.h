@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chan.h"
+#include "transport/chan.h"
 
 #define FRAME_MAGIC	    0x46525946U /* "FRYF" */
 #define FRAME_VERSION	    1U

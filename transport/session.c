@@ -1,10 +1,10 @@
 /* HELLO exchange and error frames. */
-#include "session.h"
+#include "transport/session.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "wire.h"
+#include "transport/wire.h"
 
 #ifndef FERRY_VERSION
 #define FERRY_VERSION "0.1.0"

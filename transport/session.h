@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chan.h"
-#include "frame.h"
+#include "transport/chan.h"
+#include "transport/frame.h"
 
 struct session_info {
 	uint32_t version;    /* negotiated protocol version */

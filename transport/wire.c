@@ -1,10 +1,10 @@
 /* Session protocol rules: pure functions, unit-tested in tests/unit/test_wire.c. */
-#include "wire.h"
+#include "transport/wire.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
+#include "lib/fsutil.h"
 
 const char *wire_type_name(uint8_t type)
 {

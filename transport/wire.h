@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "manifest.h"
-#include "wire.pb-c.h"
+#include "lib/err.h"
+#include "proto/manifest.h"
+#include "proto/wire.pb-c.h"
 
 /* Session protocol versions this ferry speaks. */
 #define WIRE_PROTO_MIN 1U

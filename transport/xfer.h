@@ -11,8 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chan.h"
-#include "frame.h"
+#include "transport/chan.h"
+#include "transport/frame.h"
 
 #define XFER_CHUNK	(256U << 10)  /* raw bytes per DATA chunk the sender makes */
 #define XFER_CHUNK_MAX	(1U << 20)    /* largest raw chunk a receiver accepts */

@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bqueue.h"
-#include "compress.h"
-#include "log.h"
-#include "session.h"
-#include "store.h"
-#include "util.h"
-#include "wire.h"
-#include "xfer.h"
+#include "transport/bqueue.h"
+#include "transport/compress.h"
+#include "lib/log.h"
+#include "transport/session.h"
+#include "snapshot/store.h"
+#include "lib/util.h"
+#include "transport/wire.h"
+#include "transport/xfer.h"
 
 struct rx_item {
 	uint8_t type;

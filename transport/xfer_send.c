@@ -14,17 +14,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bqueue.h"
-#include "chan_sock.h"
-#include "chan_tls.h"
-#include "compress.h"
-#include "fsutil.h"
-#include "hash.h"
-#include "log.h"
-#include "session.h"
-#include "util.h"
-#include "wire.h"
-#include "xfer.h"
+#include "transport/bqueue.h"
+#include "transport/chan_sock.h"
+#include "transport/chan_tls.h"
+#include "transport/compress.h"
+#include "lib/fsutil.h"
+#include "lib/hash.h"
+#include "lib/log.h"
+#include "transport/session.h"
+#include "lib/util.h"
+#include "transport/wire.h"
+#include "transport/xfer.h"
 
 enum tx_kind { TX_BEGIN, TX_DATA, TX_END, TX_FAIL, TX_DONE };
 

@@ -15,13 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan_sock.h"
-#include "chan_tls.h"
-#include "frame.h"
-#include "manifest.h"
-#include "session.h"
-#include "util.h"
-#include "wire.h"
+#include "transport/chan_sock.h"
+#include "transport/chan_tls.h"
+#include "transport/frame.h"
+#include "proto/manifest.h"
+#include "transport/session.h"
+#include "lib/util.h"
+#include "transport/wire.h"
 
 static int mkset(const char *dir, const char *tenant)
 {

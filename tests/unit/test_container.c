@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "container.h"
-#include "fsutil.h"
+#include "tenant/container.h"
+#include "lib/fsutil.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/ferry-unit-container-XXXXXX";

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "criu_timeline.h"
+#include "criu/timeline.h"
 #include "unit.h"
 
 static char path[] = "/tmp/ferry-unit-timeline-XXXXXX";

@@ -6,12 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "criu.h"
-#include "criu_stats.h"
-#include "criu_stats.pb-c.h"
-#include "dump.h"
-#include "hostinfo.h"
-#include "manifest.h"
+#include "criu/rpc.h"
+#include "criu/stats.h"
+#include "proto/criu_stats.pb-c.h"
+#include "snapshot/dump.h"
+#include "tenant/hostinfo.h"
+#include "proto/manifest.h"
 #include "unit.h"
 
 static void put_le32(uint8_t *p, uint32_t v)

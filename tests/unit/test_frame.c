@@ -1,7 +1,7 @@
 /* Frame header coding: round trip, bad magic, unknown version, oversize, flags. */
 #include <string.h>
 
-#include "frame.h"
+#include "transport/frame.h"
 #include "unit.h"
 
 static void test_roundtrip(void)

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "chan_sock.h"
-#include "frame.h"
+#include "transport/chan_sock.h"
+#include "transport/frame.h"
 #include "unit.h"
-#include "wire.h"
+#include "transport/wire.h"
 
 static struct chan *a, *b;
 

@@ -1,4 +1,4 @@
-/* The timerfd fix-up of CRIU's files image (migrate/imgfix.c). Entries are
+/* The timerfd fix-up of CRIU's files image (criu/imgfix.c). Entries are
  * encoded here by hand, field by field in CRIU's order, so that the test
  * also checks ferry's partial schema (proto/criu_files.proto) against the
  * layout CRIU writes: what is not changed must come back byte for byte. */
@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "criu_files.pb-c.h"
-#include "fsutil.h"
-#include "imgfix.h"
+#include "proto/criu_files.pb-c.h"
+#include "lib/fsutil.h"
+#include "criu/imgfix.h"
 #include "unit.h"
 
 #define MS 1000000ULL

@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "manifest.h"
+#include "lib/fsutil.h"
+#include "proto/manifest.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/ferry-unit-manifest-XXXXXX";

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "net.h"
+#include "tenant/net.h"
 #include "unit.h"
 
 /* Output of a shell command (first 4 KiB). */

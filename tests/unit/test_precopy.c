@@ -11,16 +11,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "chan_sock.h"
-#include "frame.h"
-#include "fsutil.h"
-#include "handover.h"
-#include "json.h"
-#include "migrate_report.h"
-#include "precopy.h"
-#include "precopy_dst.h"
+#include "transport/chan_sock.h"
+#include "transport/frame.h"
+#include "lib/fsutil.h"
+#include "migrate/handover.h"
+#include "lib/json.h"
+#include "cmd/migrate_report.h"
+#include "migrate/precopy.h"
+#include "migrate/precopy_dst.h"
 #include "unit.h"
-#include "wire.h"
+#include "transport/wire.h"
 
 #define MIB (1ULL << 20)
 

@@ -9,9 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "reconcile.h"
-#include "registry.h"
+#include "lib/fsutil.h"
+#include "migrate/reconcile.h"
+#include "tenant/registry.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/ferry-unit-reconcile-XXXXXX";

@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "net.h"
-#include "registry.h"
+#include "lib/fsutil.h"
+#include "tenant/net.h"
+#include "tenant/registry.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/ferry-unit-registry-XXXXXX";

@@ -1,4 +1,4 @@
-/* Page-server relay (migrate/relay.c) between two chans over a socket pair:
+/* Page-server relay (transport/relay.c) between two chans over a socket pair:
  * bytes cross both ways intact, in order, LZ4 shrinks compressible chunks,
  * both directions end with STREAM_CLOSE; a frame on the wrong stream is a
  * protocol error. Mode names parse. */
@@ -8,12 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "chan_sock.h"
-#include "frame.h"
-#include "migrate.h"
-#include "relay.h"
+#include "transport/chan_sock.h"
+#include "transport/frame.h"
+#include "migrate/migrate.h"
+#include "transport/relay.h"
 #include "unit.h"
-#include "wire.h"
+#include "transport/wire.h"
 
 struct side {
 	struct chan *c;

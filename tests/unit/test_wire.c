@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manifest.h"
+#include "proto/manifest.h"
 #include "unit.h"
-#include "wire.h"
+#include "transport/wire.h"
 
 static void test_state_machine(void)
 {

@@ -1,0 +1,397 @@
+/* Stage 1: dump a tenant into an image set. */
+#define LOG_PREFIX "dump"
+#include "snapshot/dump.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "criu/stats.h"
+#include "tenant/driver.h"
+#include "lib/fsutil.h"
+#include "tenant/hostinfo.h"
+#include "criu/imgfix.h"
+#include "lib/log.h"
+#include "proto/manifest.h"
+#include "lib/util.h"
+
+int dump_prepare_dir(const char *dir, ferr_t *err)
+{
+	struct dirent *de;
+	char path[PATH_MAX];
+	DIR *d = opendir(dir);
+	bool empty = true;
+
+	if (!d) {
+		if (errno != ENOENT)
+			return ferr_sys(err, FX_FAIL, "image directory %s", dir);
+		return fs_mkdir_p(dir, 0700, err);
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	}
+	closedir(d);
+	if (empty)
+		return 0;
+	if (xsnprintf_path(path, sizeof(path), dir, MANIFEST_NAME) == 0 && access(path, F_OK) == 0)
+		return ferr_set(err, FX_CONFLICT,
+				"%s already holds an image set (%s): dump into a new, empty "
+				"directory",
+				dir, MANIFEST_NAME);
+	return ferr_set(err, FX_CONFLICT, "image directory %s is not empty: use an empty one", dir);
+}
+
+/* Remove what a failed dump left in dir (which was empty before). */
+static void clear_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[PATH_MAX];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (xsnprintf_path(path, sizeof(path), dir, de->d_name) == 0)
+			fs_rm_rf(path, NULL);
+	}
+	closedir(d);
+}
+
+/* argv of a process from /proc/PID/cmdline. */
+static int read_cmdline(pid_t pid, struct tenant_rec *rec, ferr_t *err)
+{
+	char path[64], *buf = NULL, *argv[64];
+	size_t len = 0;
+	int argc = 0, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	if (fs_read_all(path, &buf, &len, 1 << 16, NULL) < 0)
+		return 0; /* a kernel thread or gone: no argv */
+	for (size_t i = 0; i < len && argc < (int)ARRAY_SIZE(argv) - 1; i += strlen(buf + i) + 1)
+		argv[argc++] = buf + i;
+	argv[argc] = NULL;
+	r = tenant_rec_set_argv(rec, argc, argv, err);
+	free(buf);
+	return r;
+}
+
+/* The record of a tree ferry did not start: registered as kind proctree. */
+static int proctree_record(const struct dump_opts *o, struct tenant_rec *rec, ferr_t *err)
+{
+	char name[64];
+	int r;
+
+	if (o->pid <= 1 || o->pid == getpid())
+		return ferr_set(err, FX_USAGE, "refusing to dump pid %d", o->pid);
+	if (!driver_pid_alive(o->pid))
+		return ferr_set(err, FX_NOTFOUND, "no running process with pid %d", o->pid);
+	if (o->name)
+		snprintf(name, sizeof(name), "%s", o->name);
+	else
+		snprintf(name, sizeof(name), "pid-%d", o->pid);
+	if (!tenant_name_valid(name))
+		return ferr_set(err, FX_USAGE, "invalid tenant name '%s'", name);
+	r = registry_load(o->state_dir, name, rec, err);
+	if (r == 0) {
+		registry_refresh(o->state_dir, rec, NULL);
+		if ((rec->state == TS_RUNNING || rec->state == TS_FROZEN) &&
+		    rec->init_pid != o->pid) {
+			pid_t other = rec->init_pid;
+			tenant_rec_free(rec);
+			return ferr_set(err, FX_CONFLICT,
+					"the name %s belongs to a running tenant (pid %d): choose "
+					"another with --name",
+					name, other);
+		}
+		tenant_rec_free(rec);
+	} else if (err->code != FX_NOTFOUND) {
+		return -1;
+	}
+	ferr_clear(err);
+	memset(rec, 0, sizeof(*rec));
+	snprintf(rec->name, sizeof(rec->name), "%s", name);
+	rec->kind = TK_PROCTREE;
+	rec->state = TS_RUNNING;
+	rec->init_pid = o->pid;
+	proc_start_time(o->pid, &rec->init_start, NULL);
+	rec->created = rec->updated = wall_time();
+	return read_cmdline(o->pid, rec, err);
+}
+
+static int load_tenant(const struct dump_opts *o, struct tenant_rec *rec, ferr_t *err)
+{
+	if (registry_load(o->state_dir, o->name, rec, err) < 0) {
+		if (err->code == FX_NOTFOUND)
+			return ferr_set(err, FX_NOTFOUND,
+					"no tenant named %s (see `ferry ps`; a process tree "
+					"not started by ferry: --pid PID)",
+					o->name);
+		return -1;
+	}
+	if (registry_refresh(o->state_dir, rec, err) < 0) {
+		tenant_rec_free(rec);
+		return -1;
+	}
+	/* We hold the tenant's lock, so no dump is in progress: "frozen" with a
+	 * live init is what an interrupted ferry left (CRIU lets the tree go
+	 * when it ends). */
+	if (rec->state == TS_FROZEN) {
+		pr_warn("tenant %s: stale frozen state from an interrupted dump", rec->name);
+		rec->state = TS_RUNNING;
+	}
+	if (rec->state != TS_RUNNING) {
+		enum tenant_state s = rec->state;
+		tenant_rec_free(rec);
+		return ferr_set(err, FX_CONFLICT, "tenant %s is not running (state %s)", o->name,
+				tenant_state_str(s));
+	}
+	return 0;
+}
+
+static Ferry__TenantKind manifest_kind(enum tenant_kind k)
+{
+	switch (k) {
+	case TK_CONTAINER:
+		return FERRY__TENANT_KIND__TENANT_CONTAINER;
+	case TK_PROCTREE:
+		return FERRY__TENANT_KIND__TENANT_PROCTREE;
+	case TK_VM:
+		return FERRY__TENANT_KIND__TENANT_VM;
+	}
+	return FERRY__TENANT_KIND__TENANT_UNKNOWN;
+}
+
+static void set_source(manifest_t *m, const struct hostinfo *h)
+{
+	Ferry__SourceHost *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return;
+	ferry__source_host__init(s);
+	manifest_set_str(&s->hostname, h->hostname);
+	manifest_set_str(&s->kernel, h->kernel);
+	manifest_set_str(&s->criu_version, h->criu_version);
+	manifest_set_str(&s->cpu_model, h->cpu_model);
+#ifdef FERRY_VERSION
+	manifest_set_str(&s->ferry_version, FERRY_VERSION);
+#endif
+	m->source = s;
+}
+
+static void set_timings(manifest_t *m, const struct dump_result *r)
+{
+	Ferry__Timings *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return;
+	ferry__timings__init(t);
+	t->has_freeze_ms = t->has_frozen_ms = t->has_mem_dump_ms = t->has_mem_write_ms = true;
+	t->freeze_ms = r->freeze_ms;
+	t->frozen_ms = r->frozen_ms;
+	t->mem_dump_ms = r->mem_dump_ms;
+	t->mem_write_ms = r->mem_write_ms;
+	t->has_total_ms = true;
+	t->total_ms = r->total_ms;
+	m->timings = t;
+}
+
+manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
+{
+	manifest_t *m = manifest_new(rec->name, manifest_kind(rec->kind));
+
+	if (!m)
+		return NULL;
+	if (rec->rootfs[0])
+		manifest_set_str(&m->rootfs, rec->rootfs);
+	if (rec->argc > 0) {
+		m->argv = calloc((size_t)rec->argc, sizeof(char *));
+		for (int i = 0; m->argv && i < rec->argc; i++)
+			m->argv[m->n_argv++] = strdup(rec->argv[i]);
+	}
+	if (rec->net.addr[0] || rec->net.host_if[0]) {
+		Ferry__NetConfig *n = calloc(1, sizeof(*n));
+		if (n) {
+			ferry__net_config__init(n);
+			manifest_set_str(&n->addr, rec->net.addr);
+			manifest_set_str(&n->host_if, rec->net.host_if);
+			manifest_set_str(&n->tenant_if, rec->net.tenant_if);
+			m->net = n;
+		}
+	}
+	m->has_created = true;
+	m->created = wall_time();
+	m->has_init_pid = true;
+	m->init_pid = rec->init_pid;
+	m->has_tcp_established = true;
+	m->tcp_established = tcp;
+	manifest_set_str(&m->image_format, "criu");
+	return m;
+}
+
+/* Images are on disk: CRIU's stats, then the manifest. */
+static int write_manifest(const struct dump_opts *o, const struct tenant_rec *rec,
+			  const struct hostinfo *h, const char *work, struct dump_result *r,
+			  uint64_t t0, ferr_t *err)
+{
+	struct criu_stats st;
+	ferr_t fx = {0};
+	manifest_t *m;
+	int ret = -1;
+
+	/* CRIU writes its statistics into its work directory */
+	if (criu_stats_read(work, "stats-dump", &st, NULL) == 0 && st.has_dump) {
+		r->freeze_ms = st.freeze_ms;
+		r->frozen_ms = st.frozen_ms;
+		r->mem_dump_ms = st.mem_dump_ms;
+		r->mem_write_ms = st.mem_write_ms;
+	} else {
+		pr_warn("no CRIU statistics in %s: timings left at 0", work);
+	}
+	m = dump_manifest_new(rec, o->tcp_established);
+	if (!m)
+		return ferr_set(err, FX_FAIL, "out of memory");
+	set_source(m, h);
+	/* Not fatal: the tree is gone, a snapshot as CRIU wrote it beats none. */
+	if (imgfix_dir(r->dir, NULL, &fx) < 0)
+		pr_warn("tenant %s: %s (timers are kept as CRIU saved them)", rec->name, fx.msg);
+	if (manifest_add_dir(m, r->dir, NULL, err) < 0)
+		goto out;
+	r->total_ms = ms_since(t0);
+	set_timings(m, r);
+	if (manifest_write(r->dir, m, err) < 0)
+		goto out;
+	snprintf(r->set_id, sizeof(r->set_id), "%s", m->set_id);
+	r->n_files = m->n_files;
+	r->size = manifest_total_size(m);
+	r->total_ms = ms_since(t0);
+	ret = 0;
+out:
+	manifest_free(m);
+	return ret;
+}
+
+/* The dump failed: put the record back in a consistent state and say
+ * whether the tenant is still there. */
+static void dump_failed(const struct dump_opts *o, struct tenant_rec *rec, ferr_t *err)
+{
+	/* an init killed during the dump can still show for a moment */
+	bool alive = tenant_still_alive(rec->init_pid, rec->init_start, 1000);
+
+	clear_dir(o->images_dir);
+	rec->state = alive ? TS_RUNNING : TS_GONE;
+	rec->updated = wall_time();
+	registry_save(o->state_dir, rec, NULL);
+	if (!alive)
+		ferr_wrap(err, "tenant %s exited during the dump (now marked gone)", rec->name);
+	else
+		ferr_wrap(err, "dump of tenant %s failed (it is still running)", rec->name);
+}
+
+static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct dump_result *r,
+		    uint64_t t0, ferr_t *err)
+{
+	const struct tenant_driver *drv = driver_find(rec->kind);
+	struct driver_dump_opts d = {0};
+	struct criu_dump_result cres;
+	struct hostinfo h;
+	char work[PATH_MAX];
+
+	if (!drv)
+		return ferr_set(err, FX_HOST, "tenant %s is a %s: no dump driver for it", rec->name,
+				tenant_kind_str(rec->kind));
+	if (hostinfo_collect(o->criu_path, &h, err) < 0)
+		return -1;
+	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
+	    fs_mkdir_p(work, 0700, err) < 0)
+		return -1;
+	char stale[PATH_MAX];
+	if (xsnprintf_path(stale, sizeof(stale), work, "stats-dump") == 0)
+		unlink(stale); /* never report an older dump's timings */
+	rec->state = TS_FROZEN;
+	rec->updated = wall_time();
+	if (registry_save(o->state_dir, rec, err) < 0)
+		return -1;
+
+	struct driver_env env = {.criu_path = o->criu_path,
+				 .work_dir = work,
+				 .log_level = o->log_level ? o->log_level : 4};
+	d.images_dir = r->dir;
+	d.leave_running = o->leave_running;
+	d.tcp_established = o->tcp_established;
+	d.ps = o->ps;
+	if (!d.ps.enabled)
+		d.ps.fd = -1;
+	d.lazy_pages = o->lazy_pages;
+	d.parent_img = o->parent_img;
+	d.track_mem = o->track_mem;
+	d.notify = o->notify;
+	d.notify_arg = o->notify_arg;
+	pr_info("dumping %s %s (pid %d) into %s", drv->name, rec->name, rec->init_pid, r->dir);
+	if (drv->dump(&env, rec, &d, &cres, err) < 0) {
+		dump_failed(o, rec, err);
+		return -1;
+	}
+	r->criu_ms = cres.rpc_ms;
+	int wr = write_manifest(o, rec, &h, work, r, t0, err);
+	rec->state = o->leave_running ? TS_RUNNING : TS_DUMPED;
+	if (!o->leave_running) {
+		rec->init_pid = 0;
+		rec->init_start = 0;
+	}
+	snprintf(rec->last_dump, sizeof(rec->last_dump), "%s", r->dir);
+	rec->updated = wall_time();
+	r->state = rec->state;
+	if (wr < 0) {
+		registry_save(o->state_dir, rec, NULL);
+		return ferr_wrap(err, "tenant %s was dumped but its manifest was not written",
+				 rec->name);
+	}
+	return registry_save(o->state_dir, rec, err);
+}
+
+int dump_tenant(const struct dump_opts *o, struct dump_result *r, ferr_t *err)
+{
+	struct tenant_rec rec = {0};
+	uint64_t t0 = now_ns();
+	int lock = -1, ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	if (!o->name && o->pid <= 0)
+		return ferr_set(err, FX_USAGE, "name a tenant or give --pid PID");
+	if (o->name && !tenant_name_valid(o->name))
+		return ferr_set(err, FX_USAGE, "invalid tenant name '%s'", o->name);
+	if (registry_init(o->state_dir, err) < 0)
+		return -1;
+	if (dump_prepare_dir(o->images_dir, err) < 0)
+		return -1;
+	if (!realpath(o->images_dir, r->dir))
+		return ferr_sys(err, FX_FAIL, "image directory %s", o->images_dir);
+
+	const char *name = o->name;
+	char pidname[64];
+	if (o->pid > 0 && !name) {
+		snprintf(pidname, sizeof(pidname), "pid-%d", o->pid);
+		name = pidname;
+	}
+	lock = registry_lock(o->state_dir, name, err);
+	if (lock < 0)
+		return -1;
+	if (o->pid > 0 ? proctree_record(o, &rec, err) : load_tenant(o, &rec, err))
+		goto out;
+	snprintf(r->name, sizeof(r->name), "%s", rec.name);
+	r->kind = rec.kind;
+	ret = run_dump(o, &rec, r, t0, err);
+	tenant_rec_free(&rec);
+out:
+	close(lock);
+	return ret;
+}

@@ -1,0 +1,61 @@
+/* Stage 1, dump: freeze a tenant, serialize it with CRIU into a directory and
+ * describe the result in a ferry manifest (manifest.ferry). */
+#ifndef FERRY_DUMP_H
+#define FERRY_DUMP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "criu/rpc.h"
+#include "lib/err.h"
+#include "proto/manifest.h"
+#include "tenant/registry.h"
+
+struct dump_opts {
+	const char *state_dir;	/* registry */
+	const char *criu_path;	/* from criu_locate() */
+	const char *name;	/* registered tenant; or, with pid, the name to register */
+	pid_t pid;		/* > 0: a process tree not started by ferry */
+	const char *images_dir; /* created if missing; must be empty */
+	bool leave_running;
+	bool tcp_established;
+	int log_level;	       /* CRIU log level (0: 4) */
+	criu_notify_fn notify; /* optional hook on CRIU's notifications */
+	void *notify_arg;
+	struct criu_ps ps; /* migration: page server socket (ps.enabled false: local) */
+	bool lazy_pages;   /* post-copy: pages stay with the source, served on demand */
+	/* pre-copy's final dump: the last pre-dump round's images (relative to
+	 * images_dir) and soft-dirty tracking, so that only dirty pages go */
+	const char *parent_img;
+	bool track_mem;
+};
+
+struct dump_result {
+	char name[64];
+	enum tenant_kind kind;
+	enum tenant_state state; /* after the dump: dumped, or running */
+	char dir[PATH_MAX];	 /* absolute */
+	char set_id[40];
+	uint64_t size; /* bytes of every listed file */
+	size_t n_files;
+	double freeze_ms, frozen_ms, mem_dump_ms, mem_write_ms; /* CRIU's stats */
+	double criu_ms;						/* wall time of the CRIU request */
+	double total_ms;					/* whole stage, manifest included */
+};
+
+int dump_tenant(const struct dump_opts *o, struct dump_result *r, ferr_t *err);
+
+/* Checks that dir can receive a new image set: missing (created) or empty.
+ * FX_CONFLICT when it holds anything, with a clearer message when that is a
+ * manifest. */
+int dump_prepare_dir(const char *dir, ferr_t *err);
+
+/* A manifest describing REC's tenant (name, kind, rootfs, argv, network,
+ * init pid, CRIU image format); the caller adds the files and the source.
+ * NULL when out of memory. Used by `ferry dump` and by `ferry migrate`. */
+manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp_established);
+
+#endif

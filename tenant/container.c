@@ -1,0 +1,400 @@
+/* Container tenants: start and stop (see container.h).
+ *
+ * Process layout of container_start:
+ *   ferry (P) --fork--> helper (I): unshare(PID|NS|UTS|IPC|NET)
+ *                       I --fork--> init (C): PID 1 of the new PID namespace
+ *   I reports C's host PID and exits, so C is reparented (never ferry's zombie).
+ *   C sets up its root and reports "ready"; P plumbs the network, then sends
+ *   "go"; C closes every fd but 0-2 and execs. Messages travel as fixed-size
+ *   records (atomic pipe writes) on a CLOEXEC pipe, so P sees EOF exactly when
+ *   the exec succeeded and an error record when any step failed. */
+#define LOG_PREFIX "container"
+#include "tenant/container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "tenant/net.h"
+#include "tenant/registry.h"
+#include "lib/util.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+enum { MSG_PID = 'P', MSG_READY = 'R', MSG_ERROR = 'E' };
+
+struct msg {
+	char type;
+	int32_t pid;
+	char text[480];
+};
+
+/* ---- inside the container (child side; never returns on error) ---- */
+
+static void send_msg(int fd, char type, int32_t pid, const char *fmt, ...)
+{
+	struct msg m = {.type = type, .pid = pid};
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(m.text, sizeof(m.text), fmt, ap);
+		va_end(ap);
+	}
+	while (write(fd, &m, sizeof(m)) < 0 && errno == EINTR)
+		;
+}
+
+#define child_fail(fd, ...)                                                                        \
+	do {                                                                                       \
+		send_msg(fd, MSG_ERROR, 0, __VA_ARGS__);                                           \
+		_exit(1);                                                                          \
+	} while (0)
+
+static void make_dev(int st)
+{
+	static const struct {
+		const char *name;
+		unsigned maj, min;
+	} devs[] = {{"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
+		    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+	static const char *const links[][2] = {{"ptmx", "pts/ptmx"},
+					       {"fd", "/proc/self/fd"},
+					       {"stdin", "/proc/self/fd/0"},
+					       {"stdout", "/proc/self/fd/1"},
+					       {"stderr", "/proc/self/fd/2"}};
+	char p[64];
+
+	if (mkdir("/dev", 0755) < 0 && errno != EEXIST)
+		child_fail(st, "rootfs: cannot create /dev: %s", strerror(errno));
+	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1m") < 0)
+		child_fail(st, "mount tmpfs on /dev: %s", strerror(errno));
+	for (size_t i = 0; i < ARRAY_SIZE(devs); i++) {
+		snprintf(p, sizeof(p), "/dev/%s", devs[i].name);
+		if (mknod(p, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)) < 0 ||
+		    chmod(p, 0666) < 0)
+			child_fail(st, "mknod %s: %s", p, strerror(errno));
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+		snprintf(p, sizeof(p), "/dev/%s", links[i][0]);
+		if (symlink(links[i][1], p) < 0)
+			child_fail(st, "symlink %s: %s", p, strerror(errno));
+	}
+	if (mkdir("/dev/pts", 0755) < 0)
+		child_fail(st, "mkdir /dev/pts: %s", strerror(errno));
+	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "newinstance,ptmxmode=0666,mode=0620") < 0)
+		child_fail(st, "mount devpts on /dev/pts: %s", strerror(errno));
+}
+
+static void pivot_into(int st, const char *rootfs)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail(st, "make mounts private: %s", strerror(errno));
+	if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		child_fail(st, "bind-mount rootfs %s: %s", rootfs, strerror(errno));
+	if (chdir(rootfs) < 0)
+		child_fail(st, "chdir %s: %s", rootfs, strerror(errno));
+	/* pivot_root(".", ".") stacks the old root on top of the new one */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		child_fail(st, "pivot_root into %s: %s", rootfs, strerror(errno));
+	if (umount2(".", MNT_DETACH) < 0)
+		child_fail(st, "detach the old root: %s", strerror(errno));
+	if (chdir("/") < 0)
+		child_fail(st, "chdir /: %s", strerror(errno));
+	if (mkdir("/proc", 0555) < 0 && errno != EEXIST)
+		child_fail(st, "rootfs: cannot create /proc: %s", strerror(errno));
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		child_fail(st, "mount /proc: %s", strerror(errno));
+	make_dev(st);
+}
+
+static void setup_stdio(int st)
+{
+	int in, out;
+
+	if (mkdir("/.ferry", 0700) < 0 && errno != EEXIST)
+		child_fail(st, "rootfs: cannot create /.ferry: %s", strerror(errno));
+	out = open(CONTAINER_CONSOLE, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY, 0600);
+	if (out < 0)
+		child_fail(st, "open console log %s: %s", CONTAINER_CONSOLE, strerror(errno));
+	in = open("/dev/null", O_RDONLY | O_NOCTTY);
+	if (in < 0)
+		child_fail(st, "open /dev/null: %s", strerror(errno));
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		child_fail(st, "set up stdio: %s", strerror(errno));
+	if (in > 2)
+		close(in);
+	if (out > 2)
+		close(out);
+}
+
+static void reset_signals(void)
+{
+	sigset_t all;
+
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static __attribute__((noreturn)) void container_init(const struct container_opts *o, int st, int go)
+{
+	char c;
+
+	if (setsid() < 0)
+		child_fail(st, "setsid: %s", strerror(errno));
+	if (sethostname(o->name, strlen(o->name)) < 0)
+		child_fail(st, "sethostname %s: %s", o->name, strerror(errno));
+	pivot_into(st, o->rootfs);
+	setup_stdio(st);
+	send_msg(st, MSG_READY, 0, NULL);
+	if (read(go, &c, 1) != 1) /* ferry gave up (network failed or it died) */
+		_exit(1);
+	reset_signals();
+	clearenv();
+	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	setenv("HOME", "/root", 1);
+	setenv("HOSTNAME", o->name, 1);
+	/* no inherited fds: everything but stdio closes on exec (and the status
+	 * pipe with it, which tells ferry the exec succeeded) */
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		child_fail(st, "close_range: %s", strerror(errno));
+	execvp(o->argv[0], o->argv);
+	child_fail(st, "cannot run '%s' inside the rootfs: %s", o->argv[0], strerror(errno));
+}
+
+static __attribute__((noreturn)) void container_helper(const struct container_opts *o, int st,
+						       int go)
+{
+	pid_t c;
+
+	if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0)
+		child_fail(st, "unshare namespaces: %s", strerror(errno));
+	c = fork();
+	if (c < 0)
+		child_fail(st, "fork the init: %s", strerror(errno));
+	if (c == 0)
+		container_init(o, st, go);
+	send_msg(st, MSG_PID, c, NULL);
+	_exit(0);
+}
+
+/* ---- ferry's side ---- */
+
+/* Read one record; 0 on EOF, 1 on a record, -1 on timeout/error. */
+static int read_msg(int fd, struct msg *m, uint64_t deadline_ns, ferr_t *err)
+{
+	size_t got = 0;
+
+	while (got < sizeof(*m)) {
+		uint64_t now = now_ns();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int ms = now >= deadline_ns ? 0 : (int)((deadline_ns - now) / 1000000) + 1;
+		int r = poll(&p, 1, ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return ferr_sys(err, FX_FAIL, "wait for the container");
+		if (r == 0)
+			return ferr_set(err, FX_FAIL, "container set-up timed out");
+		ssize_t n = read(fd, (char *)m + got, sizeof(*m) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ferr_sys(err, FX_FAIL, "read container status");
+		if (n == 0)
+			return got ? ferr_set(err, FX_FAIL, "short container status record") : 0;
+		got += (size_t)n;
+	}
+	m->text[sizeof(m->text) - 1] = '\0';
+	return 1;
+}
+
+/* Wait for the init's PID and its "ready". */
+static int wait_ready(int st, pid_t *pid, uint64_t deadline, ferr_t *err)
+{
+	bool ready = false;
+	struct msg m;
+
+	*pid = 0;
+	while (!ready || !*pid) {
+		int r = read_msg(st, &m, deadline, err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return ferr_set(err, FX_FAIL, "container set-up ended without a word");
+		if (m.type == MSG_ERROR)
+			return ferr_set(err, FX_FAIL, "%s", m.text);
+		if (m.type == MSG_PID)
+			*pid = m.pid;
+		else if (m.type == MSG_READY)
+			ready = true;
+	}
+	return 0;
+}
+
+static int start_checked(const struct container_opts *o, int st, int go, pid_t helper,
+			 struct container_info *out, ferr_t *err)
+{
+	uint64_t deadline = now_ns() + (uint64_t)(o->timeout_ms ? o->timeout_ms : 10000) * 1000000;
+	struct msg m;
+	int status, r;
+
+	r = wait_ready(st, &out->pid, deadline, err);
+	waitpid(helper, &status, 0);
+	if (r < 0)
+		goto kill;
+	if (proc_start_time(out->pid, &out->start, err) < 0)
+		goto kill;
+	if (o->net_addr && *o->net_addr &&
+	    net_setup_tenant(out->pid, o->host_if, o->tenant_if, o->net_addr, err) < 0)
+		goto kill;
+	if (write(go, "g", 1) != 1) {
+		ferr_sys(err, FX_FAIL, "start the container's init");
+		goto unplumb;
+	}
+	r = read_msg(st, &m, deadline, err);
+	if (r < 0)
+		goto unplumb;
+	if (r == 1) {
+		ferr_set(err, FX_FAIL, "%s", m.type == MSG_ERROR ? m.text : "unexpected status");
+		goto unplumb;
+	}
+	return 0;
+unplumb:
+	if (o->net_addr && *o->net_addr)
+		net_host_unplumb(o->host_if, o->net_addr, NULL);
+kill:
+	if (out->pid > 0)
+		container_stop(out->pid, out->start, SIGKILL, 5000, NULL);
+	out->pid = 0;
+	return -1;
+}
+
+int container_start(const struct container_opts *o, struct container_info *out, ferr_t *err)
+{
+	int st[2], go[2];
+	pid_t helper;
+	struct stat sb;
+
+	memset(out, 0, sizeof(*out));
+	if (o->rootfs[0] != '/')
+		return ferr_set(err, FX_USAGE, "rootfs %s: must be an absolute path", o->rootfs);
+	if (!strcmp(o->rootfs, "/"))
+		return ferr_set(err, FX_USAGE,
+				"rootfs / is the host's own root: give the tenant "
+				"a root file system directory of its own");
+	if (stat(o->rootfs, &sb) < 0)
+		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL, "rootfs %s",
+				o->rootfs);
+	if (!S_ISDIR(sb.st_mode))
+		return ferr_set(err, FX_USAGE, "rootfs %s: not a directory", o->rootfs);
+	if (!o->argv || !o->argv[0])
+		return ferr_set(err, FX_USAGE, "no command to run in the container");
+	if (pipe2(st, O_CLOEXEC) < 0)
+		return ferr_sys(err, FX_FAIL, "pipe");
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		close(st[0]);
+		close(st[1]);
+		return ferr_sys(err, FX_FAIL, "pipe");
+	}
+	fflush(NULL);
+	helper = fork();
+	if (helper == 0) {
+		close(st[0]);
+		close(go[1]);
+		container_helper(o, st[1], go[0]);
+	}
+	close(st[1]);
+	close(go[0]);
+	int r = helper < 0 ? ferr_sys(err, FX_FAIL, "fork")
+			   : start_checked(o, st[0], go[1], helper, out, err);
+	close(st[0]);
+	close(go[1]);
+	return r < 0 ? ferr_wrap(err, "start container %s", o->name) : 0;
+}
+
+int container_stop(pid_t pid, uint64_t start, int sig, int timeout_ms, ferr_t *err)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
+
+	if (pid <= 0 || !tenant_pid_alive(pid, start))
+		return 0;
+	if (kill(pid, sig) < 0 && errno != ESRCH)
+		return ferr_sys(err, FX_FAIL, "signal %d to process %d", sig, (int)pid);
+	while (tenant_pid_alive(pid, start)) {
+		if (now_ns() >= deadline)
+			return ferr_set(
+			    err, FX_FAIL,
+			    "process %d is still alive %d ms after signal %d "
+			    "(an init ignores signals it has no handler for: use SIGKILL)",
+			    (int)pid, timeout_ms, sig);
+		usleep(10000);
+	}
+	return 0;
+}
+
+int container_kill(const char *state_dir, struct tenant_rec *rec, int sig, int timeout_ms,
+		   ferr_t *err)
+{
+	if ((rec->state == TS_RUNNING || rec->state == TS_FROZEN) &&
+	    container_stop(rec->init_pid, rec->init_start, sig, timeout_ms, err) < 0)
+		return ferr_wrap(err, "tenant %s", rec->name);
+	if (rec->net.host_if[0] && net_host_unplumb(rec->net.host_if, rec->net.addr, err) < 0)
+		return ferr_wrap(err, "tenant %s", rec->name);
+	rec->state = TS_GONE;
+	rec->init_pid = 0;
+	rec->init_start = 0;
+	rec->updated = wall_time();
+	return registry_save(state_dir, rec, err);
+}
+
+int container_prepare_restore(const char *rootfs, ferr_t *err)
+{
+	char dir[PATH_MAX], log[PATH_MAX];
+	int fd;
+
+	if (xsnprintf(dir, sizeof(dir), err, "%s/.ferry", rootfs) < 0 ||
+	    xsnprintf(log, sizeof(log), err, "%s%s", rootfs, CONTAINER_CONSOLE) < 0)
+		return -1;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL, "create %s", dir);
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ferr_sys(err, FX_FAIL, "create console log %s", log);
+	close(fd);
+	return 0;
+}
+
+int container_link_console(const char *state_dir, const char *name, const char *rootfs, ferr_t *err)
+{
+	char dir[PATH_MAX], link[PATH_MAX], target[PATH_MAX];
+
+	if (registry_tenant_dir(state_dir, name, dir, sizeof(dir), err) < 0 ||
+	    xsnprintf(link, sizeof(link), err, "%s/console.log", dir) < 0 ||
+	    xsnprintf(target, sizeof(target), err, "%s%s", rootfs, CONTAINER_CONSOLE) < 0)
+		return -1;
+	if (unlink(link) < 0 && errno != ENOENT)
+		return ferr_sys(err, FX_FAIL, "remove %s", link);
+	if (symlink(target, link) < 0)
+		return ferr_sys(err, FX_FAIL, "symlink %s", link);
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* Tenant network plumbing through libnl-route (no shelling out to `ip`).
+ * Model: the tenant has its own network namespace with one veth end
+ * (tenant_if, usually "eth0") holding the tenant's address and an on-link
+ * default route; the host end (host_if) is up with proxy ARP and a /32 route
+ * to the tenant's address, so the address moves with the tenant. */
+#ifndef FERRY_NET_H
+#define FERRY_NET_H
+
+#include <sys/types.h>
+
+#include "lib/err.h"
+
+/* Create the veth pair host_if <-> tenant_if, move tenant_if into the network
+ * namespace of pid, and configure both sides (net_tenant_configure +
+ * net_host_plumb). */
+int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if, const char *addr_cidr,
+		     ferr_t *err);
+/* Inside pid's network namespace: lo up, tenant_if up with addr_cidr and an
+ * on-link default route. */
+int net_tenant_configure(pid_t pid, const char *tenant_if, const char *addr_cidr, ferr_t *err);
+/* Host side of an existing veth (e.g. created by CRIU on restore): up, proxy
+ * ARP, route ADDR/32 dev host_if. Idempotent; FX_CONFLICT when ADDR/32 is
+ * routed through another interface. */
+int net_host_plumb(const char *host_if, const char *addr_cidr, ferr_t *err);
+/* Remove the route and delete host_if (and with it the pair). Missing is fine. */
+int net_host_unplumb(const char *host_if, const char *addr_cidr, ferr_t *err);
+/* Cut the tenant off, keeping the pair: remove the ADDR/32 route and take
+ * host_if down (nothing passes the veth either way). net_host_plumb undoes it. */
+int net_host_cut(const char *host_if, const char *addr_cidr, ferr_t *err);
+/* Before creating anything: addr_cidr is a valid IPv4 ADDR/PREFIX, host_if
+ * does not exist, and no route to ADDR/32 exists on this host (FX_USAGE,
+ * FX_CONFLICT otherwise). net_setup_tenant checks this too. */
+int net_check_config(const char *host_if, const char *addr_cidr, ferr_t *err);
+/* Derive a host interface name for a tenant ("fy-" + name, at most 15 chars,
+ * unique by a short hash when the name is long). */
+void net_host_ifname(const char *tenant, char out[16]);
+
+#endif
