@@ -96,18 +96,21 @@ static void seed_run(const struct criu_spawn_opts *o)
 	close(fd);
 }
 
-static void child_stdio(enum criu_stdio stdio)
+static void child_stdio(const struct criu_spawn_opts *o)
 {
 	int fd;
 
-	if (stdio != CRIU_STDIO_NULL)
+	if (o->stdio == CRIU_STDIO_INHERIT)
 		return;
 	fd = open("/dev/null", O_RDWR);
-	if (fd < 0)
-		return;
-	dup2(fd, 0);
-	dup2(fd, 1);
-	dup2(fd, 2);
+	if (o->stdio == CRIU_STDIO_FD) {
+		if (fd < 0 || dup2(fd, 0) < 0 || dup2(o->out_fd, 1) < 0 || dup2(o->out_fd, 2) < 0)
+			_exit(127);
+	} else if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
 	if (fd > 2)
 		close(fd);
 }
@@ -115,7 +118,7 @@ static void child_stdio(enum criu_stdio stdio)
 /* The child between fork and exec: async-signal-safe calls only. */
 static void child(const struct criu_spawn_opts *o, char *const *envp)
 {
-	child_stdio(o->stdio);
+	child_stdio(o);
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
 		for (int fd = 3; fd < 1024; fd++)
 			fcntl(fd, F_SETFD, FD_CLOEXEC);

@@ -7,7 +7,9 @@
  *     in keep, which stay open under their own numbers (CRIU's command line
  *     or RPC request names them): registry locks, sockets and image fds
  *     never leak into CRIU and from there into restored tenants;
- *   - stdio is ferry's own or /dev/null;
+ *   - stdio is ferry's own, /dev/null, or output into an fd (a log, a
+ *     pipe the caller reads: `ferry check` runs `criu check` so, and its
+ *     other host probes the same way);
  *   - optionally a process group of its own (a caller can then wait until
  *     CRIU's helpers are gone too), SIGPIPE back to its default (ferry
  *     ignores it), a working directory;
@@ -48,6 +50,7 @@ void criu_argv_addf(struct criu_argv *a, const char *fmt, ...)
 enum criu_stdio {
 	CRIU_STDIO_INHERIT = 0, /* ferry's stdin, stdout, stderr */
 	CRIU_STDIO_NULL,	/* all three on /dev/null */
+	CRIU_STDIO_FD,		/* stdin on /dev/null, stdout and stderr on out_fd */
 };
 
 struct criu_spawn_opts {
@@ -56,6 +59,7 @@ struct criu_spawn_opts {
 	size_t n_keep;
 	const char *const *env; /* NAME=VALUE set for CRIU, NULL-terminated, or NULL */
 	enum criu_stdio stdio;
+	int out_fd;	      /* CRIU_STDIO_FD: a log file, a pipe the caller reads */
 	const char *cwd;      /* NULL: ferry's */
 	bool own_pgrp;	      /* setpgid(0, 0) */
 	bool sigpipe_default; /* SIGPIPE back to SIG_DFL */

@@ -164,6 +164,22 @@ static void test_spawn_env_stdio_pgrp(void)
 	CHECK(run_sh(&so, "test \"$(pwd)\" = /proc") == 0);
 }
 
+/* stdout and stderr into an fd (what `ferry check` reads) */
+static void test_spawn_out_fd(void)
+{
+	struct criu_spawn_opts so = {.stdio = CRIU_STDIO_FD};
+	char buf[64] = "";
+	int p[2];
+
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	so.out_fd = p[1];
+	CHECK(run_sh(&so, "echo out; echo err >&2; read -r x; test -z \"$x\"") == 0);
+	close(p[1]);
+	CHECK(read(p[0], buf, sizeof(buf) - 1) > 0);
+	CHECK(!strcmp(buf, "out\nerr\n"));
+	close(p[0]);
+}
+
 static void test_spawn_exec_fail_and_reap(void)
 {
 	struct criu_argv a;
@@ -260,6 +276,7 @@ int main(void)
 	RUN(test_argv_overflow);
 	RUN(test_spawn_fds);
 	RUN(test_spawn_env_stdio_pgrp);
+	RUN(test_spawn_out_fd);
 	RUN(test_spawn_exec_fail_and_reap);
 	RUN(test_hook);
 	RUN(test_hook_exchange);
