@@ -180,6 +180,21 @@ static void test_spawn_out_fd(void)
 	close(p[0]);
 }
 
+/* A private /run seeded with one file (CRIU's kernel-probe cache): the
+ * host's /run never sees it. */
+static void test_spawn_private_run(void)
+{
+	static const char data[] = "probes";
+	struct criu_spawn_opts so = {.private_run = true,
+				     .run_file = "ferry-unit-kdat",
+				     .run_data = data,
+				     .run_len = sizeof(data) - 1};
+
+	CHECK(run_sh(&so, "test \"$(cat /run/ferry-unit-kdat)\" = probes && "
+			  "test \"$(ls /run)\" = ferry-unit-kdat") == 0);
+	CHECK(access("/run/ferry-unit-kdat", F_OK) < 0);
+}
+
 static void test_spawn_exec_fail_and_reap(void)
 {
 	struct criu_argv a;
@@ -277,6 +292,7 @@ int main(void)
 	RUN(test_spawn_fds);
 	RUN(test_spawn_env_stdio_pgrp);
 	RUN(test_spawn_out_fd);
+	RUN(test_spawn_private_run);
 	RUN(test_spawn_exec_fail_and_reap);
 	RUN(test_hook);
 	RUN(test_hook_exchange);
