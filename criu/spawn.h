@@ -1,6 +1,7 @@
 /* Starting CRIU: every CRIU process ferry runs (`criu swrk` of the RPC
- * client, `criu check` of the kernel-probe cache, the page server, the
- * lazy-pages daemon, the lazy dump of post-copy) is started and reaped here.
+ * client, `criu check` of the kernel-probe cache and of `ferry check`, the
+ * page server, the lazy-pages daemon, the lazy dump of post-copy) is
+ * started and reaped here.
  *
  * In the child, before exec (async-signal-safe only):
  *   - every fd of ferry from 3 up is closed on exec, except the ones listed
