@@ -1,0 +1,34 @@
+#!/bin/bash
+# Runs in the test guest (tests/kernel/check-kernels.sh): the test suite
+# through tests/run.sh with its logs written straight to the host
+# (OUT/logs), each verdict line tagged with the kernel and CRIU.
+#   tests/kernel/in-guest.sh OUT PATTERN...
+set -u
+OUT=$1
+shift
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+# a snapshot of the build and the tests in the guest's tmpfs overlay: the
+# host may rebuild while the guest runs
+for d in build/ferry build/ferry-criu-hook build/tests/workloads build/tests/unit \
+	build/tests/tools tests; do
+	[ -e "$d" ] || continue
+	rm -rf "$d.snap" && cp -a "$d" "$d.snap" && rm -rf "$d" && mv "$d.snap" "$d"
+done
+# TCG moves pages at a few MB/s: the pre-copy tenants are sized for that (a
+# 256 MiB tenant dirtying 8 MiB/s rewrites all its memory during one round)
+export PRECOPY_MIB=${PRECOPY_MIB:-64} PRECOPY_DIRTY=${PRECOPY_DIRTY:-1}
+export MIG_TIMEOUT=${MIG_TIMEOUT:-120} TEST_TIMEOUT=${TEST_TIMEOUT:-1800}
+mkdir -p "$OUT/logs" build/tests/logs
+mount --bind "$OUT/logs" build/tests/logs
+criu=$(cat .deps/criu-path 2>/dev/null || echo criu)
+tag="kernel=$(uname -r) criu=$("$criu" --version 2>/dev/null | awk '/^Version:/ { print $2 }')"
+set -o pipefail
+# line by line as they come (awk would buffer its input)
+bash tests/run.sh "$@" 2>&1 | while IFS= read -r line; do
+	case "$line" in
+	PASS\ * | FAIL\ * | SKIP\ * | *" passed, "*" failed, "*)
+		echo "$tag  $line" | tee -a "$OUT/verdicts.log" ;;
+	*) echo "$line" ;;
+	esac
+done
