@@ -502,10 +502,12 @@ int handover_clean_stale(const char *state_dir, ferr_t *err)
 		return 0;
 	/* no incoming migration outlives the agent that received it: its
 	 * directory was left by one that died (reconcile_all settled the
-	 * tenant first). The source side's files (out-ID, ID.src, decisions)
-	 * belong to `ferry migrate` and its recovery. */
+	 * tenant first). The source side's files (out-ID, pre-ID, ID.src,
+	 * decisions) belong to `ferry migrate`, which may still run, and to its
+	 * recovery. */
 	while ((de = readdir(dp))) {
 		if (de->d_name[0] == '.' || !strncmp(de->d_name, "out-", 4) ||
+		    !strncmp(de->d_name, "pre-", 4) ||
 		    xsnprintf_path(p, sizeof(p), dir, de->d_name) < 0 || lstat(p, &st) < 0 ||
 		    !S_ISDIR(st.st_mode))
 			continue;
