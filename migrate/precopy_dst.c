@@ -20,6 +20,7 @@
 #include "lib/log.h"
 #include "criu/pageserver.h"
 #include "migrate/precopy.h"
+#include "migrate/reconcile.h"
 #include "transport/relay.h"
 #include "transport/session.h"
 #include "lib/util.h"
@@ -57,6 +58,8 @@ static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned 
 		page_server_stop(&ps, true, dir, NULL);
 		return chan_take_error(c, err);
 	}
+	if (n == 2 && !final) /* testing hook: round 1 is in, round 2 starts */
+		mig_fault_point("crash-during-round");
 	r = relay_run(c, ps.sk, &ro, &rs, err);
 	if (page_server_stop(&ps, r < 0, dir, r < 0 ? NULL : err) < 0)
 		return -1;
