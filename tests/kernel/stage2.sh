@@ -34,6 +34,11 @@ for m in tun veth bridge nf_tables nft_ct nft_chain_nat nft_compat nf_conntrack 
 done
 # post-copy needs the pipe limits lifted, as on the hosts (HOST-NOTES, CRIU)
 sysctl -qw fs.pipe-user-pages-soft=0 fs.pipe-max-size=16777216 2>/dev/null || true
+# Debian's kernel backs anonymous memory with huge pages ("always"): soft-dirty
+# then marks a whole 2 MiB page dirty for one written byte, and a tenant
+# writing here and there re-sends all its memory every round (measured:
+# docs/kernels.md). Like a host tuned for pre-copy, the guest uses madvise.
+echo madvise >/sys/kernel/mm/transparent_hugepage/enabled
 hostname ferry-guest
 ip link set lo up
 echo "guest: $(uname -r) up after $(cut -d' ' -f1 /proc/uptime)s"
