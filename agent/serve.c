@@ -16,7 +16,7 @@
 #include "transport/chan_tls.h"
 #include "lib/fsutil.h"
 #include "migrate/handover.h"
-#include "migrate/handover_query.h"
+#include "migrate/query.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/reap.h"

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
-#include "migrate/handover_indoubt.h"
+#include "migrate/dst_indoubt.h"
 #include "lib/log.h"
 #include "tenant/net.h"
 #include "lib/util.h"

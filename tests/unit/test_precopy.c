@@ -18,7 +18,7 @@
 #include "lib/json.h"
 #include "cmd/migrate_report.h"
 #include "migrate/precopy.h"
-#include "migrate/precopy_dst.h"
+#include "migrate/dst_precopy.h"
 #include "unit.h"
 #include "transport/wire.h"
 

@@ -20,7 +20,7 @@
 #include "criu/kdat.h"
 #include "migrate/handover.h"
 #include "lib/fsutil.h"
-#include "migrate/handover_lazy.h"
+#include "migrate/dst_lazy.h"
 #include "lib/log.h"
 #include "tenant/registry.h"
 #include "transport/relay.h"

@@ -1,6 +1,6 @@
 /* The destination asks the source host's agent (handover_query.h). */
 #define LOG_PREFIX "handover"
-#include "migrate/handover_query.h"
+#include "migrate/query.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include "transport/chan_sock.h"
 #include "transport/chan_tls.h"
 #include "lib/fsutil.h"
-#include "migrate/handover_indoubt.h"
+#include "migrate/dst_indoubt.h"
 #include "lib/log.h"
 #include "transport/session.h"
 #include "lib/util.h"

@@ -5,7 +5,7 @@
  * holder's (possibly stalled) socket. Recent outcomes are remembered so that
  * a source retrying after a lost MIG_DONE learns what happened. */
 #define LOG_PREFIX "handover"
-#include "migrate/handover_indoubt.h"
+#include "migrate/dst_indoubt.h"
 
 #include <pthread.h>
 #include <stdio.h>
