@@ -52,7 +52,7 @@ struct dst {
 	int lazy_sk;		    /* the daemon's end until it starts */
 	struct criu_swrk *swrk;	    /* post-copy: the restore's CRIU, started at BEGIN */
 	bool restored_sent;	    /* MIG_RESTORED went out: the source may commit */
-	struct hq_source src_agent; /* whom to ask when in doubt (handover_query.h) */
+	struct hq_source src_agent; /* whom to ask when in doubt (query.h) */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 };
 
@@ -323,7 +323,7 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	int r;
 
 	d->t_restore = now_ns();
-	if (post_copy(d)) { /* handover_lazy.c: with the lazy-pages daemon */
+	if (post_copy(d)) { /* dst_lazy.c: with the lazy-pages daemon */
 		struct lazy_restore l = {d->m->lazy, d->b->migration_id, d->b->tenant, d->criu,
 					 d->dir,     d->lazy_sk};
 		r = lazy_restore(&l, &ro, &rr, err);
@@ -352,7 +352,7 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	return 0;
 }
 
-/* Pre-copy: the source's pre-dump rounds, then its final dump (precopy_dst.c). */
+/* Pre-copy: the source's pre-dump rounds, then its final dump (dst_precopy.c). */
 static int receive_rounds(struct dst *d, ferr_t *err)
 {
 	struct precopy_dst_opts po = {.criu = d->criu,

@@ -1,4 +1,4 @@
-/* Pre-copy, destination side (precopy_dst.h). */
+/* Pre-copy, destination side (dst_precopy.h). */
 #define LOG_PREFIX "handover"
 #include "migrate/dst_precopy.h"
 
