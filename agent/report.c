@@ -83,6 +83,11 @@ static void text_other(const struct event *e, FILE *f)
 			ev_get_str(e, "name"), ev_get_str(e, "state_dir"));
 	else if (!strcmp(n, "stopped"))
 		fprintf(f, "ferry serve: stopped\n");
+	else if (!strcmp(n, "cleaned"))
+		fprintf(f,
+			"ferry serve: removed %lld abandoned incoming set(s) older than %lld h\n",
+			(long long)ev_get_int(e, "incoming_sets"),
+			(long long)ev_get_int(e, "older_than_h"));
 	else if (!strcmp(n, "migration"))
 		fprintf(f,
 			"ferry serve: migration %s: tenant %s runs here (pid %lld), restore %.0f "
@@ -110,7 +115,8 @@ static void text_other(const struct event *e, FILE *f)
 
 static bool status(const struct event *e)
 {
-	return !strcmp(e->name, "listening") || !strcmp(e->name, "stopped");
+	return !strcmp(e->name, "listening") || !strcmp(e->name, "stopped") ||
+	       !strcmp(e->name, "cleaned");
 }
 
 void report_event(const struct event *e, void *arg)

@@ -1,6 +1,5 @@
 /* Listener, connection threads, the request table and its dispatch, per-set
  * locks, the agent's state (serve.h). */
-#define LOG_PREFIX "serve"
 #include "agent/serve.h"
 
 #include <errno.h>
@@ -15,7 +14,6 @@
 
 #include "agent/report.h"
 #include "lib/fsutil.h"
-#include "lib/log.h"
 #include "lib/reap.h"
 #include "lib/util.h"
 #include "snapshot/store.h"
@@ -336,10 +334,13 @@ static int server_setup(struct server *s, ferr_t *err)
 	n = store_clean_stale(o->state_dir, (int64_t)o->keep_incoming_h * 3600, err);
 	if (n < 0)
 		return -1;
-	if (n > 0)
-		log_msg(LOG_WARN, LOG_PREFIX,
-			"removed %d abandoned incoming set(s) older than %d h", n,
-			o->keep_incoming_h);
+	if (n > 0) {
+		struct event e;
+		ev_init(&e, "cleaned");
+		ev_int(&e, "incoming_sets", n);
+		ev_int(&e, "older_than_h", o->keep_incoming_h);
+		report_event(&e, &s->rep);
+	}
 	s->mig = mig_state_new((unsigned)o->max_conns, err);
 	if (!s->mig || mig_state_start(s->mig, o->state_dir, err) < 0 || build_requests(s, err) < 0)
 		return -1;
@@ -385,14 +386,15 @@ int serve_run(const struct serve_opts *o, ferr_t *err)
 	struct sigaction sa = {.sa_handler = on_signal};
 	int lfd = -1;
 
+	reporter_init(&s.rep, o->json);
 	if (server_setup(&s, err) < 0 || (lfd = chan_tcp_listen(o->host, o->port, 64, err)) < 0 ||
 	    hq_record_agent(o->state_dir, o->host, o->port, err) < 0) {
 		if (lfd >= 0)
 			close(lfd);
 		server_free(&s);
+		reporter_fini(&s.rep);
 		return -1;
 	}
-	reporter_init(&s.rep, o->json);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.changed, NULL);
 	stop_flag = 0;
