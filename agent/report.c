@@ -73,67 +73,99 @@ static void text_transfer(const struct event *e, FILE *f)
 		ev_get_uint(e, "resumed_from") ? " (resumed)" : "");
 }
 
-static void text_other(const struct event *e, FILE *f)
+static void text_listening(const struct event *e, FILE *f)
 {
-	const char *n = e->name;
-
-	if (!strcmp(n, "listening"))
-		fprintf(f, "ferry serve: listening on %s:%u as %s, state in %s\n",
-			ev_get_str(e, "host"), (unsigned)ev_get_uint(e, "port"),
-			ev_get_str(e, "name"), ev_get_str(e, "state_dir"));
-	else if (!strcmp(n, "stopped"))
-		fprintf(f, "ferry serve: stopped\n");
-	else if (!strcmp(n, "cleaned"))
-		fprintf(f,
-			"ferry serve: removed %lld abandoned incoming set(s) older than %lld h\n",
-			(long long)ev_get_int(e, "incoming_sets"),
-			(long long)ev_get_int(e, "older_than_h"));
-	else if (!strcmp(n, "migration"))
-		fprintf(f,
-			"ferry serve: migration %s: tenant %s runs here (pid %lld), restore %.0f "
-			"ms, resumed %.1f ms after COMMIT\n",
-			ev_get_str(e, "migration_id"), ev_get_str(e, "tenant"),
-			(long long)ev_get_int(e, "pid"), ev_get_double(e, "restore_ms"),
-			ev_get_double(e, "resume_ms"));
-	else if (!strcmp(n, "verdict"))
-		fprintf(f, "ferry serve: migration %s: the source's agent says: %s\n",
-			ev_get_str(e, "migration_id"), ev_get_str(e, "verdict"));
-	else if (!strcmp(n, "query"))
-		fprintf(f, "ferry serve: %s asked for migration %s: %s\n",
-			ev_get_str(e, "peer_name"), ev_get_str(e, "migration_id"),
-			ev_get_str(e, "verdict"));
-	else if (!strcmp(n, "request"))
-		fprintf(f, "ferry serve: %s [%s]: %s\n", ev_get_str(e, "peer_name"),
-			ev_get_str(e, "peer"), ev_get_str(e, "error"));
-	else if (!strcmp(n, "connection"))
-		fprintf(f, "ferry serve: connection from %s [%s] failed: %s\n",
-			*ev_get_str(e, "peer_name") ? ev_get_str(e, "peer_name") : "?",
-			ev_get_str(e, "peer"), ev_get_str(e, "error"));
-	else
-		fprintf(f, "ferry serve: %s\n", n);
+	fprintf(f, "ferry serve: listening on %s:%u as %s, state in %s\n", ev_get_str(e, "host"),
+		(unsigned)ev_get_uint(e, "port"), ev_get_str(e, "name"),
+		ev_get_str(e, "state_dir"));
 }
 
-static bool status(const struct event *e)
+static void text_stopped(const struct event *e, FILE *f)
 {
-	return !strcmp(e->name, "listening") || !strcmp(e->name, "stopped") ||
-	       !strcmp(e->name, "cleaned");
+	(void)e;
+	fprintf(f, "ferry serve: stopped\n");
+}
+
+static void text_cleaned(const struct event *e, FILE *f)
+{
+	fprintf(f, "ferry serve: removed %lld abandoned incoming set(s) older than %lld h\n",
+		(long long)ev_get_int(e, "incoming_sets"),
+		(long long)ev_get_int(e, "older_than_h"));
+}
+
+static void text_migration(const struct event *e, FILE *f)
+{
+	fprintf(f,
+		"ferry serve: migration %s: tenant %s runs here (pid %lld), restore %.0f ms, "
+		"resumed %.1f ms after COMMIT\n",
+		ev_get_str(e, "migration_id"), ev_get_str(e, "tenant"),
+		(long long)ev_get_int(e, "pid"), ev_get_double(e, "restore_ms"),
+		ev_get_double(e, "resume_ms"));
+}
+
+static void text_verdict(const struct event *e, FILE *f)
+{
+	fprintf(f, "ferry serve: migration %s: the source's agent says: %s\n",
+		ev_get_str(e, "migration_id"), ev_get_str(e, "verdict"));
+}
+
+static void text_query(const struct event *e, FILE *f)
+{
+	fprintf(f, "ferry serve: %s asked for migration %s: %s\n", ev_get_str(e, "peer_name"),
+		ev_get_str(e, "migration_id"), ev_get_str(e, "verdict"));
+}
+
+static void text_request(const struct event *e, FILE *f)
+{
+	fprintf(f, "ferry serve: %s [%s]: %s\n", ev_get_str(e, "peer_name"), ev_get_str(e, "peer"),
+		ev_get_str(e, "error"));
+}
+
+static void text_connection(const struct event *e, FILE *f)
+{
+	const char *cn = ev_get_str(e, "peer_name");
+
+	fprintf(f, "ferry serve: connection from %s [%s] failed: %s\n", *cn ? cn : "?",
+		ev_get_str(e, "peer"), ev_get_str(e, "error"));
+}
+
+/* Every event the agent prints (report.h). status: text on stderr too. */
+static const struct kind {
+	const char *name;
+	bool status;
+	void (*text)(const struct event *e, FILE *f);
+} kinds[] = {
+    {"listening", true, text_listening},    {"stopped", true, text_stopped},
+    {"cleaned", true, text_cleaned},	    {"transfer", false, text_transfer},
+    {"migration", false, text_migration},   {"verdict", false, text_verdict},
+    {"query", false, text_query},	    {"request", false, text_request},
+    {"connection", false, text_connection},
+};
+
+static const struct kind *kind_of(const struct event *e)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kinds[i].name, e->name))
+			return &kinds[i];
+	return NULL;
 }
 
 void report_event(const struct event *e, void *arg)
 {
 	struct reporter *r = arg;
+	const struct kind *k = kind_of(e);
 
 	pthread_mutex_lock(&r->lock);
-	if (status(e)) {
-		text_other(e, stderr);
+	if (k && k->status) {
+		k->text(e, stderr);
 		fflush(stderr);
 	}
 	if (r->json)
 		write_json(e, stdout);
-	else if (!strcmp(e->name, "transfer"))
-		text_transfer(e, stdout);
-	else if (!status(e))
-		text_other(e, stdout);
+	else if (k && !k->status)
+		k->text(e, stdout);
+	else if (!k)
+		printf("ferry serve: %s\n", e->name);
 	fflush(stdout);
 	pthread_mutex_unlock(&r->lock);
 }
