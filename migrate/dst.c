@@ -576,9 +576,9 @@ static int serve_query(struct chan *c, const struct frame_buf *req, const struct
 }
 
 const struct req_handler mig_requests[] = {
-    {MIG_REQ_BEGIN, "migrate-begin", serve_begin, false},
-    {MIG_REQ_RESOLVE, "migrate-resolve", serve_resolve, false},
-    {MIG_REQ_PAGES, "migrate-pages", serve_pages, false},
-    {MIG_REQ_QUERY, "migrate-query", serve_query, false},
+    {MIG_REQ_BEGIN, "migrate", serve_begin, false},
+    {MIG_REQ_RESOLVE, "resolve", serve_resolve, false},
+    {MIG_REQ_PAGES, "pages", serve_pages, false},
+    {MIG_REQ_QUERY, "query", serve_query, false},
     {0, NULL, NULL, false},
 };
