@@ -301,7 +301,7 @@ static void report_running(const struct dst *d, const struct restore_result *rr,
 	ev_bool(&e, "ok", true);
 	ev_str(&e, "migration_id", d->b->migration_id);
 	ev_str(&e, "tenant", rr->name);
-	ev_str(&e, "mode", d->b->mode ? d->b->mode : "stop-copy");
+	ev_str(&e, "mode", mig_mode_str(d->mode));
 	ev_int(&e, "pid", rr->pid);
 	ev_double(&e, "restore_ms", rr->criu_ms);
 	ev_double(&e, "resume_ms", resume_ms);
