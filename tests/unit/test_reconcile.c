@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
-#include "migrate/handover.h"
+#include "migrate/dst.h"
 #include "migrate/reconcile.h"
 #include "tenant/registry.h"
 #include "unit.h"
@@ -218,7 +218,10 @@ static void test_precopy_rounds(void)
 	mkdirs("pre-m6", "/round-1");
 	mkdirs("out-m6", "");
 	mkdirs("89abcdef", "/round-1"); /* an incoming one a dead agent left */
-	CHECK(handover_clean_stale(dir, &e) == 0);
+	/* an agent starts on this host meanwhile */
+	struct mig_state *m = mig_state_new(4, &e);
+	CHECK(m && mig_state_start(m, dir, &e) == 0);
+	mig_state_free(m);
 	CHECK(exists("pre-m6", "/round-1") && exists("out-m6", "") && !exists("89abcdef", ""));
 	close(fd); /* its `ferry migrate` dies during the rounds */
 	CHECK(reconcile_migration(dir, "m6", 2000, &v, &e) == 0 && v == MV_ABORT);
