@@ -19,7 +19,7 @@ for d in build/ferry build/ferry-criu-hook build/tests/workloads build/tests/uni
 done
 # TCG moves pages at a few MB/s: the pre-copy tenants are sized for that (a
 # 256 MiB tenant dirtying 8 MiB/s rewrites all its memory during one round)
-export PRECOPY_MIB=${PRECOPY_MIB:-64} PRECOPY_DIRTY=${PRECOPY_DIRTY:-1}
+export PRECOPY_MIB=${PRECOPY_MIB:-64} PRECOPY_DIRTY=${PRECOPY_DIRTY:-1} MIB=${MIB:-64}
 export MIG_TIMEOUT=${MIG_TIMEOUT:-120} TEST_TIMEOUT=${TEST_TIMEOUT:-1800}
 
 crius=()
