@@ -199,7 +199,7 @@ elif [ -z "$pc_row" ] && [ -z "${BENCH_IN_GUEST:-}" ] && [ "${BENCH_GUEST:-1}" !
 	bash "$ROOT/tests/kernel/guest.sh" --out "$ROOT/build/kernel/bench" --timeout 3600 -- \
 		env BENCH_IN_GUEST=1 BENCH_MODES="stop-copy pre-copy" BENCH_BASELINE=0 \
 		BENCH_MIB="${BENCH_GUEST_MIB:-256}" BENCH_DIRTY="${BENCH_GUEST_DIRTY:-1}" \
-		bash tests/bench/bench-migrate.sh 2>&1 | tee "$T/guest.out" | sed 's/^/   guest| /' || true
+		bash tests/bench/bench-migrate.sh 2>&1 | tee "$T/guest.out" | sed -u 's/^/   guest| /' || true
 	grep '^RESULT mode=pre-copy .*kernel=' "$T/guest.out" ||
 		echo "RESULT mode=pre-copy skipped=1 (the guest run failed: build/kernel/bench/)"
 fi
