@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu/kdat.h"
 #include "criu/locate.h"
 #include "lib/fsutil.h"
 #include "tenant/garp.h"
@@ -24,9 +23,9 @@
 #include "migrate/handover_lazy.h"
 #include "migrate/handover_query.h"
 #include "lib/log.h"
-#include "criu/pageserver.h"
 #include "lib/reap.h"
 #include "migrate/migrate_files.h"
+#include "tenant/kind.h"
 #include "tenant/net.h"
 #include "migrate/precopy_dst.h"
 #include "tenant/registry.h"
@@ -43,11 +42,13 @@ struct dst {
 	const char *fault; /* FERRY_FAULT (testing hook, docs/migrate.md) */
 	char dir[PATH_MAX];
 	char criu[PATH_MAX];
-	struct page_server ps;
+	const struct tenant_kind_ops *kind;
+	struct ckpt_env env;	    /* the tenant's backend: CRIU's path */
+	struct ckpt_sink *sink;	    /* stop-copy: the page stream's receiver */
 	bool registered;	    /* in the in-doubt table */
 	bool lazy;		    /* post-copy: registered in the lazy table */
 	int lazy_sk;		    /* the daemon's end until it starts */
-	struct criu_swrk *swrk;	    /* post-copy: the restore's CRIU, started at BEGIN */
+	void *prepared;		    /* post-copy: the backend's prepare_load, at BEGIN */
 	bool restored_sent;	    /* MIG_RESTORED went out: the source may commit */
 	struct hq_source src_agent; /* whom to ask when in doubt (handover_query.h) */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
@@ -98,7 +99,6 @@ static int precheck(struct dst *d, ferr_t *err)
 {
 	const Ferry__Wire__MigrateBegin *b = d->b;
 	struct tenant_rec rec;
-	struct stat st;
 
 	if (registry_load(d->o->state_dir, b->tenant, &rec, err) == 0) {
 		registry_refresh(d->o->state_dir, &rec, NULL);
@@ -114,16 +114,14 @@ static int precheck(struct dst *d, ferr_t *err)
 		return -1;
 	}
 	ferr_clear(err);
-	if (b->has_kind && b->kind == TK_CONTAINER &&
-	    (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
-		return ferr_set(err, FX_NOTFOUND,
-				"root file system %s of tenant %s is missing on %s: nothing was "
-				"frozen (make it available there first)",
-				b->rootfs ? b->rootfs : "(none)", b->tenant, d->o->host_name);
-	if (b->net_addr && *b->net_addr && b->host_if &&
-	    net_check_config(b->host_if, b->net_addr, err) < 0)
-		return ferr_wrap(err, "tenant %s cannot get its address on %s", b->tenant,
-				 d->o->host_name);
+	/* what the kind checks on this host (root file system, address) */
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.name, sizeof(rec.name), "%s", b->tenant);
+	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", b->rootfs ? b->rootfs : "");
+	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
+	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", b->host_if ? b->host_if : "");
+	if (d->kind->precheck(&rec, d->o->host_name, err) < 0)
+		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
 	return 0;
 }
 
@@ -147,14 +145,15 @@ static int receive_pages(struct dst *d, ferr_t *err)
 	struct relay_stats rs;
 	int r;
 
-	if (page_server_start(d->criu, d->dir, NULL, &d->ps, err) < 0)
+	int fd;
+	if (d->kind->ckpt->sink_open(&d->env, d->dir, NULL, &d->sink, &fd, err) < 0)
 		return -1;
-	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0) {
-		page_server_stop(&d->ps, true, d->dir, NULL);
-		return chan_take_error(d->c, err);
-	}
-	r = relay_run(d->c, d->ps.sk, &ro, &rs, err);
-	if (page_server_stop(&d->ps, r < 0, d->dir, r < 0 ? NULL : err) < 0)
+	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
+		return chan_take_error(d->c, err); /* the sink goes in handover_serve */
+	r = relay_run(d->c, fd, &ro, &rs, err);
+	struct ckpt_sink *sink = d->sink;
+	d->sink = NULL;
+	if (d->kind->ckpt->sink_close(sink, r < 0, r < 0 ? NULL : err) < 0)
 		return -1;
 	if (r == 0)
 		pr_info("migration %s: %llu page bytes in %.2f s", d->b->migration_id,
@@ -237,20 +236,21 @@ static void keep_mac(struct dst *d)
 		pr_warn("tenant %s: %s (its neighbour entries recover by ARP)", b->tenant, e.msg);
 }
 
-static int restore_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
+/* The load's events (tenant/ckpt.h): its hold point is the handover. */
+static int restore_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 {
 	struct dst *d = arg;
 
-	/* the restored root is our child (restored as CRIU's sibling): reap it
-	 * when it ends, even if this restore fails from here on */
+	/* the restored root is our child (restored as the backend's sibling):
+	 * reap it when it ends, even if this restore fails from here on */
 	reap_watch(pid);
-	if (!strcmp(script, "post-resume") && !d->t_running)
-		d->t_running = now_ns(); /* CRIU resumed the tasks just before */
-	if (!strcmp(script, "post-resume") && fault(arg, "crash-after-resume")) {
+	if (ev == CKPT_EV_RUNNING && !d->t_running)
+		d->t_running = now_ns(); /* the backend resumed the tasks just before */
+	if (ev == CKPT_EV_RUNNING && fault(arg, "crash-after-resume")) {
 		pr_warn("FERRY_FAULT=crash-after-resume: killing this agent");
 		kill(getpid(), SIGKILL);
 	}
-	if (strcmp(script, "post-restore"))
+	if (ev != CKPT_EV_LOADED)
 		return 0;
 	keep_mac(arg);
 	return hold(arg, err);
@@ -295,16 +295,12 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	}
 	d->lazy = true;
 	d->lazy_sk = sv[1];
-	/* before anything is frozen: CRIU's probes (criu_kdat.h) and the
-	 * restore's CRIU process, in the namespace with those probes */
-	ferr_t e = {0};
-	bool ctr = d->b->has_kind && d->b->kind == TK_CONTAINER;
-	if (criu_kdat_prepare(d->criu, &e) < 0)
-		pr_info("CRIU starts without cached probes: %s", e.msg);
-	ferr_clear(&e);
-	d->swrk = criu_swrk_start(d->criu, ctr, &e);
-	if (!d->swrk)
-		pr_info("the restore's CRIU starts later: %s", e.msg);
+	/* before anything is frozen: what the backend's load needs started */
+	struct tenant_rec rec = {0};
+	struct ckpt_target t = {0};
+	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->b->rootfs ? d->b->rootfs : "");
+	d->kind->target(&rec, &t);
+	d->prepared = d->kind->ckpt->prepare_load(&d->env, &t, true);
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err);
 	return 0;
@@ -316,10 +312,10 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	struct restore_opts ro = {.state_dir = d->o->state_dir,
 				  .criu_path = d->criu,
 				  .images_dir = d->dir,
-				  .notify = restore_notify,
-				  .notify_arg = d,
-				  .lazy_pages = post_copy(d),
-				  .swrk = d->swrk,
+				  .on_event = restore_event,
+				  .event_arg = d,
+				  .lazy = post_copy(d),
+				  .prepared = d->prepared,
 				  .register_held = true};
 	struct restore_result rr;
 	ferr_t gerr = {0};
@@ -361,7 +357,8 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 /* Pre-copy: the source's pre-dump rounds, then its final dump (precopy_dst.c). */
 static int receive_rounds(struct dst *d, ferr_t *err)
 {
-	struct precopy_dst_opts po = {.criu = d->criu,
+	struct precopy_dst_opts po = {.ckpt = d->kind->ckpt,
+				      .env = &d->env,
 				      .dir = d->dir,
 				      .migration_id = d->b->migration_id,
 				      .lz4 = d->b->has_lz4 && d->b->lz4,
@@ -378,6 +375,7 @@ static int prepare(struct dst *d, ferr_t *err)
 
 	if (criu_locate(NULL, d->criu, sizeof(d->criu), NULL, err) < 0)
 		return -1;
+	d->env.tool = d->criu;
 	if (xsnprintf(base, sizeof(base), err, "%s/migrations", d->o->state_dir) < 0 ||
 	    fs_mkdir_p(base, 0700, err) < 0 ||
 	    xsnprintf(d->dir, sizeof(d->dir), err, "%s/%s", base, d->b->migration_id) < 0)
@@ -396,6 +394,9 @@ static int run(struct dst *d, ferr_t *err)
 	uint64_t raw;
 	int r;
 
+	d->kind = kind_get(d->b->has_kind ? (enum tenant_kind)d->b->kind : 0, d->b->tenant, err);
+	if (!d->kind)
+		return -1;
 	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
 		return -1;
 	if (prepare(d, err) < 0 ||
@@ -420,8 +421,7 @@ static int run(struct dst *d, ferr_t *err)
 int handover_serve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
 		   ferr_t *err)
 {
-	struct dst d = {
-	    .c = c, .o = o, .ps = PAGE_SERVER_INIT, .lazy_sk = -1, .fault = getenv("FERRY_FAULT")};
+	struct dst d = {.c = c, .o = o, .lazy_sk = -1, .fault = getenv("FERRY_FAULT")};
 	int ret;
 
 	d.b = wire_unpack(&ferry__wire__migrate_begin__descriptor, req->data, req->h.len, err);
@@ -440,7 +440,8 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 	if (ret < 0) {
 		if (!d.restored_sent && !chan_error(c))
 			session_send_error(c, err);
-		page_server_stop(&d.ps, true, d.dir, NULL);
+		if (d.kind)
+			d.kind->ckpt->sink_close(d.sink, true, NULL);
 		if (d.dir[0])
 			if (!getenv("FERRY_KEEP_FAILED"))
 				fs_rm_rf(d.dir, NULL);
@@ -452,7 +453,8 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 		close(d.lazy_sk);
 	if (d.lazy && ret < 0)
 		lazy_drop(d.b->migration_id, true);
-	criu_swrk_free(d.swrk);
+	if (d.kind && d.prepared)
+		d.kind->ckpt->prepared_free(d.prepared);
 	wire_free(d.b);
 	return ret;
 }

@@ -12,7 +12,8 @@
 
 #include "transport/chan_sock.h"
 #include "transport/chan_tls.h"
-#include "tenant/driver.h"
+#include "tenant/kind.h"
+#include "tenant/kind_tree.h"
 #include "snapshot/dump.h"
 #include "lib/fsutil.h"
 #include "tenant/garp.h"
@@ -174,16 +175,17 @@ int msrc_wait_restored(struct src *s, ferr_t *err)
 	return 0;
 }
 
-static int src_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
+/* The save's events (tenant/ckpt.h): its hold point is the handover. */
+static int src_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 {
 	struct src *s = arg;
 
 	(void)pid;
-	if (!strcmp(script, "network-lock") && !s->t_lock) {
+	if (ev == CKPT_EV_FROZEN && !s->t_lock) {
 		s->t_lock = now_ns();
 		msrc_progress(s, "dump");
 	}
-	if (!strcmp(script, "post-dump"))
+	if (ev == CKPT_EV_SAVED)
 		return post_dump(s, err);
 	return 0;
 }
@@ -326,7 +328,7 @@ static int load(struct src *s, ferr_t *err)
 	if (s->rec.state != TS_RUNNING && s->rec.state != TS_FROZEN)
 		return ferr_set(err, FX_CONFLICT, "tenant %s is not running (state %s)",
 				s->rec.name, tenant_state_str(s->rec.state));
-	if (s->rec.kind != TK_CONTAINER && s->rec.kind != TK_PROCTREE)
+	if (!kind_find(s->rec.kind))
 		return ferr_set(err, FX_HOST, "tenant %s is a %s: it cannot be migrated yet",
 				s->rec.name, tenant_kind_str(s->rec.kind));
 	return 0;
@@ -359,17 +361,17 @@ int msrc_stop_copy(struct src *s, ferr_t *err)
 			      .name = s->rec.name,
 			      .images_dir = s->img,
 			      .tcp_established = true,
-			      .notify = src_notify,
-			      .notify_arg = s,
-			      .parent_img = s->parent_img,
-			      .track_mem = s->track_mem};
+			      .on_event = src_event,
+			      .event_arg = s,
+			      .prev = s->parent_img,
+			      .track = s->track_mem};
 	struct dump_result dr;
 	int r;
 
 	if (msrc_start_relay(s, err) < 0)
 		return -1;
-	d.ps.enabled = true;
-	d.ps.fd = s->sv[0];
+	d.stream = true;
+	d.stream_fd = s->sv[0];
 	msrc_progress(s, "freeze");
 	r = dump_tenant(&d, &dr, err);
 	ferr_t rerr = {0};
@@ -378,7 +380,7 @@ int msrc_stop_copy(struct src *s, ferr_t *err)
 	close(s->sv[0]);
 	close(s->sv[1]);
 	s->r->freeze_ms = dr.freeze_ms;
-	if (r < 0 && s->commit_decided && !driver_pid_alive(s->rec.init_pid)) {
+	if (r < 0 && s->commit_decided && !ktree_alive(s->rec.init_pid)) {
 		/* CRIU got our "ok" and the source copy is gone: the decision stands */
 		pr_warn("after the handover decision: %s", err->msg);
 		ferr_clear(err);
@@ -388,7 +390,7 @@ int msrc_stop_copy(struct src *s, ferr_t *err)
 		msrc_abort(s);
 		unlink(s->marker);
 		fs_rm_rf(s->img, NULL);
-		s->r->on_source = driver_pid_alive(s->rec.init_pid);
+		s->r->on_source = ktree_alive(s->rec.init_pid);
 		return ferr_wrap(err, "migration of %s to %s failed (%s)", s->rec.name, s->r->dest,
 				 s->r->on_source ? "it runs on this host again"
 						 : "and it is not running here");

@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 #include "criu/stats.h"
-#include "tenant/driver.h"
+#include "tenant/kind.h"
+#include "tenant/kind_tree.h"
 #include "lib/fsutil.h"
 #include "migrate/handover.h"
 #include "lib/log.h"
@@ -49,27 +50,27 @@ static int send_round(struct src *s, unsigned n, bool final, ferr_t *err)
 	return r;
 }
 
-/* CRIU's pre-dump of round n into dir, its pages through the relay. */
-static int pre_dump(struct pre *p, unsigned n, const char *dir, struct criu_dump_result *cres,
-		    ferr_t *err)
+/* The backend's pre-copy round n into dir, its pages through the relay. */
+static int pre_dump(struct pre *p, unsigned n, const char *dir, ferr_t *err)
 {
 	struct src *s = p->s;
-	const struct tenant_driver *drv = driver_find(s->rec.kind);
-	struct driver_env env = {.criu_path = s->o->criu_path, .work_dir = p->work, .log_level = 4};
-	struct driver_dump_opts d = {.images_dir = dir,
-				     .pre_dump = true,
-				     .track_mem = true,
-				     .tcp_established = true,
-				     .ps = {.enabled = true, .fd = s->sv[0]}};
+	const struct tenant_kind_ops *kind = kind_get(s->rec.kind, s->rec.name, err);
+	struct ckpt_env env = {.tool = s->o->criu_path, .work_dir = p->work, .log_level = 4};
+	struct ckpt_save_opts so = {.mode = CKPT_SAVE_ROUND,
+				    .dir = dir,
+				    .stream_fd = s->sv[0],
+				    .track = true,
+				    .tcp_established = true};
+	struct ckpt_target t = {0};
+	struct ckpt_save_result res;
 	char parent[64], stale[PATH_MAX];
 	int lock, r;
 
-	if (!drv)
-		return ferr_set(err, FX_HOST, "tenant %s is a %s: no dump driver for it",
-				s->rec.name, tenant_kind_str(s->rec.kind));
+	if (!kind)
+		return -1;
 	if (precopy_parent("..", n - 1, parent, sizeof(parent)) < 0)
 		return ferr_set(err, FX_FAIL, "round name too long");
-	d.parent_img = parent[0] ? parent : NULL;
+	so.prev = parent[0] ? parent : NULL;
 	/* never count an earlier round's statistics as this one's */
 	if (xsnprintf_path(stale, sizeof(stale), p->work, "stats-dump") == 0)
 		unlink(stale);
@@ -78,7 +79,10 @@ static int pre_dump(struct pre *p, unsigned n, const char *dir, struct criu_dump
 	lock = registry_lock(s->o->state_dir, s->rec.name, err);
 	if (lock < 0)
 		return -1;
-	r = drv->dump(&env, &s->rec, &d, cres, err);
+	kind->target(&s->rec, &t);
+	r = kind->ckpt->save(&env, &t, &so, &res, err);
+	if (r < 0)
+		ferr_wrap(err, "%s %s", kind->name, s->rec.name);
 	close(lock);
 	return r;
 }
@@ -113,7 +117,6 @@ static void round_figures(struct pre *p, unsigned n, uint64_t t0)
 static int round_run(struct pre *p, unsigned n, ferr_t *err)
 {
 	struct src *s = p->s;
-	struct criu_dump_result cres;
 	char name[32], dir[PATH_MAX], stage[32];
 	uint64_t t0 = now_ns();
 	ferr_t rerr = {0};
@@ -130,7 +133,7 @@ static int round_run(struct pre *p, unsigned n, ferr_t *err)
 		return -1;
 	if (msrc_start_relay(s, err) < 0)
 		return -1;
-	r = pre_dump(p, n, dir, &cres, err);
+	r = pre_dump(p, n, dir, err);
 	rr = msrc_stop_relay(s, &rerr);
 	close(s->sv[0]);
 	close(s->sv[1]);
@@ -226,7 +229,7 @@ fail:
 	msrc_abort(s);
 	if (p.base[0])
 		fs_rm_rf(p.base, NULL);
-	s->r->on_source = driver_pid_alive(s->rec.init_pid);
+	s->r->on_source = ktree_alive(s->rec.init_pid);
 	return ferr_wrap(err, "migration of %s to %s failed (%s)", s->rec.name, s->r->dest,
 			 s->r->on_source ? "it keeps running here" : "and it is not running here");
 }

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "criu/stats.h"
-#include "tenant/driver.h"
+#include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "tenant/hostinfo.h"
 #include "criu/imgfix.h"
@@ -66,34 +66,14 @@ static void clear_dir(const char *dir)
 	closedir(d);
 }
 
-/* argv of a process from /proc/PID/cmdline. */
-static int read_cmdline(pid_t pid, struct tenant_rec *rec, ferr_t *err)
-{
-	char path[64], *buf = NULL, *argv[64];
-	size_t len = 0;
-	int argc = 0, r;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	if (fs_read_all(path, &buf, &len, 1 << 16, NULL) < 0)
-		return 0; /* a kernel thread or gone: no argv */
-	for (size_t i = 0; i < len && argc < (int)ARRAY_SIZE(argv) - 1; i += strlen(buf + i) + 1)
-		argv[argc++] = buf + i;
-	argv[argc] = NULL;
-	r = tenant_rec_set_argv(rec, argc, argv, err);
-	free(buf);
-	return r;
-}
-
 /* The record of a tree ferry did not start: registered as kind proctree. */
 static int proctree_record(const struct dump_opts *o, struct tenant_rec *rec, ferr_t *err)
 {
+	const struct tenant_kind_ops *kind = kind_by_name("proctree");
+	struct tenant_start so = {.pid = o->pid};
 	char name[64];
 	int r;
 
-	if (o->pid <= 1 || o->pid == getpid())
-		return ferr_set(err, FX_USAGE, "refusing to dump pid %d", o->pid);
-	if (!driver_pid_alive(o->pid))
-		return ferr_set(err, FX_NOTFOUND, "no running process with pid %d", o->pid);
 	if (o->name)
 		snprintf(name, sizeof(name), "%s", o->name);
 	else
@@ -119,12 +99,8 @@ static int proctree_record(const struct dump_opts *o, struct tenant_rec *rec, fe
 	ferr_clear(err);
 	memset(rec, 0, sizeof(*rec));
 	snprintf(rec->name, sizeof(rec->name), "%s", name);
-	rec->kind = TK_PROCTREE;
-	rec->state = TS_RUNNING;
-	rec->init_pid = o->pid;
-	proc_start_time(o->pid, &rec->init_start, NULL);
-	rec->created = rec->updated = wall_time();
-	return read_cmdline(o->pid, rec, err);
+	so.name = rec->name;
+	return kind->start(&so, rec, err);
 }
 
 static int load_tenant(const struct dump_opts *o, struct tenant_rec *rec, ferr_t *err)
@@ -155,19 +131,6 @@ static int load_tenant(const struct dump_opts *o, struct tenant_rec *rec, ferr_t
 				tenant_state_str(s));
 	}
 	return 0;
-}
-
-static Ferry__TenantKind manifest_kind(enum tenant_kind k)
-{
-	switch (k) {
-	case TK_CONTAINER:
-		return FERRY__TENANT_KIND__TENANT_CONTAINER;
-	case TK_PROCTREE:
-		return FERRY__TENANT_KIND__TENANT_PROCTREE;
-	case TK_VM:
-		return FERRY__TENANT_KIND__TENANT_VM;
-	}
-	return FERRY__TENANT_KIND__TENANT_UNKNOWN;
 }
 
 static void set_source(manifest_t *m, const struct hostinfo *h)
@@ -206,26 +169,19 @@ static void set_timings(manifest_t *m, const struct dump_result *r)
 
 manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 {
-	manifest_t *m = manifest_new(rec->name, manifest_kind(rec->kind));
+	const struct tenant_kind_ops *kind = kind_find(rec->kind);
+	manifest_t *m;
 
+	if (!kind)
+		return NULL;
+	m = manifest_new(rec->name, kind->manifest_kind);
 	if (!m)
 		return NULL;
-	if (rec->rootfs[0])
-		manifest_set_str(&m->rootfs, rec->rootfs);
+	kind->describe(rec, m);
 	if (rec->argc > 0) {
 		m->argv = calloc((size_t)rec->argc, sizeof(char *));
 		for (int i = 0; m->argv && i < rec->argc; i++)
 			m->argv[m->n_argv++] = strdup(rec->argv[i]);
-	}
-	if (rec->net.addr[0] || rec->net.host_if[0]) {
-		Ferry__NetConfig *n = calloc(1, sizeof(*n));
-		if (n) {
-			ferry__net_config__init(n);
-			manifest_set_str(&n->addr, rec->net.addr);
-			manifest_set_str(&n->host_if, rec->net.host_if);
-			manifest_set_str(&n->tenant_if, rec->net.tenant_if);
-			m->net = n;
-		}
 	}
 	m->has_created = true;
 	m->created = wall_time();
@@ -233,7 +189,7 @@ manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 	m->init_pid = rec->init_pid;
 	m->has_tcp_established = true;
 	m->tcp_established = tcp;
-	manifest_set_str(&m->image_format, "criu");
+	manifest_set_str(&m->image_format, kind->ckpt->name);
 	return m;
 }
 
@@ -296,18 +252,44 @@ static void dump_failed(const struct dump_opts *o, struct tenant_rec *rec, ferr_
 		ferr_wrap(err, "dump of tenant %s failed (it is still running)", rec->name);
 }
 
+/* The backend saves the tenant into r->dir; then its host network goes
+ * unless it runs on. */
+static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
+		const struct tenant_rec *rec, const char *work, struct dump_result *r, ferr_t *err)
+{
+	struct ckpt_env env = {
+	    .tool = o->criu_path, .work_dir = work, .log_level = o->log_level ? o->log_level : 4};
+	struct ckpt_target t = {0};
+	struct ckpt_save_opts so = {.mode = CKPT_SAVE_FULL,
+				    .dir = r->dir,
+				    .stream_fd = o->stream ? o->stream_fd : -1,
+				    .prev = o->prev,
+				    .track = o->track,
+				    .leave_running = o->leave_running,
+				    .tcp_established = o->tcp_established,
+				    .on_event = o->on_event,
+				    .arg = o->event_arg};
+	struct ckpt_save_result res;
+
+	kind->target(rec, &t);
+	pr_info("dumping %s %s (pid %d) into %s", kind->name, rec->name, rec->init_pid, r->dir);
+	if (kind->ckpt->save(&env, &t, &so, &res, err) < 0)
+		return ferr_wrap(err, "%s %s", kind->name, rec->name);
+	r->criu_ms = res.ms;
+	if (!o->leave_running)
+		kind->unplumb(&rec->net, NULL);
+	return 0;
+}
+
 static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct dump_result *r,
 		    uint64_t t0, ferr_t *err)
 {
-	const struct tenant_driver *drv = driver_find(rec->kind);
-	struct driver_dump_opts d = {0};
-	struct criu_dump_result cres;
+	const struct tenant_kind_ops *kind = kind_get(rec->kind, rec->name, err);
 	struct hostinfo h;
 	char work[PATH_MAX];
 
-	if (!drv)
-		return ferr_set(err, FX_HOST, "tenant %s is a %s: no dump driver for it", rec->name,
-				tenant_kind_str(rec->kind));
+	if (!kind)
+		return -1;
 	if (hostinfo_collect(o->criu_path, &h, err) < 0)
 		return -1;
 	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
@@ -320,27 +302,10 @@ static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct du
 	rec->updated = wall_time();
 	if (registry_save(o->state_dir, rec, err) < 0)
 		return -1;
-
-	struct driver_env env = {.criu_path = o->criu_path,
-				 .work_dir = work,
-				 .log_level = o->log_level ? o->log_level : 4};
-	d.images_dir = r->dir;
-	d.leave_running = o->leave_running;
-	d.tcp_established = o->tcp_established;
-	d.ps = o->ps;
-	if (!d.ps.enabled)
-		d.ps.fd = -1;
-	d.lazy_pages = o->lazy_pages;
-	d.parent_img = o->parent_img;
-	d.track_mem = o->track_mem;
-	d.notify = o->notify;
-	d.notify_arg = o->notify_arg;
-	pr_info("dumping %s %s (pid %d) into %s", drv->name, rec->name, rec->init_pid, r->dir);
-	if (drv->dump(&env, rec, &d, &cres, err) < 0) {
+	if (save(o, kind, rec, work, r, err) < 0) {
 		dump_failed(o, rec, err);
 		return -1;
 	}
-	r->criu_ms = cres.rpc_ms;
 	int wr = write_manifest(o, rec, &h, work, r, t0, err);
 	rec->state = o->leave_running ? TS_RUNNING : TS_DUMPED;
 	if (!o->leave_running) {

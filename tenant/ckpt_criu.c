@@ -1,0 +1,203 @@
+/* The CRIU checkpoint backend (ckpt.h): ferry's generic options translated
+ * into CRIU's (criu/rpc.h), CRIU's notifications into ckpt events.
+ *
+ * Every request: file locks, network lock through nftables (iptables is not
+ * a dependency), TCP connections on request, logs in the work directory.
+ * A tree in the host's session (a process tree) adds shell_job and
+ * ext_unix_sk; a tree with its own root (a container) is restored into it
+ * with its veth pair recreated. Restores are detached (rst_sibling): the
+ * tree outlives ferry. See docs/dump-restore.md. */
+#define LOG_PREFIX "criu"
+#include "tenant/ckpt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "criu/kdat.h"
+#include "criu/pageserver.h"
+#include "criu/rpc.h"
+#include "lib/log.h"
+#include "tenant/ckpt_criu.h"
+
+static void common_opts(const struct ckpt_env *env, const struct ckpt_target *t, const char *dir,
+			const char *log_file, bool tcp_established, struct criu_common_opts *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->criu_path = env->tool;
+	c->images_dir = dir;
+	c->work_dir = env->work_dir;
+	c->log_file = log_file;
+	c->log_level = env->log_level;
+	c->file_locks = true;
+	/* iptables is not a dependency: lock through nftables (HOST-NOTES) */
+	c->nftables_lock = true;
+	c->tcp_established = tcp_established;
+	/* the tree may be in a session / process group led from outside (a
+	 * shell) or hold a terminal; a UNIX socket to a peer outside it (e.g.
+	 * stdio on a logging socket) is dumped as external */
+	c->shell_job = t->host_session;
+	c->ext_unix_sk = t->host_session;
+}
+
+/* CRIU's notification names, as ckpt events. */
+struct relay_ev {
+	ckpt_event_fn fn;
+	void *arg;
+};
+
+static int on_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
+{
+	const struct relay_ev *r = arg;
+	enum ckpt_event ev = CKPT_EV_TASK;
+
+	if (!strcmp(script, "network-lock"))
+		ev = CKPT_EV_FROZEN;
+	else if (!strcmp(script, "post-dump"))
+		ev = CKPT_EV_SAVED;
+	else if (!strcmp(script, "post-restore"))
+		ev = CKPT_EV_LOADED;
+	else if (!strcmp(script, "post-resume"))
+		ev = CKPT_EV_RUNNING;
+	else if (!pid)
+		return 0;
+	return r->fn(ev, pid, r->arg, err);
+}
+
+static int criu_save(const struct ckpt_env *env, const struct ckpt_target *t,
+		     const struct ckpt_save_opts *o, struct ckpt_save_result *res, ferr_t *err)
+{
+	struct relay_ev rel = {o->on_event, o->arg};
+	struct criu_dump_opts d;
+	struct criu_dump_result cres;
+	bool round = o->mode == CKPT_SAVE_ROUND;
+
+	if (o->mode == CKPT_SAVE_LAZY)
+		return ckpt_criu_save_lazy(env, t, o, res, err);
+	memset(&d, 0, sizeof(d));
+	common_opts(env, t, o->dir, round ? "pre-dump.log" : "dump.log", o->tcp_established, &d.c);
+	if (o->on_event) {
+		d.c.notify = on_notify;
+		d.c.notify_arg = &rel;
+	}
+	d.pid = t->pid;
+	d.leave_running = o->leave_running;
+	d.pre_dump = round;
+	d.ps.enabled = o->stream_fd >= 0;
+	d.ps.fd = o->stream_fd >= 0 ? o->stream_fd : -1;
+	d.parent_img = o->prev;
+	d.track_mem = o->track;
+	memset(res, 0, sizeof(*res));
+	if (criu_dump(&d, &cres, err) < 0)
+		return -1;
+	res->ms = cres.rpc_ms;
+	return 0;
+}
+
+static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
+		     const struct ckpt_load_opts *o, pid_t *pid, ferr_t *err)
+{
+	struct relay_ev rel = {o->on_event, o->arg};
+	struct criu_restore_opts r;
+	struct criu_veth veth;
+
+	memset(&r, 0, sizeof(r));
+	common_opts(env, t, o->dir, "restore.log", o->tcp_established, &r.c);
+	if (o->on_event) {
+		r.c.notify = on_notify;
+		r.c.notify_arg = &rel;
+	}
+	/* detached: the restored tree outlives ferry */
+	r.rst_sibling = true;
+	r.lazy_pages = o->lazy;
+	r.ps.fd = -1;
+	r.swrk = o->prepared;
+	r.root = t->root;
+	/* post-copy: the tenant is down while CRIU starts (criu/kdat.h) */
+	r.kdat_ns = o->lazy && t->own_mounts;
+	if (t->net && t->net->addr[0] && t->net->host_if[0]) {
+		veth.if_in = t->net->tenant_if[0] ? t->net->tenant_if : "eth0";
+		veth.if_out = t->net->host_if;
+		r.veths = &veth;
+		r.n_veths = 1;
+	}
+	if (criu_restore(&r, pid, err) < 0) {
+		if (t->host_session && strstr(err->msg, "Can't fork for") &&
+		    strstr(err->msg, "File exists"))
+			ferr_wrap(err,
+				  "a pid of the tree is in use on this host (a process tree "
+				  "comes back at its old pids: restore it where they are free, "
+				  "e.g. in a fresh PID namespace)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Before anything is frozen: CRIU's kernel probes (criu/kdat.h) and the
+ * restore's `criu swrk`, in the namespace with those probes when the tenant
+ * has its own mounts. */
+static void *criu_prepare_load(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy)
+{
+	ferr_t e = {0};
+	struct criu_swrk *w;
+
+	if (lazy && criu_kdat_prepare(env->tool, &e) < 0)
+		pr_info("CRIU starts without cached probes: %s", e.msg);
+	ferr_clear(&e);
+	w = criu_swrk_start(env->tool, lazy && t->own_mounts, &e);
+	if (!w)
+		pr_info("the restore's CRIU starts later: %s", e.msg);
+	return w;
+}
+
+static void criu_prepared_free(void *p)
+{
+	criu_swrk_free(p);
+}
+
+struct ckpt_sink {
+	struct page_server ps;
+	char *dir;
+};
+
+static int criu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev,
+			  struct ckpt_sink **out, int *fd, ferr_t *err)
+{
+	struct ckpt_sink *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return ferr_set(err, FX_FAIL, "out of memory");
+	}
+	s->ps = (struct page_server)PAGE_SERVER_INIT;
+	if (page_server_start(env->tool, dir, prev, &s->ps, err) < 0) {
+		free(s->dir);
+		free(s);
+		return -1;
+	}
+	*out = s;
+	*fd = s->ps.sk;
+	return 0;
+}
+
+static int criu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
+{
+	int r;
+
+	if (!s)
+		return 0;
+	r = page_server_stop(&s->ps, failed, s->dir, err);
+	free(s->dir);
+	free(s);
+	return r;
+}
+
+const struct ckpt_ops ckpt_criu = {
+    .name = "criu",
+    .save = criu_save,
+    .load = criu_load,
+    .prepare_load = criu_prepare_load,
+    .prepared_free = criu_prepared_free,
+    .sink_open = criu_sink_open,
+    .sink_close = criu_sink_close,
+};
