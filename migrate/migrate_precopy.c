@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "criu/stats.h"
 #include "tenant/kind.h"
 #include "tenant/kind_tree.h"
 #include "lib/fsutil.h"
@@ -51,7 +50,8 @@ static int send_round(struct src *s, unsigned n, bool final, ferr_t *err)
 }
 
 /* The backend's pre-copy round n into dir, its pages through the relay. */
-static int pre_dump(struct pre *p, unsigned n, const char *dir, ferr_t *err)
+static int pre_dump(struct pre *p, unsigned n, const char *dir, struct ckpt_save_result *res,
+		    ferr_t *err)
 {
 	struct src *s = p->s;
 	const struct tenant_kind_ops *kind = kind_get(s->rec.kind, s->rec.name, err);
@@ -62,8 +62,7 @@ static int pre_dump(struct pre *p, unsigned n, const char *dir, ferr_t *err)
 				    .track = true,
 				    .tcp_established = true};
 	struct ckpt_target t = {0};
-	struct ckpt_save_result res;
-	char parent[64], stale[PATH_MAX];
+	char parent[64];
 	int lock, r;
 
 	if (!kind)
@@ -71,38 +70,34 @@ static int pre_dump(struct pre *p, unsigned n, const char *dir, ferr_t *err)
 	if (precopy_parent("..", n - 1, parent, sizeof(parent)) < 0)
 		return ferr_set(err, FX_FAIL, "round name too long");
 	so.prev = parent[0] ? parent : NULL;
-	/* never count an earlier round's statistics as this one's */
-	if (xsnprintf_path(stale, sizeof(stale), p->work, "stats-dump") == 0)
-		unlink(stale);
 	/* no other ferry command on the tenant meanwhile (not held across
 	 * rounds: the final dump takes it itself) */
 	lock = registry_lock(s->o->state_dir, s->rec.name, err);
 	if (lock < 0)
 		return -1;
 	kind->target(&s->rec, &t);
-	r = kind->ckpt->save(&env, &t, &so, &res, err);
+	r = kind->ckpt->save(&env, &t, &so, res, err);
 	if (r < 0)
 		ferr_wrap(err, "%s %s", kind->name, s->rec.name);
 	close(lock);
 	return r;
 }
 
-static void round_figures(struct pre *p, unsigned n, uint64_t t0)
+static void round_figures(struct pre *p, unsigned n, uint64_t t0,
+			  const struct ckpt_save_result *res)
 {
 	struct mig_round *mr = &p->s->r->rounds[n - 1];
-	struct criu_stats st;
 	long psz = sysconf(_SC_PAGESIZE);
+	bool stats = res->has_stats;
 
 	mr->ms = ms_since(t0);
 	mr->raw = p->s->rs.raw_tx;
 	mr->payload = p->s->rs.payload_tx;
-	bool stats = criu_stats_read(p->work, "stats-dump", &st, NULL) == 0 && st.has_dump;
-
 	if (stats) {
-		mr->pages = st.pages_written;
-		mr->frozen_ms = st.frozen_ms;
+		mr->pages = res->pages;
+		mr->frozen_ms = res->frozen_ms;
 	}
-	/* the dirty set: CRIU's page count, else what crossed the relay */
+	/* the dirty set: the backend's page count, else what crossed the relay */
 	p->bytes[n - 1] = stats ? mr->pages * (uint64_t)(psz > 0 ? psz : 4096) : mr->raw;
 	p->s->r->n_rounds = n;
 	pr_info("pre-copy round %u of %s: %llu pages, %llu bytes relayed (%llu on the wire) in "
@@ -117,6 +112,7 @@ static void round_figures(struct pre *p, unsigned n, uint64_t t0)
 static int round_run(struct pre *p, unsigned n, ferr_t *err)
 {
 	struct src *s = p->s;
+	struct ckpt_save_result res = {0};
 	char name[32], dir[PATH_MAX], stage[32];
 	uint64_t t0 = now_ns();
 	ferr_t rerr = {0};
@@ -133,7 +129,7 @@ static int round_run(struct pre *p, unsigned n, ferr_t *err)
 		return -1;
 	if (msrc_start_relay(s, err) < 0)
 		return -1;
-	r = pre_dump(p, n, dir, err);
+	r = pre_dump(p, n, dir, &res, err);
 	rr = msrc_stop_relay(s, &rerr);
 	close(s->sv[0]);
 	close(s->sv[1]);
@@ -144,7 +140,7 @@ static int round_run(struct pre *p, unsigned n, ferr_t *err)
 		*err = rerr;
 		return -1;
 	}
-	round_figures(p, n, t0);
+	round_figures(p, n, t0, &res);
 	return 0;
 }
 

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "criu/stats.h"
 #include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "tenant/hostinfo.h"
@@ -193,25 +192,23 @@ manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 	return m;
 }
 
-/* Images are on disk: CRIU's stats, then the manifest. */
-static int write_manifest(const struct dump_opts *o, const struct tenant_rec *rec,
-			  const struct hostinfo *h, const char *work, struct dump_result *r,
-			  uint64_t t0, ferr_t *err)
+/* Images are on disk: the backend's figures, then the manifest. */
+static int write_manifest(const struct dump_opts *o, const struct tenant_kind_ops *kind,
+			  const struct tenant_rec *rec, const struct hostinfo *h, const char *work,
+			  const struct ckpt_save_result *res, struct dump_result *r, uint64_t t0,
+			  ferr_t *err)
 {
-	struct criu_stats st;
 	ferr_t fx = {0};
 	manifest_t *m;
 	int ret = -1;
 
-	/* CRIU writes its statistics into its work directory */
-	if (criu_stats_read(work, "stats-dump", &st, NULL) == 0 && st.has_dump) {
-		r->freeze_ms = st.freeze_ms;
-		r->frozen_ms = st.frozen_ms;
-		r->mem_dump_ms = st.mem_dump_ms;
-		r->mem_write_ms = st.mem_write_ms;
-	} else {
-		pr_warn("no CRIU statistics in %s: timings left at 0", work);
-	}
+	if (!res->has_stats)
+		pr_warn("no statistics from the %s backend in %s: timings left at 0",
+			kind->ckpt->name, work);
+	r->freeze_ms = res->freeze_ms;
+	r->frozen_ms = res->frozen_ms;
+	r->mem_dump_ms = res->mem_dump_ms;
+	r->mem_write_ms = res->mem_write_ms;
 	m = dump_manifest_new(rec, o->tcp_established);
 	if (!m)
 		return ferr_set(err, FX_FAIL, "out of memory");
@@ -255,7 +252,8 @@ static void dump_failed(const struct dump_opts *o, struct tenant_rec *rec, ferr_
 /* The backend saves the tenant into r->dir; then its host network goes
  * unless it runs on. */
 static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
-		const struct tenant_rec *rec, const char *work, struct dump_result *r, ferr_t *err)
+		const struct tenant_rec *rec, const char *work, struct ckpt_save_result *res,
+		struct dump_result *r, ferr_t *err)
 {
 	struct ckpt_env env = {
 	    .tool = o->criu_path, .work_dir = work, .log_level = o->log_level ? o->log_level : 4};
@@ -269,13 +267,12 @@ static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
 				    .tcp_established = o->tcp_established,
 				    .on_event = o->on_event,
 				    .arg = o->event_arg};
-	struct ckpt_save_result res;
 
 	kind->target(rec, &t);
 	pr_info("dumping %s %s (pid %d) into %s", kind->name, rec->name, rec->init_pid, r->dir);
-	if (kind->ckpt->save(&env, &t, &so, &res, err) < 0)
+	if (kind->ckpt->save(&env, &t, &so, res, err) < 0)
 		return ferr_wrap(err, "%s %s", kind->name, rec->name);
-	r->criu_ms = res.ms;
+	r->criu_ms = res->ms;
 	if (!o->leave_running)
 		kind->unplumb(&rec->net, NULL);
 	return 0;
@@ -285,6 +282,7 @@ static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct du
 		    uint64_t t0, ferr_t *err)
 {
 	const struct tenant_kind_ops *kind = kind_get(rec->kind, rec->name, err);
+	struct ckpt_save_result res;
 	struct hostinfo h;
 	char work[PATH_MAX];
 
@@ -295,18 +293,15 @@ static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct du
 	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
 	    fs_mkdir_p(work, 0700, err) < 0)
 		return -1;
-	char stale[PATH_MAX];
-	if (xsnprintf_path(stale, sizeof(stale), work, "stats-dump") == 0)
-		unlink(stale); /* never report an older dump's timings */
 	rec->state = TS_FROZEN;
 	rec->updated = wall_time();
 	if (registry_save(o->state_dir, rec, err) < 0)
 		return -1;
-	if (save(o, kind, rec, work, r, err) < 0) {
+	if (save(o, kind, rec, work, &res, r, err) < 0) {
 		dump_failed(o, rec, err);
 		return -1;
 	}
-	int wr = write_manifest(o, rec, &h, work, r, t0, err);
+	int wr = write_manifest(o, kind, rec, &h, work, &res, r, t0, err);
 	rec->state = o->leave_running ? TS_RUNNING : TS_DUMPED;
 	if (!o->leave_running) {
 		rec->init_pid = 0;

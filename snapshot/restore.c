@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "criu/stats.h"
 #include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -124,8 +123,8 @@ static int load_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 }
 
 /* The backend loads the tenant; its network is plumbed by now. */
-static int load(struct load *l, const manifest_t *m, const char *work, const char *dir, pid_t *pid,
-		ferr_t *err)
+static int load(struct load *l, const manifest_t *m, const char *work, const char *dir,
+		struct ckpt_load_result *res, ferr_t *err)
 {
 	const struct restore_opts *o = l->o;
 	struct ckpt_env env = {
@@ -139,12 +138,12 @@ static int load(struct load *l, const manifest_t *m, const char *work, const cha
 				    .arg = l};
 
 	l->kind->target(l->rec, &t);
-	if (l->kind->ckpt->load(&env, &t, &lo, pid, err) < 0)
+	if (l->kind->ckpt->load(&env, &t, &lo, res, err) < 0)
 		return -1;
 	/* a backend that skipped the hold point: plumb now */
 	if (!l->plumbed && l->kind->plumb(&l->rec->net, err) < 0) {
 		struct tenant_rec dead = *l->rec;
-		dead.init_pid = *pid;
+		dead.init_pid = res->pid;
 		dead.init_start = 0;
 		l->kind->kill(&dead, SIGKILL, 5000, NULL);
 		return ferr_wrap(err, "restored tenant's network");
@@ -156,6 +155,7 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 		       struct restore_result *r, bool *early, ferr_t *err)
 {
 	struct load l = {.o = o, .rec = rec};
+	struct ckpt_load_result res;
 	char work[PATH_MAX];
 	pid_t pid;
 
@@ -170,19 +170,15 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 		return -1;
 	if (o->register_held)
 		snprintf(rec->last_dump, sizeof(rec->last_dump), "%s", r->dir);
-	char stale[PATH_MAX];
-	if (xsnprintf_path(stale, sizeof(stale), work, "stats-restore") == 0)
-		unlink(stale); /* never report an older restore's timings */
 	uint64_t t0 = now_ns();
-	int rr = load(&l, m, work, r->dir, &pid, err);
+	int rr = load(&l, m, work, r->dir, &res, err);
 	*early = l.saved;
 	if (rr < 0)
 		return ferr_wrap(err, "restore of tenant %s failed (nothing is running)",
 				 rec->name);
 	r->criu_ms = ms_since(t0);
-	struct criu_stats cst;
-	if (criu_stats_read(work, "stats-restore", &cst, NULL) == 0 && cst.has_restore)
-		r->criu_restore_ms = cst.restore_ms;
+	r->criu_restore_ms = res.load_ms;
+	pid = res.pid;
 	rec->init_pid = pid;
 	rec->state = TS_RUNNING;
 	proc_start_time(pid, &rec->init_start, NULL);

@@ -89,8 +89,14 @@ struct ckpt_save_opts {
 };
 
 struct ckpt_save_result {
-	double ms;	   /* wall time of the save, the backend's start included */
-	uint64_t t_frozen; /* lazy: monotonic ns the tenant froze at (0: unknown) */
+	double ms;	     /* wall time of the save, the backend's start included */
+	uint64_t t_frozen;   /* lazy: monotonic ns the tenant froze at (0: unknown) */
+	bool has_stats;	     /* the backend's own figures (ms) below */
+	double freeze_ms;    /* stopping the tenant */
+	double frozen_ms;    /* stopped while its memory was collected */
+	double mem_dump_ms;  /* collecting memory */
+	double mem_write_ms; /* writing or streaming it */
+	uint64_t pages;	     /* memory pages written */
 };
 
 struct ckpt_load_opts {
@@ -102,6 +108,11 @@ struct ckpt_load_opts {
 	void *arg;
 };
 
+struct ckpt_load_result {
+	pid_t pid;	/* the tenant's new init (in this host's PID namespace) */
+	double load_ms; /* the backend's own figure of the load, 0 when none */
+};
+
 /* A receiver of a page stream on the destination (one per save streamed). */
 struct ckpt_sink;
 
@@ -109,9 +120,8 @@ struct ckpt_ops {
 	const char *name; /* the manifest's image_format: "criu" */
 	int (*save)(const struct ckpt_env *env, const struct ckpt_target *t,
 		    const struct ckpt_save_opts *o, struct ckpt_save_result *res, ferr_t *err);
-	/* *pid gets the tenant's new init (in this host's PID namespace). */
 	int (*load)(const struct ckpt_env *env, const struct ckpt_target *t,
-		    const struct ckpt_load_opts *o, pid_t *pid, ferr_t *err);
+		    const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err);
 	/* Before the tenant goes down on the source: start what a later load
 	 * needs (NULL: nothing, which is no error). */
 	void *(*prepare_load)(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy);

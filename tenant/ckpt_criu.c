@@ -10,13 +10,17 @@
 #define LOG_PREFIX "criu"
 #include "tenant/ckpt.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "criu/kdat.h"
 #include "criu/pageserver.h"
 #include "criu/rpc.h"
+#include "criu/stats.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "tenant/ckpt_criu.h"
 
 static void common_opts(const struct ckpt_env *env, const struct ckpt_target *t, const char *dir,
@@ -63,6 +67,30 @@ static int on_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
 	return r->fn(ev, pid, r->arg, err);
 }
 
+/* CRIU writes its statistics (NAME: stats-dump, stats-restore) into its
+ * work directory: never report an older request's. */
+static void stats_clear(const struct ckpt_env *env, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (xsnprintf_path(path, sizeof(path), env->work_dir, name) == 0)
+		unlink(path);
+}
+
+static void save_stats(const struct ckpt_env *env, struct ckpt_save_result *res)
+{
+	struct criu_stats st;
+
+	if (criu_stats_read(env->work_dir, "stats-dump", &st, NULL) < 0 || !st.has_dump)
+		return;
+	res->has_stats = true;
+	res->freeze_ms = st.freeze_ms;
+	res->frozen_ms = st.frozen_ms;
+	res->mem_dump_ms = st.mem_dump_ms;
+	res->mem_write_ms = st.mem_write_ms;
+	res->pages = st.pages_written;
+}
+
 static int criu_save(const struct ckpt_env *env, const struct ckpt_target *t,
 		     const struct ckpt_save_opts *o, struct ckpt_save_result *res, ferr_t *err)
 {
@@ -87,15 +115,18 @@ static int criu_save(const struct ckpt_env *env, const struct ckpt_target *t,
 	d.parent_img = o->prev;
 	d.track_mem = o->track;
 	memset(res, 0, sizeof(*res));
+	stats_clear(env, "stats-dump");
 	if (criu_dump(&d, &cres, err) < 0)
 		return -1;
 	res->ms = cres.rpc_ms;
+	save_stats(env, res);
 	return 0;
 }
 
 static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
-		     const struct ckpt_load_opts *o, pid_t *pid, ferr_t *err)
+		     const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err)
 {
+	struct criu_stats st;
 	struct relay_ev rel = {o->on_event, o->arg};
 	struct criu_restore_opts r;
 	struct criu_veth veth;
@@ -120,7 +151,9 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		r.veths = &veth;
 		r.n_veths = 1;
 	}
-	if (criu_restore(&r, pid, err) < 0) {
+	memset(res, 0, sizeof(*res));
+	stats_clear(env, "stats-restore");
+	if (criu_restore(&r, &res->pid, err) < 0) {
 		if (t->host_session && strstr(err->msg, "Can't fork for") &&
 		    strstr(err->msg, "File exists"))
 			ferr_wrap(err,
@@ -129,6 +162,8 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 				  "e.g. in a fresh PID namespace)");
 		return -1;
 	}
+	if (criu_stats_read(env->work_dir, "stats-restore", &st, NULL) == 0 && st.has_restore)
+		res->load_ms = st.restore_ms;
 	return 0;
 }
 
