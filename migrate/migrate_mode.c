@@ -29,6 +29,18 @@ int mig_mode_parse(const char *s, enum mig_mode *m, ferr_t *err)
 			s);
 }
 
+const struct mig_mode_ops *mig_mode_ops(enum mig_mode m)
+{
+	switch (m) {
+	case MIG_PRE_COPY:
+		return &mig_mode_pre_copy;
+	case MIG_POST_COPY:
+		return &mig_mode_post_copy;
+	default:
+		return &mig_mode_stop_copy;
+	}
+}
+
 static int write_str(const char *path, const char *val, ferr_t *err)
 {
 	FILE *f = fopen(path, "w");

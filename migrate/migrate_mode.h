@@ -15,6 +15,22 @@
 
 #define MIG_PIPE_MAX (16U << 20) /* fs.pipe-max-size a lazy dump needs */
 
+struct src; /* one migration, source side (migrate_src.h) */
+
+/* A migration mode, source side: run the whole migration of s after BEGIN
+ * was accepted (freeze, stream, hand over, commit or abort, clean up). */
+struct mig_mode_ops {
+	enum mig_mode mode;
+	int (*run)(struct src *s, ferr_t *err);
+};
+
+extern const struct mig_mode_ops mig_mode_stop_copy; /* migrate_stopcopy.c */
+extern const struct mig_mode_ops mig_mode_pre_copy;  /* migrate_precopy.c */
+extern const struct mig_mode_ops mig_mode_post_copy; /* migrate_postcopy.c */
+
+/* The ops of a chosen mode (not MIG_AUTO: mig_mode_choose resolves it). */
+const struct mig_mode_ops *mig_mode_ops(enum mig_mode m);
+
 /* o->mode resolved into *mode, or FX_HOST saying what this host lacks. With
  * o->tune_host, post-copy's sysctls are set (and said so on stderr). */
 int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *err);

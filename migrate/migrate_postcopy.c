@@ -1,4 +1,4 @@
-/* Post-copy, source side (migrate_int.h, docs/migrate.md). The tenant's
+/* Post-copy, source side (migrate_mode.h, docs/migrate.md). The tenant's
  * checkpoint backend saves it lazily (tenant/ckpt.h, CKPT_SAVE_LAZY; for
  * CRIU its lazy dump with an action script, tenant/ckpt_criu_lazy.c): at
  * its SAVED point we send RESTORE and cut the tenant's network, at its
@@ -18,7 +18,8 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "migrate/handover.h"
-#include "migrate/migrate_int.h"
+#include "migrate/migrate_mode.h"
+#include "migrate/migrate_src.h"
 #include "tenant/kind.h"
 #include "tenant/kind_tree.h"
 #include "transport/frame.h"
@@ -177,7 +178,7 @@ static int save(struct pc *p, const char *work, ferr_t *err)
 	return r;
 }
 
-int msrc_post_copy(struct src *s, ferr_t *err)
+static int post_copy(struct src *s, ferr_t *err)
 {
 	struct pc p = {.s = s};
 	char work[PATH_MAX];
@@ -208,3 +209,8 @@ out:
 	close(lock);
 	return ret;
 }
+
+const struct mig_mode_ops mig_mode_post_copy = {
+    .mode = MIG_POST_COPY,
+    .run = post_copy,
+};

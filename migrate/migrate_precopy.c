@@ -1,8 +1,8 @@
-/* Pre-copy, source side (migrate_int.h, precopy.h, docs/migrate.md).
+/* Pre-copy, source side (migrate_mode.h, precopy.h, docs/migrate.md).
  *
  * Rounds of CRIU pre-dumps with memory tracking while the tenant runs, each
  * on its own page-server socket relayed over the migration's session like
- * stop-copy's pages; then the final dump (msrc_stop_copy) with the last
+ * stop-copy's pages; then the final save (stop-copy's) with the last
  * round as its parent, so that CRIU sends only the pages still dirty. */
 #define LOG_PREFIX "migrate"
 #include <errno.h>
@@ -16,7 +16,8 @@
 #include "lib/fsutil.h"
 #include "migrate/handover.h"
 #include "lib/log.h"
-#include "migrate/migrate_int.h"
+#include "migrate/migrate_mode.h"
+#include "migrate/migrate_src.h"
 #include "migrate/precopy.h"
 #include "tenant/registry.h"
 #include "lib/util.h"
@@ -182,7 +183,7 @@ static void totals(struct pre *p, uint64_t t_final)
 	}
 }
 
-int msrc_pre_copy(struct src *s, ferr_t *err)
+static int pre_copy(struct src *s, ferr_t *err)
 {
 	struct pre p = {.s = s};
 	enum precopy_stop why = PRECOPY_CONTINUE;
@@ -215,7 +216,7 @@ int msrc_pre_copy(struct src *s, ferr_t *err)
 	s->parent_img = p.parent;
 	s->track_mem = true;
 	/* from here on exactly stop-copy: freeze, stream, hand over */
-	r = msrc_stop_copy(s, err);
+	r = mig_mode_stop_copy.run(s, err);
 	totals(&p, t_final);
 	fs_rm_rf(p.base, NULL);
 	return r;
@@ -229,3 +230,8 @@ fail:
 	return ferr_wrap(err, "migration of %s to %s failed (%s)", s->rec.name, s->r->dest,
 			 s->r->on_source ? "it keeps running here" : "and it is not running here");
 }
+
+const struct mig_mode_ops mig_mode_pre_copy = {
+    .mode = MIG_PRE_COPY,
+    .run = pre_copy,
+};
