@@ -183,8 +183,9 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	rec->state = TS_RUNNING;
 	proc_start_time(pid, &rec->init_start, NULL);
 	snprintf(rec->last_dump, sizeof(rec->last_dump), "%s", r->dir);
-	if (l.kind->registered(o->state_dir, rec, NULL) < 0)
-		pr_warn("tenant %s: no console log link in the state directory", rec->name);
+	ferr_t rerr = {0};
+	if (l.kind->registered(o->state_dir, rec, &rerr) < 0)
+		pr_warn("tenant %s: %s", rec->name, rerr.msg);
 	if (registry_save(o->state_dir, rec, err) < 0) {
 		l.kind->kill(rec, SIGKILL, 5000, NULL);
 		l.kind->unplumb(&rec->net, NULL);
