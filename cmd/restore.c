@@ -97,7 +97,6 @@ int cmd_restore(int argc, char **argv, const struct global_opts *g)
 	if (criu_locate(g->criu, criu, sizeof(criu), NULL, &err) < 0)
 		return cmd_report("restore", &err);
 	o.criu_path = criu;
-	o.log_level = g->verbose >= 2 ? 4 : 0;
 	if (restore_tenant(&o, &r, &err) < 0)
 		return cmd_report("restore", &err);
 	print_result(&r, json);

@@ -160,7 +160,7 @@ static int finish(struct pc *p, int saved, ferr_t *serr, ferr_t *err)
 static int save(struct pc *p, const char *work, ferr_t *err)
 {
 	struct src *s = p->s;
-	struct ckpt_env env = {.tool = s->o->criu_path, .work_dir = work, .log_level = 4};
+	struct ckpt_env env = {.tool = s->o->criu_path, .work_dir = work};
 	struct ckpt_save_opts so = {.mode = CKPT_SAVE_LAZY,
 				    .dir = s->img,
 				    .stream_fd = s->sv[0],

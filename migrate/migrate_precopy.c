@@ -56,7 +56,7 @@ static int pre_dump(struct pre *p, unsigned n, const char *dir, struct ckpt_save
 {
 	struct src *s = p->s;
 	const struct tenant_kind_ops *kind = kind_get(s->rec.kind, s->rec.name, err);
-	struct ckpt_env env = {.tool = s->o->criu_path, .work_dir = p->work, .log_level = 4};
+	struct ckpt_env env = {.tool = s->o->criu_path, .work_dir = p->work};
 	struct ckpt_save_opts so = {.mode = CKPT_SAVE_ROUND,
 				    .dir = dir,
 				    .stream_fd = s->sv[0],

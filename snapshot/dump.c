@@ -255,8 +255,7 @@ static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
 		const struct tenant_rec *rec, const char *work, struct ckpt_save_result *res,
 		struct dump_result *r, ferr_t *err)
 {
-	struct ckpt_env env = {
-	    .tool = o->criu_path, .work_dir = work, .log_level = o->log_level ? o->log_level : 4};
+	struct ckpt_env env = {.tool = o->criu_path, .work_dir = work, .log_level = o->log_level};
 	struct ckpt_target t = {0};
 	struct ckpt_save_opts so = {.mode = CKPT_SAVE_FULL,
 				    .dir = r->dir,

@@ -22,7 +22,7 @@ struct dump_opts {
 	const char *images_dir; /* created if missing; must be empty */
 	bool leave_running;
 	bool tcp_established;
-	int log_level;		/* the backend's log level (0: 4) */
+	int log_level;		/* the backend's log level (0: its default) */
 	ckpt_event_fn on_event; /* optional: the backend's events (ckpt.h) */
 	void *event_arg;
 	bool stream; /* migration: memory as a page stream on stream_fd */

@@ -127,8 +127,7 @@ static int load(struct load *l, const manifest_t *m, const char *work, const cha
 		struct ckpt_load_result *res, ferr_t *err)
 {
 	const struct restore_opts *o = l->o;
-	struct ckpt_env env = {
-	    .tool = o->criu_path, .work_dir = work, .log_level = o->log_level ? o->log_level : 4};
+	struct ckpt_env env = {.tool = o->criu_path, .work_dir = work, .log_level = o->log_level};
 	struct ckpt_target t = {0};
 	struct ckpt_load_opts lo = {.dir = dir,
 				    .lazy = o->lazy,

@@ -44,7 +44,7 @@
 struct ckpt_env {
 	const char *tool;     /* the backend's program (CRIU: from criu_locate()) */
 	const char *work_dir; /* its logs and statistics go here */
-	int log_level;	      /* 0..4 (0: the backend's default) */
+	int log_level;	      /* 1..4, 0: the backend's default (CRIU: criu_log_level()) */
 };
 
 /* What a backend must know of the tenant: filled by its kind (kind.h). */

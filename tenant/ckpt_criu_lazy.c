@@ -1,17 +1,15 @@
 /* The CRIU backend's post-copy save (ckpt_criu.h): CRIU's lazy dump runs
- * through its command line (over swrk RPC a handed page-server socket is
- * closed before the lazy phase). Its post-dump action script (the static
- * ferry-criu-hook next to this executable, else `ferry criu-hook`) asks us
- * over an abstract UNIX socket; the answer is always "fail", so that CRIU
- * serves the lazy pages and, after the last one, resumes the tasks instead
- * of killing them (cr_dump_finish): the tenant survives a failed restore
- * elsewhere. Committing is killing the frozen tree ourselves while CRIU
- * still holds it (its pages stay in CRIU's page pipes). Events: ckpt.h. */
+ * through its command line (criu/lazydump.h: over swrk RPC a handed
+ * page-server socket is closed before the lazy phase). Its post-dump action
+ * script (criu/hook.h: the static ferry-criu-hook next to this executable,
+ * else `ferry criu-hook`) asks us over an abstract UNIX socket; the answer is always "fail", so
+ * that CRIU serves the lazy pages and, after the last one, resumes the tasks instead of killing
+ * them (cr_dump_finish): the tenant survives a failed restore elsewhere. Committing is killing the
+ * frozen tree ourselves while CRIU still holds it (its pages stay in CRIU's page pipes). Events:
+ * ckpt.h. */
 #define LOG_PREFIX "criu"
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -23,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "criu/hook.h"
+#include "criu/lazydump.h"
 #include "criu/timeline.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -90,28 +90,21 @@ static int hook_script(struct lazy *l, ferr_t *err)
 
 static int spawn_dump(struct lazy *l, ferr_t *err)
 {
-	char pid[16], fd[16];
-	int sk = l->o->stream_fd;
+	struct criu_lazy_dump_opts o = {.criu_path = l->env->tool,
+					.pid = l->t->pid,
+					.images_dir = l->o->dir,
+					.work_dir = l->env->work_dir,
+					.log_level = l->env->log_level,
+					.file_locks = true,
+					.nftables_lock = true,
+					.tcp_established = l->o->tcp_established,
+					.ps_fd = l->o->stream_fd,
+					.action_script = l->script,
+					.hook_sock = l->hook};
 
-	snprintf(pid, sizeof(pid), "%d", l->t->pid);
-	snprintf(fd, sizeof(fd), "%d", sk);
 	l->t_spawn = now_ns();
-	l->criu = fork();
-	if (l->criu < 0)
-		return ferr_sys(err, FX_FAIL, "fork for CRIU");
-	if (l->criu == 0) {
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		fcntl(sk, F_SETFD, 0);
-		setpgid(0, 0);
-		signal(SIGPIPE, SIG_DFL);
-		setenv("FERRY_HOOK_SOCK", l->hook, 1);
-		execl(l->env->tool, l->env->tool, "dump", "-t", pid, "-D", l->o->dir, "-W",
-		      l->env->work_dir, "-o", "dump.log", "-v4", "--file-locks", "--network-lock",
-		      "nftables", "--tcp-established", "--lazy-pages", "--ps-socket", fd,
-		      "--action-script", l->script, (char *)NULL);
-		_exit(127);
-	}
-	return 0;
+	l->criu = criu_lazy_dump_start(&o, err);
+	return l->criu < 0 ? -1 : 0;
 }
 
 static int event(struct lazy *l, enum ckpt_event ev, ferr_t *err)
