@@ -137,7 +137,7 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 	if (load(&s, err) < 0)
 		return -1;
 	r->on_source = true;
-	if (mig_mode_choose(o, &r->mode, err) < 0)
+	if (mig_mode_choose(o, kind_find(s.rec.kind)->ckpt, &r->mode, err) < 0)
 		goto out;
 	if (prepare(&s, err) < 0)
 		goto out;

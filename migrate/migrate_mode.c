@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "criu/rpc.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 
@@ -92,9 +91,11 @@ static bool skip_check(void)
 	return f && !strcmp(f, "precopy-skip-check");
 }
 
-int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *err)
+int mig_mode_choose(const struct migrate_opts *o, const struct ckpt_ops *ckpt, enum mig_mode *mode,
+		    ferr_t *err)
 {
-	struct criu_features f = {0};
+	struct ckpt_env env = {.tool = o->criu_path};
+	struct ckpt_caps f = {0};
 
 	switch (o->mode) {
 	case MIG_AUTO: {
@@ -102,22 +103,22 @@ int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *e
 		 * handover) and shortens the freeze: take it where this host
 		 * tracks dirty memory */
 		ferr_t e = {0};
-		f.mem_track = true;
-		if (criu_check_features(o->criu_path, &f, &e) < 0) {
-			pr_info("auto: no CRIU feature check (%s): stop-copy", e.msg);
-			f.mem_track = false;
+		f.rounds = true;
+		if (ckpt->probe(&env, &f, &e) < 0) {
+			pr_info("auto: no %s feature check (%s): stop-copy", ckpt->name, e.msg);
+			f.rounds = false;
 		}
-		*mode = f.mem_track ? MIG_PRE_COPY : MIG_STOP_COPY;
+		*mode = f.rounds ? MIG_PRE_COPY : MIG_STOP_COPY;
 		return 0;
 	}
 	case MIG_STOP_COPY:
 		*mode = MIG_STOP_COPY;
 		return 0;
 	case MIG_PRE_COPY:
-		f.mem_track = true;
-		if (criu_check_features(o->criu_path, &f, err) < 0)
+		f.rounds = true;
+		if (ckpt->probe(&env, &f, err) < 0)
 			return -1;
-		if (!f.mem_track && !skip_check())
+		if (!f.rounds && !skip_check())
 			return ferr_set(
 			    err, FX_HOST,
 			    "pre-copy needs dirty memory tracking (soft-dirty), which "
@@ -131,10 +132,10 @@ int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *e
 			    err, FX_HOST,
 			    "post-copy is not implemented in this ferry yet (nothing was "
 			    "changed on this host): use --mode stop-copy or auto");
-		f.lazy_pages = true;
-		if (criu_check_features(o->criu_path, &f, err) < 0)
+		f.lazy = true;
+		if (ckpt->probe(&env, &f, err) < 0)
 			return -1;
-		if (!f.lazy_pages)
+		if (!f.lazy)
 			return ferr_set(err, FX_HOST,
 					"post-copy needs userfaultfd (lazy pages), which this "
 					"kernel lacks: use --mode stop-copy");

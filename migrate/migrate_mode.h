@@ -9,6 +9,7 @@
 
 #include "lib/err.h"
 #include "migrate/migrate.h"
+#include "tenant/ckpt.h"
 
 /* Post-copy (CRIU lazy pages over the session). */
 #define MIG_HAVE_POST_COPY 1
@@ -31,8 +32,10 @@ extern const struct mig_mode_ops mig_mode_post_copy; /* migrate_postcopy.c */
 /* The ops of a chosen mode (not MIG_AUTO: mig_mode_choose resolves it). */
 const struct mig_mode_ops *mig_mode_ops(enum mig_mode m);
 
-/* o->mode resolved into *mode, or FX_HOST saying what this host lacks. With
+/* o->mode resolved into *mode for a tenant saved by ckpt (its probe says
+ * what this host can do), or FX_HOST saying what this host lacks. With
  * o->tune_host, post-copy's sysctls are set (and said so on stderr). */
-int mig_mode_choose(const struct migrate_opts *o, enum mig_mode *mode, ferr_t *err);
+int mig_mode_choose(const struct migrate_opts *o, const struct ckpt_ops *ckpt, enum mig_mode *mode,
+		    ferr_t *err);
 
 #endif

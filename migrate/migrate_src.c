@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "criu/imgfix.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -20,6 +19,7 @@
 #include "migrate/reconcile.h"
 #include "proto/manifest.h"
 #include "snapshot/dump.h"
+#include "tenant/kind.h"
 #include "tenant/registry.h"
 #include "transport/chan_sock.h"
 #include "transport/chan_tls.h"
@@ -103,13 +103,16 @@ int msrc_stop_relay(struct src *s, ferr_t *err)
 static int send_images(struct src *s, ferr_t *err)
 {
 	const struct tenant_rec *rec = &s->rec;
-	manifest_t *m = dump_manifest_new(rec, true);
+	const struct tenant_kind_ops *kind = kind_get(rec->kind, rec->name, err);
+	manifest_t *m = kind ? dump_manifest_new(rec, true) : NULL;
 	int ret = -1;
 
+	if (!kind)
+		return -1;
 	if (!m)
 		return ferr_set(err, FX_FAIL, "out of memory");
 	/* still frozen: a failed fix-up fails the migration, the tenant resumes */
-	if (imgfix_dir(s->img, NULL, err) == 0 && manifest_add_dir(m, s->img, NULL, err) == 0 &&
+	if (kind->ckpt->fixup(s->img, err) == 0 && manifest_add_dir(m, s->img, NULL, err) == 0 &&
 	    mig_files_send(s->c, s->img, m, &s->r->files_raw, err) == 0)
 		ret = 0;
 	manifest_free(m);

@@ -13,7 +13,6 @@
 #include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "tenant/hostinfo.h"
-#include "criu/imgfix.h"
 #include "lib/log.h"
 #include "proto/manifest.h"
 #include "lib/util.h"
@@ -213,9 +212,11 @@ static int write_manifest(const struct dump_opts *o, const struct tenant_kind_op
 	if (!m)
 		return ferr_set(err, FX_FAIL, "out of memory");
 	set_source(m, h);
-	/* Not fatal: the tree is gone, a snapshot as CRIU wrote it beats none. */
-	if (imgfix_dir(r->dir, NULL, &fx) < 0)
-		pr_warn("tenant %s: %s (timers are kept as CRIU saved them)", rec->name, fx.msg);
+	/* Not fatal: the tree is gone, a snapshot as the backend wrote it
+	 * beats none. */
+	if (kind->ckpt->fixup(r->dir, &fx) < 0)
+		pr_warn("tenant %s: %s (images kept as the %s backend wrote them)", rec->name,
+			fx.msg, kind->ckpt->name);
 	if (manifest_add_dir(m, r->dir, NULL, err) < 0)
 		goto out;
 	r->total_ms = ms_since(t0);

@@ -113,6 +113,13 @@ struct ckpt_load_result {
 	double load_ms; /* the backend's own figure of the load, 0 when none */
 };
 
+/* What a backend can do on this host (probe): set what you ask about to
+ * true, the backend clears what it lacks. */
+struct ckpt_caps {
+	bool rounds; /* pre-copy rounds: tracking what changed since a save */
+	bool lazy;   /* lazy saves and loads: memory served on demand */
+};
+
 /* A receiver of a page stream on the destination (one per save streamed). */
 struct ckpt_sink;
 
@@ -122,6 +129,11 @@ struct ckpt_ops {
 		    const struct ckpt_save_opts *o, struct ckpt_save_result *res, ferr_t *err);
 	int (*load)(const struct ckpt_env *env, const struct ckpt_target *t,
 		    const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err);
+	/* Ask the host (ckpt_caps): fails only when the backend cannot be asked. */
+	int (*probe)(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t *err);
+	/* After a full save, before its files are listed or leave the host:
+	 * make the saved state loadable elsewhere (CRIU: image fix-ups). */
+	int (*fixup)(const char *dir, ferr_t *err);
 	/* Before the tenant goes down on the source: start what a later load
 	 * needs (NULL: nothing, which is no error). */
 	void *(*prepare_load)(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "criu/imgfix.h"
 #include "criu/kdat.h"
 #include "criu/pageserver.h"
 #include "criu/rpc.h"
@@ -167,6 +168,25 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	return 0;
 }
 
+/* Pre-copy rounds need dirty memory tracking (soft-dirty), lazy saves
+ * userfaultfd: `criu check --feature`. */
+static int criu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t *err)
+{
+	struct criu_features f = {.mem_track = caps->rounds, .lazy_pages = caps->lazy};
+
+	if (criu_check_features(env->tool, &f, err) < 0)
+		return -1;
+	caps->rounds = caps->rounds && f.mem_track;
+	caps->lazy = caps->lazy && f.lazy_pages;
+	return 0;
+}
+
+/* Timers CRIU saved expired-unread (criu/imgfix.h). */
+static int criu_fixup(const char *dir, ferr_t *err)
+{
+	return imgfix_dir(dir, NULL, err);
+}
+
 /* Before anything is frozen: CRIU's kernel probes (criu/kdat.h) and the
  * restore's `criu swrk`, in the namespace with those probes when the tenant
  * has its own mounts. */
@@ -231,6 +251,8 @@ const struct ckpt_ops ckpt_criu = {
     .name = "criu",
     .save = criu_save,
     .load = criu_load,
+    .probe = criu_probe,
+    .fixup = criu_fixup,
     .prepare_load = criu_prepare_load,
     .prepared_free = criu_prepared_free,
     .sink_open = criu_sink_open,

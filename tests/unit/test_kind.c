@@ -45,8 +45,8 @@ static void test_complete(void)
 		CHECK(o->start && o->kill && o->plumb && o->cut && o->unplumb && o->precheck &&
 		      o->prepare_load && o->registered && o->target && o->describe);
 		CHECK(o->ckpt && o->ckpt->name && o->ckpt->save && o->ckpt->load &&
-		      o->ckpt->prepare_load && o->ckpt->prepared_free && o->ckpt->sink_open &&
-		      o->ckpt->sink_close);
+		      o->ckpt->probe && o->ckpt->fixup && o->ckpt->prepare_load &&
+		      o->ckpt->prepared_free && o->ckpt->sink_open && o->ckpt->sink_close);
 	}
 }
 
