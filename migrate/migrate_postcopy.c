@@ -27,7 +27,6 @@
 struct pc {
 	struct src *s;
 	const struct tenant_kind_ops *kind;
-	bool sent;	/* RESTORE went out */
 	bool cut;	/* the tenant's host-side network is cut */
 	bool committed; /* source copy killed, COMMIT sent */
 	bool aborted;	/* the destination was told to drop its copy */
