@@ -34,23 +34,26 @@
 #include "transport/session.h"
 #include "lib/util.h"
 #include "transport/wire.h"
+#include "migrate/wire_enums.h"
 
 struct dst {
 	struct chan *c;
 	const struct handover_opts *o;
 	Ferry__Wire__MigrateBegin *b;
+	enum tenant_kind kind; /* b's kind and mode (wire_enums.h) */
+	enum mig_mode mode;
 	const char *fault; /* FERRY_FAULT (testing hook, docs/migrate.md) */
 	char dir[PATH_MAX];
 	char criu[PATH_MAX];
-	const struct tenant_kind_ops *kind;
-	struct ckpt_env env;	    /* the tenant's backend: CRIU's path */
-	struct ckpt_sink *sink;	    /* stop-copy: the page stream's receiver */
-	bool registered;	    /* in the in-doubt table */
-	bool lazy;		    /* post-copy: registered in the lazy table */
-	int lazy_sk;		    /* the daemon's end until it starts */
-	void *prepared;		    /* post-copy: the backend's prepare_load, at BEGIN */
-	bool restored_sent;	    /* MIG_RESTORED went out: the source may commit */
-	struct hq_source src_agent; /* whom to ask when in doubt (handover_query.h) */
+	const struct tenant_kind_ops *ops; /* the kind's (tenant/kind.h) */
+	struct ckpt_env env;		   /* the tenant's backend: CRIU's path */
+	struct ckpt_sink *sink;		   /* stop-copy: the page stream's receiver */
+	bool registered;		   /* in the in-doubt table */
+	bool lazy;			   /* post-copy: registered in the lazy table */
+	int lazy_sk;			   /* the daemon's end until it starts */
+	void *prepared;			   /* post-copy: the backend's prepare_load, at BEGIN */
+	bool restored_sent;		   /* MIG_RESTORED went out: the source may commit */
+	struct hq_source src_agent;	   /* whom to ask when in doubt (handover_query.h) */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 };
 
@@ -120,7 +123,7 @@ static int precheck(struct dst *d, ferr_t *err)
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", b->rootfs ? b->rootfs : "");
 	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
 	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", b->host_if ? b->host_if : "");
-	if (d->kind->precheck(&rec, d->o->host_name, err) < 0)
+	if (d->ops->precheck(&rec, d->o->host_name, err) < 0)
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
 	return 0;
 }
@@ -146,14 +149,14 @@ static int receive_pages(struct dst *d, ferr_t *err)
 	int r;
 
 	int fd;
-	if (d->kind->ckpt->sink_open(&d->env, d->dir, NULL, &d->sink, &fd, err) < 0)
+	if (d->ops->ckpt->sink_open(&d->env, d->dir, NULL, &d->sink, &fd, err) < 0)
 		return -1;
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err); /* the sink goes in handover_serve */
 	r = relay_run(d->c, fd, &ro, &rs, err);
 	struct ckpt_sink *sink = d->sink;
 	d->sink = NULL;
-	if (d->kind->ckpt->sink_close(sink, r < 0, r < 0 ? NULL : err) < 0)
+	if (d->ops->ckpt->sink_close(sink, r < 0, r < 0 ? NULL : err) < 0)
 		return -1;
 	if (r == 0)
 		pr_info("migration %s: %llu page bytes in %.2f s", d->b->migration_id,
@@ -277,7 +280,7 @@ static void forget_images(struct dst *d, const char *name, bool remove)
 
 static bool post_copy(const struct dst *d)
 {
-	return d->b->mode && !strcmp(d->b->mode, "post-copy");
+	return d->mode == MIG_POST_COPY;
 }
 
 /* Post-copy: no pages now; the lazy-pages daemon's socket waits for the
@@ -299,8 +302,8 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	struct tenant_rec rec = {0};
 	struct ckpt_target t = {0};
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->b->rootfs ? d->b->rootfs : "");
-	d->kind->target(&rec, &t);
-	d->prepared = d->kind->ckpt->prepare_load(&d->env, &t, true);
+	d->ops->target(&rec, &t);
+	d->prepared = d->ops->ckpt->prepare_load(&d->env, &t, true);
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err);
 	return 0;
@@ -357,7 +360,7 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 /* Pre-copy: the source's pre-dump rounds, then its final dump (precopy_dst.c). */
 static int receive_rounds(struct dst *d, ferr_t *err)
 {
-	struct precopy_dst_opts po = {.ckpt = d->kind->ckpt,
+	struct precopy_dst_opts po = {.ckpt = d->ops->ckpt,
 				      .env = &d->env,
 				      .dir = d->dir,
 				      .migration_id = d->b->migration_id,
@@ -394,15 +397,15 @@ static int run(struct dst *d, ferr_t *err)
 	uint64_t raw;
 	int r;
 
-	d->kind = kind_get(d->b->has_kind ? (enum tenant_kind)d->b->kind : 0, d->b->tenant, err);
-	if (!d->kind)
+	d->ops = kind_get(d->kind, d->b->tenant, err);
+	if (!d->ops)
 		return -1;
 	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
 		return -1;
 	if (prepare(d, err) < 0 ||
-	    (post_copy(d) ? prepare_lazy(d, err)
-	     : !strcmp(d->b->mode ? d->b->mode : "", "pre-copy") ? receive_rounds(d, err)
-								 : receive_pages(d, err)) < 0 ||
+	    (post_copy(d)	       ? prepare_lazy(d, err)
+	     : d->mode == MIG_PRE_COPY ? receive_rounds(d, err)
+				       : receive_pages(d, err)) < 0 ||
 	    mig_files_recv(d->c, d->dir, &raw, err) < 0)
 		return -1;
 	if (frame_recv(d->c, &fb, err) < 0) {
@@ -431,6 +434,8 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 	}
 	if (!wire_set_id_ok(d.b->migration_id) || !tenant_name_valid(d.b->tenant)) {
 		ret = ferr_set(err, FX_INTEGRITY, "bad migration id or tenant name");
+	} else if (begin_kind_mode(d.b, &d.kind, &d.mode, err) < 0) {
+		ret = -1;
 	} else {
 		pr_info("migration %s of tenant %s from %s", d.b->migration_id, d.b->tenant,
 			chan_peer(c));
@@ -440,8 +445,8 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 	if (ret < 0) {
 		if (!d.restored_sent && !chan_error(c))
 			session_send_error(c, err);
-		if (d.kind)
-			d.kind->ckpt->sink_close(d.sink, true, NULL);
+		if (d.ops)
+			d.ops->ckpt->sink_close(d.sink, true, NULL);
 		if (d.dir[0])
 			if (!getenv("FERRY_KEEP_FAILED"))
 				fs_rm_rf(d.dir, NULL);
@@ -453,8 +458,8 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 		close(d.lazy_sk);
 	if (d.lazy && ret < 0)
 		lazy_drop(d.b->migration_id, true);
-	if (d.kind && d.prepared)
-		d.kind->ckpt->prepared_free(d.prepared);
+	if (d.ops && d.prepared)
+		d.ops->ckpt->prepared_free(d.prepared);
 	wire_free(d.b);
 	return ret;
 }

@@ -172,7 +172,7 @@ manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 
 	if (!kind)
 		return NULL;
-	m = manifest_new(rec->name, kind->manifest_kind);
+	m = manifest_new(rec->name, tenant_kind_to_pb(rec->kind));
 	if (!m)
 		return NULL;
 	kind->describe(rec, m);

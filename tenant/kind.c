@@ -7,16 +7,6 @@
 
 static const struct tenant_kind_ops *const kinds[] = {&kind_container, &kind_proctree};
 
-/* Every kind the manifest knows, with or without a driver here. */
-static const struct {
-	Ferry__TenantKind mk;
-	enum tenant_kind k;
-} manifest_kinds[] = {
-    {FERRY__TENANT_KIND__TENANT_CONTAINER, TK_CONTAINER},
-    {FERRY__TENANT_KIND__TENANT_PROCTREE, TK_PROCTREE},
-    {FERRY__TENANT_KIND__TENANT_VM, TK_VM},
-};
-
 const struct tenant_kind_ops *kind_find(enum tenant_kind kind)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
@@ -35,13 +25,10 @@ const struct tenant_kind_ops *kind_by_name(const char *name)
 
 int kind_from_manifest(Ferry__TenantKind mk, enum tenant_kind *k, ferr_t *err)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(manifest_kinds); i++) {
-		if (manifest_kinds[i].mk == mk) {
-			*k = manifest_kinds[i].k;
-			return 0;
-		}
-	}
-	return ferr_set(err, FX_INTEGRITY, "the manifest names an unknown tenant kind %d", (int)mk);
+	if (tenant_kind_from_pb(mk, k) < 0)
+		return ferr_set(err, FX_INTEGRITY, "the manifest names an unknown tenant kind %d",
+				(int)mk);
+	return 0;
 }
 
 const struct tenant_kind_ops *kind_get(enum tenant_kind kind, const char *tenant, ferr_t *err)

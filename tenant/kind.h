@@ -32,8 +32,8 @@ struct tenant_start {
 
 struct tenant_kind_ops {
 	enum tenant_kind kind;
-	const char *name; /* "container", "proctree": registry, manifest, ps */
-	Ferry__TenantKind manifest_kind;
+	const char *name;	     /* "container", "proctree": registry, ps (manifest and
+				      * wire: tenant_kind_to_pb, tenant/registry.h) */
 	const struct ckpt_ops *ckpt; /* its checkpoint backend */
 
 	/* Fill *rec (zeroed by the caller; name set) for a running tenant. */
@@ -67,7 +67,8 @@ struct tenant_kind_ops {
 const struct tenant_kind_ops *kind_find(enum tenant_kind kind);
 /* By the name in the registry / manifest ("container"), or NULL. */
 const struct tenant_kind_ops *kind_by_name(const char *name);
-/* The registry enum of a manifest's kind; FX_INTEGRITY when unknown. */
+/* The registry enum of a manifest's kind (tenant_kind_from_pb);
+ * FX_INTEGRITY when unknown. */
 int kind_from_manifest(Ferry__TenantKind mk, enum tenant_kind *k, ferr_t *err);
 /* kind_find, or FX_HOST saying that this host has no driver for it. */
 const struct tenant_kind_ops *kind_get(enum tenant_kind kind, const char *tenant, ferr_t *err);

@@ -130,7 +130,6 @@ static void ctr_describe(const struct tenant_rec *rec, manifest_t *m)
 const struct tenant_kind_ops kind_container = {
     .kind = TK_CONTAINER,
     .name = "container",
-    .manifest_kind = FERRY__TENANT_KIND__TENANT_CONTAINER,
     .ckpt = &ckpt_criu,
     .start = ctr_start,
     .kill = ctr_kill,

@@ -102,7 +102,6 @@ static void pt_describe(const struct tenant_rec *rec, manifest_t *m)
 const struct tenant_kind_ops kind_proctree = {
     .kind = TK_PROCTREE,
     .name = "proctree",
-    .manifest_kind = FERRY__TENANT_KIND__TENANT_PROCTREE,
     .ckpt = &ckpt_criu,
     .start = pt_start,
     .kill = pt_kill,

@@ -67,12 +67,12 @@ static void test_targets(void)
 	kind_proctree.target(&r, &t);
 	CHECK(t.pid == 42 && !t.root && !t.net && t.host_session && !t.own_mounts);
 
-	m = manifest_new("t1", kind_container.manifest_kind);
+	m = manifest_new("t1", tenant_kind_to_pb(TK_CONTAINER));
 	kind_container.describe(&r, m);
 	CHECK(m->rootfs && !strcmp(m->rootfs, "/srv/t1") && m->net &&
 	      !strcmp(m->net->host_if, "fy-t1"));
 	manifest_free(m);
-	m = manifest_new("t1", kind_proctree.manifest_kind);
+	m = manifest_new("t1", tenant_kind_to_pb(TK_PROCTREE));
 	kind_proctree.describe(&r, m);
 	CHECK(!m->rootfs && !m->net);
 	manifest_free(m);
