@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/fsutil.h"
 #include "lib/log.h"
 
 static const char *const names[] = {"auto", "stop-copy", "pre-copy", "post-copy"};
@@ -38,46 +37,6 @@ const struct mig_mode_ops *mig_mode_ops(enum mig_mode m)
 	default:
 		return &mig_mode_stop_copy;
 	}
-}
-
-static int write_str(const char *path, const char *val, ferr_t *err)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fputs(val, f) < 0 || fclose(f) != 0) {
-		if (f)
-			fclose(f);
-		return ferr_sys(err, FX_HOST, "setting %s", path);
-	}
-	return 0;
-}
-
-/* fs.pipe-user-pages-soft=0 and fs.pipe-max-size >= 16 MiB: CRIU's lazy dump
- * keeps every page in pipes (without CAP_SYS_RESOURCE the per-user limit
- * applies). A host setting: only with --tune-host. */
-static int post_copy_pipes(bool tune, ferr_t *err)
-{
-	long soft = fs_read_long("/proc/sys/fs/pipe-user-pages-soft");
-	long max = fs_read_long("/proc/sys/fs/pipe-max-size");
-	char v[32];
-
-	if (soft == 0 && max >= (long)MIG_PIPE_MAX)
-		return 0;
-	if (!tune)
-		return ferr_set(err, FX_HOST,
-				"post-copy needs fs.pipe-user-pages-soft=0 and fs.pipe-max-size >= "
-				"%u on this host (now %ld and %ld): run with --tune-host to set "
-				"them, or use --mode stop-copy",
-				MIG_PIPE_MAX, soft, max);
-	snprintf(v, sizeof(v), "%u", MIG_PIPE_MAX);
-	if (write_str("/proc/sys/fs/pipe-user-pages-soft", "0", err) < 0 ||
-	    (max < (long)MIG_PIPE_MAX && write_str("/proc/sys/fs/pipe-max-size", v, err) < 0))
-		return -1;
-	fprintf(stderr,
-		"ferry migrate: --tune-host: set fs.pipe-user-pages-soft=0 (was %ld) and "
-		"fs.pipe-max-size=%ld (was %ld) on this host\n",
-		soft, max < (long)MIG_PIPE_MAX ? (long)MIG_PIPE_MAX : max, max);
-	return 0;
 }
 
 /* Test hook (docs/migrate.md): FERRY_FAULT=precopy-skip-check lets an
@@ -133,14 +92,13 @@ int mig_mode_choose(const struct migrate_opts *o, const struct ckpt_ops *ckpt, e
 			    "post-copy is not implemented in this ferry yet (nothing was "
 			    "changed on this host): use --mode stop-copy or auto");
 		f.lazy = true;
+		f.tune = o->tune_host;
 		if (ckpt->probe(&env, &f, err) < 0)
 			return -1;
 		if (!f.lazy)
 			return ferr_set(err, FX_HOST,
 					"post-copy needs userfaultfd (lazy pages), which this "
 					"kernel lacks: use --mode stop-copy");
-		if (post_copy_pipes(o->tune_host, err) < 0)
-			return -1;
 		*mode = MIG_POST_COPY;
 		return 0;
 	}

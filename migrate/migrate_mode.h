@@ -1,6 +1,7 @@
 /* Choosing a migration mode for this host pair (migrate.h). stop-copy works
  * wherever CRIU does; pre-copy needs dirty memory tracking (soft-dirty);
- * post-copy needs userfaultfd and the pipe limits a lazy dump needs. auto
+ * post-copy needs userfaultfd and the pipe limits a lazy dump needs (the
+ * tenant's checkpoint backend tells: ckpt_ops.probe). auto
  * picks the best safe mode: pre-copy where this (the source) host tracks
  * dirty memory, else stop-copy (post-copy is never chosen by itself: if the
  * source dies before every page arrived, the tenant is lost). */
@@ -13,8 +14,6 @@
 
 /* Post-copy (CRIU lazy pages over the session). */
 #define MIG_HAVE_POST_COPY 1
-
-#define MIG_PIPE_MAX (16U << 20) /* fs.pipe-max-size a lazy dump needs */
 
 struct src; /* one migration, source side (migrate_src.h) */
 

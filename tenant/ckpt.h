@@ -118,6 +118,8 @@ struct ckpt_load_result {
 struct ckpt_caps {
 	bool rounds; /* pre-copy rounds: tracking what changed since a save */
 	bool lazy;   /* lazy saves and loads: memory served on demand */
+	bool tune;   /* in: the backend may change host settings a capability
+		      * needs (`--tune-host`) */
 };
 
 /* A receiver of a page stream on the destination (one per save streamed). */
@@ -129,7 +131,9 @@ struct ckpt_ops {
 		    const struct ckpt_save_opts *o, struct ckpt_save_result *res, ferr_t *err);
 	int (*load)(const struct ckpt_env *env, const struct ckpt_target *t,
 		    const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err);
-	/* Ask the host (ckpt_caps): fails only when the backend cannot be asked. */
+	/* Ask the host (ckpt_caps). Fails when the backend cannot be asked, or
+	 * (FX_HOST, saying what to change) when a host setting that the caller
+	 * may not tune stands in the way of what it asked for. */
 	int (*probe)(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t *err);
 	/* After a full save, before its files are listed or leave the host:
 	 * make the saved state loadable elsewhere (CRIU: image fix-ups). */

@@ -11,6 +11,7 @@
 #include "tenant/ckpt.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "criu/pageserver.h"
 #include "criu/rpc.h"
 #include "criu/stats.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "tenant/ckpt_criu.h"
@@ -168,8 +170,50 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	return 0;
 }
 
+#define CRIU_LAZY_PIPE_MAX (16U << 20) /* fs.pipe-max-size a lazy dump needs */
+
+static int write_str(const char *path, const char *val, ferr_t *err)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(val, f) < 0 || fclose(f) != 0) {
+		if (f)
+			fclose(f);
+		return ferr_sys(err, FX_HOST, "setting %s", path);
+	}
+	return 0;
+}
+
+/* fs.pipe-user-pages-soft=0 and fs.pipe-max-size >= 16 MiB: CRIU's lazy dump
+ * keeps every page in pipes (without CAP_SYS_RESOURCE the per-user limit
+ * applies). A host setting: only when the caller may tune the host
+ * (`ferry migrate --tune-host`). */
+static int lazy_pipes(bool tune, ferr_t *err)
+{
+	long soft = fs_read_long("/proc/sys/fs/pipe-user-pages-soft");
+	long max = fs_read_long("/proc/sys/fs/pipe-max-size");
+	char v[32];
+
+	if (soft == 0 && max >= (long)CRIU_LAZY_PIPE_MAX)
+		return 0;
+	if (!tune)
+		return ferr_set(err, FX_HOST,
+				"post-copy needs fs.pipe-user-pages-soft=0 and fs.pipe-max-size >= "
+				"%u on this host (now %ld and %ld): run with --tune-host to set "
+				"them, or use --mode stop-copy",
+				CRIU_LAZY_PIPE_MAX, soft, max);
+	snprintf(v, sizeof(v), "%u", CRIU_LAZY_PIPE_MAX);
+	if (write_str("/proc/sys/fs/pipe-user-pages-soft", "0", err) < 0 ||
+	    (max < (long)CRIU_LAZY_PIPE_MAX && write_str("/proc/sys/fs/pipe-max-size", v, err) < 0))
+		return -1;
+	pr_warn("--tune-host: set fs.pipe-user-pages-soft=0 (was %ld) and fs.pipe-max-size=%ld "
+		"(was %ld) on this host",
+		soft, max < (long)CRIU_LAZY_PIPE_MAX ? (long)CRIU_LAZY_PIPE_MAX : max, max);
+	return 0;
+}
+
 /* Pre-copy rounds need dirty memory tracking (soft-dirty), lazy saves
- * userfaultfd: `criu check --feature`. */
+ * userfaultfd (CRIU's feature check) and the pipe limits above. */
 static int criu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t *err)
 {
 	struct criu_features f = {.mem_track = caps->rounds, .lazy_pages = caps->lazy};
@@ -178,6 +222,8 @@ static int criu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t
 		return -1;
 	caps->rounds = caps->rounds && f.mem_track;
 	caps->lazy = caps->lazy && f.lazy_pages;
+	if (caps->lazy && lazy_pipes(caps->tune, err) < 0)
+		return -1;
 	return 0;
 }
 
