@@ -1,5 +1,6 @@
 /* Stage 3, restore: verify an image set against its manifest, bring the
- * tenant back through its driver, re-plumb its network and register it. */
+ * tenant back through its kind and checkpoint backend (tenant/kind.h),
+ * re-plumb its network and register it. */
 #ifndef FERRY_RESTORE_H
 #define FERRY_RESTORE_H
 
