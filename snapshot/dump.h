@@ -1,4 +1,5 @@
-/* Stage 1, dump: freeze a tenant, serialize it with CRIU into a directory and
+/* Stage 1, dump: freeze a tenant, save it through its kind's checkpoint
+ * backend (tenant/kind.h, tenant/ckpt.h; CRIU today) into a directory and
  * describe the result in a ferry manifest (manifest.ferry). */
 #ifndef FERRY_DUMP_H
 #define FERRY_DUMP_H
