@@ -1,6 +1,6 @@
 #!/bin/bash
-# `ferry kill` and `ferry rm --force` end every process of a tenant, not only
-# its init: a process tree (dumped by pid with --leave-running, so registered
+# `ferry kill` (KILL and TERM) and `ferry rm --force` end every process of a
+# tenant, not only its init: a process tree (dumped by pid with --leave-running, so registered
 # and still running) with children and grandchildren, and a container whose
 # init has children and grandchildren.
 . "$TESTS_ROOT/lib/common.sh"
@@ -71,6 +71,13 @@ t_defer "kill -9 $(echo $PIDS); '$FERRY' rm --force kt-pt2"
 "$FERRY" rm --force kt-pt2 || t_fail "ferry rm --force kt-pt2 failed"
 all_gone $PIDS || t_fail "ferry rm --force left processes of the process tree"
 [ -z "$(cr_state kt-pt2)" ] || t_fail "kt-pt2 still registered"
+
+t_log "process tree: ferry kill --signal TERM reaches every process"
+PIDS=$(proctree kt-pt3)
+t_defer "kill -9 $(echo $PIDS); '$FERRY' rm --force kt-pt3"
+"$FERRY" kill --signal TERM kt-pt3 || t_fail "ferry kill --signal TERM kt-pt3 failed"
+all_gone $PIDS || t_fail "ferry kill --signal TERM left processes of the process tree"
+"$FERRY" rm kt-pt3
 
 # ctr NAME: a container whose init has children and grandchildren; its pids.
 ctr() {
