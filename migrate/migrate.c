@@ -13,7 +13,6 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "migrate/handover.h"
-#include "migrate/handover_query.h"
 #include "migrate/migrate_mode.h"
 #include "migrate/migrate_src.h"
 #include "migrate/reconcile.h"
