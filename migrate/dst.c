@@ -129,7 +129,7 @@ static int receive_pages(struct dst *d, ferr_t *err)
 	if (d->ops->ckpt->sink_open(&d->env, d->dir, NULL, &d->sink, &fd, err) < 0)
 		return -1;
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
-		return chan_take_error(d->c, err); /* the sink goes in handover_serve */
+		return chan_take_error(d->c, err); /* the sink goes in serve_begin */
 	r = relay_run(d->c, fd, &ro, &rs, err);
 	struct ckpt_sink *sink = d->sink;
 	d->sink = NULL;
