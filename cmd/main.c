@@ -53,17 +53,6 @@ int cmd_report(const char *cmd, const ferr_t *err)
 	return err->code ? err->code : FX_FAIL;
 }
 
-bool cmd_wants_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			return false;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-			return true;
-	}
-	return false;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
