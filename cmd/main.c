@@ -7,10 +7,7 @@
 
 #include "cmd/cmd.h"
 #include "lib/log.h"
-
-#ifndef FERRY_VERSION
-#define FERRY_VERSION "0.1.0"
-#endif
+#include "lib/version.h"
 
 static const struct cmd_desc commands[] = {
     {"check", cmd_check, "report whether this host can dump, restore and migrate"},

@@ -4,11 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/version.h"
 #include "transport/wire.h"
-
-#ifndef FERRY_VERSION
-#define FERRY_VERSION "0.1.0"
-#endif
 
 static char *modes[] = {"send-set"};
 
