@@ -9,10 +9,14 @@
 
 #include "lib/util.h"
 
-#define OPTS_MAX   32 /* options of one command, --help included */
+#define OPTS_MAX   32 /* options of one command and --help, at most */
 #define LINE_WIDTH 79
 #define HELP_COL   24  /* where option help starts (later for long option names) */
 #define VAL_BASE   256 /* getopt_long value of option i: VAL_BASE + i */
+
+/* The field an option writes, in the options struct at base. */
+#define FIELD(base, o, type)  ((type *)((char *)(base) + (o)->off))
+#define CFIELD(base, o, type) ((const type *)((const char *)(base) + (o)->off))
 
 static size_t count(const struct cmd_spec *s)
 {
@@ -83,9 +87,6 @@ static void synopsis(const struct cmd_spec *s, FILE *f)
 	}
 	fputc('\n', f);
 }
-
-#define FIELD(base, o, type)  ((type *)((char *)(base) + (o)->off))
-#define CFIELD(base, o, type) ((const type *)((const char *)(base) + (o)->off))
 
 /* " (1..16, default 5)" from the table and the field's value before parsing. */
 static void help_suffix(const struct opt *o, const void *base, char *buf, size_t len)
@@ -212,7 +213,7 @@ static int apply(const struct cmd_spec *s, void *base, const struct opt *o, cons
 }
 
 /* getopt_long's tables from the command's. */
-static int build(const struct cmd_spec *s, size_t n, struct option *lo, char *so)
+static void build(const struct cmd_spec *s, size_t n, struct option *lo, char *so)
 {
 	char *p = so;
 
@@ -232,7 +233,6 @@ static int build(const struct cmd_spec *s, size_t n, struct option *lo, char *so
 	lo[n + 1] = (struct option){NULL, 0, NULL, 0};
 	*p++ = 'h';
 	*p = '\0';
-	return 0;
 }
 
 /* The table index of getopt's answer c, or -1. */
