@@ -62,10 +62,12 @@ $(B)/ferry: $(O)/ferry $(B)/ferry-criu-hook
 	@cmp -s $< $@ || cp $< $@
 
 # CRIU's action script for post-copy migrations, next to build/ferry: static
-# and library-free, it runs while the tenant is frozen (hook/ferry_criu_hook.c).
-$(B)/ferry-criu-hook: hook/ferry_criu_hook.c
+# and library-free, it runs while the tenant is frozen. Its logic, criu/hook.c
+# (libc only), is also in libferry for the `ferry criu-hook` fallback.
+HOOK_SRC := hook/ferry_criu_hook.c criu/hook.c
+$(B)/ferry-criu-hook: $(HOOK_SRC) criu/hook.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -o $@ $<
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I. -static -o $@ $(HOOK_SRC)
 
 $(O)/ferry: $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -131,7 +131,6 @@ int cmd_dump(int argc, char **argv, const struct global_opts *g)
 	if (criu_locate(g->criu, criu, sizeof(criu), NULL, &err) < 0)
 		return cmd_report("dump", &err);
 	a.o.criu_path = criu;
-	a.o.log_level = g->verbose >= 2 ? 4 : 0;
 	if (dump_tenant(&a.o, &r, &err) < 0)
 		return cmd_report("dump", &err);
 	print_result(&r, a.json);

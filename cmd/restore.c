@@ -92,7 +92,6 @@ int cmd_restore(int argc, char **argv, const struct global_opts *g)
 	if (criu_locate(g->criu, criu, sizeof(criu), NULL, &err) < 0)
 		return cmd_report("restore", &err);
 	a.o.criu_path = criu;
-	a.o.log_level = g->verbose >= 2 ? 4 : 0;
 	if (restore_tenant(&a.o, &r, &err) < 0)
 		return cmd_report("restore", &err);
 	print_result(&r, a.json);

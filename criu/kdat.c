@@ -1,67 +1,46 @@
-/* CRIU's kernel probes handed to CRIU processes (criu_kdat.h). */
+/* CRIU's kernel probes handed to CRIU processes (kdat.h). */
 #define LOG_PREFIX "criu"
 #include "criu/kdat.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <string.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "criu/spawn.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
 #define KDAT_MAX  65536
-#define KDAT_FILE "/run/criu.kdat"
+#define KDAT_NAME "criu.kdat"
+#define KDAT_FILE "/run/" KDAT_NAME
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool tried;
 static _Atomic size_t kdat_len; /* 0: nothing kept; kdat is complete once set */
 static char kdat[KDAT_MAX];
 
-/* The mount namespace: private (nothing propagates to the host), /run a
- * fresh tmpfs. */
-static bool own_run(void)
-{
-	return unshare(CLONE_NEWNS) == 0 &&
-	       mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
-	       mount("ferry-criu-run", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755") ==
-		   0;
-}
-
-/* Child of criu_kdat_prepare: run `criu check` in its own /run, then send
- * the file it wrote down the pipe. */
+/* Child of criu_kdat_prepare, the holder of a private /run: run `criu
+ * check` there, then send the file it wrote down the pipe. */
 static void probe_child(const char *criu_path, int out)
 {
 	static char buf[KDAT_MAX];
+	struct criu_argv argv;
+	struct criu_spawn_opts so = {.argv = &argv, .stdio = CRIU_STDIO_NULL};
 	ssize_t n;
-	int fd, st;
+	int fd;
 	pid_t pid;
 
-	if (!own_run())
+	if (!criu_private_run())
 		_exit(1);
-	pid = fork();
+	criu_argv_init(&argv, criu_path);
+	criu_argv_add(&argv, "check", NULL);
+	pid = criu_spawn(&so, NULL);
 	if (pid < 0)
 		_exit(1);
-	if (pid == 0) {
-		fd = open("/dev/null", O_RDWR);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		close_range(3, ~0U, 0);
-		execl(criu_path, criu_path, "check", (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	criu_reap(pid, -1, false);
 	fd = open(KDAT_FILE, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		_exit(1);
@@ -96,8 +75,7 @@ static int probe(const char *criu_path, ferr_t *err)
 		if (n > 0)
 			len += (size_t)n;
 	close(pfd[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	st = criu_reap(pid, -1, false);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || len == 0 || len == sizeof(kdat))
 		return ferr_set(err, FX_HOST, "CRIU wrote no kernel probe cache (criu check)");
 	kdat_len = len;
@@ -121,22 +99,14 @@ int criu_kdat_prepare(const char *criu_path, ferr_t *err)
 	return r;
 }
 
-bool criu_kdat_enter(void)
+void criu_kdat_use(struct criu_spawn_opts *o)
 {
-	size_t done = 0;
-	int fd;
+	size_t len = kdat_len;
 
-	if (!kdat_len || !own_run())
-		return false;
-	fd = open(KDAT_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return false;
-	while (done < kdat_len) {
-		ssize_t n = write(fd, kdat + done, kdat_len - done);
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	close(fd);
-	return done == kdat_len;
+	if (!len)
+		return;
+	o->private_run = true;
+	o->run_file = KDAT_NAME;
+	o->run_data = kdat;
+	o->run_len = len;
 }

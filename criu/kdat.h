@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 
+#include "criu/spawn.h"
 #include "lib/err.h"
 
 /* Once per process (thread-safe; later calls return at once): run
@@ -26,9 +27,10 @@
  * criu.kdat it wrote. Failure only means CRIU keeps probing. */
 int criu_kdat_prepare(const char *criu_path, ferr_t *err);
 
-/* In a forked child before exec of CRIU: a private mount namespace with a
- * tmpfs /run holding the kept probes. Async-signal-safe. false: nothing
- * kept or the namespace could not be made (CRIU then simply probes). */
-bool criu_kdat_enter(void);
+/* A CRIU about to be started gets a private mount namespace with a tmpfs
+ * /run holding the kept probes (criu/spawn.h private_run). Nothing when
+ * nothing is kept, and when the namespace cannot be made: CRIU then simply
+ * probes. */
+void criu_kdat_use(struct criu_spawn_opts *o);
 
 #endif

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "criu/kdat.h"
+#include "criu/spawn.h"
 #include "lib/log.h"
 #include "proto/rpc.pb-c.h"
 #include "lib/util.h"
@@ -29,51 +29,44 @@ struct criu_conn {
 	char log_path[PATH_MAX]; /* "" when there is no log */
 };
 
-static void conn_child(const char *criu_path, int sk, const int *keep, size_t n_keep, bool kdat_ns)
-{
-	char fdstr[16];
-
-	/* Nothing of ferry (registry locks, sockets, image fds) leaks into CRIU
-	 * and from there into restored tenants; only what we hand over. */
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-		for (int fd = 3; fd < 1024; fd++)
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
-	}
-	fcntl(sk, F_SETFD, 0);
-	for (size_t i = 0; i < n_keep; i++)
-		if (keep[i] >= 0)
-			fcntl(keep[i], F_SETFD, 0);
-	signal(SIGPIPE, SIG_DFL);
-	/* CRIU and its helpers get a process group of their own, so that we can
-	 * tell when the last helper is gone (see conn_wait_helpers) */
-	setpgid(0, 0);
-	if (kdat_ns)
-		criu_kdat_enter();
-	snprintf(fdstr, sizeof(fdstr), "%d", sk);
-	execl(criu_path, criu_path, "swrk", fdstr, (char *)NULL);
-	_exit(127);
-}
-
+/* `criu swrk SK` on the other end of our socket. Nothing of ferry leaks
+ * into CRIU but the socket and keep (criu/spawn.h); CRIU and its helpers get
+ * a process group of their own, so that we can tell when the last helper is
+ * gone (see conn_wait_helpers). */
 static int conn_start(const char *criu_path, const int *keep, size_t n_keep, bool kdat_ns,
 		      struct criu_conn *c, ferr_t *err)
 {
-	int sv[2];
+	struct criu_argv argv;
+	struct criu_spawn_opts so = {.argv = &argv, .own_pgrp = true, .sigpipe_default = true};
+	int sv[2], *fds;
 
 	c->pid = -1;
 	c->sk = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	fds = calloc(n_keep + 1, sizeof(*fds));
+	if (!fds)
+		return ferr_set(err, FX_FAIL, "out of memory");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(fds);
 		return ferr_sys(err, FX_FAIL, "socketpair for CRIU");
-	c->pid = fork();
+	}
+	fds[0] = sv[1];
+	for (size_t i = 0; i < n_keep; i++)
+		fds[i + 1] = keep[i];
+	so.keep = fds;
+	so.n_keep = n_keep + 1;
+	if (kdat_ns)
+		criu_kdat_use(&so);
+	criu_argv_init(&argv, criu_path);
+	criu_argv_add(&argv, "swrk", NULL);
+	criu_argv_addf(&argv, "%d", sv[1]);
+	c->pid = criu_spawn(&so, err);
+	free(fds);
+	close(sv[1]);
 	if (c->pid < 0) {
 		close(sv[0]);
-		close(sv[1]);
-		return ferr_sys(err, FX_FAIL, "fork for CRIU");
+		return -1;
 	}
-	if (c->pid == 0)
-		conn_child(criu_path, sv[1], keep, n_keep, kdat_ns);
-	close(sv[1]);
 	c->sk = sv[0];
-	pr_debug("started %s swrk as pid %d", criu_path, c->pid);
 	return 0;
 }
 
@@ -96,45 +89,10 @@ static int conn_finish(struct criu_conn *c)
 	if (c->sk >= 0)
 		close(c->sk);
 	c->sk = -1;
-	if (c->pid > 0) {
-		while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
-			;
-	}
+	if (c->pid > 0)
+		status = criu_reap(c->pid, -1, false);
 	c->pid = -1;
 	return status;
-}
-
-const char *criu_log_tail(const char *log_path, char *out, size_t len)
-{
-	char lines[4][256], buf[512];
-	int nerr = 0, nall = 0;
-	char last[4][256];
-	FILE *f;
-
-	out[0] = '\0';
-	if (!log_path || !*log_path || !(f = fopen(log_path, "r")))
-		return out;
-	while (fgets(buf, sizeof(buf), f)) {
-		buf[strcspn(buf, "\n")] = '\0';
-		snprintf(last[nall % 4], sizeof(last[0]), "%s", buf);
-		nall++;
-		/* harmless without CAP_SYS_RESOURCE, it would hide the real error */
-		if (strstr(buf, "Error") && !strstr(buf, "RLIMIT_NOFILE")) {
-			snprintf(lines[nerr % 4], sizeof(lines[0]), "%s", buf);
-			nerr++;
-		}
-	}
-	fclose(f);
-	char(*src)[256] = nerr ? lines : last;
-	int n = nerr ? nerr : nall, first = n > 3 ? n - 3 : 0;
-	size_t used = 0;
-	for (int i = first; i < n && used < len; i++) {
-		int w = snprintf(out + used, len - used, "%s%s", used ? " | " : "", src[i % 4]);
-		if (w < 0)
-			break;
-		used += (size_t)w;
-	}
-	return out;
 }
 
 static int conn_send(struct criu_conn *c, const CriuReq *req, ferr_t *err)
@@ -292,7 +250,7 @@ static int fill_common(CriuOpts *opts, const struct criu_common_opts *co, int di
 		snprintf(log_path, log_len, "%s/%s", co->work_dir ? co->work_dir : co->images_dir,
 			 co->log_file);
 		opts->has_log_level = true;
-		opts->log_level = co->log_level ? co->log_level : 2;
+		opts->log_level = criu_log_level(co->log_level);
 	}
 	opts->has_tcp_established = co->tcp_established;
 	opts->tcp_established = co->tcp_established;

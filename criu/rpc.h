@@ -8,7 +8,8 @@
  * CRIU), notifications, pre-dump and lazy pages.
  *
  * Every fd the caller lists (ps.fd, inherit fds) stays open in CRIU under the
- * same number; every other fd of ferry is closed in the CRIU child. */
+ * same number; every other fd of ferry is closed in the CRIU child
+ * (criu/spawn.h). CRIU logs at criu_log_level() (criu/log.h). */
 #ifndef FERRY_CRIU_H
 #define FERRY_CRIU_H
 
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "criu/log.h"
 #include "lib/err.h"
 
 /* How CRIU treats cgroups (--manage-cgroups MODE). */
@@ -55,7 +57,7 @@ struct criu_common_opts {
 	const char *images_dir; /* images directory (opened by the client) */
 	const char *work_dir;	/* log and stats go here; NULL: images_dir */
 	const char *log_file;	/* name inside work_dir; NULL: no log */
-	int log_level;		/* 0..4; 0 means CRIU's default (2) */
+	int log_level;		/* 1..4, 0: ferry's default (criu_log_level) */
 	bool tcp_established;
 	bool shell_job;
 	bool ext_unix_sk;
@@ -130,9 +132,5 @@ void criu_swrk_free(struct criu_swrk *w);
 int criu_get_version(const char *criu_path, struct criu_version *v, ferr_t *err);
 /* Asks CRIU which of the features in *f (set to true) the kernel supports. */
 int criu_check_features(const char *criu_path, struct criu_features *f, ferr_t *err);
-
-/* Last lines of a CRIU log that say "Error" (else the last lines), joined by
- * " | ", into out. Returns out ("" when the log cannot be read). */
-const char *criu_log_tail(const char *log_path, char *out, size_t len);
 
 #endif

@@ -5,9 +5,6 @@
  * the daemon has every page. */
 #define LOG_PREFIX "handover"
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/close_range.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu/kdat.h"
+#include "criu/lazypages.h"
 #include "migrate/handover.h"
 #include "lib/fsutil.h"
 #include "migrate/handover_lazy.h"
@@ -167,71 +164,6 @@ int handover_pages(struct chan *c, const struct frame_buf *req, const struct han
 
 /* ---- the daemon and the restore, started together ---- */
 
-/* `criu lazy-pages` serving the restore from the restore's work directory
- * (where CRIU looks for lazy-pages.socket), fetching from the source over
- * sk. *ready: a pipe CRIU writes one byte to (--status-fd) once its socket
- * listens; EOF when it died first. */
-static pid_t daemon_start(const struct lazy_restore *l, const char *work, int *ready, ferr_t *err)
-{
-	char skstr[16], stfd[16];
-	int pfd[2];
-	pid_t pid;
-
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return ferr_sys(err, FX_FAIL, "pipe for the lazy-pages daemon");
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return ferr_sys(err, FX_FAIL, "fork for the lazy-pages daemon");
-	}
-	if (pid == 0) {
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		fcntl(l->sk, F_SETFD, 0);
-		fcntl(pfd[1], F_SETFD, 0);
-		setpgid(0, 0);
-		criu_kdat_enter(); /* it touches no tenant's mounts */
-		snprintf(skstr, sizeof(skstr), "%d", l->sk);
-		snprintf(stfd, sizeof(stfd), "%d", pfd[1]);
-		execl(l->criu_path, l->criu_path, "lazy-pages", "--page-server", "--ps-socket",
-		      skstr, "-D", l->images_dir, "-W", work, "--status-fd", stfd, "-o",
-		      "lazy-pages.log", "-v4", (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	*ready = pfd[0];
-	return pid;
-}
-
-/* Wait (up to 5 s) until the daemon listens: 0, or -1 when it died. */
-static int daemon_ready(int ready, const char *work, ferr_t *err)
-{
-	struct pollfd pf = {.fd = ready, .events = POLLIN};
-	char c;
-
-	if (poll(&pf, 1, 5000) == 1 && read(ready, &c, 1) == 1)
-		return 0;
-	return ferr_set(err, FX_FAIL, "the lazy-pages daemon did not start (see %s/lazy-pages.log)",
-			work);
-}
-
-/* Did the restore fail only because the daemon's socket was not there yet?
- * CRIU connects to it before it creates anything (prepare_lazy_pages_socket
- * in cr_restore_tasks), so such a restore can simply be run again. */
-static bool missed_daemon(const char *work)
-{
-	char path[PATH_MAX], line[1024];
-	bool missed = false;
-	FILE *f;
-
-	if (xsnprintf_path(path, sizeof(path), work, "restore.log") < 0 || !(f = fopen(path, "r")))
-		return false;
-	while (!missed && fgets(line, sizeof(line), f))
-		missed = strstr(line, "lazy-pages.socket failed") && strstr(line, "connect to");
-	fclose(f);
-	return missed;
-}
-
 int lazy_restore(const struct lazy_restore *l, const struct restore_opts *ro,
 		 struct restore_result *rr, ferr_t *err)
 {
@@ -245,7 +177,13 @@ int lazy_restore(const struct lazy_restore *l, const struct restore_opts *ro,
 	    xsnprintf(sockp, sizeof(sockp), err, "%s/lazy-pages.socket", work) < 0)
 		return -1;
 	unlink(sockp);
-	pid = daemon_start(l, work, &ready, err);
+	/* `criu lazy-pages` serves the restore from the restore's work
+	 * directory, where CRIU looks for lazy-pages.socket */
+	struct criu_lazy_pages_opts lo = {.criu_path = l->criu_path,
+					  .images_dir = l->images_dir,
+					  .work_dir = work,
+					  .ps_fd = l->sk};
+	pid = criu_lazy_pages_start(&lo, &ready, err);
 	if (pid < 0)
 		return -1;
 	lazy_set_daemon(l->id, pid);
@@ -254,11 +192,11 @@ int lazy_restore(const struct lazy_restore *l, const struct restore_opts *ro,
 	 * connects to the daemon's socket before it creates anything; when it
 	 * came first it failed without a trace and runs again. */
 	r = restore_tenant(ro, rr, err);
-	if (r < 0 && missed_daemon(work)) {
+	if (r < 0 && criu_lazy_pages_missed(work)) {
 		pr_info("migration %s: the restore came before the lazy-pages daemon; again",
 			l->id);
 		ferr_clear(err);
-		r = daemon_ready(ready, work, err);
+		r = criu_lazy_pages_ready(ready, 5000, work, err);
 		if (r == 0)
 			r = restore_tenant(ro, rr, err);
 	}

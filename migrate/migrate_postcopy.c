@@ -9,8 +9,6 @@
  * this host must stay until the last page went. */
 #define LOG_PREFIX "migrate"
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "criu/lazydump.h"
 #include "criu/timeline.h"
 #include "tenant/driver.h"
 #include "transport/frame.h"
@@ -95,28 +94,24 @@ static int hook_script(struct pc *p, char *script, size_t len, ferr_t *err)
 static int spawn_dump(struct pc *p, const char *work, ferr_t *err)
 {
 	struct src *s = p->s;
-	char script[PATH_MAX], pid[16], fd[16];
+	char script[PATH_MAX];
 
 	if (hook_script(p, script, sizeof(script), err) < 0)
 		return -1;
-	snprintf(pid, sizeof(pid), "%d", s->rec.init_pid);
-	snprintf(fd, sizeof(fd), "%d", s->sv[0]);
+	struct criu_lazy_dump_opts o = {.criu_path = s->o->criu_path,
+					.pid = s->rec.init_pid,
+					.images_dir = s->img,
+					.work_dir = work,
+					.file_locks = true,
+					.nftables_lock = true,
+					.tcp_established = true,
+					.ps_fd = s->sv[0],
+					.action_script = script,
+					.hook_sock = p->hook};
 	p->t_spawn = now_ns();
-	p->criu = fork();
+	p->criu = criu_lazy_dump_start(&o, err);
 	if (p->criu < 0)
-		return ferr_sys(err, FX_FAIL, "fork for CRIU");
-	if (p->criu == 0) {
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		fcntl(s->sv[0], F_SETFD, 0);
-		setpgid(0, 0);
-		signal(SIGPIPE, SIG_DFL);
-		setenv("FERRY_HOOK_SOCK", p->hook, 1);
-		execl(s->o->criu_path, s->o->criu_path, "dump", "-t", pid, "-D", s->img, "-W", work,
-		      "-o", "dump.log", "-v4", "--file-locks", "--network-lock", "nftables",
-		      "--tcp-established", "--lazy-pages", "--ps-socket", fd, "--action-script",
-		      script, (char *)NULL);
-		_exit(127);
-	}
+		return -1;
 	/* CRIU holds its end: EOF reaches the relay when CRIU is gone */
 	close(s->sv[0]);
 	s->sv[0] = -1;

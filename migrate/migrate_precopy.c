@@ -55,7 +55,7 @@ static int pre_dump(struct pre *p, unsigned n, const char *dir, struct criu_dump
 {
 	struct src *s = p->s;
 	const struct tenant_driver *drv = driver_find(s->rec.kind);
-	struct driver_env env = {.criu_path = s->o->criu_path, .work_dir = p->work, .log_level = 4};
+	struct driver_env env = {.criu_path = s->o->criu_path, .work_dir = p->work};
 	struct driver_dump_opts d = {.images_dir = dir,
 				     .pre_dump = true,
 				     .track_mem = true,

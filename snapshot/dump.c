@@ -320,9 +320,8 @@ static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct du
 	if (registry_save(o->state_dir, rec, err) < 0)
 		return -1;
 
-	struct driver_env env = {.criu_path = o->criu_path,
-				 .work_dir = work,
-				 .log_level = o->log_level ? o->log_level : 4};
+	struct driver_env env = {
+	    .criu_path = o->criu_path, .work_dir = work, .log_level = o->log_level};
 	d.images_dir = r->dir;
 	d.leave_running = o->leave_running;
 	d.tcp_established = o->tcp_established;

@@ -22,7 +22,7 @@ struct dump_opts {
 	const char *images_dir; /* created if missing; must be empty */
 	bool leave_running;
 	bool tcp_established;
-	int log_level;	       /* CRIU log level (0: 4) */
+	int log_level;	       /* CRIU log level (0: criu_log_level()'s, 4) */
 	criu_notify_fn notify; /* optional hook on CRIU's notifications */
 	void *notify_arg;
 	struct criu_ps ps; /* migration: page server socket (ps.enabled false: local) */

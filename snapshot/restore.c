@@ -153,9 +153,8 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
 	    fs_mkdir_p(work, 0700, err) < 0)
 		return -1;
-	struct driver_env env = {.criu_path = o->criu_path,
-				 .work_dir = work,
-				 .log_level = o->log_level ? o->log_level : 4};
+	struct driver_env env = {
+	    .criu_path = o->criu_path, .work_dir = work, .log_level = o->log_level};
 	ro.images_dir = r->dir;
 	ro.rootfs = rec->rootfs[0] ? rec->rootfs : NULL;
 	ro.net = &rec->net;

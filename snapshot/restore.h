@@ -17,7 +17,7 @@ struct restore_opts {
 	const char *criu_path;
 	const char *images_dir;
 	const char *name; /* NULL: the manifest's tenant name */
-	int log_level;	  /* CRIU log level (0: 4) */
+	int log_level;	  /* CRIU log level (0: criu_log_level()'s, 4) */
 	/* The caller checked every file against the manifest already (e.g. the
 	 * receiver verified each one as it arrived): only the manifest is read. */
 	bool files_verified;

@@ -20,7 +20,7 @@
 struct driver_env {
 	const char *criu_path; /* from criu_locate() */
 	const char *work_dir;  /* CRIU logs (and work files) go here */
-	int log_level;	       /* CRIU log level, 0..4 (0: CRIU's default) */
+	int log_level;	       /* CRIU log level 1..4, 0: criu_log_level()'s default */
 };
 
 struct driver_dump_opts {

@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "criu/locate.h"
+#include "criu/spawn.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -29,31 +29,30 @@ const char *hc_status_str(enum hc_status s)
 	return s == HC_OK ? "OK" : s == HC_WARN ? "WARN" : "FAIL";
 }
 
-/* Run argv with stdout+stderr captured into out (truncated, NUL-terminated).
+/* Run argv (argv[0] a path: CRIU, nft, qemu) with stdout+stderr captured
+ * into out (truncated, NUL-terminated), through CRIU's spawn helper.
  * *status gets the exit code, or -1 when it was killed or timed out. */
 static int run_cmd(char *const argv[], char *out, size_t outlen, int *status, ferr_t *err)
 {
 	uint64_t deadline = now_ns() + (uint64_t)CMD_TIMEOUT_MS * 1000000;
+	struct criu_argv a;
+	struct criu_spawn_opts so = {.argv = &a, .stdio = CRIU_STDIO_FD};
 	size_t got = 0;
 	int p[2], ws;
 	pid_t pid;
 
 	out[0] = '\0';
+	criu_argv_init(&a, argv[0]);
+	for (size_t i = 1; argv[i]; i++)
+		criu_argv_add(&a, argv[i], NULL);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return ferr_sys(err, FX_FAIL, "pipe");
-	pid = fork();
+	so.out_fd = p[1];
+	pid = criu_spawn(&so, err);
 	if (pid < 0) {
 		close(p[0]);
 		close(p[1]);
-		return ferr_sys(err, FX_FAIL, "fork");
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
-			_exit(127);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
-		execvp(argv[0], argv);
-		_exit(127);
+		return -1;
 	}
 	close(p[1]);
 	for (;;) {
@@ -75,8 +74,7 @@ static int run_cmd(char *const argv[], char *out, size_t outlen, int *status, fe
 		out[got] = '\0';
 	}
 	close(p[0]);
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
+	ws = criu_reap(pid, -1, false);
 	*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
 	return 0;
 }
