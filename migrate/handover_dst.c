@@ -35,11 +35,14 @@
 #include "transport/session.h"
 #include "lib/util.h"
 #include "transport/wire.h"
+#include "migrate/wire_enums.h"
 
 struct dst {
 	struct chan *c;
 	const struct handover_opts *o;
 	Ferry__Wire__MigrateBegin *b;
+	enum tenant_kind kind; /* b's kind and mode (wire_enums.h) */
+	enum mig_mode mode;
 	const char *fault; /* FERRY_FAULT (testing hook, docs/migrate.md) */
 	char dir[PATH_MAX];
 	char criu[PATH_MAX];
@@ -114,7 +117,7 @@ static int precheck(struct dst *d, ferr_t *err)
 		return -1;
 	}
 	ferr_clear(err);
-	if (b->has_kind && b->kind == TK_CONTAINER &&
+	if (d->kind == TK_CONTAINER &&
 	    (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return ferr_set(err, FX_NOTFOUND,
 				"root file system %s of tenant %s is missing on %s: nothing was "
@@ -277,7 +280,7 @@ static void forget_images(struct dst *d, const char *name, bool remove)
 
 static bool post_copy(const struct dst *d)
 {
-	return d->b->mode && !strcmp(d->b->mode, "post-copy");
+	return d->mode == MIG_POST_COPY;
 }
 
 /* Post-copy: no pages now; the lazy-pages daemon's socket waits for the
@@ -298,7 +301,7 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	/* before anything is frozen: CRIU's probes (criu_kdat.h) and the
 	 * restore's CRIU process, in the namespace with those probes */
 	ferr_t e = {0};
-	bool ctr = d->b->has_kind && d->b->kind == TK_CONTAINER;
+	bool ctr = d->kind == TK_CONTAINER;
 	if (criu_kdat_prepare(d->criu, &e) < 0)
 		pr_info("CRIU starts without cached probes: %s", e.msg);
 	ferr_clear(&e);
@@ -399,9 +402,9 @@ static int run(struct dst *d, ferr_t *err)
 	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
 		return -1;
 	if (prepare(d, err) < 0 ||
-	    (post_copy(d) ? prepare_lazy(d, err)
-	     : !strcmp(d->b->mode ? d->b->mode : "", "pre-copy") ? receive_rounds(d, err)
-								 : receive_pages(d, err)) < 0 ||
+	    (post_copy(d)	       ? prepare_lazy(d, err)
+	     : d->mode == MIG_PRE_COPY ? receive_rounds(d, err)
+				       : receive_pages(d, err)) < 0 ||
 	    mig_files_recv(d->c, d->dir, &raw, err) < 0)
 		return -1;
 	if (frame_recv(d->c, &fb, err) < 0) {
@@ -431,6 +434,8 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 	}
 	if (!wire_set_id_ok(d.b->migration_id) || !tenant_name_valid(d.b->tenant)) {
 		ret = ferr_set(err, FX_INTEGRITY, "bad migration id or tenant name");
+	} else if (begin_kind_mode(d.b, &d.kind, &d.mode, err) < 0) {
+		ret = -1;
 	} else {
 		pr_info("migration %s of tenant %s from %s", d.b->migration_id, d.b->tenant,
 			chan_peer(c));

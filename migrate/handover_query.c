@@ -15,6 +15,7 @@
 #include "transport/session.h"
 #include "lib/util.h"
 #include "transport/wire.h"
+#include "migrate/wire_enums.h"
 
 #define AGENT_FILE "agent.addr"
 /* the source's agent waits this long for CRIU to let go of the tenant */
@@ -132,11 +133,10 @@ int hq_ask(const struct hq_source *q, const struct handover_opts *o, const char 
 	mv = wire_unpack(&ferry__wire__migrate_verdict__descriptor, fb.data, fb.h.len, err);
 	if (!mv)
 		goto out;
-	if (strcmp(mv->migration_id, id) || mv->verdict < MV_COMMIT || mv->verdict > MV_UNKNOWN) {
+	if (strcmp(mv->migration_id, id) || verdict_from_wire(mv->verdict, v) < 0) {
 		ferr_set(err, FX_INTEGRITY, "bad VERDICT from %s", chan_peer(c));
 		goto out;
 	}
-	*v = (enum mig_verdict)mv->verdict;
 	ret = 0;
 out:
 	if (mv)
@@ -211,7 +211,7 @@ int handover_query(struct chan *c, const struct frame_buf *req, const struct han
 		mv.detail = e.msg;
 	}
 	mv.migration_id = m->migration_id;
-	mv.verdict = v;
+	mv.verdict = verdict_to_wire(v);
 	frame_send_pb(c, MIG_VERDICT, &mv.base);
 	chan_flush(c);
 	printf("ferry serve: %s asked for migration %s: %s\n", chan_tls_peer_cn(c), m->migration_id,

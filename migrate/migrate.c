@@ -25,6 +25,7 @@
 #include "migrate/migrate_int.h"
 #include "migrate/migrate_mode.h"
 #include "migrate/reconcile.h"
+#include "migrate/wire_enums.h"
 #include "tenant/registry.h"
 #include "transport/relay.h"
 #include "transport/session.h"
@@ -288,12 +289,13 @@ static int begin(struct src *s, ferr_t *err)
 	b.migration_id = s->r->migration_id;
 	b.tenant = s->rec.name;
 	b.has_kind = true;
-	b.kind = s->rec.kind;
+	b.kind = tenant_kind_to_pb(s->rec.kind);
 	b.rootfs = s->rec.rootfs[0] ? s->rec.rootfs : NULL;
 	b.net_addr = s->rec.net.addr[0] ? s->rec.net.addr : NULL;
 	b.host_if = s->rec.net.host_if[0] ? s->rec.net.host_if : NULL;
 	b.tenant_if = s->rec.net.tenant_if[0] ? s->rec.net.tenant_if : NULL;
-	b.mode = (char *)mig_mode_str(s->r->mode);
+	b.has_mode = true;
+	b.mode = mode_to_wire(s->r->mode);
 	uint8_t mac[6];
 	if (s->rec.net.host_if[0] && l2_get_mac(s->rec.net.host_if, mac, NULL) == 0) {
 		b.has_host_if_mac = true;

@@ -40,13 +40,17 @@ echo "client on c talks to $ADDR:8080 over one TCP connection"
 ps_both
 
 say "ferry migrate $NAME: a -> b (stop-and-copy, pages streamed, held handover)"
-mh_migrate a b "$NAME"
+old=$(mh_pid a "$NAME")
+mh_migrate a b "$NAME" --mode stop-copy
 ps_both
+mh_assert_one_host "$NAME" a b "$old"
 sleep 2
 
 say "and back: b -> a"
-mh_migrate b a "$NAME"
+old=$(mh_pid b "$NAME")
+mh_migrate b a "$NAME" --mode stop-copy
 ps_both
+mh_assert_one_host "$NAME" b a "$old"
 sleep 1
 
 say "the client's verdict (one connection, no lost or repeated answer)"

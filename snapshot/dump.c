@@ -158,19 +158,6 @@ static int load_tenant(const struct dump_opts *o, struct tenant_rec *rec, ferr_t
 	return 0;
 }
 
-static Ferry__TenantKind manifest_kind(enum tenant_kind k)
-{
-	switch (k) {
-	case TK_CONTAINER:
-		return FERRY__TENANT_KIND__TENANT_CONTAINER;
-	case TK_PROCTREE:
-		return FERRY__TENANT_KIND__TENANT_PROCTREE;
-	case TK_VM:
-		return FERRY__TENANT_KIND__TENANT_VM;
-	}
-	return FERRY__TENANT_KIND__TENANT_UNKNOWN;
-}
-
 static void set_source(manifest_t *m, const struct hostinfo *h)
 {
 	Ferry__SourceHost *s = calloc(1, sizeof(*s));
@@ -205,7 +192,7 @@ static void set_timings(manifest_t *m, const struct dump_result *r)
 
 manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 {
-	manifest_t *m = manifest_new(rec->name, manifest_kind(rec->kind));
+	manifest_t *m = manifest_new(rec->name, tenant_kind_to_pb(rec->kind));
 
 	if (!m)
 		return NULL;

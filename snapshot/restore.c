@@ -41,20 +41,10 @@ int restore_verify(const char *dir, ferr_t *err)
 
 static int tenant_kind_of(const manifest_t *m, enum tenant_kind *k, ferr_t *err)
 {
-	switch (m->kind) {
-	case FERRY__TENANT_KIND__TENANT_CONTAINER:
-		*k = TK_CONTAINER;
-		return 0;
-	case FERRY__TENANT_KIND__TENANT_PROCTREE:
-		*k = TK_PROCTREE;
-		return 0;
-	case FERRY__TENANT_KIND__TENANT_VM:
-		*k = TK_VM;
-		return 0;
-	default:
+	if (tenant_kind_from_pb(m->kind, k) < 0)
 		return ferr_set(err, FX_INTEGRITY, "the manifest names an unknown tenant kind %d",
 				(int)m->kind);
-	}
+	return 0;
 }
 
 /* The registry may hold the name already: fine when it is dumped or gone,

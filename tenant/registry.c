@@ -36,6 +36,36 @@ const char *tenant_kind_str(enum tenant_kind k)
 	return (k >= TK_CONTAINER && k <= TK_VM) ? kind_names[k] : "unknown";
 }
 
+Ferry__TenantKind tenant_kind_to_pb(enum tenant_kind k)
+{
+	switch (k) {
+	case TK_CONTAINER:
+		return FERRY__TENANT_KIND__TENANT_CONTAINER;
+	case TK_PROCTREE:
+		return FERRY__TENANT_KIND__TENANT_PROCTREE;
+	case TK_VM:
+		return FERRY__TENANT_KIND__TENANT_VM;
+	}
+	return FERRY__TENANT_KIND__TENANT_UNKNOWN;
+}
+
+int tenant_kind_from_pb(Ferry__TenantKind p, enum tenant_kind *k)
+{
+	switch (p) {
+	case FERRY__TENANT_KIND__TENANT_CONTAINER:
+		*k = TK_CONTAINER;
+		return 0;
+	case FERRY__TENANT_KIND__TENANT_PROCTREE:
+		*k = TK_PROCTREE;
+		return 0;
+	case FERRY__TENANT_KIND__TENANT_VM:
+		*k = TK_VM;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 const char *tenant_state_str(enum tenant_state s)
 {
 	return (s >= TS_RUNNING && s <= TS_GONE) ? state_names[s] : "unknown";

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "proto/manifest.pb-c.h"
 
 enum tenant_kind { TK_CONTAINER = 1, TK_PROCTREE = 2, TK_VM = 3 };
 enum tenant_state { TS_RUNNING = 1, TS_FROZEN = 2, TS_DUMPED = 3, TS_GONE = 4 };
@@ -37,6 +38,11 @@ struct tenant_rec {
 };
 
 const char *tenant_kind_str(enum tenant_kind k);
+/* The kind as proto's TenantKind (proto/manifest.proto), which manifests and
+ * MigrateBegin carry: the one place the two are mapped. from_pb: -1 for a
+ * value this build does not know (TENANT_UNKNOWN included). */
+Ferry__TenantKind tenant_kind_to_pb(enum tenant_kind k);
+int tenant_kind_from_pb(Ferry__TenantKind p, enum tenant_kind *k);
 const char *tenant_state_str(enum tenant_state s);
 void tenant_rec_free(struct tenant_rec *r); /* frees argv only */
 int tenant_rec_set_argv(struct tenant_rec *r, int argc, char *const *argv, ferr_t *err);

@@ -7,7 +7,9 @@
 #include "lib/version.h"
 #include "transport/wire.h"
 
-static char *modes[] = {"send-set"};
+/* The requests `ferry serve` answers (agent/serve.c: dispatch): OFFER, and
+ * MIGRATE_BEGIN, _RESOLVE, _PAGES, _QUERY (migrate/handover.h). */
+static char *modes[] = {"send-set", "migrate", "resolve", "pages", "query"};
 
 static int send_hello(struct chan *c, const char *my_name, uint32_t chosen)
 {

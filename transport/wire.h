@@ -12,9 +12,11 @@
 #include "proto/manifest.h"
 #include "proto/wire.pb-c.h"
 
-/* Session protocol versions this ferry speaks. */
-#define WIRE_PROTO_MIN 1U
-#define WIRE_PROTO_MAX 1U
+/* Session protocol versions this ferry speaks. 2: MigrateBegin.mode and
+ * MigrateVerdict.verdict are enums (1 sent the mode as a string), so a
+ * ferry of protocol 1 is refused at HELLO instead of misreading them. */
+#define WIRE_PROTO_MIN 2U
+#define WIRE_PROTO_MAX 2U
 
 /* Frame types. Ranges are reserved so later protocols extend without clashes. */
 enum wire_type {

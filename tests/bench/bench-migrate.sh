@@ -39,8 +39,9 @@ CMD=(/bin/wl_memory --mib "$MIB" --dirty "$DIRTY" --seed $((0x$MH_TOK)))
 
 # one ferry migration a -> b of a fresh tenant; sets DOWN TOTAL SRC_MIB DST_MIB
 ferry_run() {
-	local mode=$1 name=bm-$1 r="$T/r-$1" base pid mpid peak=0 h
+	local mode=$1 name=bm-$1 r="$T/r-$1" base pid mpid peak=0 h old
 	mh_start a "$name" "$r" -- "${CMD[@]}"
+	old=$(mh_pid a "$name")
 	sleep 1
 	base=$(rss_kib "$MH_PID_b")
 	mh_bg_migrate a b "$name" --mode "$mode" --tune-host --json
@@ -58,6 +59,7 @@ ferry_run() {
 		cat "$T/$mode.err" >&2
 		return 1
 	}
+	mh_assert_one_host "$name" a b "$old" # (after the measurement)
 	DOWN=$(jget "$T/$mode.json" downtime_ms)
 	TOTAL=$(jget "$T/$mode.json" total_ms)
 	# post-copy: when the last page reached the destination (after the resume)

@@ -37,13 +37,17 @@ else
 fi
 [ "$(cat /proc/sys/fs/pipe-user-pages-soft)" = "$soft" ] &&
 	[ "$(cat /proc/sys/fs/pipe-max-size)" = "$max" ] || t_fail "a refused mode changed host settings"
-mh_check_one a "$NAME"
+mh_assert_one_host "$NAME" a a
 mh_verify a "$NAME" "$T/r"
 
-# auto: pre-copy where the source tracks dirty memory, else stop-copy
+# auto: pre-copy where the source tracks dirty memory, else stop-copy. This
+# is the test of auto itself, on purpose: every other migration test names
+# the mode it means (mh_migrate requires --mode).
 mh_start a mig-auto "$T/r2" -- /bin/wl_counter --interval-ms 50
+old=$(mh_pid a mig-auto)
 mh_migrate a b mig-auto --mode auto --json >"$T/auto.json" || t_fail "auto failed"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["mode"]==sys.argv[2] and d["moved"], d' \
 	"$T/auto.json" "$want" || t_fail "auto did not pick $want"
 t_log "auto picked $want"
+mh_assert_one_host mig-auto a b "$old"
 mh_verify b mig-auto "$T/r2"

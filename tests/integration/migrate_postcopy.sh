@@ -9,6 +9,7 @@
 #    client on c keeps its connection;
 #  - a 256 MiB memory tenant and a TCP server (client on c) move a -> b and
 #    pass their self-checks; a keeps no route.
+# After each attempt exactly one host runs each tenant (mh_assert_one_host).
 . "$TESTS_ROOT/lib/common.sh"
 t_init migrate_postcopy
 . "$TESTS_ROOT/lib/cr.sh"
@@ -50,7 +51,7 @@ cat "$T/err"
 echo "$SOFT" >/proc/sys/fs/pipe-user-pages-soft
 ((rc == 7)) || t_fail "post-copy without the pipe sysctls: exit $rc, want 7"
 grep -q "pipe-user-pages-soft.*--tune-host" "$T/err" || t_fail "no-sysctl: message"
-mh_check_one a mig-pcm
+mh_assert_one_host mig-pcm a a
 
 # 2. the restore fails on b after the freeze: the tenant runs on a again
 restart_b FERRY_FAULT=skip-precheck -- unshare --mount sh -c \
@@ -60,7 +61,7 @@ mh_migrate a b mig-pct --mode post-copy --tune-host --timeout 10 >"$T/out" 2>"$T
 cat "$T/err"
 ((rc != 0)) || t_fail "post-copy onto a missing root file system succeeded"
 grep -q "runs on this host again" "$T/err" || t_fail "failed restore: message"
-mh_check_one a mig-pct
+mh_assert_one_host mig-pct a a
 ip -n "fym-$MH_ID-a" route show | grep -q "^$ADDR " || t_fail "a lost the route to $ADDR"
 mh_exec a grep -q "State:.*[RS]" "/proc/$(mh_pid a mig-pct)/status" || t_fail "tenant on a is stopped"
 n=100
@@ -70,6 +71,7 @@ while ((n-- > 0)) && [ -n "$(ls -A "$T/state-b/migrations" 2>/dev/null)" ]; do s
 # 3. both tenants move a -> b in post-copy
 restart_b
 for name in mig-pct mig-pcm; do
+	old=$(mh_pid a "$name")
 	mh_migrate a b "$name" --mode post-copy --tune-host --json >"$T/$name.json" \
 		2>"$T/err" || {
 		cat "$T/$name.json" "$T/err"
@@ -84,13 +86,12 @@ assert d["pages_raw_bytes"] > 0, d
 print("--", d["tenant"], "downtime_ms", d["downtime_ms"], "pages_done_ms", d["pages_done_ms"],
       "pages", d["pages_raw_bytes"], "files", d["files_raw_bytes"])
 PY
-	mh_check_one b "$name"
+	mh_assert_one_host "$name" a b "$old"
 done
 # seen once (not reproduced): CRIU wrote the memory into the images instead of
 # serving it lazily; the migration still worked. Reported, not failed.
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["pages_raw_bytes"] > 200 << 20, d' \
 	"$T/mig-pcm.json" 2>/dev/null || t_log "NOTE: the memory did not come as lazy pages"
-mh_wait_copies "$CMD" 1 10
 mh_verify b mig-pcm "$RM"
 ! ip -n "fym-$MH_ID-a" route show | grep -q "^$ADDR " || t_fail "a kept its route to $ADDR"
 sleep 0.5

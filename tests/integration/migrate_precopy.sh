@@ -63,7 +63,7 @@ if [ "$criu_says" != yes ]; then
 	grep -q "keeps running here" "$T/refused.out" || t_fail "where the tenant runs is not said"
 	grep -q "Tracking memory is not available" "$T/refused.out" ||
 		t_fail "CRIU's reason is not passed on"
-	mh_check_one a pc-refused
+	mh_assert_one_host pc-refused a a
 	mh_verify a pc-refused "$T/pc-refused"
 	no_leftovers
 	t_skip "pre-copy cannot run here: no soft-dirty memory tracking in this kernel (ferry check: dirty-tracking not OK; criu check --feature mem_dirty_track fails); checked only: a round CRIU refuses leaves the tenant running and nothing behind"
@@ -99,6 +99,7 @@ for w in $WLS; do
 done
 sleep 0.5
 for w in $WLS; do
+	old=$(mh_pid a "pc-$w")
 	mh_migrate a b "pc-$w" --mode pre-copy --timeout ${MIG_TIMEOUT:-60} --json \
 		>"$T/pc-$w.json" || {
 		cat "$T/pc-$w.json"
@@ -106,7 +107,7 @@ for w in $WLS; do
 		t_fail "pre-copy migration of $w failed"
 	}
 	check_report "$T/pc-$w.json" || t_fail "report of $w"
-	mh_check_one b "pc-$w"
+	mh_assert_one_host "pc-$w" a b "$old"
 done
 # the point of pre-copy: the frozen dump sends much less than the memory
 python3 -c '
@@ -123,17 +124,19 @@ no_leftovers
 
 # back, with at most two rounds
 if [[ " $WLS " == *" wl_memory "* ]]; then
+	old=$(mh_pid b pc-wl_memory)
 	mh_migrate b a pc-wl_memory --mode pre-copy --precopy-rounds 2 --json >"$T/back.json" ||
 		t_fail "pre-copy b -> a failed"
 	check_report "$T/back.json" || t_fail "report of the move back"
 	python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))["precopy"]["rounds"]) <= 2' \
 		"$T/back.json" || t_fail "--precopy-rounds 2 not kept"
-	mh_check_one a pc-wl_memory
+	mh_assert_one_host pc-wl_memory b a "$old"
 	mh_verify a pc-wl_memory "$T/pc-wl_memory"
 fi
 
 # one round exactly; and auto takes pre-copy on a host that tracks dirty memory
 mh_start a pc-one "$T/pc-one" -- /bin/wl_counter --interval-ms 50
+old=$(mh_pid a pc-one)
 mh_migrate a b pc-one --mode pre-copy --precopy-rounds 1 --json >"$T/one.json" ||
 	t_fail "--precopy-rounds 1 failed"
 python3 -c '
@@ -141,9 +144,13 @@ import json, sys
 p = json.load(open(sys.argv[1]))["precopy"]
 assert len(p["rounds"]) == 1 and p["stop_reason"] in ("max-rounds", "dirty-set-small"), p' \
 	"$T/one.json" || t_fail "--precopy-rounds 1: not one round"
+mh_assert_one_host pc-one a b "$old"
 mh_verify b pc-one "$T/pc-one"
 mh_start a pc-auto "$T/pc-auto" -- /bin/wl_counter --interval-ms 50
-mh_migrate a b pc-auto --json >"$T/auto.json" || t_fail "auto failed"
+old=$(mh_pid a pc-auto)
+# auto on purpose (also in migrate_modes): on this host it must mean pre-copy
+mh_migrate a b pc-auto --mode auto --json >"$T/auto.json" || t_fail "auto failed"
 check_report "$T/auto.json" || t_fail "auto did not take pre-copy"
+mh_assert_one_host pc-auto a b "$old"
 mh_verify b pc-auto "$T/pc-auto"
 no_leftovers

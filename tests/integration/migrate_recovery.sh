@@ -1,11 +1,12 @@
 #!/bin/bash
 # Recovery (docs/migrate.md "Recovery"): the source `ferry migrate` killed
 # with SIGKILL at every point of the handover (with and without an agent on
-# the source), and the destination agent killed after the resume. Each case ends with exactly one copy of the tenant
-# (counted by its unique command line on the whole machine), running where
-# the decision put it, passing its self-check, its TCP client on c still
-# connected, and both registries (`ferry ps --json` on a and b) agreeing: a
-# running record on that host, none on the other.
+# the source), and the destination agent killed after the resume. Each case
+# ends with the tenant running on exactly one host, where the decision put it
+# (mh_assert_one_host: the old init gone when it moved, one process tree with
+# the tenant's root on the whole machine, both registries agreeing: a running
+# record on that host, none on the other), passing its self-check, its TCP
+# client on c still connected.
 # Source faults: FERRY_FAULT in the source `ferry migrate`'s environment.
 . "$TESTS_ROOT/lib/common.sh"
 t_init migrate_recovery
@@ -42,12 +43,14 @@ restart() {
 	mh_serve "$h" "$@"
 }
 
-# src_fault FAULT FROM TO NAME [ARGS]: ferry migrate with FERRY_FAULT=FAULT
-# in its own environment; it must die by SIGKILL (exit 137).
+# src_fault FAULT FROM TO NAME --mode MODE [ARGS]: ferry migrate with
+# FERRY_FAULT=FAULT in its own environment; it must die by SIGKILL (exit 137).
+# OLD gets the tenant's init pid on FROM before.
 src_fault() {
 	local f=$1 from=$2 to=$3 name=$4 rc=0
 	shift 4
 	t_log "source fault $f: $name $from -> $to $*"
+	OLD=$(mh_pid "$from" "$name")
 	mh_exec "$from" env FERRY_FAULT="$f" FERRY_STATE_DIR="$T/state-$from" "$FERRY" migrate \
 		"$name" --to "$(mh_addr "$to"):7000" --tls "$T/certs" --name "$from" --peer "$to" \
 		--timeout 10 "$@" >"$T/out" 2>"$T/err" || rc=$?
@@ -56,20 +59,13 @@ src_fault() {
 }
 
 # (self-checks at the end: a workload exits after it)
-# ends_on HOST NAME CMDLINE: exactly one copy, running on HOST, registered
-# running there and not at all on the other host; the other host's agent
-# keeps no images of it.
+# ends_on FROM HOST NAME OLDPID: the migration FROM -> ... of NAME (its init
+# OLDPID on FROM before) ended with NAME on HOST only (mh_assert_one_host),
+# not stopped or traced; the other host's agent keeps no images of it.
 ends_on() {
-	local h=$1 name=$2 cl=$3 other n=150 st ost pid
+	local from=$1 h=$2 name=$3 old=$4 other n=150 pid
 	[ "$h" = a ] && other=b || other=a
-	mh_wait_copies "$cl" 1 20
-	while ((n-- > 0)); do
-		st=$(mh_state "$h" "$name")
-		ost=$(mh_state "$other" "$name")
-		[ "$st" = running ] && [ -z "$ost" ] && break
-		sleep 0.1
-	done
-	((n > 0)) || t_fail "$name: registries disagree: $h says '$st', $other says '${ost}'"
+	MH_ONE_WAIT=20 mh_assert_one_host "$name" "$from" "$h" "$old"
 	pid=$(mh_pid "$h" "$name")
 	mh_exec "$h" grep -q "State:.*[RS]" "/proc/$pid/status" || t_fail "$name on $h is stopped"
 	mh_exec "$h" grep -q "TracerPid:.0" "/proc/$pid/status" || t_fail "$name on $h is traced"
@@ -80,8 +76,7 @@ ends_on() {
 		sleep 0.1
 	done
 	((n > 0)) || t_fail "$other kept migration images: $(ls "$T/state-$other/migrations")"
-	mh_wait_copies "$cl" 1 2
-	t_log "$name runs on $h only (pid $pid), registries agree"
+	mh_assert_one_host "$name" "$from" "$h" "$old"
 }
 
 # net_on HOST: the tenant's /32 route is on HOST only, its veth up there
@@ -106,32 +101,34 @@ client_alive() {
 # 1. stop-copy, killed during the transfer (a's egress slowed): CRIU loses its
 #    peer and resumes the tenant; `ferry ps` on a settles the record (running).
 mh_exec a tc qdisc replace dev lan0 root tbf rate 40mbit burst 64kb latency 400ms
-mh_bg_migrate a b rcv-mem --timeout 5
+OLD=$(mh_pid a rcv-mem)
+mh_bg_migrate a b rcv-mem --mode stop-copy --timeout 5
 sleep 1
 kill -9 "$MH_MIG_PID"
 wait $MH_MIG 2>/dev/null || true
 mh_exec a tc qdisc del dev lan0 root
-ends_on a rcv-mem "$MEM"
+ends_on a a rcv-mem "$OLD"
 
 # 2. stop-copy, killed right after writing the commit marker, before CRIU got
 #    "ok": CRIU resumes the source copy. b, in doubt, asks a's agent, which
 #    sees the tenant alive: abort. b discards its copy.
-src_fault src-crash-after-marker a b rcv-mem
-ends_on a rcv-mem "$MEM"
+src_fault src-crash-after-marker a b rcv-mem --mode stop-copy
+ends_on a a rcv-mem "$OLD"
 grep -q "source's agent says: abort" "$T/serve-b.log" || t_fail "b did not ask a's agent"
 ls "$T/state-a/migrations/"*.aborted >/dev/null || t_fail "a keeps no abort decision"
 
 # 3. stop-copy, killed after CRIU killed the source copy, before COMMIT: a's
 #    agent answers commit (marker, tenant gone), b resumes it; a's record goes.
-src_fault src-crash-before-commit a b rcv-mem
-ends_on b rcv-mem "$MEM"
+src_fault src-crash-before-commit a b rcv-mem --mode stop-copy
+ends_on a b rcv-mem "$OLD"
 grep -q "source's agent says: commit" "$T/serve-b.log" || t_fail "b did not ask a's agent"
 
 # 4. the destination agent killed after the resume, before CRIU returned (its
 #    record was written before the resume): the tenant runs on a, detached;
 #    the restarted agent registers it running and confirms the source's retry.
 restart a FERRY_FAULT=crash-after-resume
-mh_bg_migrate b a rcv-mem --timeout 10
+OLD=$(mh_pid b rcv-mem)
+mh_bg_migrate b a rcv-mem --mode stop-copy --timeout 10
 n=200
 while ((n-- > 0)) && kill -0 "$MH_PID_a" 2>/dev/null; do sleep 0.05; done
 kill -0 "$MH_PID_a" 2>/dev/null && t_fail "a's agent did not crash"
@@ -140,7 +137,7 @@ rc=0
 wait $MH_MIG || rc=$?
 cat "$T/err"
 ((rc == 0)) || t_fail "b -> a with a's agent killed after the resume: exit $rc"
-ends_on a rcv-mem "$MEM"
+ends_on b a rcv-mem "$OLD"
 
 # post-copy needs the pipe sysctls (--tune-host sets them; put back after)
 SOFT=$(cat /proc/sys/fs/pipe-user-pages-soft)
@@ -151,7 +148,7 @@ t_defer "echo $SOFT >/proc/sys/fs/pipe-user-pages-soft; echo $MAXSZ >/proc/sys/f
 #    CRIU's page server loses its peer and resumes the tenant, whose network
 #    was cut; a's agent (asked by b) answers abort and plumbs it again.
 src_fault src-crash-after-marker a b rcv-tcp --mode post-copy --tune-host
-ends_on a rcv-tcp "$TCP"
+ends_on a a rcv-tcp "$OLD"
 net_on a
 client_alive
 
@@ -159,14 +156,15 @@ client_alive
 #    answered): the same outcome, decided before any marker; b's session
 #    ends before RESTORED and it discards its copy by itself.
 src_fault src-crash-after-restore-sent a b rcv-tcp --mode post-copy --tune-host
-ends_on a rcv-tcp "$TCP"
+ends_on a a rcv-tcp "$OLD"
 net_on a
 client_alive
 
 # 6. stop-copy of the TCP tenant, killed after the source copy died: it runs
 #    on b, the address with it (a's agent named explicitly this time).
-src_fault src-crash-before-commit a b rcv-tcp --source-agent "$(mh_addr a):7000"
-ends_on b rcv-tcp "$TCP"
+src_fault src-crash-before-commit a b rcv-tcp --mode stop-copy \
+	--source-agent "$(mh_addr a):7000"
+ends_on a b rcv-tcp "$OLD"
 net_on b
 client_alive
 
@@ -177,8 +175,8 @@ client_alive
 restart b FERRY_MIGRATE_INDOUBT_S=3
 mh_kill_serve a
 [ ! -e "$T/state-a/agent.addr" ] || t_fail "a stopped agent left its address behind"
-src_fault src-crash-after-marker a b rcv-mem
-ends_on a rcv-mem "$MEM"
+src_fault src-crash-after-marker a b rcv-mem --mode stop-copy
+ends_on a a rcv-mem "$OLD"
 grep -q "source's agent says" "$T/serve-b.log" && t_fail "b asked an agent that does not run"
 mh_serve a
 

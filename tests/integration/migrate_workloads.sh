@@ -1,7 +1,8 @@
 #!/bin/bash
 # Every self-checking workload migrated a -> b in every mode this host
 # supports, passing its self-check there: memory, file, pipe, unix, threads,
-# timer. Stop-copy always; post-copy where userfaultfd works (with
+# timer; after each move exactly one host runs it (mh_assert_one_host).
+# Stop-copy always; post-copy where userfaultfd works (with
 # --tune-host: the pipe sysctls are put back when the test ends); pre-copy
 # has its own test (migrate_precopy).
 . "$TESTS_ROOT/lib/common.sh"
@@ -41,6 +42,7 @@ round() {
 	done
 	sleep 0.5
 	for w in $WLS; do
+		old=$(mh_pid a "$p-$w")
 		mh_migrate a b "$p-$w" --mode "$mode" ${extra[@]+"${extra[@]}"} \
 			--timeout ${MIG_TIMEOUT:-60} --json >"$T/$p-$w.json" || {
 			cat "$T/$p-$w.json"
@@ -48,7 +50,7 @@ round() {
 			t_fail "$mode migration of $w failed"
 		}
 		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("--", d["mode"], d["tenant"], "downtime_ms", round(d["downtime_ms"],1), "raw", d["raw_bytes"], "wire", d["wire_bytes"])' "$T/$p-$w.json"
-		mh_check_one b "$p-$w"
+		mh_assert_one_host "$p-$w" a b "$old"
 	done
 	sleep 0.5
 	for w in $WLS; do

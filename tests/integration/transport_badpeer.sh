@@ -33,7 +33,7 @@ done
 # version negotiation: a newer peer is answered with our version; a peer that
 # only speaks future versions is refused with a clear message
 h_exec b "$WIRETOOL" evil-offer "$to" "$T/certs" cli srv newer | tee "$T/out"
-grep -q "chose protocol version 1" "$T/out" || t_fail "no version chosen for a newer peer"
+grep -q "chose protocol version 2" "$T/out" || t_fail "no version chosen for a newer peer"
 h_exec b "$WIRETOOL" evil-offer "$to" "$T/certs" cli srv future | tee "$T/out"
 grep -q "no common protocol version" "$T/out" || t_fail "future-only peer not refused clearly"
 

@@ -22,10 +22,16 @@
 #   mh_serve HOST [ENV=V...] [-- WRAPPER...]  start HOST's agent; MH_PID_<HOST>
 #                             gets its pid, MH_LOG_<HOST> its log
 #   mh_kill_serve HOST        stop HOST's agent
-#   mh_migrate FROM TO NAME [ARGS...]  ferry migrate from host FROM to TO
+#   mh_migrate FROM TO NAME --mode MODE [ARGS...]  ferry migrate from host
+#                             FROM to TO; this and mh_bg_migrate refuse to run
+#                             without --mode: a test names the mode it means
+#                             (auto picks pre-copy on a host with soft-dirty)
 #   mh_pid HOST NAME / mh_state HOST NAME   from HOST's `ferry ps --json`
-#   mh_check_one HOST NAME    the tenant runs on HOST only: registries of a
-#                             and b, live init pid
+#   mh_assert_one_host NAME SRC DST [OLDPID]  proves that exactly one host,
+#                             DST, runs the tenant after a migration from SRC
+#                             (SRC = DST: it failed); see below
+#   mh_tree_roots ROOTFS      the live process trees of the machine whose root
+#                             is ROOTFS (tests/lib/onehost.py)
 set -euo pipefail
 
 MH_NET=10.204.0
@@ -210,10 +216,22 @@ mh_kill_serve() {
 	done
 }
 
-# mh_migrate FROM TO NAME [ARGS...]
+# _mh_need_mode ARGS...: the test names the mode it means (--mode M). The
+# default, auto, picks pre-copy on a host with soft-dirty and stop-copy on
+# one without: a test that omits it tests another path on another host.
+_mh_need_mode() {
+	local a
+	for a in "$@"; do
+		[[ "$a" == --mode || "$a" == --mode=* ]] && return 0
+	done
+	t_fail "ferry migrate $*: name the mode (--mode stop-copy, ..., or --mode auto on purpose)"
+}
+
+# mh_migrate FROM TO NAME --mode MODE [ARGS...]
 mh_migrate() {
 	local from=$1 to=$2 name=$3
 	shift 3
+	_mh_need_mode "$@"
 	mh_ferry "$from" migrate "$name" --to "$(mh_addr "$to"):7000" --tls "$T/certs" \
 		--name "$from" --peer "$to" "$@"
 }
@@ -236,22 +254,63 @@ for t in json.load(sys.stdin)["tenants"]:
 ' "$2"
 }
 
-# mh_check_one HOST NAME: runs on HOST (registry running, init alive), and the
-# other tenant host has no live record of it.
-mh_check_one() {
-	local h=$1 name=$2 other pid st
-	[ "$h" = a ] && other=b || other=a
-	st=$(mh_state "$h" "$name")
-	pid=$(mh_pid "$h" "$name")
-	[ "$st" = running ] || t_fail "$name: state on $h is '$st', want running"
-	[ -n "$pid" ] && mh_exec "$h" kill -0 "$pid" 2>/dev/null || t_fail "$name: pid '$pid' on $h not alive"
-	st=$(mh_state "$other" "$name")
-	case "$st" in
-	"" | gone | dumped) ;;
-	*) t_fail "$name: host $other still says '$st'" ;;
-	esac
-	# exactly one init of this tenant: its rootfs console is open by one tree
-	t_log "$name runs on $h only (pid $pid; $other: '${st:-no record}')"
+# mh_tree_roots ROOTFS: every live process tree on the whole machine whose
+# root directory is ROOTFS, compared by device and inode (tests/lib/onehost.py):
+# "want DEV:INO", then "PID NSPID..." per tree.
+mh_tree_roots() {
+	python3 "$TESTS_ROOT/lib/onehost.py" trees "$1"
+}
+
+# _mh_one_host_why NAME SRC DST OLDPID OTHER: why the tenant does not (yet)
+# run on DST only, or "ok: HOW IT WAS SEEN" when it does.
+_mh_one_host_why() {
+	local name=$1 src=$2 dst=$3 old=$4 other=$5 out seen
+	local -a r
+	mh_ferry "$dst" ps --json >"$T/one-$dst.json" 2>"$T/one.err" ||
+		{ echo "ferry ps on $dst failed: $(cat "$T/one.err")"; return; }
+	mh_ferry "$other" ps --json >"$T/one-$other.json" 2>"$T/one.err" ||
+		{ echo "ferry ps on $other failed: $(cat "$T/one.err")"; return; }
+	out=$(python3 "$TESTS_ROOT/lib/onehost.py" check "$name" "$dst" "$T/one-$dst.json" \
+		"$other" "$T/one-$other.json") || out="why: onehost.py failed (see above)"
+	[[ "$out" == ok\ * ]] || { echo "${out#why: }"; return; }
+	read -ra r <<<"$out" # ok DEV:INO PID MPID
+	if [ "$src" != "$dst" ] && mh_exec "$src" test -e "/proc/$old"; then
+		echo "the old init (pid $old) still exists on $src:" \
+			"$(mh_exec "$src" grep -h '^State' "/proc/$old/status" 2>/dev/null)"
+		return
+	fi
+	seen=$(mh_exec "$dst" stat -L -c %d:%i "/proc/${r[2]}/root" 2>/dev/null || true)
+	[ "$seen" = "${r[1]}" ] || { echo "pid ${r[2]} on $dst has the root '$seen', not ${r[1]}"; return; }
+	echo "ok: pid ${r[2]} on $dst (${r[3]} here), the only process tree with the root ${r[1]}"
+}
+
+# mh_assert_one_host NAME SRC DST [OLDPID]: proves that exactly one host, DST,
+# runs tenant NAME (a container) after a migration from SRC; SRC = DST for a
+# migration that failed (the tenant stays on SRC, the other tenant host must
+# have nothing). Proof: (a) SRC != DST: OLDPID (its init's pid on SRC before
+# the migration) is gone in SRC's PID namespace; (b) exactly one live process
+# tree on the whole machine has the tenant's root (device and inode of its
+# root file system), its init is the pid DST's registry names, and that pid
+# in DST's PID namespace has this root; (c) the registries agree (`ferry ps
+# --json`): running on DST, no record on the other host. Waits up to
+# MH_ONE_WAIT seconds (15) for it to settle (a recovery decides in the
+# background), then fails saying what does not hold.
+mh_assert_one_host() {
+	local name=$1 src=$2 dst=$3 old=${4:-} other why n
+	[ "$dst" = a ] && other=b || other=a
+	[ "$src" = "$dst" ] || [ -n "$old" ] || t_fail "mh_assert_one_host $*: the old pid on $src?"
+	n=$((${MH_ONE_WAIT:-15} * 5))
+	while :; do
+		why=$(_mh_one_host_why "$name" "$src" "$dst" "$old" "$other")
+		[[ "$why" == ok:* ]] && break
+		((n-- > 0)) || t_fail "$name does not run on exactly one host ($dst): $why"
+		sleep 0.2
+	done
+	if [ "$src" = "$dst" ]; then
+		t_log "$name runs on $dst only: ${why#ok: }; $other has no record"
+	else
+		t_log "$name runs on $dst only: ${why#ok: }; $src: old pid $old gone, no record"
+	fi
 }
 
 # mh_verify HOST NAME ROOTFS: the workload's self-check (SIGUSR1, PASS).
@@ -280,31 +339,13 @@ mh_start() {
 	t_wait_file "$r/tmp/wl.ready" 30
 }
 
-# mh_copies CMDLINE: how many processes run with exactly this command line
-# (give the tenant a unique one, e.g. a --seed from $MH_TOK: other runs of
-# the same test may be going on): each copy of a single-process
-# tenant, on any host, running or held stopped, counts once.
-mh_copies() {
-	pgrep -cfx -- "$1" || true
-}
-
-# mh_wait_copies CMDLINE N [SECONDS]: until exactly N copies exist.
-mh_wait_copies() {
-	local cl=$1 want=$2 n=$((${3:-10} * 10)) c
-	while ((n-- > 0)); do
-		c=$(mh_copies "$cl")
-		((c == want)) && return 0
-		sleep 0.1
-	done
-	t_fail "$c copies of '$cl' exist, want $want"
-}
-
-# mh_bg_migrate FROM TO NAME [ARGS...]: ferry migrate in the background, its
+# mh_bg_migrate FROM TO NAME --mode MODE [ARGS...]: ferry migrate in the background, its
 # output in $T/out and $T/err; MH_MIG gets the waitable pid, MH_MIG_PID the
 # migrate process itself (root PID namespace: for kill and /proc).
 mh_bg_migrate() {
 	local from=$1 to=$2 name=$3 addr
 	shift 3
+	_mh_need_mode "$@"
 	_mh_prefix "$from"
 	addr=$(mh_addr "$to") # not in the background command (see mh_serve)
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$from" "$FERRY" migrate "$name" \

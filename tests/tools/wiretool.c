@@ -143,7 +143,7 @@ static int evil(const char *to, const char *tls_dir, const char *name, const cha
 		return 2;
 	}
 	if (!strcmp(kind, "future") || !strcmp(kind, "newer")) {
-		int r = hello_versions(c, !strcmp(kind, "future") ? 2 : 1, 9);
+		int r = hello_versions(c, !strcmp(kind, "future") ? WIRE_PROTO_MAX + 1 : 1, 9);
 		chan_close(c);
 		tls_ctx_free(t);
 		return r;
