@@ -1,5 +1,5 @@
-/* Listener, connection threads, request dispatch, per-set locks. */
-#define LOG_PREFIX "serve"
+/* Listener, connection threads, the request table and its dispatch, per-set
+ * locks, the agent's state (serve.h). */
 #include "agent/serve.h"
 
 #include <errno.h>
@@ -12,19 +12,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/report.h"
+#include "lib/fsutil.h"
+#include "lib/reap.h"
+#include "lib/util.h"
+#include "snapshot/store.h"
 #include "transport/chan_sock.h"
 #include "transport/chan_tls.h"
-#include "lib/fsutil.h"
-#include "migrate/handover.h"
-#include "migrate/handover_query.h"
-#include "lib/json.h"
-#include "lib/log.h"
-#include "lib/reap.h"
+#include "transport/request.h"
 #include "transport/session.h"
-#include "snapshot/store.h"
-#include "lib/util.h"
 #include "transport/wire.h"
 #include "transport/xfer.h"
+#include "migrate/dst.h"
+#include "migrate/handover.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -39,19 +39,31 @@ struct conn {
 	struct chan *raw; /* until the thread owns it */
 	int fd;		  /* the socket, to kick a stalled connection */
 	bool used;
-	bool handover;	 /* a migration request: it logs its own outcome */
 	char set_id[65]; /* set this connection holds the lock of, or "" */
 };
 
-/* Everything below lock is protected by it. */
+/* A request the agent serves: a layer's handler with that layer's state. */
+struct req_entry {
+	const struct req_handler *h;
+	void *state;
+};
+
+/* The agent's state. Set up before the first connection and unchanged until
+ * the last one ended: o, tls, reqs, xfer, mig (whose tables lock themselves,
+ * migrate/dst.h) and rep (one lock inside, agent/report.h). Everything from
+ * lock on is protected by lock. */
 struct server {
 	const struct serve_opts *o;
 	struct tls_ctx *tls;
+	struct reporter rep;
+	struct req_entry *reqs; /* the request table */
+	size_t n_reqs;
+	struct xfer_serve_cfg xfer; /* transport/'s state: OFFER */
+	struct mig_state *mig;	    /* migrate/'s state: the migration requests */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct conn *conns;
 	int active;
-	pthread_mutex_t out_lock; /* one log line at a time */
 };
 
 /* ---- per-set locks: one connection per set; a newer one takes over ---- */
@@ -106,51 +118,58 @@ static void set_unlock(void *arg, const char *set_id)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* ---- one line per transfer ---- */
+/* ---- the request table ---- */
 
-static void log_transfer(struct server *s, const char *peer, const char *cn,
-			 const struct xfer_stats *st, int rc, const ferr_t *err)
+/* Add a layer's handlers (ending with fn NULL), each with the layer's state. */
+static int add_requests(struct server *s, const struct req_handler *hs, void *state, ferr_t *err)
 {
-	double mbps = st->seconds > 0 ? st->raw_bytes / st->seconds / 1e6 : 0;
-	char b1[32];
-
-	pthread_mutex_lock(&s->out_lock);
-	if (s->o->json) {
-		struct jw w;
-		jw_init(&w, stdout);
-		jw_obj_begin(&w, NULL);
-		jw_str(&w, "event", "transfer");
-		jw_bool(&w, "ok", rc == 0);
-		jw_str(&w, "set_id", st->set_id);
-		jw_str(&w, "tenant", st->tenant);
-		jw_str(&w, "peer", peer);
-		jw_str(&w, "peer_name", cn);
-		jw_uint(&w, "files", st->n_files);
-		jw_uint(&w, "total_bytes", st->total_bytes);
-		jw_uint(&w, "raw_bytes", st->raw_bytes);
-		jw_uint(&w, "resumed_from", st->skipped_bytes);
-		jw_uint(&w, "wire_bytes", st->wire_bytes);
-		jw_double(&w, "seconds", st->seconds);
-		jw_bool(&w, "already_present", st->have_set);
-		if (rc) {
-			jw_int(&w, "code", err->code);
-			jw_str(&w, "error", err->msg);
-		}
-		jw_obj_end(&w);
-		jw_finish(&w);
-	} else if (rc == 0) {
-		printf("ferry serve: %s set %s (tenant %s, %u files, %s) from %s [%s]: %.1f MB/s, "
-		       "%.2f s%s\n",
-		       st->have_set ? "already had" : "received", st->set_id, st->tenant,
-		       st->n_files, fmt_bytes(st->total_bytes, b1, sizeof(b1)), cn, peer, mbps,
-		       st->seconds, st->skipped_bytes ? " (resumed)" : "");
-	} else {
-		printf("ferry serve: transfer%s%s from %s [%s] failed: %s\n",
-		       st->set_id[0] ? " of set " : "", st->set_id, cn[0] ? cn : "?", peer,
-		       err->msg);
+	for (; hs->fn; hs++) {
+		for (size_t i = 0; i < s->n_reqs; i++)
+			if (s->reqs[i].h->type == hs->type)
+				return ferr_set(err, FX_FAIL, "requests %s and %s share type %u",
+						s->reqs[i].h->name, hs->name, hs->type);
+		struct req_entry *v = realloc(s->reqs, (s->n_reqs + 1) * sizeof(*v));
+		if (!v)
+			return ferr_set(err, FX_FAIL, "out of memory");
+		s->reqs = v;
+		s->reqs[s->n_reqs++] = (struct req_entry){hs, state};
 	}
-	fflush(stdout);
-	pthread_mutex_unlock(&s->out_lock);
+	return 0;
+}
+
+/* Every layer's requests: transport/ (OFFER), migrate/ (the migration). */
+static int build_requests(struct server *s, ferr_t *err)
+{
+	s->xfer.threads = s->o->threads;
+	if (add_requests(s, xfer_requests, &s->xfer, err) < 0 ||
+	    add_requests(s, mig_requests, s->mig, err) < 0)
+		return -1;
+	return 0;
+}
+
+static const struct req_entry *find_request(const struct server *s, uint8_t type)
+{
+	for (size_t i = 0; i < s->n_reqs; i++)
+		if (s->reqs[i].h->type == type)
+			return &s->reqs[i];
+	return NULL;
+}
+
+/* A failure the handler did not report itself (req NULL: before a request). */
+static void report_failure(struct server *s, const struct req_entry *req, const char *peer,
+			   const char *cname, const ferr_t *err)
+{
+	struct event e;
+
+	ev_init(&e, req ? "request" : "connection");
+	ev_bool(&e, "ok", false);
+	if (req)
+		ev_str(&e, "request", req->h->name);
+	ev_str(&e, "peer", peer);
+	ev_str(&e, "peer_name", cname);
+	ev_int(&e, "code", err->code);
+	ev_str(&e, "error", err->msg);
+	report_event(&e, &s->rep);
 }
 
 /* After an error the peer may still be sending: read and drop its bytes for a
@@ -171,18 +190,13 @@ static void linger(int fd)
 	}
 }
 
-/* The request that follows HELLO selects what this connection does. */
-static int dispatch(struct conn *cn, struct chan *c, struct xfer_stats *st, ferr_t *err)
+/* The request that follows HELLO selects what this connection does; *ran
+ * gets the request that ran, if any. */
+static int dispatch(struct conn *cn, struct chan *c, const struct req_ctx *ctx,
+		    const struct req_entry **ran, ferr_t *err)
 {
-	struct server *s = cn->srv;
 	struct frame_buf fb = {0};
-	struct recv_opts ro = {
-	    .state_dir = s->o->state_dir,
-	    .threads = s->o->threads,
-	    .lock = set_lock,
-	    .unlock = set_unlock,
-	    .lock_arg = cn,
-	};
+	const struct req_entry *req;
 	int ret;
 
 	if (frame_recv(c, &fb, err) < 0) {
@@ -191,34 +205,14 @@ static int dispatch(struct conn *cn, struct chan *c, struct xfer_stats *st, ferr
 		frame_buf_free(&fb);
 		return -1;
 	}
-	switch (fb.h.type) {
-	case WIRE_OFFER:
-		ret = xfer_recv(c, &fb, &ro, st, err);
-		break;
-	case MIG_REQ_BEGIN:
-	case MIG_REQ_RESOLVE:
-	case MIG_REQ_QUERY:
-	case MIG_REQ_PAGES: {
-		struct handover_opts ho = {.state_dir = s->o->state_dir,
-					   .host_name = s->o->name,
-					   .timeout_ms = s->o->timeout_ms,
-					   .tls_dir = s->o->tls_dir};
-		cn->handover = true;
-		if (fb.h.type == MIG_REQ_BEGIN)
-			ret = handover_serve(c, &fb, &ho, err);
-		else if (fb.h.type == MIG_REQ_PAGES)
-			ret = handover_pages(c, &fb, &ho, err);
-		else if (fb.h.type == MIG_REQ_QUERY)
-			ret = handover_query(c, &fb, &ho, err);
-		else
-			ret = handover_resolve(c, &fb, &ho, err);
-		break;
-	}
-	default:
+	req = find_request(cn->srv, fb.h.type);
+	if (req) {
+		*ran = req;
+		ret = req->h->fn(c, &fb, ctx, req->state, err);
+	} else {
 		ret = ferr_set(err, FX_USAGE, "unsupported request %s (type %u)",
 			       wire_type_name(fb.h.type), fb.h.type);
 		session_send_error(c, err);
-		break;
 	}
 	frame_buf_free(&fb);
 	return ret;
@@ -228,10 +222,20 @@ static void *conn_main(void *arg)
 {
 	struct conn *cn = arg;
 	struct server *s = cn->srv;
-	struct xfer_stats st = {0};
+	const struct req_entry *ran = NULL;
 	struct session_info si;
 	ferr_t err = {0};
 	char peer[128], cname[256] = "";
+	struct req_ctx ctx = {.state_dir = s->o->state_dir,
+			      .host_name = s->o->name,
+			      .tls_dir = s->o->tls_dir,
+			      .timeout_ms = s->o->timeout_ms,
+			      .peer = peer,
+			      .peer_name = cname,
+			      .lock = set_lock,
+			      .unlock = set_unlock,
+			      .lock_arg = cn,
+			      .events = &s->rep.sink};
 	struct chan *c;
 	int rc = -1;
 
@@ -240,20 +244,14 @@ static void *conn_main(void *arg)
 	if (c) {
 		snprintf(cname, sizeof(cname), "%s", chan_tls_peer_cn(c));
 		if (session_hello_server(c, s->o->name, &si, &err) == 0)
-			rc = dispatch(cn, c, &st, &err);
+			rc = dispatch(cn, c, &ctx, &ran, &err);
 		if (rc < 0 && !chan_error(c))
 			linger(c->fd);
 		else
 			chan_shutdown(c);
 	}
-	if (!cn->handover)
-		log_transfer(s, peer, cname, &st, rc, &err);
-	else if (rc < 0) {
-		pthread_mutex_lock(&s->out_lock);
-		printf("ferry serve: %s [%s]: %s\n", cname, peer, err.msg);
-		fflush(stdout);
-		pthread_mutex_unlock(&s->out_lock);
-	}
+	if (rc < 0 && !(ran && ran->h->reports_outcome))
+		report_failure(s, ran, peer, cname, &err);
 	pthread_mutex_lock(&s->lock);
 	chan_close(c);
 	cn->used = false;
@@ -279,7 +277,6 @@ static void accept_one(struct server *s, int lfd)
 		if (!s->conns[i].used)
 			cn = &s->conns[i];
 	cn->used = true;
-	cn->handover = false;
 	cn->raw = raw;
 	cn->fd = raw->fd;
 	cn->set_id[0] = '\0';
@@ -324,12 +321,12 @@ static void serve_loop(struct server *s, int lfd)
 	pthread_mutex_unlock(&s->lock);
 }
 
-int serve_run(const struct serve_opts *o, ferr_t *err)
+/* Before listening: tidy the state directory, build the agent's state. */
+static int server_setup(struct server *s, ferr_t *err)
 {
-	struct server s = {.o = o};
-	struct sigaction sa = {.sa_handler = on_signal};
+	const struct serve_opts *o = s->o;
 	char dir[4096];
-	int lfd, n;
+	int n;
 
 	if (xsnprintf(dir, sizeof(dir), err, "%s/incoming", o->state_dir) < 0 ||
 	    fs_mkdir_p(dir, 0700, err) < 0)
@@ -337,54 +334,80 @@ int serve_run(const struct serve_opts *o, ferr_t *err)
 	n = store_clean_stale(o->state_dir, (int64_t)o->keep_incoming_h * 3600, err);
 	if (n < 0)
 		return -1;
-	if (n > 0)
-		log_msg(LOG_WARN, LOG_PREFIX,
-			"removed %d abandoned incoming set(s) older than %d h", n,
-			o->keep_incoming_h);
-	/* what killed commands and a killed agent left (migrate/reconcile.h) */
-	reconcile_all(o->state_dir, true);
-	if (handover_clean_stale(o->state_dir, err) < 0)
-		return -1;
-	s.tls = tls_ctx_new(o->tls_dir, o->name, true, err);
-	if (!s.tls)
-		return -1;
-	lfd = chan_tcp_listen(o->host, o->port, 64, err);
-	if (lfd < 0) {
-		tls_ctx_free(s.tls);
-		return -1;
+	if (n > 0) {
+		struct event e;
+		ev_init(&e, "cleaned");
+		ev_int(&e, "incoming_sets", n);
+		ev_int(&e, "older_than_h", o->keep_incoming_h);
+		report_event(&e, &s->rep);
 	}
-	s.conns = calloc((size_t)o->max_conns, sizeof(*s.conns));
-	if (!s.conns) {
-		close(lfd);
-		tls_ctx_free(s.tls);
+	s->mig = mig_state_new((unsigned)o->max_conns, err);
+	if (!s->mig || mig_state_start(s->mig, o->state_dir, err) < 0 || build_requests(s, err) < 0)
+		return -1;
+	s->tls = tls_ctx_new(o->tls_dir, o->name, true, err);
+	if (!s->tls)
+		return -1;
+	s->conns = calloc((size_t)o->max_conns, sizeof(*s->conns));
+	if (!s->conns)
 		return ferr_set(err, FX_FAIL, "out of memory");
-	}
 	for (int i = 0; i < o->max_conns; i++) {
-		s.conns[i].srv = &s;
-		s.conns[i].fd = -1;
+		s->conns[i].srv = s;
+		s->conns[i].fd = -1;
+	}
+	return 0;
+}
+
+/* After the last connection ended (or when setup failed half way). */
+static void server_free(struct server *s)
+{
+	free(s->conns);
+	tls_ctx_free(s->tls);
+	free(s->reqs);
+	mig_state_free(s->mig);
+}
+
+static void report_status(struct server *s, const char *name)
+{
+	struct event e;
+
+	ev_init(&e, name);
+	if (!strcmp(name, "listening")) {
+		ev_str(&e, "host", s->o->host);
+		ev_uint(&e, "port", s->o->port);
+		ev_str(&e, "name", s->o->name);
+		ev_str(&e, "state_dir", s->o->state_dir);
+	}
+	report_event(&e, &s->rep);
+}
+
+int serve_run(const struct serve_opts *o, ferr_t *err)
+{
+	struct server s = {.o = o};
+	struct sigaction sa = {.sa_handler = on_signal};
+	int lfd = -1;
+
+	reporter_init(&s.rep, o->json);
+	if (server_setup(&s, err) < 0 || (lfd = chan_tcp_listen(o->host, o->port, 64, err)) < 0 ||
+	    hq_record_agent(o->state_dir, o->host, o->port, err) < 0) {
+		if (lfd >= 0)
+			close(lfd);
+		server_free(&s);
+		reporter_fini(&s.rep);
+		return -1;
 	}
 	pthread_mutex_init(&s.lock, NULL);
-	pthread_mutex_init(&s.out_lock, NULL);
 	pthread_cond_init(&s.changed, NULL);
 	stop_flag = 0;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (hq_record_agent(o->state_dir, o->host, o->port, err) < 0) {
-		close(lfd);
-		free(s.conns);
-		tls_ctx_free(s.tls);
-		return -1;
-	}
-	fprintf(stderr, "ferry serve: listening on %s:%u as %s, state in %s\n", o->host, o->port,
-		o->name, o->state_dir);
+	report_status(&s, "listening");
 	serve_loop(&s, lfd);
 	hq_forget_agent(o->state_dir);
 	close(lfd);
-	free(s.conns);
-	tls_ctx_free(s.tls);
+	report_status(&s, "stopped");
+	server_free(&s);
 	pthread_mutex_destroy(&s.lock);
-	pthread_mutex_destroy(&s.out_lock);
 	pthread_cond_destroy(&s.changed);
-	fprintf(stderr, "ferry serve: stopped\n");
+	reporter_fini(&s.rep);
 	return 0;
 }

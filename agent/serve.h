@@ -1,7 +1,9 @@
 /* The host agent's listener: TLS with mutual authentication, a thread per
- * connection (bounded), HELLO, then a dispatch on the request frame that
- * follows it. Today's request: OFFER (receive an image set, xfer.h); later
- * issues add theirs (restore a set, migration handover) in dispatch(). */
+ * connection (bounded), HELLO, then the request frame that follows it,
+ * dispatched through a table of handlers each layer exports
+ * (transport/request.h; the list: docs/protocol.md, "Requests the agent
+ * serves"). The agent owns the state the handlers share (migrate/dst.h) and
+ * prints what they report through one reporter (agent/report.h). */
 #ifndef FERRY_SERVE_H
 #define FERRY_SERVE_H
 
@@ -16,7 +18,7 @@ struct serve_opts {
 	const char *tls_dir;
 	const char *name;
 	const char *state_dir;
-	bool json; /* one JSON object per transfer on stdout */
+	bool json; /* one JSON object per event on stdout (agent/report.h) */
 	int max_conns;
 	int timeout_ms;	     /* a connection silent this long is dropped */
 	int keep_incoming_h; /* incoming sets older than this are removed at start */

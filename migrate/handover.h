@@ -1,5 +1,7 @@
-/* Live-migration handover protocol (docs/migrate.md): frame types, the
- * destination's handler (handover_dst.c) and helpers both sides share.
+/* Live-migration handover protocol (docs/migrate.md): frame types and what
+ * both sides share (handover.c). The source is migrate*.c (`ferry migrate`),
+ * the destination dst*.c (requests of `ferry serve`, dst.h); neither links
+ * the other's code.
  *
  * Session after HELLO (source S = client, destination D = `ferry serve`):
  *   S: MIGRATE_BEGIN          D: checks name/rootfs/address, starts
@@ -33,6 +35,7 @@
 #define FERRY_HANDOVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "transport/chan.h"
@@ -53,7 +56,7 @@ enum mig_type {
 	MIG_COMMIT = 69,      /* S: the source copy is dead: resume yours */
 	MIG_DONE = 70,	      /* D: running (MigrateStep with timings) */
 	MIG_ABORT = 71,	      /* S: give up; discard everything */
-	MIG_VERDICT = 72,     /* source's agent: MigrateVerdict (handover_query.h) */
+	MIG_VERDICT = 72,     /* source's agent: MigrateVerdict (query.h) */
 	MIG_ROUND = 80,	      /* S: pre-copy round (MigrateRound); D answers MIG_ACCEPT */
 };
 
@@ -72,25 +75,14 @@ int mig_send_step(struct chan *c, uint8_t t, const Ferry__Wire__MigrateStep *m);
 int mig_recv(struct chan *c, struct frame_buf *fb, uint8_t want, const char *waiting,
 	     Ferry__Wire__MigrateStep **step, ferr_t *err);
 
-/* Destination side, called by serve.c for MIG_REQ_BEGIN / MIG_REQ_RESOLVE. */
-struct handover_opts {
-	const char *state_dir;
-	const char *host_name; /* our certificate name, for messages */
-	int timeout_ms;	       /* the agent's idle limit for a connection */
-	const char *tls_dir;   /* our identity, to ask a source's agent (handover_query.h) */
-};
-int handover_serve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
-		   ferr_t *err);
-/* Post-copy: the lazy-page relay of a migration, on its own connection. */
-int handover_pages(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
-		   ferr_t *err);
-/* At agent start: remove what migrations of an earlier (killed) agent left. */
-int handover_clean_stale(const char *state_dir, ferr_t *err);
-int handover_resolve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
-		     ferr_t *err);
-/* Source host's agent: MIG_REQ_QUERY from a destination in doubt
- * (handover_query.c). */
-int handover_query(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
-		   ferr_t *err);
+/* Where this host's agent listens, STATE/agent.addr: a destination in doubt
+ * asks it for the outcome (query.h). The agent records it at start and
+ * forgets it at stop. */
+int hq_record_agent(const char *state_dir, const char *host, uint16_t port, ferr_t *err);
+void hq_forget_agent(const char *state_dir);
+/* Source `ferry migrate`: MIGRATE_BEGIN's source agent fields, from explicit
+ * ("HOST:PORT", may be NULL) or STATE/agent.addr. hostbuf keeps the string. */
+void hq_fill_begin(Ferry__Wire__MigrateBegin *b, const char *state_dir, const char *explicit,
+		   char *hostbuf, size_t len);
 
 #endif

@@ -17,7 +17,6 @@
 #include "lib/fsutil.h"
 #include "tenant/garp.h"
 #include "migrate/handover.h"
-#include "migrate/handover_query.h"
 #include "criu/imgfix.h"
 #include "lib/log.h"
 #include "proto/manifest.h"

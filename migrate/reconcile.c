@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
-#include "migrate/handover_indoubt.h"
 #include "lib/log.h"
 #include "tenant/net.h"
 #include "lib/util.h"
@@ -362,7 +361,7 @@ static void settle_frozen(const char *state_dir, const char *name)
  * free lock means nobody works on it any more. Returns true when rec is
  * such a record. */
 static bool settle_incoming(const char *state_dir, const struct tenant_rec *listed,
-			    bool at_agent_start)
+			    bool at_agent_start, reconcile_settled_fn settled, void *arg)
 {
 	char base[PATH_MAX], real[PATH_MAX], id[80];
 	struct tenant_rec rec;
@@ -395,12 +394,14 @@ static bool settle_incoming(const char *state_dir, const struct tenant_rec *list
 		rec.last_dump[0] = '\0';
 		rec.updated = wall_time();
 		registry_save(state_dir, &rec, NULL);
-		indoubt_finish(id, INDOUBT_RUNNING);
+		if (settled)
+			settled(id, true, arg);
 	} else if (s == SETTLE_GONE) {
 		pr_info("tenant %s (migration %s) did not survive its agent: record removed",
 			rec.name, id);
 		registry_remove(state_dir, rec.name, NULL);
-		indoubt_finish(id, INDOUBT_DISCARDED);
+		if (settled)
+			settled(id, false, arg);
 	} else if (at_agent_start) {
 		pr_warn("tenant %s (migration %s) is still held by CRIU: left as it is", rec.name,
 			id);
@@ -411,7 +412,8 @@ out:
 	return true;
 }
 
-void reconcile_all(const char *state_dir, bool at_agent_start)
+static void reconcile(const char *state_dir, bool at_agent_start, reconcile_settled_fn settled,
+		      void *arg)
 {
 	struct tenant_rec *v = NULL;
 	size_t n = 0;
@@ -421,11 +423,22 @@ void reconcile_all(const char *state_dir, bool at_agent_start)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		bool live = v[i].state == TS_RUNNING || v[i].state == TS_FROZEN;
-		if (live && v[i].last_dump[0] && settle_incoming(state_dir, &v[i], at_agent_start))
+		if (live && v[i].last_dump[0] &&
+		    settle_incoming(state_dir, &v[i], at_agent_start, settled, arg))
 			;
 		else if (v[i].state == TS_FROZEN)
 			settle_frozen(state_dir, v[i].name);
 		tenant_rec_free(&v[i]);
 	}
 	free(v);
+}
+
+void reconcile_all(const char *state_dir, bool at_agent_start)
+{
+	reconcile(state_dir, at_agent_start, NULL, NULL);
+}
+
+void reconcile_agent_start(const char *state_dir, reconcile_settled_fn settled, void *arg)
+{
+	reconcile(state_dir, true, settled, arg);
 }

@@ -50,6 +50,11 @@ int reconcile_migration(const char *state_dir, const char *id, int wait_ms, enum
  * Problems are logged, not returned: a stale state must never stop the
  * command that tidies up. */
 void reconcile_all(const char *state_dir, bool at_agent_start);
+/* The agent at its start: reconcile_all, and settled(id, running, arg) for
+ * each incoming migration settled here (running: its tenant runs here), so
+ * that the agent can answer a source that asks about it. */
+typedef void (*reconcile_settled_fn)(const char *id, bool running, void *arg);
+void reconcile_agent_start(const char *state_dir, reconcile_settled_fn settled, void *arg);
 
 /* Testing hook (docs/migrate.md): FERRY_FAULT=what in this process's
  * environment -> SIGKILL to itself. */

@@ -13,6 +13,7 @@
 
 #include "transport/chan.h"
 #include "transport/frame.h"
+#include "transport/request.h"
 
 #define XFER_CHUNK	(256U << 10)  /* raw bytes per DATA chunk the sender makes */
 #define XFER_CHUNK_MAX	(1U << 20)    /* largest raw chunk a receiver accepts */
@@ -55,8 +56,8 @@ struct send_opts {
 /* Stream the set; resumes after drops. Exit-code class in err->code. */
 int xfer_send(const struct send_opts *o, struct xfer_stats *st, ferr_t *err);
 
-/* Receiving side: called by serve.c after HELLO when the request is an OFFER
- * (in fb). lock/unlock serialise connections that carry the same set. */
+/* Receiving side: after HELLO, when the request is an OFFER (in offer).
+ * lock/unlock serialise connections that carry the same set. */
 struct recv_opts {
 	const char *state_dir;
 	int threads;
@@ -67,5 +68,12 @@ struct recv_opts {
 
 int xfer_recv(struct chan *c, const struct frame_buf *offer, const struct recv_opts *o,
 	      struct xfer_stats *st, ferr_t *err);
+
+/* The agent's handler of OFFER (request.h): xfer_recv, then one "transfer"
+ * event, success or failure. Its state: a struct xfer_serve_cfg. */
+struct xfer_serve_cfg {
+	int threads; /* receive pipeline threads (1 or 2) */
+};
+extern const struct req_handler xfer_requests[];
 
 #endif

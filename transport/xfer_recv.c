@@ -501,3 +501,51 @@ out:
 	st->seconds = ms_since(t0) / 1000.0;
 	return ret;
 }
+
+/* ---- the agent's OFFER handler (request.h) ---- */
+
+static void report(const struct req_ctx *ctx, const struct xfer_stats *st, int rc,
+		   const ferr_t *err)
+{
+	struct event e;
+
+	ev_init(&e, "transfer");
+	ev_bool(&e, "ok", rc == 0);
+	ev_str(&e, "set_id", st->set_id);
+	ev_str(&e, "tenant", st->tenant);
+	ev_str(&e, "peer", ctx->peer);
+	ev_str(&e, "peer_name", ctx->peer_name);
+	ev_uint(&e, "files", st->n_files);
+	ev_uint(&e, "total_bytes", st->total_bytes);
+	ev_uint(&e, "raw_bytes", st->raw_bytes);
+	ev_uint(&e, "resumed_from", st->skipped_bytes);
+	ev_uint(&e, "wire_bytes", st->wire_bytes);
+	ev_double(&e, "seconds", st->seconds);
+	ev_bool(&e, "already_present", st->have_set);
+	if (rc) {
+		ev_int(&e, "code", err->code);
+		ev_str(&e, "error", err->msg);
+	}
+	ev_emit(ctx->events, &e);
+}
+
+static int serve_offer(struct chan *c, const struct frame_buf *req, const struct req_ctx *ctx,
+		       void *state, ferr_t *err)
+{
+	const struct xfer_serve_cfg *cfg = state;
+	struct recv_opts ro = {.state_dir = ctx->state_dir,
+			       .threads = cfg ? cfg->threads : 2,
+			       .lock = ctx->lock,
+			       .unlock = ctx->unlock,
+			       .lock_arg = ctx->lock_arg};
+	struct xfer_stats st = {0};
+	int rc = xfer_recv(c, req, &ro, &st, err);
+
+	report(ctx, &st, rc, err);
+	return rc;
+}
+
+const struct req_handler xfer_requests[] = {
+    {WIRE_OFFER, "send-set", serve_offer, true},
+    {0, NULL, NULL, false},
+};

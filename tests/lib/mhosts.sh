@@ -20,7 +20,9 @@
 #   mh_child PID              the (first) child of PID, e.g. of mh_exec's nsenter
 #   mh_ferry HOST ARGS...     ferry with HOST's state directory, inside HOST
 #   mh_serve HOST [ENV=V...] [-- WRAPPER...]  start HOST's agent; MH_PID_<HOST>
-#                             gets its pid, MH_LOG_<HOST> its log
+#                             gets its pid, MH_LOG_<HOST> its log (stdout and
+#                             stderr); with MH_SERVE_JSON=1 the agent runs with
+#                             --json and its stdout goes to $T/serve-HOST.json
 #   mh_kill_serve HOST        stop HOST's agent
 #   mh_migrate FROM TO NAME --mode MODE [ARGS...]  ferry migrate from host
 #                             FROM to TO; this and mh_bg_migrate refuse to run
@@ -162,15 +164,21 @@ mh_serve() {
 		shift
 	done
 	(($#)) && { shift; wrap=("$@"); }
-	local log="$T/serve-$h.log" addr
+	local log="$T/serve-$h.log" addr out json=()
 	: >"$log"
+	out=$log
+	if [ "${MH_SERVE_JSON:-}" = 1 ]; then
+		json=(--json)
+		out="$T/serve-$h.json"
+	fi
 	_mh_prefix "$h"
 	# no command substitution in the background command: its subshell would
 	# be the first child mh_child finds
 	addr=$(mh_addr "$h")
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
 		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$addr:7000" \
-		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" >>"$log" 2>&1 &
+		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" ${json[@]+"${json[@]}"} \
+		>>"$out" 2>>"$log" &
 	local pid
 	pid=$(mh_child $!) || t_fail "no agent process in host $h"
 	eval "MH_PID_$h=$pid"

@@ -2,7 +2,7 @@
  * rounds' directory names and parent links, the order the destination
  * accepts rounds in; and the destination refusing rounds out of order, a
  * final dump before any round and other frames before it starts anything
- * (migrate/precopy_dst.c). The rounds themselves need CRIU with soft-dirty:
+ * (migrate/dst_precopy.c). The rounds themselves need CRIU with soft-dirty:
  * tests/integration/migrate_precopy.sh. */
 #include <dirent.h>
 #include <limits.h>
@@ -18,7 +18,7 @@
 #include "lib/json.h"
 #include "cmd/migrate_report.h"
 #include "migrate/precopy.h"
-#include "migrate/precopy_dst.h"
+#include "migrate/dst_precopy.h"
 #include "unit.h"
 #include "transport/wire.h"
 

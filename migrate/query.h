@@ -1,5 +1,6 @@
-/* Asking the source host's agent for a migration's outcome
- * (handover_query.c, docs/migrate.md "Recovery").
+/* The in-doubt query, both ends (query.c, docs/migrate.md "Recovery"): a
+ * destination asks the source host's agent for a migration's outcome, and
+ * the agent (as the source host) answers.
  *
  * A destination whose session dropped after MIG_RESTORED holds a restored,
  * stopped copy. Besides waiting for the source's `ferry migrate` to deliver
@@ -13,13 +14,15 @@
  * STATE/agent.addr, written by `ferry serve`) and, when it is not the
  * session's peer address, its host; it must present a certificate for the
  * name the source presented in the session. */
-#ifndef FERRY_HANDOVER_QUERY_H
-#define FERRY_HANDOVER_QUERY_H
+#ifndef FERRY_QUERY_H
+#define FERRY_QUERY_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "transport/chan.h"
+#include "transport/request.h"
+#include "migrate/dst_indoubt.h"
 #include "migrate/handover.h"
 #include "migrate/reconcile.h"
 #include "proto/wire.pb-c.h"
@@ -32,23 +35,21 @@ struct hq_source {
 	char name[256]; /* its certificate name */
 };
 
-/* Agent: record where it listens (STATE/agent.addr); forget it at stop. */
-int hq_record_agent(const char *state_dir, const char *host, uint16_t port, ferr_t *err);
-void hq_forget_agent(const char *state_dir);
-
-/* Source `ferry migrate`: MIGRATE_BEGIN's source agent fields, from explicit
- * ("HOST:PORT", may be NULL) or STATE/agent.addr. hostbuf keeps the string. */
-void hq_fill_begin(Ferry__Wire__MigrateBegin *b, const char *state_dir, const char *explicit,
-		   char *hostbuf, size_t len);
-
 /* Destination: the source's agent from MIGRATE_BEGIN and the session. */
 void hq_source_of(struct hq_source *q, const Ferry__Wire__MigrateBegin *b, struct chan *c);
-/* One question. */
-int hq_ask(const struct hq_source *q, const struct handover_opts *o, const char *id,
+/* One question, as ctx's host (its identity: ctx->tls_dir, ->host_name). */
+int hq_ask(const struct hq_source *q, const struct req_ctx *ctx, const char *id,
 	   enum mig_verdict *v, ferr_t *err);
-/* In doubt: wait for MIGRATE_RESOLVE, asking the source's agent meanwhile.
- * 1 commit, 0 abort, -1 no decision within seconds. */
-int hq_wait_decision(const struct hq_source *q, const struct handover_opts *o, const char *id,
-		     int seconds);
+/* In doubt: wait for MIGRATE_RESOLVE (recorded in t), asking the source's
+ * agent meanwhile; each new answer of the agent is a "verdict" event on
+ * ctx->events. 1 commit, 0 abort, -1 no decision within seconds. */
+int hq_wait_decision(const struct hq_source *q, const struct req_ctx *ctx, struct indoubt *t,
+		     const char *id, int seconds);
+
+/* Source host's agent: MIG_REQ_QUERY (req: MigrateStep with the migration
+ * id) from a destination in doubt. Settles the migration (reconcile.h),
+ * answers MIG_VERDICT, and reports a "query" event on ctx->events. */
+int query_answer(struct chan *c, const struct frame_buf *req, const struct req_ctx *ctx,
+		 ferr_t *err);
 
 #endif

@@ -1,6 +1,6 @@
-/* Pre-copy, destination side (precopy_dst.h). */
+/* Pre-copy, destination side (dst_precopy.h). */
 #define LOG_PREFIX "handover"
-#include "migrate/precopy_dst.h"
+#include "migrate/dst_precopy.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,7 @@
-/* The destination asks the source host's agent (handover_query.h). */
+/* The in-doubt query: the destination asks, the source host's agent answers
+ * (query.h). */
 #define LOG_PREFIX "handover"
-#include "migrate/handover_query.h"
+#include "migrate/query.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,70 +10,14 @@
 
 #include "transport/chan_sock.h"
 #include "transport/chan_tls.h"
-#include "lib/fsutil.h"
-#include "migrate/handover_indoubt.h"
 #include "lib/log.h"
 #include "transport/session.h"
 #include "lib/util.h"
 #include "transport/wire.h"
 #include "migrate/wire_enums.h"
 
-#define AGENT_FILE "agent.addr"
 /* the source's agent waits this long for CRIU to let go of the tenant */
 #define QUERY_SETTLE_MS 8000
-
-/* ---- where the agent listens ---- */
-
-int hq_record_agent(const char *state_dir, const char *host, uint16_t port, ferr_t *err)
-{
-	char p[PATH_MAX], line[320];
-	int n;
-
-	if (xsnprintf(p, sizeof(p), err, "%s/" AGENT_FILE, state_dir) < 0)
-		return -1;
-	n = snprintf(line, sizeof(line), strchr(host, ':') ? "[%s]:%u\n" : "%s:%u\n", host, port);
-	return fs_write_atomic(p, line, (size_t)n, 0600, err);
-}
-
-void hq_forget_agent(const char *state_dir)
-{
-	char p[PATH_MAX];
-
-	if (xsnprintf(p, sizeof(p), NULL, "%s/" AGENT_FILE, state_dir) == 0)
-		unlink(p);
-}
-
-static bool wildcard_or_loopback(const char *h)
-{
-	return !*h || !strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !strncmp(h, "127.", 4) ||
-	       !strcmp(h, "::1") || !strcmp(h, "localhost");
-}
-
-void hq_fill_begin(Ferry__Wire__MigrateBegin *b, const char *state_dir, const char *explicit,
-		   char *hostbuf, size_t len)
-{
-	char p[PATH_MAX], *buf = NULL;
-	uint16_t port;
-
-	if (explicit) {
-		if (parse_hostport(explicit, hostbuf, len, &port, NULL) < 0)
-			return;
-	} else {
-		if (xsnprintf(p, sizeof(p), NULL, "%s/" AGENT_FILE, state_dir) < 0 ||
-		    fs_read_all(p, &buf, NULL, 4096, NULL) < 0)
-			return; /* no agent here: the destination cannot ask */
-		buf[strcspn(buf, "\n")] = '\0';
-		int r = parse_hostport(buf, hostbuf, len, &port, NULL);
-		free(buf);
-		if (r < 0)
-			return;
-		if (wildcard_or_loopback(hostbuf))
-			hostbuf[0] = '\0'; /* the destination uses the session's peer address */
-	}
-	b->has_source_agent_port = true;
-	b->source_agent_port = port;
-	b->source_agent_host = hostbuf[0] ? hostbuf : NULL;
-}
 
 /* ---- destination: ask ---- */
 
@@ -92,8 +37,8 @@ void hq_source_of(struct hq_source *q, const Ferry__Wire__MigrateBegin *b, struc
 	q->known = q->name[0] != '\0';
 }
 
-int hq_ask(const struct hq_source *q, const struct handover_opts *o, const char *id,
-	   enum mig_verdict *v, ferr_t *err)
+int hq_ask(const struct hq_source *q, const struct req_ctx *o, const char *id, enum mig_verdict *v,
+	   ferr_t *err)
 {
 	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
 	Ferry__Wire__MigrateVerdict *mv = NULL;
@@ -149,8 +94,18 @@ out:
 	return ret;
 }
 
-int hq_wait_decision(const struct hq_source *q, const struct handover_opts *o, const char *id,
-		     int seconds)
+static void report_verdict(const struct req_ctx *ctx, const char *id, enum mig_verdict v)
+{
+	struct event e;
+
+	ev_init(&e, "verdict");
+	ev_str(&e, "migration_id", id);
+	ev_str(&e, "verdict", mig_verdict_str(v));
+	ev_emit(ctx->events, &e);
+}
+
+int hq_wait_decision(const struct hq_source *q, const struct req_ctx *ctx, struct indoubt *t,
+		     const char *id, int seconds)
 {
 	uint64_t t0 = now_ns();
 	enum mig_verdict last = MV_UNKNOWN;
@@ -161,14 +116,9 @@ int hq_wait_decision(const struct hq_source *q, const struct handover_opts *o, c
 		int d;
 
 		if (q->known) {
-			if (hq_ask(q, o, id, &v, &e) == 0) {
-				if (v != last) {
-					printf(
-					    "ferry serve: migration %s: the source's agent says: "
-					    "%s\n",
-					    id, mig_verdict_str(v));
-					fflush(stdout);
-				}
+			if (hq_ask(q, ctx, id, &v, &e) == 0) {
+				if (v != last)
+					report_verdict(ctx, id, v);
 				last = v;
 				if (v == MV_COMMIT || v == MV_ABORT)
 					return v == MV_COMMIT ? 1 : 0;
@@ -176,13 +126,13 @@ int hq_wait_decision(const struct hq_source *q, const struct handover_opts *o, c
 				pr_debug("%s", e.msg);
 			}
 		}
-		d = indoubt_peek(id);
+		d = indoubt_peek(t, id);
 		if (d >= 0)
 			return d;
 		double left = seconds - ms_since(t0) / 1000.0;
 		if (left <= 0)
 			return -1;
-		d = indoubt_wait(id, 1);
+		d = indoubt_wait(t, id, 1);
 		if (d >= 0)
 			return d;
 	}
@@ -190,8 +140,19 @@ int hq_wait_decision(const struct hq_source *q, const struct handover_opts *o, c
 
 /* ---- source's agent: answer ---- */
 
-int handover_query(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
-		   ferr_t *err)
+static void report_query(const struct req_ctx *ctx, const char *id, enum mig_verdict v)
+{
+	struct event e;
+
+	ev_init(&e, "query");
+	ev_str(&e, "migration_id", id);
+	ev_str(&e, "verdict", mig_verdict_str(v));
+	ev_str(&e, "peer", ctx->peer);
+	ev_str(&e, "peer_name", ctx->peer_name);
+	ev_emit(ctx->events, &e);
+}
+
+int query_answer(struct chan *c, const struct frame_buf *req, const struct req_ctx *o, ferr_t *err)
 {
 	Ferry__Wire__MigrateVerdict mv = FERRY__WIRE__MIGRATE_VERDICT__INIT;
 	Ferry__Wire__MigrateStep *m =
@@ -214,9 +175,7 @@ int handover_query(struct chan *c, const struct frame_buf *req, const struct han
 	mv.verdict = verdict_to_wire(v);
 	frame_send_pb(c, MIG_VERDICT, &mv.base);
 	chan_flush(c);
-	printf("ferry serve: %s asked for migration %s: %s\n", chan_tls_peer_cn(c), m->migration_id,
-	       mig_verdict_str(v));
-	fflush(stdout);
+	report_query(o, m->migration_id, v);
 	wire_free(m);
 	return chan_take_error(c, err);
 }

@@ -1,4 +1,4 @@
-/* Destination side of a live migration (handover.h, docs/migrate.md). */
+/* Destination side of a live migration (dst.h, handover.h, docs/migrate.md). */
 #define LOG_PREFIX "handover"
 #include <dirent.h>
 #include <errno.h>
@@ -19,16 +19,18 @@
 #include "criu/locate.h"
 #include "lib/fsutil.h"
 #include "tenant/garp.h"
+#include "migrate/dst.h"
 #include "migrate/handover.h"
-#include "migrate/handover_indoubt.h"
-#include "migrate/handover_lazy.h"
-#include "migrate/handover_query.h"
+#include "migrate/dst_indoubt.h"
+#include "migrate/dst_lazy.h"
+#include "migrate/query.h"
+#include "migrate/reconcile.h"
 #include "lib/log.h"
 #include "criu/pageserver.h"
 #include "lib/reap.h"
 #include "migrate/migrate_files.h"
 #include "tenant/net.h"
-#include "migrate/precopy_dst.h"
+#include "migrate/dst_precopy.h"
 #include "tenant/registry.h"
 #include "transport/relay.h"
 #include "snapshot/restore.h"
@@ -39,7 +41,8 @@
 
 struct dst {
 	struct chan *c;
-	const struct handover_opts *o;
+	const struct req_ctx *o;
+	struct mig_state *m; /* the agent's tables: in doubt, lazy pages */
 	Ferry__Wire__MigrateBegin *b;
 	enum tenant_kind kind; /* b's kind and mode (wire_enums.h) */
 	enum mig_mode mode;
@@ -52,7 +55,7 @@ struct dst {
 	int lazy_sk;		    /* the daemon's end until it starts */
 	struct criu_swrk *swrk;	    /* post-copy: the restore's CRIU, started at BEGIN */
 	bool restored_sent;	    /* MIG_RESTORED went out: the source may commit */
-	struct hq_source src_agent; /* whom to ask when in doubt (handover_query.h) */
+	struct hq_source src_agent; /* whom to ask when in doubt (query.h) */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 };
 
@@ -67,32 +70,6 @@ static int indoubt_seconds(void)
 	int v = s ? atoi(s) : 0;
 
 	return v > 0 ? v : MIG_INDOUBT_S;
-}
-
-int mig_send_step(struct chan *c, uint8_t t, const Ferry__Wire__MigrateStep *m)
-{
-	Ferry__Wire__MigrateStep empty = FERRY__WIRE__MIGRATE_STEP__INIT;
-
-	frame_send_pb(c, t, m ? &m->base : &empty.base);
-	return chan_flush(c);
-}
-
-int mig_recv(struct chan *c, struct frame_buf *fb, uint8_t want, const char *waiting,
-	     Ferry__Wire__MigrateStep **step, ferr_t *err)
-{
-	if (frame_recv(c, fb, err) < 0)
-		return ferr_wrap(err, "waiting for %s from %s", waiting, chan_peer(c));
-	if (fb->h.type == WIRE_ERROR)
-		return session_peer_error(fb, chan_peer(c), err);
-	if (fb->h.type != want)
-		return session_unexpected(fb, chan_peer(c), waiting, err);
-	if (step) {
-		*step =
-		    wire_unpack(&ferry__wire__migrate_step__descriptor, fb->data, fb->h.len, err);
-		if (!*step)
-			return -1;
-	}
-	return 0;
 }
 
 /* ---- before anything is frozen: can we take this tenant? ---- */
@@ -170,13 +147,14 @@ static int receive_pages(struct dst *d, ferr_t *err)
 /* Session lost after MIG_RESTORED: the source may have committed. */
 static int decide_in_doubt(struct dst *d, ferr_t *err)
 {
-	int dec = indoubt_peek(d->b->migration_id);
+	int dec = indoubt_peek(d->m->indoubt, d->b->migration_id);
 
 	if (dec < 0) {
 		pr_warn("migration %s: session lost after RESTORED; holding tenant %s (stopped) "
 			"up to %d s for the source's decision",
 			d->b->migration_id, d->b->tenant, indoubt_seconds());
-		dec = hq_wait_decision(&d->src_agent, d->o, d->b->migration_id, indoubt_seconds());
+		dec = hq_wait_decision(&d->src_agent, d->o, d->m->indoubt, d->b->migration_id,
+				       indoubt_seconds());
 	}
 	if (dec == 1)
 		return 0;
@@ -201,7 +179,7 @@ static int hold(struct dst *d, ferr_t *err)
 	}
 	st.has_restore_ms = true;
 	st.restore_ms = ms_since(d->t_restore);
-	if (indoubt_register(d->b->migration_id, d->c->fd) == 0)
+	if (indoubt_register(d->m->indoubt, d->b->migration_id, d->c->fd) == 0)
 		d->registered = true;
 	if (mig_send_step(d->c, MIG_RESTORED, &st) < 0)
 		return chan_take_error(d->c, err);
@@ -291,10 +269,11 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return ferr_sys(err, FX_FAIL, "socketpair for the lazy-pages daemon");
-	if (lazy_register(d->b->migration_id, sv[0], d->b->has_lz4 && d->b->lz4, d->dir) < 0) {
+	if (lazy_register(d->m->lazy, d->b->migration_id, sv[0], d->b->has_lz4 && d->b->lz4,
+			  d->dir) < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		return ferr_set(err, FX_CONFLICT, "too many post-copy migrations at once");
+		return ferr_set(err, FX_FAIL, "out of memory");
 	}
 	d->lazy = true;
 	d->lazy_sk = sv[1];
@@ -313,6 +292,24 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	return 0;
 }
 
+/* The tenant runs here: a "migration" event for the agent to print. */
+static void report_running(const struct dst *d, const struct restore_result *rr, double resume_ms)
+{
+	struct event e;
+
+	ev_init(&e, "migration");
+	ev_bool(&e, "ok", true);
+	ev_str(&e, "migration_id", d->b->migration_id);
+	ev_str(&e, "tenant", rr->name);
+	ev_str(&e, "mode", mig_mode_str(d->mode));
+	ev_int(&e, "pid", rr->pid);
+	ev_double(&e, "restore_ms", rr->criu_ms);
+	ev_double(&e, "resume_ms", resume_ms);
+	ev_str(&e, "peer", d->o->peer);
+	ev_str(&e, "peer_name", d->o->peer_name);
+	ev_emit(d->o->events, &e);
+}
+
 static int restore_and_handover(struct dst *d, ferr_t *err)
 {
 	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
@@ -329,9 +326,9 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	int r;
 
 	d->t_restore = now_ns();
-	if (post_copy(d)) { /* handover_lazy.c: with the lazy-pages daemon */
-		struct lazy_restore l = {d->b->migration_id, d->b->tenant, d->criu, d->dir,
-					 d->lazy_sk};
+	if (post_copy(d)) { /* dst_lazy.c: with the lazy-pages daemon */
+		struct lazy_restore l = {d->m->lazy, d->b->migration_id, d->b->tenant, d->criu,
+					 d->dir,     d->lazy_sk};
 		r = lazy_restore(&l, &ro, &rr, err);
 		close(d->lazy_sk);
 		d->lazy_sk = -1;
@@ -352,16 +349,13 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 			rr.name, gerr.msg);
 	st.net_ms = ms_since(t_net);
 	st.pid = (uint32_t)rr.pid;
-	printf("ferry serve: migration %s: tenant %s runs here (pid %d), restore %.0f ms, "
-	       "resumed %.1f ms after COMMIT\n",
-	       d->b->migration_id, rr.name, rr.pid, rr.criu_ms, st.resume_ms);
-	fflush(stdout);
+	report_running(d, &rr, st.resume_ms);
 	forget_images(d, rr.name, !post_copy(d)); /* post-copy: the daemon still reads them */
 	mig_send_step(d->c, MIG_DONE, &st);	  /* best effort: the source can resolve */
 	return 0;
 }
 
-/* Pre-copy: the source's pre-dump rounds, then its final dump (precopy_dst.c). */
+/* Pre-copy: the source's pre-dump rounds, then its final dump (dst_precopy.c). */
 static int receive_rounds(struct dst *d, ferr_t *err)
 {
 	struct precopy_dst_opts po = {.criu = d->criu,
@@ -420,11 +414,16 @@ static int run(struct dst *d, ferr_t *err)
 	return restore_and_handover(d, err);
 }
 
-int handover_serve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
-		   ferr_t *err)
+/* MIGRATE_BEGIN: the whole migration, on this connection. */
+static int serve_begin(struct chan *c, const struct frame_buf *req, const struct req_ctx *o,
+		       void *state, ferr_t *err)
 {
-	struct dst d = {
-	    .c = c, .o = o, .ps = PAGE_SERVER_INIT, .lazy_sk = -1, .fault = getenv("FERRY_FAULT")};
+	struct dst d = {.c = c,
+			.o = o,
+			.m = state,
+			.ps = PAGE_SERVER_INIT,
+			.lazy_sk = -1,
+			.fault = getenv("FERRY_FAULT")};
 	int ret;
 
 	d.b = wire_unpack(&ferry__wire__migrate_begin__descriptor, req->data, req->h.len, err);
@@ -452,19 +451,22 @@ int handover_serve(struct chan *c, const struct frame_buf *req, const struct han
 		ferr_wrap(err, "migration %s of tenant %s", d.b->migration_id, d.b->tenant);
 	}
 	if (d.registered)
-		indoubt_finish(d.b->migration_id, ret == 0 ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
+		indoubt_finish(d.m->indoubt, d.b->migration_id,
+			       ret == 0 ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
 	if (d.lazy_sk >= 0)
 		close(d.lazy_sk);
 	if (d.lazy && ret < 0)
-		lazy_drop(d.b->migration_id, true);
+		lazy_drop(d.m->lazy, d.b->migration_id, true);
 	criu_swrk_free(d.swrk);
 	wire_free(d.b);
 	return ret;
 }
 
-int handover_resolve(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
-		     ferr_t *err)
+/* MIGRATE_RESOLVE: the source's decision for a migration in doubt. */
+static int serve_resolve(struct chan *c, const struct frame_buf *req, const struct req_ctx *o,
+			 void *state, ferr_t *err)
 {
+	struct mig_state *ms = state;
 	Ferry__Wire__MigrateResolve *m =
 	    wire_unpack(&ferry__wire__migrate_resolve__descriptor, req->data, req->h.len, err);
 	enum indoubt_outcome out;
@@ -475,7 +477,7 @@ int handover_resolve(struct chan *c, const struct frame_buf *req, const struct h
 		session_send_error(c, err);
 		return -1;
 	}
-	out = indoubt_decide(m->migration_id, m->commit, 30);
+	out = indoubt_decide(ms->indoubt, m->migration_id, m->commit, 30);
 	if (out == INDOUBT_RUNNING) {
 		mig_send_step(c, MIG_DONE, NULL);
 	} else {
@@ -489,7 +491,8 @@ int handover_resolve(struct chan *c, const struct frame_buf *req, const struct h
 	return ret;
 }
 
-int handover_clean_stale(const char *state_dir, ferr_t *err)
+/* At agent start: remove what migrations of an earlier (killed) agent left. */
+static int clean_stale(const char *state_dir, ferr_t *err)
 {
 	char dir[PATH_MAX], p[PATH_MAX];
 	struct dirent *de;
@@ -517,3 +520,70 @@ int handover_clean_stale(const char *state_dir, ferr_t *err)
 	closedir(dp);
 	return 0;
 }
+
+/* ---- the agent's migration state and requests (dst.h) ---- */
+
+struct mig_state *mig_state_new(unsigned conns, ferr_t *err)
+{
+	struct mig_state *m = calloc(1, sizeof(*m));
+
+	if (!m) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		return NULL;
+	}
+	/* outcomes: every connection's, several times over */
+	m->indoubt = indoubt_new(conns * 8 > 64 ? conns * 8 : 64, err);
+	m->lazy = m->indoubt ? lazy_tab_new(err) : NULL;
+	if (!m->lazy) {
+		mig_state_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void mig_state_free(struct mig_state *m)
+{
+	if (!m)
+		return;
+	indoubt_free(m->indoubt);
+	lazy_tab_free(m->lazy);
+	free(m);
+}
+
+static void settled(const char *id, bool running, void *arg)
+{
+	struct mig_state *m = arg;
+
+	indoubt_finish(m->indoubt, id, running ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
+}
+
+int mig_state_start(struct mig_state *m, const char *state_dir, ferr_t *err)
+{
+	/* what killed commands and a killed agent left (reconcile.h) */
+	reconcile_agent_start(state_dir, settled, m);
+	return clean_stale(state_dir, err);
+}
+
+static int serve_pages(struct chan *c, const struct frame_buf *req, const struct req_ctx *o,
+		       void *state, ferr_t *err)
+{
+	struct mig_state *m = state;
+
+	(void)o;
+	return lazy_serve_pages(c, req, m->lazy, err);
+}
+
+static int serve_query(struct chan *c, const struct frame_buf *req, const struct req_ctx *o,
+		       void *state, ferr_t *err)
+{
+	(void)state;
+	return query_answer(c, req, o, err);
+}
+
+const struct req_handler mig_requests[] = {
+    {MIG_REQ_BEGIN, "migrate", serve_begin, false},
+    {MIG_REQ_RESOLVE, "resolve", serve_resolve, false},
+    {MIG_REQ_PAGES, "pages", serve_pages, false},
+    {MIG_REQ_QUERY, "query", serve_query, false},
+    {0, NULL, NULL, false},
+};

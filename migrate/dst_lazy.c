@@ -1,10 +1,11 @@
 /* Destination, post-copy: the `criu lazy-pages` daemon of a migration and
- * the connection that relays its page requests to the source (handover.h).
+ * the connection that relays its page requests to the source (dst_lazy.h).
  * The migration's handler registers the daemon's socket here; the pages
  * connection (MIG_REQ_PAGES, same migration id) takes it and relays until
  * the daemon has every page. */
 #define LOG_PREFIX "handover"
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@
 #include "criu/lazypages.h"
 #include "migrate/handover.h"
 #include "lib/fsutil.h"
-#include "migrate/handover_lazy.h"
+#include "migrate/dst_lazy.h"
 #include "lib/log.h"
 #include "tenant/registry.h"
 #include "transport/relay.h"
@@ -25,48 +26,91 @@
 #include "lib/util.h"
 #include "transport/wire.h"
 
-#define MAX_LAZY 16
-
-/* Everything below is protected by lock. */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
-static struct {
-	bool used;
+/* One post-copy migration: registered by its MIGRATE_BEGIN connection, its
+ * socket taken by its pages connection, dropped by whichever ends it. */
+struct lazy_ent {
+	struct lazy_ent *next;
 	char id[65];
 	int sk;	   /* our end of the daemon's page-server socket; -1 once taken */
 	pid_t pid; /* the daemon, -1 until started */
 	bool lz4;
-	char dir[4096]; /* the migration's images, removed with the daemon */
-} tab[MAX_LAZY];
+	char dir[PATH_MAX]; /* the migration's images, removed with the daemon */
+};
 
-int lazy_register(const char *id, int sk, bool lz4, const char *dir)
+/* Locking: lock protects the list and every entry's fields; changed is
+ * signalled on every registration and drop (take() waits on it). Entries
+ * are freed only by lazy_drop (and lazy_tab_free, when no connection runs). */
+struct lazy_tab {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct lazy_ent *ents;
+};
+
+struct lazy_tab *lazy_tab_new(ferr_t *err)
 {
-	int r = -1;
+	struct lazy_tab *t = calloc(1, sizeof(*t));
 
-	pthread_mutex_lock(&lock);
-	for (int i = 0; i < MAX_LAZY && r < 0; i++) {
-		if (!tab[i].used) {
-			tab[i].used = true;
-			snprintf(tab[i].id, sizeof(tab[i].id), "%s", id);
-			tab[i].sk = sk;
-			tab[i].pid = -1;
-			tab[i].lz4 = lz4;
-			snprintf(tab[i].dir, sizeof(tab[i].dir), "%s", dir);
-			r = 0;
-		}
+	if (!t) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		return NULL;
 	}
-	pthread_cond_broadcast(&changed);
-	pthread_mutex_unlock(&lock);
-	return r;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->changed, NULL);
+	return t;
 }
 
-void lazy_set_daemon(const char *id, pid_t pid)
+void lazy_tab_free(struct lazy_tab *t)
 {
-	pthread_mutex_lock(&lock);
-	for (int i = 0; i < MAX_LAZY; i++)
-		if (tab[i].used && !strcmp(tab[i].id, id))
-			tab[i].pid = pid;
-	pthread_mutex_unlock(&lock);
+	if (!t)
+		return;
+	while (t->ents) {
+		struct lazy_ent *e = t->ents;
+		t->ents = e->next;
+		if (e->sk >= 0)
+			close(e->sk);
+		free(e);
+	}
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->changed);
+	free(t);
+}
+
+static struct lazy_ent *find(struct lazy_tab *t, const char *id)
+{
+	for (struct lazy_ent *e = t->ents; e; e = e->next)
+		if (!strcmp(e->id, id))
+			return e;
+	return NULL;
+}
+
+int lazy_register(struct lazy_tab *t, const char *id, int sk, bool lz4, const char *dir)
+{
+	struct lazy_ent *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -1;
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->sk = sk;
+	e->pid = -1;
+	e->lz4 = lz4;
+	snprintf(e->dir, sizeof(e->dir), "%s", dir);
+	pthread_mutex_lock(&t->lock);
+	e->next = t->ents;
+	t->ents = e;
+	pthread_cond_broadcast(&t->changed);
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+void lazy_set_daemon(struct lazy_tab *t, const char *id, pid_t pid)
+{
+	struct lazy_ent *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = find(t, id);
+	if (e)
+		e->pid = pid;
+	pthread_mutex_unlock(&t->lock);
 }
 
 static void reap(pid_t pid, bool kill_it)
@@ -79,56 +123,55 @@ static void reap(pid_t pid, bool kill_it)
 		;
 }
 
-void lazy_drop(const char *id, bool kill_daemon)
+void lazy_drop(struct lazy_tab *t, const char *id, bool kill_daemon)
 {
-	int sk = -1;
-	pid_t pid = -1;
-	char dir[4096] = "";
+	struct lazy_ent *e = NULL;
 
-	pthread_mutex_lock(&lock);
-	for (int i = 0; i < MAX_LAZY; i++) {
-		if (tab[i].used && !strcmp(tab[i].id, id)) {
-			tab[i].used = false;
-			sk = tab[i].sk;
-			pid = tab[i].pid;
-			snprintf(dir, sizeof(dir), "%s", tab[i].dir);
+	pthread_mutex_lock(&t->lock);
+	for (struct lazy_ent **pp = &t->ents; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->id, id)) {
+			e = *pp;
+			*pp = e->next;
+			break;
 		}
 	}
-	pthread_cond_broadcast(&changed);
-	pthread_mutex_unlock(&lock);
-	if (sk >= 0)
-		close(sk);
-	reap(pid, kill_daemon);
-	if (dir[0])
-		fs_rm_rf(dir, NULL);
+	pthread_cond_broadcast(&t->changed);
+	pthread_mutex_unlock(&t->lock);
+	if (!e)
+		return;
+	if (e->sk >= 0)
+		close(e->sk);
+	reap(e->pid, kill_daemon);
+	if (e->dir[0])
+		fs_rm_rf(e->dir, NULL);
+	free(e);
 }
 
 /* Take the socket of migration id (waits up to wait_s for its registration). */
-static int take(const char *id, int wait_s, bool *lz4)
+static int take(struct lazy_tab *t, const char *id, int wait_s, bool *lz4)
 {
 	struct timespec ts;
+	struct lazy_ent *e;
 	int sk = -1;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += wait_s;
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&t->lock);
 	for (;;) {
-		for (int i = 0; i < MAX_LAZY; i++) {
-			if (tab[i].used && !strcmp(tab[i].id, id) && tab[i].sk >= 0) {
-				sk = tab[i].sk;
-				tab[i].sk = -1;
-				*lz4 = tab[i].lz4;
-			}
+		e = find(t, id);
+		if (e && e->sk >= 0) {
+			sk = e->sk;
+			e->sk = -1;
+			*lz4 = e->lz4;
 		}
-		if (sk >= 0 || pthread_cond_timedwait(&changed, &lock, &ts) != 0)
+		if (sk >= 0 || pthread_cond_timedwait(&t->changed, &t->lock, &ts) != 0)
 			break;
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&t->lock);
 	return sk;
 }
 
-int handover_pages(struct chan *c, const struct frame_buf *req, const struct handover_opts *o,
-		   ferr_t *err)
+int lazy_serve_pages(struct chan *c, const struct frame_buf *req, struct lazy_tab *t, ferr_t *err)
 {
 	Ferry__Wire__MigrateStep *m =
 	    wire_unpack(&ferry__wire__migrate_step__descriptor, req->data, req->h.len, err);
@@ -137,7 +180,6 @@ int handover_pages(struct chan *c, const struct frame_buf *req, const struct han
 	char id[65];
 	int sk, r;
 
-	(void)o;
 	if (!m || !m->migration_id || !wire_set_id_ok(m->migration_id)) {
 		wire_free(m);
 		ferr_set(err, FX_INTEGRITY, "page relay request without a valid migration id");
@@ -146,7 +188,7 @@ int handover_pages(struct chan *c, const struct frame_buf *req, const struct han
 	}
 	snprintf(id, sizeof(id), "%s", m->migration_id);
 	wire_free(m);
-	sk = take(id, 30, &ro.lz4);
+	sk = take(t, id, 30, &ro.lz4);
 	if (sk < 0) {
 		ferr_set(err, FX_NOTFOUND, "no post-copy migration %s waits for its pages here",
 			 id);
@@ -158,7 +200,7 @@ int handover_pages(struct chan *c, const struct frame_buf *req, const struct han
 	pr_info("migration %s: %llu lazy page bytes in %.2f s", id,
 		(unsigned long long)rs.raw_tx + rs.raw_rx, rs.seconds);
 	/* the daemon exits once it has every page (or lost the source) */
-	lazy_drop(id, r < 0);
+	lazy_drop(t, id, r < 0);
 	return r;
 }
 
@@ -186,7 +228,7 @@ int lazy_restore(const struct lazy_restore *l, const struct restore_opts *ro,
 	pid = criu_lazy_pages_start(&lo, &ready, err);
 	if (pid < 0)
 		return -1;
-	lazy_set_daemon(l->id, pid);
+	lazy_set_daemon(l->tab, l->id, pid);
 	/* Both CRIUs start at once: most of their start-up (kernel feature
 	 * probes, images) is the same work, done in parallel. The restore
 	 * connects to the daemon's socket before it creates anything; when it

@@ -1,9 +1,9 @@
 /* Pre-copy, destination side: one `criu page-server` per round of the
  * source's pre-dumps, each into its own directory linked to the round before
  * (precopy.h), then the final dump's pages into the migration's directory.
- * After that the handover goes on as in stop-copy (handover_dst.c). */
-#ifndef FERRY_PRECOPY_DST_H
-#define FERRY_PRECOPY_DST_H
+ * After that the handover goes on as in stop-copy (dst.c). */
+#ifndef FERRY_DST_PRECOPY_H
+#define FERRY_DST_PRECOPY_H
 
 #include <stdbool.h>
 #include <stdint.h>
