@@ -10,7 +10,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/opts.h"
-#include "tenant/container.h"
+#include "tenant/kind.h"
 #include "tenant/registry.h"
 
 /* --signal: a number or a name (KILL, SIGKILL, kill); field is an int. */
@@ -59,7 +59,7 @@ static int do_kill(const struct global_opts *g, const char *name, int sig, int t
 			 name, name);
 		goto out;
 	}
-	r = container_kill(g->state_dir, &rec, sig, timeout_ms, err);
+	r = tenant_kill(g->state_dir, &rec, sig, timeout_ms, err);
 out:
 	tenant_rec_free(&rec);
 out_unlock:
@@ -79,8 +79,8 @@ static const struct opt kill_opts[] = {
      .off = offsetof(struct kill_args, sig),
      .arg = "SIG",
      .parse = parse_signal,
-     .help = "the signal for the tenant's init, a name (KILL, TERM, HUP, INT, QUIT, USR1, "
-	     "USR2) or a number (default KILL, which ends its whole PID namespace)"},
+     .help = "the signal, a name (KILL, TERM, HUP, INT, QUIT, USR1, USR2) or a number "
+	     "(default KILL)"},
     {.name = "timeout",
      .type = OPT_INT,
      .off = offsetof(struct kill_args, timeout_ms),
@@ -98,8 +98,10 @@ static const struct cmd_spec kill_spec = {
     .args = "NAME",
     .min_args = 1,
     .max_args = 1,
-    .about = "End a tenant: signal its init, wait until it is gone, remove the host side\n"
-	     "of its network and mark it gone. 'ferry rm NAME' then removes the record.\n"
+    .about = "End a tenant, every process of it: signal it (a container's init, which takes\n"
+	     "its whole PID namespace along; every process of a process tree), wait until\n"
+	     "it is gone, remove the host side of its network and mark it gone.\n"
+	     "'ferry rm NAME' then removes the record.\n"
 	     "An init ignores signals it has no handler for: TERM works only when the\n"
 	     "tenant's init handles it.\n",
     .opts = kill_opts,

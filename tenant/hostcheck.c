@@ -19,7 +19,7 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "tenant/driver.h"
+#include "tenant/kind.h"
 
 #define PIPE_MAX_WANTED (16u << 20) /* what a lazy (post-copy) dump needed here */
 #define CMD_TIMEOUT_MS	20000
@@ -280,7 +280,7 @@ static void set_mode(struct hostcheck_report *r, enum hc_mode m, const char *nam
  * says so instead of probing for parts nothing here would use. */
 static void check_vm(struct hostcheck_report *r)
 {
-	bool kind = driver_find(TK_VM) != NULL;
+	bool kind = kind_find(TK_VM) != NULL;
 
 	add(r, "vm", HC_WARN, "%s",
 	    kind ? "this build has a VM tenant kind without a host probe: VM tenants not checked"
