@@ -34,12 +34,30 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
+/* A connection is first unauthenticated (C_PREAUTH: TLS handshake, HELLO and
+ * the request frame, all under one absolute deadline), then serves a request
+ * (C_WORK). */
+enum conn_state { C_FREE, C_PREAUTH, C_WORK };
+
+/* Capacity: --max-conns requests at a time; RESERVED_CONNS more only for the
+ * requests of migrations in flight (resolve, query, pages), so recovery gets
+ * through a busy agent; at most --max-conns unauthenticated connections, of
+ * which PREAUTH_PER_ADDR(max) per source address, the oldest dropped for a
+ * newcomer when they are all taken. */
+#define RESERVED_CONNS	      4
+#define PREAUTH_PER_ADDR(max) ((max) / 4 > 1 ? (max) / 4 : 2)
+#define HANDSHAKE_MS	      10000
+
 struct conn {
 	struct server *srv;
 	struct chan *raw; /* until the thread owns it */
 	int fd;		  /* the socket, to kick a stalled connection */
 	bool used;
-	char set_id[65]; /* set this connection holds the lock of, or "" */
+	enum conn_state state;
+	bool kicked;	      /* shut down: past its deadline or evicted */
+	uint64_t deadline_ns; /* C_PREAUTH: when it is dropped (now_ns clock) */
+	char addr[64];	      /* the source address, without the port */
+	char set_id[65];      /* set this connection holds the lock of, or "" */
 };
 
 /* A request the agent serves: a layer's handler with that layer's state. */
@@ -63,14 +81,18 @@ struct server {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct conn *conns;
+	int n_conns; /* slots: unauthenticated, working, reserved, kicked */
 	int active;
+	int handshake_ms; /* absolute limit for TLS, HELLO and the request frame */
+	int preauth;	  /* connections in C_PREAUTH */
+	int working;	  /* connections in C_WORK */
 };
 
 /* ---- per-set locks: one connection per set; a newer one takes over ---- */
 
 static struct conn *holder(struct server *s, const char *set_id)
 {
-	for (int i = 0; i < s->o->max_conns; i++)
+	for (int i = 0; i < s->n_conns; i++)
 		if (s->conns[i].used && !strcmp(s->conns[i].set_id, set_id))
 			return &s->conns[i];
 	return NULL;
@@ -190,6 +212,87 @@ static void linger(int fd)
 	}
 }
 
+/* ---- capacity ---- */
+
+/* Requests of a migration already in flight: they may use the reserve. */
+static bool in_flight_request(uint8_t type)
+{
+	return type == MIG_REQ_RESOLVE || type == MIG_REQ_PAGES || type == MIG_REQ_QUERY;
+}
+
+static void set_state(struct server *s, struct conn *cn, enum conn_state st)
+{
+	s->preauth -= cn->state == C_PREAUTH;
+	s->working -= cn->state == C_WORK;
+	cn->state = st;
+	s->preauth += st == C_PREAUTH;
+	s->working += st == C_WORK;
+}
+
+/* The request is known: the connection leaves the unauthenticated pool and
+ * takes a working slot, or is refused when the agent is at capacity. */
+static int admit(struct conn *cn, uint8_t type, ferr_t *err)
+{
+	struct server *s = cn->srv;
+	int cap = s->o->max_conns + (in_flight_request(type) ? RESERVED_CONNS : 0);
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (cn->kicked)
+		ret = ferr_set(err, FX_PEER, "connection dropped: no request within %d ms",
+			       s->handshake_ms);
+	else if (s->working >= cap)
+		ret = ferr_set(err, FX_CONFLICT,
+			       "the agent is busy: %d requests in progress (--max-conns %d); "
+			       "try again later",
+			       s->working, s->o->max_conns);
+	else
+		set_state(s, cn, C_WORK);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* The watchdog: drop unauthenticated connections past their deadline. */
+static void kick_late(struct server *s)
+{
+	uint64_t now = now_ns();
+
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->n_conns; i++) {
+		struct conn *cn = &s->conns[i];
+		if (cn->used && cn->state == C_PREAUTH && !cn->kicked && now > cn->deadline_ns) {
+			cn->kicked = true;
+			shutdown(cn->fd, SHUT_RDWR);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A new connection from addr may take an unauthenticated slot: not when its
+ * address has its share already; when all are taken, the oldest one goes. */
+static bool preauth_room(struct server *s, const char *addr)
+{
+	struct conn *oldest = NULL;
+	int same = 0, live = 0;
+
+	for (int i = 0; i < s->n_conns; i++) {
+		struct conn *cn = &s->conns[i];
+		if (!cn->used || cn->state != C_PREAUTH || cn->kicked)
+			continue;
+		live++;
+		same += !strcmp(cn->addr, addr);
+		if (!oldest || cn->deadline_ns < oldest->deadline_ns)
+			oldest = cn;
+	}
+	if (same >= PREAUTH_PER_ADDR(s->o->max_conns))
+		return false;
+	if (live >= s->o->max_conns && oldest) {
+		oldest->kicked = true;
+		shutdown(oldest->fd, SHUT_RDWR);
+	}
+	return true;
+}
+
 /* The request that follows HELLO selects what this connection does; *ran
  * gets the request that ran, if any. */
 static int dispatch(struct conn *cn, struct chan *c, const struct req_ctx *ctx,
@@ -206,7 +309,10 @@ static int dispatch(struct conn *cn, struct chan *c, const struct req_ctx *ctx,
 		return -1;
 	}
 	req = find_request(cn->srv, fb.h.type);
-	if (req) {
+	if (req && admit(cn, fb.h.type, err) < 0) {
+		session_send_error(c, err);
+		ret = -1;
+	} else if (req) {
 		*ran = req;
 		ret = req->h->fn(c, &fb, ctx, req->state, err);
 	} else {
@@ -254,6 +360,7 @@ static void *conn_main(void *arg)
 		report_failure(s, ran, peer, cname, &err);
 	pthread_mutex_lock(&s->lock);
 	chan_close(c);
+	set_state(s, cn, C_FREE);
 	cn->used = false;
 	cn->fd = -1;
 	s->active--;
@@ -262,23 +369,52 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
+/* The source address of a peer "ADDR:PORT" or "[ADDR]:PORT". */
+static void peer_addr(const char *peer, char *out, size_t size)
+{
+	const char *colon = strrchr(peer, ':');
+	size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+
+	snprintf(out, size, "%.*s", (int)n, peer);
+}
+
+/* A free slot for a new connection, or NULL when it must be turned away. */
+static struct conn *take_slot(struct server *s, const char *addr)
+{
+	if (!preauth_room(s, addr))
+		return NULL;
+	for (int i = 0; i < s->n_conns; i++)
+		if (!s->conns[i].used)
+			return &s->conns[i];
+	return NULL;
+}
+
 static void accept_one(struct server *s, int lfd)
 {
 	ferr_t err = {0};
 	struct chan *raw = chan_accept(lfd, &err);
 	struct conn *cn = NULL;
+	char addr[64];
 	pthread_attr_t at;
 	pthread_t tid;
 
 	if (!raw)
 		return;
+	peer_addr(chan_peer(raw), addr, sizeof(addr));
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < s->o->max_conns && !cn; i++)
-		if (!s->conns[i].used)
-			cn = &s->conns[i];
+	cn = take_slot(s, addr);
+	if (!cn) {
+		pthread_mutex_unlock(&s->lock);
+		chan_close(raw);
+		return;
+	}
 	cn->used = true;
 	cn->raw = raw;
 	cn->fd = raw->fd;
+	cn->kicked = false;
+	cn->deadline_ns = now_ns() + (uint64_t)s->handshake_ms * 1000000ULL;
+	snprintf(cn->addr, sizeof(cn->addr), "%s", addr);
+	set_state(s, cn, C_PREAUTH);
 	cn->set_id[0] = '\0';
 	s->active++;
 	pthread_attr_init(&at);
@@ -286,6 +422,7 @@ static void accept_one(struct server *s, int lfd)
 	pthread_attr_setstacksize(&at, 1 << 20);
 	if (pthread_create(&tid, &at, conn_main, cn) != 0) {
 		chan_close(raw);
+		set_state(s, cn, C_FREE);
 		cn->used = false;
 		s->active--;
 	}
@@ -298,29 +435,21 @@ static void serve_loop(struct server *s, int lfd)
 	while (!stop_flag) {
 		struct pollfd p = {.fd = lfd, .events = POLLIN};
 
-		pthread_mutex_lock(&s->lock);
-		while (s->active >= s->o->max_conns && !stop_flag) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec++;
-			pthread_cond_timedwait(&s->changed, &s->lock, &ts);
-		}
-		pthread_mutex_unlock(&s->lock);
 		reap_poll();
+		kick_late(s);
 		if (stop_flag || poll(&p, 1, 200) <= 0)
 			continue;
 		accept_one(s, lfd);
 	}
 	/* stop: wake every connection and wait for the threads */
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < s->o->max_conns; i++)
+	for (int i = 0; i < s->n_conns; i++)
 		if (s->conns[i].used)
 			shutdown(s->conns[i].fd, SHUT_RDWR);
 	while (s->active > 0)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 }
-
 /* Before listening: tidy the state directory, build the agent's state. */
 static int server_setup(struct server *s, ferr_t *err)
 {
@@ -347,10 +476,14 @@ static int server_setup(struct server *s, ferr_t *err)
 	s->tls = tls_ctx_new(o->tls_dir, o->name, true, err);
 	if (!s->tls)
 		return -1;
-	s->conns = calloc((size_t)o->max_conns, sizeof(*s->conns));
+	/* unauthenticated + working + reserved, and room for kicked connections
+	 * that have not ended yet */
+	s->n_conns = 3 * o->max_conns + RESERVED_CONNS;
+	s->handshake_ms = o->timeout_ms < HANDSHAKE_MS ? o->timeout_ms : HANDSHAKE_MS;
+	s->conns = calloc((size_t)s->n_conns, sizeof(*s->conns));
 	if (!s->conns)
 		return ferr_set(err, FX_FAIL, "out of memory");
-	for (int i = 0; i < o->max_conns; i++) {
+	for (int i = 0; i < s->n_conns; i++) {
 		s->conns[i].srv = s;
 		s->conns[i].fd = -1;
 	}

@@ -10,7 +10,18 @@
  *       future                    HELLO speaking only protocol versions 2..9
  *       newer                     HELLO speaking 1..9: must get version 1 back
  *   Prints the receiver's answer; exit 0 when the receiver refused with an
- *   ERROR frame (or closed the connection for the raw cases). */
+ *   ERROR frame (or closed the connection for the raw cases).
+ *   wiretool hold HOST:PORT N SECONDS idle|trickle [SRC]
+ *       open N TCP connections (from address SRC) without a certificate and
+ *       hold them: idle sends nothing, trickle sends a real ClientHello one
+ *       byte a second; prints when the receiver closed each, "open" if not
+ *   wiretool hello HOST:PORT TLSDIR NAME PEER MAX_MS
+ *       handshake and HELLO like `ferry send`; exit 0 when done in MAX_MS */
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,8 +210,125 @@ static int evil(const char *to, const char *tls_dir, const char *name, const cha
 	return r;
 }
 
+/* The bytes of a TLS 1.3 ClientHello, as OpenSSL writes it. */
+static int client_hello(uint8_t *buf, size_t size, size_t *len)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+	int n;
+
+	if (!ssl || !rb || !wb)
+		return -1;
+	SSL_set_bio(ssl, rb, wb);
+	SSL_connect(ssl); /* wants the server's answer: the hello is in wb */
+	n = BIO_read(wb, buf, (int)size);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (n <= 0)
+		return -1;
+	*len = (size_t)n;
+	return 0;
+}
+
+static int raw_connect(const char *host, uint16_t port, const char *src)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -1;
+	if (src) {
+		struct sockaddr_in me = {.sin_family = AF_INET};
+		if (inet_pton(AF_INET, src, &me.sin_addr) != 1 ||
+		    bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0)
+			return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Hold n connections for secs seconds; print when the receiver closed each. */
+static int hold(const char *to, int n, int secs, const char *mode, const char *src)
+{
+	char host[256];
+	uint16_t port;
+	uint8_t ch[4096];
+	size_t chl = 0, sent = 0;
+	int fds[256];
+	double closed[256];
+	uint64_t t0 = now_ns();
+	ferr_t e = {0};
+	bool trickle = !strcmp(mode, "trickle");
+
+	if (n > 256 || parse_hostport(to, host, sizeof(host), &port, &e) < 0 ||
+	    (trickle && client_hello(ch, sizeof(ch), &chl) < 0))
+		return 2;
+	for (int i = 0; i < n; i++) {
+		fds[i] = raw_connect(host, port, src);
+		closed[i] = fds[i] < 0 ? 0 : -1;
+	}
+	while (ms_since(t0) < secs * 1000.0) {
+		for (int i = 0; i < n; i++) {
+			struct pollfd p = {.fd = fds[i], .events = POLLIN};
+			char b[256];
+			if (closed[i] >= 0 || poll(&p, 1, 0) <= 0)
+				continue;
+			if (recv(fds[i], b, sizeof(b), MSG_DONTWAIT) <= 0)
+				closed[i] = ms_since(t0) / 1000;
+		}
+		for (int i = 0; trickle && sent < chl && i < n; i++)
+			if (closed[i] < 0)
+				send(fds[i], ch + sent, 1, MSG_NOSIGNAL);
+		sent++;
+		usleep(trickle ? 1000000 : 100000);
+	}
+	for (int i = 0; i < n; i++) {
+		if (closed[i] < 0)
+			printf("connection %d: open\n", i);
+		else
+			printf("connection %d: closed after %.1f s\n", i, closed[i]);
+	}
+	return 0;
+}
+
+static int hello(const char *to, const char *tls_dir, const char *name, const char *peer,
+		 int max_ms)
+{
+	char host[256];
+	uint16_t port;
+	ferr_t e = {0};
+	struct tls_ctx *t;
+	struct chan *c;
+	struct session_info si;
+	uint64_t t0 = now_ns();
+	double ms;
+
+	if (parse_hostport(to, host, sizeof(host), &port, &e) < 0 ||
+	    !(t = tls_ctx_new(tls_dir, name, false, &e)) ||
+	    !(c = chan_tcp_connect(host, port, 5000, &e)) ||
+	    !(c = chan_tls_client(c, t, peer, 30000, &e)) ||
+	    session_hello_client(c, name, &si, &e) < 0) {
+		fprintf(stderr, "wiretool: %s (after %.0f ms)\n", e.msg, ms_since(t0));
+		return 1;
+	}
+	ms = ms_since(t0);
+	printf("hello answered in %.0f ms\n", ms);
+	chan_close(c);
+	tls_ctx_free(t);
+	return ms <= max_ms ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "hold"))
+		return hold(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5],
+			    argc == 7 ? argv[6] : NULL);
+	if (argc == 7 && !strcmp(argv[1], "hello"))
+		return hello(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]));
 	if (argc >= 3 && !strcmp(argv[1], "mkset"))
 		return mkset(argv[2], argc > 3 ? argv[3] : "test");
 	if (argc == 7 && !strcmp(argv[1], "evil-offer"))
