@@ -54,10 +54,11 @@ struct conn {
 	int fd;		  /* the socket, to kick a stalled connection */
 	bool used;
 	enum conn_state state;
-	bool kicked;	      /* shut down: past its deadline or evicted */
-	uint64_t deadline_ns; /* C_PREAUTH: when it is dropped (now_ns clock) */
-	char addr[64];	      /* the source address, without the port */
-	char set_id[65];      /* set this connection holds the lock of, or "" */
+	bool kicked;			  /* shut down: past its deadline or evicted */
+	uint64_t deadline_ns;		  /* C_PREAUTH: when it is dropped (now_ns clock) */
+	char addr[64];			  /* the source address, without the port */
+	char set_id[STORE_PEER_MAX + 80]; /* "<peer>/<set id>" this connection
+					   * holds the lock of, or "" */
 };
 
 /* A request the agent serves: a layer's handler with that layer's state. */

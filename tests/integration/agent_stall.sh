@@ -47,7 +47,7 @@ h_exec b "$FERRY" send "$T/set" --to "$to" --tls "$T/certs" --name cli --peer sr
 ms=$((($(date +%s%N) - t0) / 1000000))
 echo "ferry send took $ms ms under the flood"
 ((ms < 5000)) || t_fail "ferry send took $ms ms while unauthenticated peers held connections"
-[ -f "$T/state/sets/$id/p.img" ] || t_fail "the set did not arrive"
+[ -f "$T/state/sets/cli/$id/p.img" ] || t_fail "the set did not arrive"
 
 # 3. nothing unauthenticated outlives the handshake deadline, not even a
 # connection that keeps trickling

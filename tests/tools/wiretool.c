@@ -1,5 +1,7 @@
 /* Test-only tool for the transport tests (never installed):
  *   wiretool mkset DIR [TENANT]     write DIR/manifest.ferry for the files in DIR
+ *   wiretool forge SRC DIR          the same for DIR, under the set id of SRC's
+ *                                   manifest (a set posing as another)
  *   wiretool evil-offer HOST:PORT TLSDIR NAME PEER KIND
  *       connect like `ferry send` and misbehave; KIND is one of
  *       dotdot | absolute | nul   a manifest naming ../x, /etc/x or a\0x
@@ -44,6 +46,27 @@ static int mkset(const char *dir, const char *tenant)
 		return 1;
 	}
 	printf("%s\n", m->set_id);
+	manifest_free(m);
+	return 0;
+}
+
+static int forge(const char *src, const char *dir)
+{
+	ferr_t e = {0};
+	manifest_t *orig = NULL, *m = manifest_new("forged", FERRY__TENANT_KIND__TENANT_PROCTREE);
+
+	if (!m || manifest_read(src, &orig, &e) < 0 || manifest_add_dir(m, dir, NULL, &e) < 0) {
+		fprintf(stderr, "forge: %s\n", e.msg);
+		return 1;
+	}
+	free(m->set_id);
+	m->set_id = strdup(orig->set_id);
+	if (manifest_write(dir, m, &e) < 0) {
+		fprintf(stderr, "forge: %s\n", e.msg);
+		return 1;
+	}
+	printf("%s\n", m->set_id);
+	manifest_free(orig);
 	manifest_free(m);
 	return 0;
 }
@@ -329,6 +352,8 @@ int main(int argc, char **argv)
 			    argc == 7 ? argv[6] : NULL);
 	if (argc == 7 && !strcmp(argv[1], "hello"))
 		return hello(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]));
+	if (argc == 4 && !strcmp(argv[1], "forge"))
+		return forge(argv[2], argv[3]);
 	if (argc >= 3 && !strcmp(argv[1], "mkset"))
 		return mkset(argv[2], argc > 3 ? argv[3] : "test");
 	if (argc == 7 && !strcmp(argv[1], "evil-offer"))
