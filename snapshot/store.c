@@ -47,7 +47,7 @@ bool store_peer_ok(const char *peer)
 
 	if (n == 0 || n > STORE_PEER_MAX || peer[0] == '.')
 		return false;
-	return strspn(peer, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	return strspn(peer, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") ==
 	       n;
 }
 
@@ -56,7 +56,7 @@ static int check_peer(const char *peer, ferr_t *err)
 	if (!store_peer_ok(peer))
 		return ferr_set(err, FX_USAGE,
 				"the peer's certificate name '%.64s' cannot name its set store "
-				"(letters, digits, '.', '_', '-'; up to %d)",
+				"(letters, digits, '.', '_', ':', '-'; up to %d)",
 				peer, STORE_PEER_MAX);
 	return 0;
 }

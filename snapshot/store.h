@@ -21,9 +21,9 @@
 
 struct store_set; /* opaque: one incoming set, used by one thread at a time */
 
-#define STORE_PEER_MAX 64
+#define STORE_PEER_MAX 253
 
-/* A peer name usable as a directory name: letters, digits, '.', '_', '-',
+/* A peer name usable as a directory name: letters, digits, '.', '_', ':', '-',
  * not starting with '.', up to STORE_PEER_MAX. */
 bool store_peer_ok(const char *peer);
 /* Path of a complete set (STATE/sets/<peer>/<id>) into buf. */
