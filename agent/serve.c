@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/bind.h"
 #include "agent/report.h"
 #include "lib/fsutil.h"
 #include "lib/reap.h"
@@ -47,6 +48,9 @@ enum conn_state { C_FREE, C_PREAUTH, C_WORK };
 #define RESERVED_CONNS	      4
 #define PREAUTH_PER_ADDR(max) ((max) / 4 > 1 ? (max) / 4 : 2)
 #define HANDSHAKE_MS	      10000
+/* migrations whose peer is remembered; a finished one at least this long */
+#define BIND_CAP    4096
+#define BIND_KEEP_S 3600
 
 struct conn {
 	struct server *srv;
@@ -79,6 +83,7 @@ struct server {
 	size_t n_reqs;
 	struct xfer_serve_cfg xfer; /* transport/'s state: OFFER */
 	struct mig_state *mig;	    /* migrate/'s state: the migration requests */
+	struct bind_tab *binds;	    /* migration id -> the peer that began it */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct conn *conns;
@@ -301,6 +306,8 @@ static int dispatch(struct conn *cn, struct chan *c, const struct req_ctx *ctx,
 {
 	struct frame_buf fb = {0};
 	const struct req_entry *req;
+	char mid[65] = "";
+	bool bound = false;
 	int ret;
 
 	if (frame_recv(c, &fb, err) < 0) {
@@ -310,12 +317,16 @@ static int dispatch(struct conn *cn, struct chan *c, const struct req_ctx *ctx,
 		return -1;
 	}
 	req = find_request(cn->srv, fb.h.type);
-	if (req && admit(cn, fb.h.type, err) < 0) {
+	if (req &&
+	    (admit(cn, fb.h.type, err) < 0 ||
+	     bind_check(cn->srv->binds, &fb, ctx->peer_name, mid, sizeof(mid), &bound, err) < 0)) {
 		session_send_error(c, err);
 		ret = -1;
 	} else if (req) {
 		*ran = req;
 		ret = req->h->fn(c, &fb, ctx, req->state, err);
+		if (bound)
+			bind_end(cn->srv->binds, mid);
 	} else {
 		ret = ferr_set(err, FX_USAGE, "unsupported request %s (type %u)",
 			       wire_type_name(fb.h.type), fb.h.type);
@@ -471,6 +482,9 @@ static int server_setup(struct server *s, ferr_t *err)
 		ev_int(&e, "older_than_h", o->keep_incoming_h);
 		report_event(&e, &s->rep);
 	}
+	s->binds = bind_tab_new(BIND_CAP, BIND_KEEP_S, err);
+	if (!s->binds)
+		return -1;
 	s->mig = mig_state_new((unsigned)o->max_conns, err);
 	if (!s->mig || mig_state_start(s->mig, o->state_dir, err) < 0 || build_requests(s, err) < 0)
 		return -1;
@@ -498,6 +512,7 @@ static void server_free(struct server *s)
 	tls_ctx_free(s->tls);
 	free(s->reqs);
 	mig_state_free(s->mig);
+	bind_tab_free(s->binds);
 }
 
 static void report_status(struct server *s, const char *name)

@@ -17,6 +17,9 @@
  *       open N TCP connections (from address SRC) without a certificate and
  *       hold them: idle sends nothing, trickle sends a real ClientHello one
  *       byte a second; prints when the receiver closed each, "open" if not
+ *   wiretool mig HOST:PORT TLSDIR NAME PEER begin|resolve|pages ID
+ *       a migration request for migration ID (begin: a container "mig-ID"
+ *       without root; resolve: commit); prints the first answer
  *   wiretool hello HOST:PORT TLSDIR NAME PEER MAX_MS
  *       handshake and HELLO like `ferry send`; exit 0 when done in MAX_MS */
 #include <arpa/inet.h>
@@ -35,6 +38,7 @@
 #include "transport/session.h"
 #include "lib/util.h"
 #include "transport/wire.h"
+#include "migrate/handover.h"
 
 static int mkset(const char *dir, const char *tenant)
 {
@@ -345,8 +349,64 @@ static int hello(const char *to, const char *tls_dir, const char *name, const ch
 	return ms <= max_ms ? 0 : 1;
 }
 
+static int mig(const char *to, const char *tls_dir, const char *name, const char *peer,
+	       const char *what, const char *id)
+{
+	char host[256], tenant[80];
+	uint16_t port;
+	ferr_t e = {0};
+	struct tls_ctx *t;
+	struct chan *c;
+	struct session_info si;
+	struct frame_buf fb = {0};
+
+	if (parse_hostport(to, host, sizeof(host), &port, &e) < 0 ||
+	    !(t = tls_ctx_new(tls_dir, name, false, &e)) ||
+	    !(c = chan_tcp_connect(host, port, 5000, &e)) ||
+	    !(c = chan_tls_client(c, t, peer, 30000, &e)) ||
+	    session_hello_client(c, name, &si, &e) < 0) {
+		fprintf(stderr, "wiretool: %s\n", e.msg);
+		return 2;
+	}
+	if (!strcmp(what, "begin")) {
+		Ferry__Wire__MigrateBegin b = FERRY__WIRE__MIGRATE_BEGIN__INIT;
+		snprintf(tenant, sizeof(tenant), "mig-%.60s", id);
+		b.migration_id = (char *)id;
+		b.tenant = tenant;
+		b.has_kind = 1;
+		b.kind = FERRY__TENANT_KIND__TENANT_CONTAINER;
+		b.has_mode = 1;
+		b.mode = FERRY__WIRE__MIGRATION_MODE__MODE_STOP_COPY;
+		frame_send_pb(c, MIG_REQ_BEGIN, &b.base);
+	} else if (!strcmp(what, "resolve")) {
+		Ferry__Wire__MigrateResolve r = FERRY__WIRE__MIGRATE_RESOLVE__INIT;
+		r.migration_id = (char *)id;
+		r.commit = 1;
+		frame_send_pb(c, MIG_REQ_RESOLVE, &r.base);
+	} else {
+		Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
+		st.migration_id = (char *)id;
+		frame_send_pb(c, MIG_REQ_PAGES, &st.base);
+	}
+	chan_flush(c);
+	if (frame_recv(c, &fb, &e) < 0) {
+		printf("connection ended: %s\n", e.msg);
+	} else if (fb.h.type == WIRE_ERROR) {
+		session_peer_error(&fb, "receiver", &e);
+		printf("refused: %s\n", e.msg);
+	} else {
+		printf("answer: frame type %u\n", fb.h.type);
+	}
+	frame_buf_free(&fb);
+	chan_close(c);
+	tls_ctx_free(t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 8 && !strcmp(argv[1], "mig"))
+		return mig(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]);
 	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "hold"))
 		return hold(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5],
 			    argc == 7 ? argv[6] : NULL);
