@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/bind.h"
+#include "agent/policy.h"
 #include "agent/report.h"
 #include "lib/fsutil.h"
 #include "lib/reap.h"
@@ -27,12 +29,14 @@
 #include "migrate/dst.h"
 #include "migrate/handover.h"
 
-static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t stop_flag, hup_flag;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop_flag = 1;
+	if (sig == SIGHUP)
+		hup_flag = 1;
+	else
+		stop_flag = 1;
 }
 
 /* A connection is first unauthenticated (C_PREAUTH: TLS handshake, HELLO and
@@ -81,17 +85,19 @@ struct server {
 	struct reporter rep;
 	struct req_entry *reqs; /* the request table */
 	size_t n_reqs;
-	struct xfer_serve_cfg xfer; /* transport/'s state: OFFER */
-	struct mig_state *mig;	    /* migrate/'s state: the migration requests */
-	struct bind_tab *binds;	    /* migration id -> the peer that began it */
+	struct xfer_serve_cfg xfer;   /* transport/'s state: OFFER */
+	struct mig_state *mig;	      /* migrate/'s state: the migration requests */
+	struct bind_tab *binds;	      /* migration id -> the peer that began it */
+	struct timespec config_mtime; /* of the configuration loaded */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct conn *conns;
 	int n_conns; /* slots: unauthenticated, working, reserved, kicked */
 	int active;
-	int handshake_ms; /* absolute limit for TLS, HELLO and the request frame */
-	int preauth;	  /* connections in C_PREAUTH */
-	int working;	  /* connections in C_WORK */
+	int handshake_ms;      /* absolute limit for TLS, HELLO and the request frame */
+	int preauth;	       /* connections in C_PREAUTH */
+	int working;	       /* connections in C_WORK */
+	struct policy *policy; /* who may make which request; NULL: anyone */
 };
 
 /* ---- per-set locks: one connection per set; a newer one takes over ---- */
@@ -258,6 +264,21 @@ static int admit(struct conn *cn, uint8_t type, ferr_t *err)
 	return ret;
 }
 
+/* The agent configuration allows peer this request (agent/policy.h). */
+static int authorize(struct server *s, const struct req_entry *req, const char *peer, ferr_t *err)
+{
+	bool ok;
+
+	pthread_mutex_lock(&s->lock);
+	ok = policy_allows(s->policy, req->h->name, peer);
+	pthread_mutex_unlock(&s->lock);
+	if (!ok)
+		return ferr_set(err, FX_USAGE,
+				"peer %s may not make request %s here (agent configuration %s)",
+				peer, req->h->name, s->o->config);
+	return 0;
+}
+
 /* The watchdog: drop unauthenticated connections past their deadline. */
 static void kick_late(struct server *s)
 {
@@ -318,7 +339,7 @@ static int dispatch(struct conn *cn, struct chan *c, const struct req_ctx *ctx,
 	}
 	req = find_request(cn->srv, fb.h.type);
 	if (req &&
-	    (admit(cn, fb.h.type, err) < 0 ||
+	    (authorize(cn->srv, req, ctx->peer_name, err) < 0 || admit(cn, fb.h.type, err) < 0 ||
 	     bind_check(cn->srv->binds, &fb, ctx->peer_name, mid, sizeof(mid), &bound, err) < 0)) {
 		session_send_error(c, err);
 		ret = -1;
@@ -442,12 +463,76 @@ static void accept_one(struct server *s, int lfd)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void report_reload(struct server *s, const char *what, const char *path, int rules,
+			  const ferr_t *err)
+{
+	struct event e;
+
+	ev_init(&e, "reloaded");
+	ev_bool(&e, "ok", err == NULL);
+	ev_str(&e, "what", what);
+	ev_str(&e, "path", path);
+	if (err) {
+		ev_int(&e, "code", err->code);
+		ev_str(&e, "error", err->msg);
+	} else if (rules >= 0) {
+		ev_int(&e, "rules", rules);
+	}
+	report_event(&e, &s->rep);
+}
+
+/* (Re)load the configuration file when it changed or force; on an error the
+ * one in force stays (at start: the agent does not start). */
+static int load_config(struct server *s, bool force, ferr_t *err)
+{
+	const char *names[32];
+	struct policy *p, *old;
+	struct stat st;
+	size_t n = 0;
+
+	if (!s->o->config)
+		return 0;
+	if (stat(s->o->config, &st) == 0 && !force && st.st_mtim.tv_sec == s->config_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == s->config_mtime.tv_nsec)
+		return 0;
+	for (size_t i = 0; i < s->n_reqs && n < 32; i++)
+		names[n++] = s->reqs[i].h->name;
+	if (!(p = policy_load(s->o->config, names, n, err)))
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	old = s->policy;
+	s->policy = p;
+	s->config_mtime = st.st_mtim;
+	pthread_mutex_unlock(&s->lock);
+	policy_free(old);
+	return 1;
+}
+
+/* The configuration file and the CRL changed (or SIGHUP): reload them. */
+static void reload(struct server *s)
+{
+	bool force = hup_flag;
+	ferr_t err = {0};
+	int r;
+
+	hup_flag = 0;
+	r = load_config(s, force, &err);
+	if (r != 0)
+		report_reload(s, "config", s->o->config, (int)policy_rules(s->policy),
+			      r < 0 ? &err : NULL);
+	memset(&err, 0, sizeof(err));
+	r = tls_ctx_reload(s->tls, &err);
+	if (r != 0)
+		report_reload(s, "crl", s->o->tls_dir, -1, r < 0 ? &err : NULL);
+}
+
 static void serve_loop(struct server *s, int lfd)
 {
 	while (!stop_flag) {
 		struct pollfd p = {.fd = lfd, .events = POLLIN};
 
 		reap_poll();
+		reload(s);
 		kick_late(s);
 		if (stop_flag || poll(&p, 1, 200) <= 0)
 			continue;
@@ -489,7 +574,7 @@ static int server_setup(struct server *s, ferr_t *err)
 	if (!s->mig || mig_state_start(s->mig, o->state_dir, err) < 0 || build_requests(s, err) < 0)
 		return -1;
 	s->tls = tls_ctx_new(o->tls_dir, o->name, true, err);
-	if (!s->tls)
+	if (!s->tls || load_config(s, true, err) < 0)
 		return -1;
 	/* unauthenticated + working + reserved, and room for kicked connections
 	 * that have not ended yet */
@@ -513,6 +598,7 @@ static void server_free(struct server *s)
 	free(s->reqs);
 	mig_state_free(s->mig);
 	bind_tab_free(s->binds);
+	policy_free(s->policy);
 }
 
 static void report_status(struct server *s, const char *name)
@@ -536,19 +622,22 @@ int serve_run(const struct serve_opts *o, ferr_t *err)
 	int lfd = -1;
 
 	reporter_init(&s.rep, o->json);
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.changed, NULL);
 	if (server_setup(&s, err) < 0 || (lfd = chan_tcp_listen(o->host, o->port, 64, err)) < 0 ||
 	    hq_record_agent(o->state_dir, o->host, o->port, err) < 0) {
 		if (lfd >= 0)
 			close(lfd);
 		server_free(&s);
+		pthread_mutex_destroy(&s.lock);
+		pthread_cond_destroy(&s.changed);
 		reporter_fini(&s.rep);
 		return -1;
 	}
-	pthread_mutex_init(&s.lock, NULL);
-	pthread_cond_init(&s.changed, NULL);
 	stop_flag = 0;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	report_status(&s, "listening");
 	serve_loop(&s, lfd);
 	hq_forget_agent(o->state_dir);

@@ -28,7 +28,10 @@ static void usage(FILE *f)
 		"(--json: one JSON object per line).\n\n"
 		"  --listen ADDR:PORT     address to listen on (0.0.0.0:PORT for all)\n"
 		"  --tls DIR --name NAME  CA DIR/ca.pem, identity DIR/NAME.pem + DIR/NAME.key\n"
-		"  --max-conns N          concurrent connections (default 8)\n"
+		"  --max-conns N          concurrent requests (default 8)\n"
+		"  --config FILE          which peers may make which requests (docs/security.md;\n"
+		"                         default: every peer the CA signed); reloaded when it\n"
+		"                         changes or on SIGHUP, like TLSDIR/crl.pem\n"
 		"  --timeout SECONDS      drop a connection silent this long (default 60)\n"
 		"  --keep-incoming HOURS  at start, remove incoming sets untouched this long\n"
 		"                         (default 24)\n");
@@ -44,6 +47,7 @@ int cmd_serve(int argc, char **argv, const struct global_opts *g)
 	    {"max-conns", required_argument, NULL, 'm'},
 	    {"timeout", required_argument, NULL, 'T'},
 	    {"keep-incoming", required_argument, NULL, 'k'},
+	    {"config", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -81,6 +85,9 @@ int cmd_serve(int argc, char **argv, const struct global_opts *g)
 			break;
 		case 'k':
 			o.keep_incoming_h = atoi(optarg);
+			break;
+		case 'c':
+			o.config = optarg;
 			break;
 		case 'h':
 			usage(stdout);
