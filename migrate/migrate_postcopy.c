@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "criu/hook.h"
 #include "criu/lazydump.h"
 #include "criu/timeline.h"
 #include "tenant/driver.h"
@@ -198,8 +199,12 @@ static int wait_criu(struct pc *p)
 		struct pollfd pf = {.fd = p->lfd, .events = POLLIN};
 		if (poll(&pf, 1, 100) > 0) {
 			int fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0)
+			if (fd >= 0 && !criu_hook_peer_ok(fd)) {
+				pr_warn("CRIU's action socket: refused a peer of another user");
+				close(fd);
+			} else if (fd >= 0) {
 				answer(p, fd);
+			}
 		}
 		pid_t r = waitpid(p->criu, &st, WNOHANG);
 		if (r == p->criu || (r < 0 && errno != EINTR))

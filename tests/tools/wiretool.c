@@ -20,6 +20,16 @@
  *   wiretool mig HOST:PORT TLSDIR NAME PEER begin|resolve|pages ID
  *       a migration request for migration ID (begin: a container "mig-ID"
  *       without root; resolve: commit); prints the first answer
+ *   wiretool hookcred
+ *       the post-copy action socket against a local user (uid 65534): its
+ *       post-dump is refused by the listener's check, and the action script
+ *       does not speak to a listener of that user; exit 0 when both hold
+ *   wiretool atomic DIR
+ *       an atomic write (lib/fsutil.h) whose temporary name was taken by a
+ *       symbolic link to DIR/victim: exit 0 when victim is untouched
+ *   wiretool inroot ROOT
+ *       prepare ROOT for a container's restore (its console log, which ferry
+ *       creates as root inside the tenant's root); prints the outcome
  *   wiretool hello HOST:PORT TLSDIR NAME PEER MAX_MS
  *       handshake and HELLO like `ferry send`; exit 0 when done in MAX_MS */
 #include <arpa/inet.h>
@@ -39,6 +49,12 @@
 #include "lib/util.h"
 #include "transport/wire.h"
 #include "migrate/handover.h"
+#include "criu/hook.h"
+#include "lib/fsutil.h"
+#include "tenant/container.h"
+#include <stddef.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 static int mkset(const char *dir, const char *tenant)
 {
@@ -403,8 +419,135 @@ static int mig(const char *to, const char *tls_dir, const char *name, const char
 	return 0;
 }
 
+static int unix_sock(const char *name, bool listen_it, struct sockaddr_un *sa, socklen_t *len)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path + 1, name, strlen(name)); /* abstract */
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	if (fd >= 0 && listen_it &&
+	    (bind(fd, (struct sockaddr *)sa, *len) < 0 || listen(fd, 4) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A child as uid 65534: connect and send post-dump (connect), or listen
+ * and report whether anything arrived (listen). */
+static pid_t as_nobody(const char *name, bool listen_it, int ready[2])
+{
+	pid_t pid = fork();
+	struct sockaddr_un sa;
+	socklen_t len;
+	char b[16];
+
+	if (pid != 0)
+		return pid;
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		_exit(3);
+	int fd = unix_sock(name, listen_it, &sa, &len);
+	if (!listen_it) {
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, len) < 0 ||
+		    write(fd, "post-dump\n", 10) != 10)
+			_exit(3);
+		_exit(read(fd, b, sizeof(b)) > 1 && !strncmp(b, "ok", 2) ? 1 : 0);
+	}
+	if (write(ready[1], "x", 1) != 1 || fd < 0)
+		_exit(3);
+	int c = accept(fd, NULL, NULL);
+	_exit(c >= 0 && read(c, b, sizeof(b)) > 0 ? 1 : 0);
+}
+
+static int hookcred(void)
+{
+	char name[64], env[80], x;
+	struct sockaddr_un sa;
+	socklen_t len;
+	int st, lfd, fd, ready[2], bad = 0;
+	pid_t pid;
+
+	snprintf(name, sizeof(name), "ferry-hookcred-%d", (int)getpid());
+	lfd = unix_sock(name, true, &sa, &len);
+	if (lfd < 0 || pipe(ready) < 0)
+		return 2;
+	/* a local user's post-dump: the listener refuses it */
+	pid = as_nobody(name, false, ready);
+	fd = accept(lfd, NULL, NULL);
+	if (fd >= 0 && criu_hook_peer_ok(fd)) {
+		printf("a peer of uid 65534 passed the check\n");
+		bad = 1;
+		if (write(fd, "ok\n", 3) < 0)
+			bad = 1;
+	}
+	close(fd);
+	waitpid(pid, &st, 0);
+	printf("local user's post-dump: %s\n", bad ? "accepted" : "refused");
+	close(lfd);
+	/* a listener of that user: the script does not speak to it */
+	strcat(name, "-l");
+	pid = as_nobody(name, true, ready);
+	if (read(ready[0], &x, 1) != 1)
+		return 2;
+	usleep(100000);
+	snprintf(env, sizeof(env), "@%s", name);
+	setenv(CRIU_HOOK_SOCK_ENV, env, 1);
+	setenv("CRTOOLS_SCRIPT_ACTION", "post-dump", 1);
+	int r = criu_hook_run();
+	waitpid(pid, &st, 0);
+	printf("script towards a local user's listener: %s, it received %s\n",
+	       r == CRIU_HOOK_FAIL ? "failed" : "answered",
+	       WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "nothing" : "post-dump");
+	if (r != CRIU_HOOK_FAIL || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		bad = 1;
+	return bad;
+}
+
+static int atomic(const char *dir)
+{
+	char victim[4096], path[4096], link[4200], *got = NULL;
+	size_t n = 0;
+	ferr_t e = {0};
+	FILE *f;
+
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(path, sizeof(path), "%s/file", dir);
+	snprintf(link, sizeof(link), "%s.tmp.%d.0", path, (int)getpid()); /* the first name */
+	if (!(f = fopen(victim, "w")) || fputs("precious\n", f) < 0 || fclose(f) != 0 ||
+	    symlink(victim, link) < 0)
+		return 2;
+	if (fs_write_atomic(path, "new\n", 4, 0644, &e) < 0) {
+		printf("atomic write failed: %s\n", e.msg);
+		return 1;
+	}
+	if (fs_read_all(victim, &got, &n, 100, &e) < 0 || strcmp(got, "precious\n")) {
+		printf("the write followed the planted link\n");
+		return 1;
+	}
+	free(got);
+	if (fs_read_all(path, &got, &n, 100, &e) < 0 || strcmp(got, "new\n")) {
+		printf("the file was not written\n");
+		return 1;
+	}
+	free(got);
+	printf("atomic write: link not followed, file written\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "inroot")) {
+		ferr_t e = {0};
+		int r = container_prepare_restore(argv[2], &e);
+		printf("%s\n", r < 0 ? e.msg : "console log ready");
+		return r < 0 ? 1 : 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "atomic"))
+		return atomic(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "hookcred"))
+		return hookcred();
 	if (argc == 8 && !strcmp(argv[1], "mig"))
 		return mig(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]);
 	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "hold"))
