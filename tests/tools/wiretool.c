@@ -5,6 +5,7 @@
  *   wiretool evil-offer HOST:PORT TLSDIR NAME PEER KIND
  *       connect like `ferry send` and misbehave; KIND is one of
  *       dotdot | absolute | nul   a manifest naming ../x, /etc/x or a\0x
+ *       manyargv                  a manifest with 2M empty argv entries
  *       oversize                  a frame header announcing 64 MiB
  *       badversion                a frame with an unknown frame version
  *       outoforder                FILE_END before any OFFER
@@ -206,7 +207,28 @@ static int evil(const char *to, const char *tls_dir, const char *name, const cha
 		fprintf(stderr, "wiretool: %s\n", e.msg);
 		return 2;
 	}
-	if (!strcmp(kind, "dotdot") || !strcmp(kind, "absolute") || !strcmp(kind, "nul")) {
+	if (!strcmp(kind, "manyargv")) {
+		Ferry__Wire__Offer of = FERRY__WIRE__OFFER__INIT;
+		size_t n = 2000000, big;
+		uint8_t *b;
+		if (evil_manifest("x", 1, &mb, &ml, id) < 0 || !(b = malloc(ml + 2 * n)))
+			return 2;
+		memcpy(b, mb, ml);
+		for (size_t i = 0; i < n; i++) { /* field 5 (argv), length 0 */
+			b[ml + 2 * i] = 0x2a;
+			b[ml + 2 * i + 1] = 0;
+		}
+		big = ml + 2 * n;
+		uint32_t plen = (uint32_t)(big - MANIFEST_HDR_LEN);
+		b[8] = (uint8_t)(plen >> 24), b[9] = (uint8_t)(plen >> 16);
+		b[10] = (uint8_t)(plen >> 8), b[11] = (uint8_t)plen;
+		of.set_id = id;
+		of.manifest.data = b;
+		of.manifest.len = big;
+		frame_send_pb(c, WIRE_OFFER, &of.base);
+		free(mb);
+		free(b);
+	} else if (!strcmp(kind, "dotdot") || !strcmp(kind, "absolute") || !strcmp(kind, "nul")) {
 		const char *n = !strcmp(kind, "dotdot")	    ? "../x"
 				: !strcmp(kind, "absolute") ? "/tmp/x"
 							    : "a\0/../../x";
