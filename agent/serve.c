@@ -46,12 +46,14 @@ enum conn_state { C_FREE, C_PREAUTH, C_WORK };
 
 /* Capacity: --max-conns requests at a time; RESERVED_CONNS more only for the
  * requests of migrations in flight (resolve, query, pages), so recovery gets
- * through a busy agent; at most --max-conns unauthenticated connections, of
- * which PREAUTH_PER_ADDR(max) per source address, the oldest dropped for a
+ * through a busy agent; at most --max-conns unauthenticated connections;
+ * once half of them are taken, at most PREAUTH_PER_ADDR(max) per source
+ * address (a host's own bursts pass below that); the oldest dropped for a
  * newcomer when they are all taken. */
 #define RESERVED_CONNS	      4
-#define PREAUTH_PER_ADDR(max) ((max) / 4 > 1 ? (max) / 4 : 2)
+#define PREAUTH_PER_ADDR(max) ((max) / 2 > 1 ? (max) / 2 : 2)
 #define HANDSHAKE_MS	      10000
+#define EVICT_AFTER_MS	      100
 /* migrations whose peer is remembered; a finished one at least this long */
 #define BIND_CAP    4096
 #define BIND_KEEP_S 3600
@@ -295,25 +297,61 @@ static void kick_late(struct server *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* A new connection from addr may take an unauthenticated slot: not when its
- * address has its share already; when all are taken, the oldest one goes. */
-static bool preauth_room(struct server *s, const char *addr)
+/* The oldest live unauthenticated connection; *live, *same (from addr) get
+ * how many there are. */
+static struct conn *preauth_scan(struct server *s, const char *addr, int *live, int *same)
 {
 	struct conn *oldest = NULL;
-	int same = 0, live = 0;
 
+	*live = *same = 0;
 	for (int i = 0; i < s->n_conns; i++) {
 		struct conn *cn = &s->conns[i];
 		if (!cn->used || cn->state != C_PREAUTH || cn->kicked)
 			continue;
-		live++;
-		same += !strcmp(cn->addr, addr);
+		(*live)++;
+		*same += addr && !strcmp(cn->addr, addr);
 		if (!oldest || cn->deadline_ns < oldest->deadline_ns)
 			oldest = cn;
 	}
-	if (same >= PREAUTH_PER_ADDR(s->o->max_conns))
+	return oldest;
+}
+
+/* An unauthenticated connection this old may be dropped for a newcomer (a
+ * legitimate handshake takes milliseconds). */
+static bool evictable(const struct server *s, const struct conn *cn)
+{
+	return cn && now_ns() + (uint64_t)s->handshake_ms * 1000000ULL >
+			 cn->deadline_ns + (uint64_t)EVICT_AFTER_MS * 1000000ULL;
+}
+
+/* Whether to accept now: a free unauthenticated slot, or one to evict; else
+ * newcomers wait in the listen backlog (a burst of a host's own handshakes). */
+static bool can_accept(struct server *s)
+{
+	int live, same;
+	struct conn *oldest;
+	bool ok;
+
+	pthread_mutex_lock(&s->lock);
+	oldest = preauth_scan(s, NULL, &live, &same);
+	ok = live < s->o->max_conns || evictable(s, oldest);
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+/* A new connection from addr may take an unauthenticated slot: not when
+ * half of them are taken and its address has its share already; when all
+ * are taken, the oldest one goes. */
+static bool preauth_room(struct server *s, const char *addr)
+{
+	int live, same;
+	struct conn *oldest = preauth_scan(s, addr, &live, &same);
+
+	if (2 * live >= s->o->max_conns && same >= PREAUTH_PER_ADDR(s->o->max_conns))
 		return false;
-	if (live >= s->o->max_conns && oldest) {
+	if (live >= s->o->max_conns) {
+		if (!evictable(s, oldest))
+			return false;
 		oldest->kicked = true;
 		shutdown(oldest->fd, SHUT_RDWR);
 	}
@@ -534,6 +572,10 @@ static void serve_loop(struct server *s, int lfd)
 		reap_poll();
 		reload(s);
 		kick_late(s);
+		if (!can_accept(s)) {
+			poll(NULL, 0, 50);
+			continue;
+		}
 		if (stop_flag || poll(&p, 1, 200) <= 0)
 			continue;
 		accept_one(s, lfd);

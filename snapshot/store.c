@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
@@ -223,6 +224,51 @@ static void drop_peer_dir(const char *dir)
 	}
 }
 
+/* A new incoming set of peer (dir does not exist yet) must not make it hold
+ * more than STORE_INCOMING_MAX unfinished sets. */
+static int within_quota(const char *dir, const char *peer, ferr_t *err)
+{
+	char parent[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	if (access(dir, F_OK) == 0)
+		return 0; /* a resumed set */
+	snprintf(parent, sizeof(parent), "%s", dir);
+	*strrchr(parent, '/') = '\0';
+	if (!(d = opendir(parent)))
+		return 0;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	if (n >= STORE_INCOMING_MAX)
+		return ferr_set(
+		    err, FX_CONFLICT,
+		    "%s has %d unfinished sets here (at most %d): finish or remove them "
+		    "first",
+		    peer, n, STORE_INCOMING_MAX);
+	return 0;
+}
+
+int store_check_space(const struct store_set *s, ferr_t *err)
+{
+	uint64_t need = 0, have;
+	struct statvfs vf;
+
+	for (size_t i = 0; i < s->m->n_files; i++)
+		need += s->m->files[i]->size - s->offset[i];
+	if (statvfs(s->dir, &vf) < 0)
+		return ferr_sys(err, FX_FAIL, "statvfs %s", s->dir);
+	have = (uint64_t)vf.f_bavail * vf.f_frsize;
+	if (need > have)
+		return ferr_set(err, FX_NOSPACE,
+				"set %s needs %llu more bytes, %llu are free on the receiver: "
+				"No space left on device",
+				s->m->set_id, (unsigned long long)need, (unsigned long long)have);
+	return 0;
+}
+
 struct store_set *store_open(const char *state, const char *peer, const manifest_t *m,
 			     const uint8_t *mbuf, size_t mlen, ferr_t *err)
 {
@@ -245,7 +291,7 @@ struct store_set *store_open(const char *state, const char *peer, const manifest
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	if (xsnprintf(s->dir, sizeof(s->dir), err, "%s/incoming/%s/%s", state, peer, m->set_id) <
 		0 ||
-	    make_set_dir(s->dir, err) < 0)
+	    within_quota(s->dir, peer, err) < 0 || make_set_dir(s->dir, err) < 0)
 		goto fail;
 	if (!load_progress(s) && /* nothing reusable: start from an empty directory */
 	    (fs_rm_rf(s->dir, err) < 0 || fs_mkdir_p(s->dir, 0700, err) < 0))

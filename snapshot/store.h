@@ -39,6 +39,12 @@ int store_have_set(const char *state, const char *peer, const char *set_id, cons
  * is the same; otherwise the partial data is discarded. */
 struct store_set *store_open(const char *state, const char *peer, const manifest_t *m,
 			     const uint8_t *mbuf, size_t mlen, ferr_t *err);
+/* Unfinished sets a peer may hold in incoming/ at once (store_open refuses a
+ * new one beyond it, FX_CONFLICT). */
+#define STORE_INCOMING_MAX 32
+/* The rest of the set (what no file holds yet) fits in the free space of the
+ * file system: FX_NOSPACE otherwise, before anything is received. */
+int store_check_space(const struct store_set *s, ferr_t *err);
 /* Durable offset of file i, and whether it is complete and verified. */
 uint64_t store_offset(const struct store_set *s, size_t i);
 bool store_complete(const struct store_set *s, size_t i);

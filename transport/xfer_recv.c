@@ -484,6 +484,10 @@ int xfer_recv(struct chan *c, const struct frame_buf *offer, const struct recv_o
 	    store_open(o->state_dir, o->peer_name, m, of->manifest.data, of->manifest.len, err);
 	if (!r.store)
 		goto out;
+	if (store_check_space(r.store, err) < 0) {
+		store_close(r.store, true);
+		goto out;
+	}
 	if (send_resume(c, &r, st) < 0) {
 		chan_take_error(c, err);
 		store_close(r.store, false);

@@ -6,7 +6,8 @@
 #     files under cli's scope, evil's under evil's;
 # (2) one peer offering another manifest under an id it already holds is
 #     refused, never told "already there";
-# (3) evil's OFFER of the id cli is transferring does not disconnect cli.
+# (3) evil's OFFER of the id cli is transferring does not disconnect cli;
+# (4) a peer holds at most 32 unfinished sets; the others' are not limited by it.
 . "$TESTS_ROOT/lib/common.sh"
 t_init peer_sets
 . "$TESTS_ROOT/lib/hosts.sh"
@@ -65,5 +66,18 @@ cat "$T/big.out"
 grep -q reconnect "$T/big.out" && t_fail "evil's OFFER disconnected cli's transfer"
 cmp -s "$T/big/pages.img" "$T/state/sets/cli/$bid/pages.img" || t_fail "cli's big set differs"
 tail -n +$((before + 1)) "$T/serve-a.log" | grep '"peer_name":"cli"' | grep -q '"ok":false' && t_fail "a transfer of cli's failed on the agent"
+
+# (4) 32 abandoned incoming sets of evil (as interrupted transfers leave them)
+for i in $(seq 1 32); do mkdir -p "$T/state/incoming/evil/$(printf '%032x' "$i")"; done
+mkdir -p "$T/q"
+echo q >"$T/q/p.img"
+"$WIRETOOL" mkset "$T/q" web >/dev/null
+if send evil "$T/q" >"$T/out.q" 2>&1; then
+	cat "$T/out.q"
+	t_fail "a 33rd unfinished set of one peer was accepted"
+fi
+cat "$T/out.q"
+grep -q "unfinished sets here (at most 32)" "$T/out.q" || t_fail "no clear error for the quota"
+send cli "$T/q" || t_fail "evil's quota refused cli"
 kill -0 "$srvpid" || t_fail "ferry serve died"
 echo PASS
