@@ -11,8 +11,8 @@
  *   listening   host, port, name, state_dir
  *   stopped
  *   cleaned     incoming_sets, older_than_h: abandoned sets removed at start
- *   reloaded    ok, what (config | crl), path, [rules | code, error]: the
- *               configuration file or the CRL changed (agent/serve.h)
+ *   reloaded    ok, what (config | crl | certificate), path, [rules | code,
+ *               error]: one of them changed (agent/serve.h)
  *   transfer    ok, set_id, tenant, peer, peer_name, files, total_bytes,
  *               raw_bytes, resumed_from, wire_bytes, seconds, already_present
  *               [code, error]                    (OFFER, transport/xfer.h)

@@ -530,17 +530,19 @@ static int load_config(struct server *s, bool force, ferr_t *err)
 
 	if (!s->o->config)
 		return 0;
-	if (stat(s->o->config, &st) == 0 && !force && st.st_mtim.tv_sec == s->config_mtime.tv_sec &&
+	if (stat(s->o->config, &st) < 0)
+		memset(&st, 0, sizeof(st)); /* gone: reported once */
+	if (!force && st.st_mtim.tv_sec == s->config_mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == s->config_mtime.tv_nsec)
 		return 0;
 	for (size_t i = 0; i < s->n_reqs && n < 32; i++)
 		names[n++] = s->reqs[i].h->name;
+	s->config_mtime = st.st_mtim; /* a failure is reported once per change */
 	if (!(p = policy_load(s->o->config, names, n, err)))
 		return -1;
 	pthread_mutex_lock(&s->lock);
 	old = s->policy;
 	s->policy = p;
-	s->config_mtime = st.st_mtim;
 	pthread_mutex_unlock(&s->lock);
 	policy_free(old);
 	return 1;
@@ -562,6 +564,10 @@ static void reload(struct server *s)
 	r = tls_ctx_reload(s->tls, &err);
 	if (r != 0)
 		report_reload(s, "crl", s->o->tls_dir, -1, r < 0 ? &err : NULL);
+	memset(&err, 0, sizeof(err));
+	r = tls_ctx_reload_identity(s->tls, &err);
+	if (r != 0)
+		report_reload(s, "certificate", s->o->tls_dir, -1, r < 0 ? &err : NULL);
 }
 
 static void serve_loop(struct server *s, int lfd)

@@ -26,9 +26,10 @@ struct serve_opts {
 	const char *config;  /* the agent configuration file (agent/policy.h), or NULL */
 };
 
-/* Serve until SIGTERM or SIGINT. The configuration file and the CA's
- * revocation list (TLSDIR/crl.pem) are reloaded when they change, and on
- * SIGHUP; a file that does not load leaves the old one in force. */
+/* Serve until SIGTERM or SIGINT. The configuration file, the CA's
+ * revocation list (TLSDIR/crl.pem) and this host's certificate and key are
+ * reloaded when they change (the configuration also on SIGHUP); a file that
+ * does not load leaves the old one in force. */
 int serve_run(const struct serve_opts *o, ferr_t *err);
 
 #endif

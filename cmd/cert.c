@@ -21,7 +21,7 @@ static void usage(FILE *f)
 		   "       The same certificate serves as TLS server and client identity;\n"
 		   "       valid --days days (default 90).\n"
 		   "renew  replace DIR/NAME.pem and DIR/NAME.key with a new key and certificate\n"
-		   "       (restart the host's agent to use it).\n"
+		   "       (a running agent reloads it when the file changes).\n"
 		   "revoke add DIR/NAME.pem to DIR/crl.pem, signed by the CA; copy crl.pem to\n"
 		   "       every host's directory: agents reload it when it changes and\n"
 		   "       refuse the certificate from then on.\n\n"

@@ -12,7 +12,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ferry serve --listen ADDR:PORT --tls DIR --name NAME [--json]\n"
-		"                   [--max-conns N] [--timeout SECONDS] [--keep-incoming HOURS]\n\n"
+		"                   [--max-conns N] [--timeout SECONDS] [--keep-incoming HOURS]\n"
+		"                   [--config FILE]\n\n"
 		"Host agent: accepts TLS 1.3 connections from hosts whose certificates are\n"
 		"signed by DIR/ca.pem. It receives image sets (`ferry send`) into the state\n"
 		"directory:\n"
@@ -31,7 +32,8 @@ static void usage(FILE *f)
 		"  --max-conns N          concurrent requests (default 8)\n"
 		"  --config FILE          which peers may make which requests (docs/security.md;\n"
 		"                         default: every peer the CA signed); reloaded when it\n"
-		"                         changes or on SIGHUP, like TLSDIR/crl.pem\n"
+		"                         changes or on SIGHUP (DIR/crl.pem and DIR/NAME.pem\n"
+		"                         too, when they change)\n"
 		"  --timeout SECONDS      drop a connection silent this long (default 60)\n"
 		"  --keep-incoming HOURS  at start, remove incoming sets untouched this long\n"
 		"                         (default 24)\n");

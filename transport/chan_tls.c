@@ -23,8 +23,9 @@ struct tls_ctx {
 	SSL_CTX *ctx;
 	bool server;
 	pthread_mutex_t lock; /* SSL_new against a new verify store */
-	char ca[PATH_MAX], crl[PATH_MAX];
+	char ca[PATH_MAX], crl[PATH_MAX], crt[PATH_MAX], key[PATH_MAX];
 	struct timespec crl_mtime; /* of the CRL loaded; 0 when none */
+	struct timespec crt_mtime; /* of our certificate loaded */
 };
 
 struct chan_tls {
@@ -94,14 +95,50 @@ int tls_ctx_reload(struct tls_ctx *t, ferr_t *err)
 	if (m.tv_sec == t->crl_mtime.tv_sec && m.tv_nsec == t->crl_mtime.tv_nsec)
 		return 0;
 	store = new_store(t, have, err);
-	if (!store)
+	if (!store) {
+		t->crl_mtime = m; /* reported once per change; the old list stays */
 		return ferr_wrap(err, "%s", have ? t->crl : t->ca);
+	}
 	pthread_mutex_lock(&t->lock);
 	SSL_CTX_set1_verify_cert_store(t->ctx, store);
 	t->crl_mtime = m;
 	pthread_mutex_unlock(&t->lock);
 	X509_STORE_free(store);
 	return 1;
+}
+
+static int use_identity(SSL_CTX *ctx, const char *crt, const char *key)
+{
+	return SSL_CTX_use_certificate_chain_file(ctx, crt) == 1 &&
+	       SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 &&
+	       SSL_CTX_check_private_key(ctx) == 1;
+}
+
+int tls_ctx_reload_identity(struct tls_ctx *t, ferr_t *err)
+{
+	struct stat st;
+	SSL_CTX *probe;
+	int ok;
+
+	if (stat(t->crt, &st) < 0 || (st.st_mtim.tv_sec == t->crt_mtime.tv_sec &&
+				      st.st_mtim.tv_nsec == t->crt_mtime.tv_nsec))
+		return 0;
+	/* try it on a context of its own first: a half-renewed pair (the key
+	 * renamed, not yet the certificate) must not replace a working one */
+	t->crt_mtime = st.st_mtim; /* a failure is reported once per change */
+	if (key_private(t->key, err) < 0)
+		return -1;
+	probe = SSL_CTX_new(t->server ? TLS_server_method() : TLS_client_method());
+	ok = probe && use_identity(probe, t->crt, t->key);
+	SSL_CTX_free(probe);
+	if (!ok) {
+		ssl_fail(err, FX_USAGE, "cannot load this host's certificate and key");
+		return ferr_wrap(err, "%s", t->crt);
+	}
+	pthread_mutex_lock(&t->lock);
+	ok = use_identity(t->ctx, t->crt, t->key);
+	pthread_mutex_unlock(&t->lock);
+	return ok ? 1 : ssl_fail(err, FX_USAGE, "cannot load this host's certificate and key");
 }
 
 struct tls_ctx *tls_ctx_new(const char *dir, const char *name, bool server, ferr_t *err)
@@ -121,6 +158,8 @@ struct tls_ctx *tls_ctx_new(const char *dir, const char *name, bool server, ferr
 	    key_private(key, err) < 0)
 		goto fail;
 	snprintf(t->ca, sizeof(t->ca), "%s", ca);
+	snprintf(t->crt, sizeof(t->crt), "%s", crt);
+	snprintf(t->key, sizeof(t->key), "%s", key);
 	pthread_mutex_init(&t->lock, NULL);
 	t->server = server;
 	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
@@ -146,6 +185,11 @@ struct tls_ctx *tls_ctx_new(const char *dir, const char *name, bool server, ferr
 		ferr_wrap(err, "%s, %s (issue them with 'ferry cert issue %s %s')", crt, key, dir,
 			  name);
 		goto fail;
+	}
+	{
+		struct stat st;
+		if (stat(crt, &st) == 0)
+			t->crt_mtime = st.st_mtim;
 	}
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	if (tls_ctx_reload(t, err) < 0)

@@ -21,6 +21,10 @@ void tls_ctx_free(struct tls_ctx *t);
  * loaded; new handshakes use it, running sessions keep theirs. 1 when
  * reloaded, 0 when unchanged; on an error the old list stays. Thread-safe. */
 int tls_ctx_reload(struct tls_ctx *t, ferr_t *err);
+/* The same for this host's certificate and key (`ferry cert renew`): checked
+ * on a context of their own first, so that a broken or half-written pair
+ * leaves the old one in use. */
+int tls_ctx_reload_identity(struct tls_ctx *t, ferr_t *err);
 
 /* Handshake over lower (owned from now on, closed on failure). The client
  * checks that the server's certificate is for peer_name (DNS or IP SAN).

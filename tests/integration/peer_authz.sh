@@ -6,7 +6,8 @@
 #     leaves the old one in force;
 # (3) `ferry cert revoke` writes DIR/crl.pem, the agent reloads it and refuses
 #     the revoked certificate while serving the others;
-# (4) certificates last 90 days by default; `ferry cert renew` replaces one;
+# (4) certificates last 90 days by default; `ferry cert renew` replaces one
+#     (the agent's own: reloaded without a restart);
 # (5) a private key readable by group or others is refused on load.
 . "$TESTS_ROOT/lib/common.sh"
 t_init peer_authz
@@ -87,6 +88,15 @@ old=$(openssl x509 -in "$T/certs/cli.pem" -noout -serial)
 [ "$(openssl x509 -in "$T/certs/cli.pem" -noout -serial)" != "$old" ] || t_fail "renew kept the certificate"
 [ "$(stat -c %a "$T/certs/cli.key")" = 600 ] || t_fail "renewed key not 0600"
 send cli || t_fail "the renewed certificate was refused"
+# the agent's own certificate renewed: reloaded without a restart
+"$FERRY" cert renew "$T/certs" srv --days 20 || t_fail "cert renew srv failed"
+wait_log "reloaded the certificate"
+end=$(openssl x509 -in "$T/certs/srv.pem" -noout -enddate | cut -d= -f2)
+got=$(echo | ip netns exec "$(h_ns b)" openssl s_client -connect "$to" -cert "$T/certs/cli.pem" \
+	-key "$T/certs/cli.key" -CAfile "$T/certs/ca.pem" 2>/dev/null |
+	openssl x509 -noout -enddate | cut -d= -f2)
+[ "$got" = "$end" ] || t_fail "the agent still presents its old certificate ($got, want $end)"
+send cli || t_fail "cli refused after the agent's renewal"
 
 # (5) key modes
 chmod 640 "$T/certs/cli.key"
