@@ -79,6 +79,8 @@ static int precheck(struct dst *d, ferr_t *err)
 	const Ferry__Wire__MigrateBegin *b = d->b;
 	struct tenant_rec rec;
 
+	/* a name registered here is refused whatever its state: a peer never
+	 * overwrites a record (a dumped or gone tenant's too) */
 	if (registry_load(d->o->state_dir, b->tenant, &rec, err) == 0) {
 		registry_refresh(d->o->state_dir, &rec, NULL);
 		bool busy = rec.state == TS_RUNNING || rec.state == TS_FROZEN;
@@ -89,6 +91,10 @@ static int precheck(struct dst *d, ferr_t *err)
 					"a tenant named %s already runs on %s (pid %d): nothing "
 					"was frozen",
 					b->tenant, d->o->host_name, pid);
+		return ferr_set(err, FX_CONFLICT,
+				"a tenant named %s is registered on %s (not running): nothing was "
+				"frozen (remove it there with 'ferry rm %s' first)",
+				b->tenant, d->o->host_name, b->tenant);
 	} else if (err->code != FX_NOTFOUND) {
 		return -1;
 	}
