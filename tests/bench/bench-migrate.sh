@@ -147,12 +147,12 @@ staged() {
 	mh_ferry a send "$img" --to "$(mh_addr b):7000" --tls "$T/certs" --name a --peer b \
 		>/dev/null
 	id=$(jget "$T/staged.json" set_id)
-	mh_ferry b restore -D "$T/state-b/sets/$id" >/dev/null
+	mh_ferry b restore -D "$T/state-b/sets/a/$id" >/dev/null
 	t1=$(now_ms)
 	STAGED=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
 	mh_ferry b kill bm-staged >/dev/null
 	mh_ferry b rm bm-staged >/dev/null
-	rm -rf "$T/state-b/sets/$id"
+	rm -rf "$T/state-b/sets/a/$id"
 	mh_ferry a rm bm-staged >/dev/null 2>&1 || true
 	rm -rf "$img"
 }

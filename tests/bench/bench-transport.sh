@@ -100,7 +100,7 @@ run_ferry() { # seconds in DT, wire bytes in W
 	((s > SERVE_RSS)) && SERVE_RSS=$s
 	local id
 	id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["set_id"])' "$T/send.json")
-	cmp -s "$SET/pages-1.img" "$T/dst/ferry-state/sets/$id/pages-1.img" || t_fail "ferry: set differs"
+	cmp -s "$SET/pages-1.img" "$T/dst/ferry-state/sets/cli/$id/pages-1.img" || t_fail "ferry: set differs"
 	kill "$spid"
 	wait "$spid" || true
 	rm -rf "$T/dst/ferry-state"
