@@ -19,6 +19,7 @@ struct run_opts {
 	const char *name;
 	const char *rootfs;
 	const char *net;
+	bool host_only;
 	bool json;
 	int argc;
 	char **argv;
@@ -27,24 +28,28 @@ struct run_opts {
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: ferry run NAME --rootfs DIR [--net ADDR/PREFIX] [--json] -- CMD [ARG...]\n\n"
-	       "Start a container tenant: CMD runs as PID 1 of its own PID, mount, UTS, IPC and\n"
-	       "network namespaces, with DIR as its root (own /proc and /dev), hostname NAME.\n"
-	       "Its output goes to DIR/.ferry/console.log (linked from the tenant's state dir).\n\n"
-	       "  --rootfs DIR         root file system of the tenant\n"
-	       "  --net ADDR/PREFIX    give the tenant eth0 with this IPv4 address (veth pair,\n"
-	       "                       host side fy-NAME with proxy ARP and a /32 route)\n"
-	       "  --json               print the new tenant as JSON\n");
+	    f,
+	    "usage: ferry run NAME --rootfs DIR [--net ADDR/PREFIX [--host-only]] [--json] -- CMD "
+	    "[ARG...]\n\n"
+	    "Start a container tenant: CMD runs as PID 1 of its own PID, mount, UTS, IPC and\n"
+	    "network namespaces, with DIR as its root (own /proc and /dev), hostname NAME.\n"
+	    "Its output goes to DIR/.ferry/console.log (linked from the tenant's state dir).\n\n"
+	    "  --rootfs DIR         root file system of the tenant\n"
+	    "  --net ADDR/PREFIX    give the tenant eth0 with this IPv4 address (veth pair,\n"
+	    "                       host side fy-NAME with proxy ARP and a /32 route);\n"
+	    "                       ADDR must lie in the subnet of a host interface (the\n"
+	    "                       clients' L2 segment) so that it can move (exit 7 if not)\n"
+	    "  --host-only          accept an ADDR outside every host subnet: the tenant is\n"
+	    "                       reached from this host only and cannot be migrated\n"
+	    "  --json               print the new tenant as JSON\n");
 }
 
 static int parse(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option opts[] = {
-	    {"rootfs", required_argument, NULL, 'r'},
-	    {"net", required_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"rootfs", required_argument, NULL, 'r'}, {"net", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},	      {"host-only", no_argument, NULL, 'H'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -60,6 +65,9 @@ static int parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'j':
 			o->json = true;
+			break;
+		case 'H':
+			o->host_only = true;
 			break;
 		default:
 			usage(stderr);
@@ -152,8 +160,13 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	if (tenant_rec_set_argv(&rec, o->argc, o->argv, err) < 0)
 		goto out;
 	/* fail early, before a container is started only to be killed */
-	if (o->net && net_check_config(rec.net.host_if, o->net, err) < 0)
+	if (o->net && (net_check_config(rec.net.host_if, o->net, err) < 0 ||
+		       (!o->host_only && net_check_movable(o->net, err) < 0))) {
+		if (err->code == FX_HOST) /* append what else to do */
+			snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
+				 "; or run it with --host-only (reached from this host only)");
 		goto out;
+	}
 
 	struct container_opts co = {
 	    .name = o->name,

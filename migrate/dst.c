@@ -101,7 +101,8 @@ static int precheck(struct dst *d, ferr_t *err)
 				"frozen (make it available there first)",
 				b->rootfs ? b->rootfs : "(none)", b->tenant, d->o->host_name);
 	if (b->net_addr && *b->net_addr && b->host_if &&
-	    net_check_config(b->host_if, b->net_addr, err) < 0)
+	    (net_check_config(b->host_if, b->net_addr, err) < 0 ||
+	     net_check_movable(b->net_addr, err) < 0))
 		return ferr_wrap(err, "tenant %s cannot get its address on %s", b->tenant,
 				 d->o->host_name);
 	return 0;

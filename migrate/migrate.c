@@ -16,6 +16,7 @@
 #include "snapshot/dump.h"
 #include "lib/fsutil.h"
 #include "tenant/garp.h"
+#include "tenant/net.h"
 #include "migrate/handover.h"
 #include "criu/imgfix.h"
 #include "lib/log.h"
@@ -330,6 +331,9 @@ static int load(struct src *s, ferr_t *err)
 	if (s->rec.kind != TK_CONTAINER && s->rec.kind != TK_PROCTREE)
 		return ferr_set(err, FX_HOST, "tenant %s is a %s: it cannot be migrated yet",
 				s->rec.name, tenant_kind_str(s->rec.kind));
+	if (s->rec.net.addr[0] && net_check_movable(s->rec.net.addr, err) < 0)
+		return ferr_wrap(err, "tenant %s cannot move its address (nothing was frozen)",
+				 s->rec.name);
 	return 0;
 }
 

@@ -31,6 +31,13 @@ int net_host_cut(const char *host_if, const char *addr_cidr, ferr_t *err);
  * does not exist, and no route to ADDR/32 exists on this host (FX_USAGE,
  * FX_CONFLICT otherwise). net_setup_tenant checks this too. */
 int net_check_config(const char *host_if, const char *addr_cidr, ferr_t *err);
+/* The network model can carry addr_cidr's address on this host: some
+ * interface of this host has an IPv4 address whose subnet holds it (the
+ * tenant's clients are on that L2 segment; proxy ARP answers for the tenant
+ * there, and a gratuitous ARP after a move redirects them). FX_HOST with what
+ * to do when no subnet holds it, FX_CONFLICT when it is a host address,
+ * FX_USAGE when addr_cidr is malformed. */
+int net_check_movable(const char *addr_cidr, ferr_t *err);
 /* Derive a host interface name for a tenant ("fy-" + name, at most 15 chars,
  * unique by a short hash when the name is long). */
 void net_host_ifname(const char *tenant, char out[16]);
