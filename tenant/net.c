@@ -245,6 +245,26 @@ int net_tenant_configure(pid_t pid, const char *tenant_if, const char *addr_cidr
 	return 0;
 }
 
+static int lo_up_here(void *arg, ferr_t *err)
+{
+	struct nl_sock *sk;
+	int r;
+
+	(void)arg;
+	if (!(sk = nl_open(err)))
+		return -1;
+	r = link_up(sk, "lo", NULL, err);
+	nl_socket_free(sk);
+	return r;
+}
+
+int net_tenant_lo_up(pid_t pid, ferr_t *err)
+{
+	if (in_netns(pid, lo_up_here, NULL, err) < 0)
+		return ferr_wrap(err, "loopback of the tenant (pid %d)", (int)pid);
+	return 0;
+}
+
 static int write_sysctl(const char *fmt, const char *host_if, const char *val, ferr_t *err)
 {
 	char p[128];

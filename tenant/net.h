@@ -18,6 +18,9 @@ int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if, cons
 /* Inside pid's network namespace: lo up, tenant_if up with addr_cidr and an
  * on-link default route. */
 int net_tenant_configure(pid_t pid, const char *tenant_if, const char *addr_cidr, ferr_t *err);
+/* Inside pid's network namespace: lo up (every tenant has it, with or
+ * without an address of its own: servers talk to themselves on 127.0.0.1). */
+int net_tenant_lo_up(pid_t pid, ferr_t *err);
 /* Host side of an existing veth (e.g. created by CRIU on restore): up, proxy
  * ARP, route ADDR/32 dev host_if. Idempotent; FX_CONFLICT when ADDR/32 is
  * routed through another interface. */
