@@ -19,7 +19,9 @@ void criu_lazy_dump_argv(const struct criu_lazy_dump_opts *o, struct criu_argv *
 		criu_argv_add(a, "--network-lock", "nftables", NULL);
 	if (o->tcp_established)
 		criu_argv_add(a, "--tcp-established", NULL);
-	criu_argv_add(a, "--lazy-pages", "--ps-socket", NULL);
+	/* always: a connection not yet accepted at the freeze would fail the dump
+	 * (criu_dump_opts, docs/migrate.md) */
+	criu_argv_add(a, "--skip-in-flight", "--lazy-pages", "--ps-socket", NULL);
 	criu_argv_addf(a, "%d", o->ps_fd);
 	criu_argv_add(a, "--action-script", o->action_script, NULL);
 }

@@ -3,7 +3,7 @@
  *
  *   criu dump -t PID -D IMAGES -W WORK -o dump.log -vN [--file-locks]
  *        [--network-lock nftables] [--tcp-established]
- *        --lazy-pages --ps-socket FD --action-script SCRIPT
+ *        --skip-in-flight --lazy-pages --ps-socket FD --action-script SCRIPT
  *
  * Over swrk RPC a handed page-server socket is closed before the lazy phase
  * (docs/migrate.md); the command line without --page-server writes the
