@@ -12,19 +12,23 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ferry dump NAME|--pid PID -D DIR [--leave-running] [--tcp-established]\n"
-		   "                  [--name N] [--json]\n\n"
-		   "Freeze a tenant, serialize it with CRIU into DIR (new or empty) and write the\n"
-		   "ferry manifest (manifest.ferry: every file's size and SHA-256, source host,\n"
-		   "timings). The tenant is stopped afterwards unless --leave-running.\n\n"
-		   "  NAME               a tenant started by `ferry run`\n"
-		   "  --pid PID          a process tree not started by ferry (registered as kind\n"
-		   "                     proctree, named --name or pid-PID)\n"
-		   "  -D, --images-dir DIR  where the image set goes\n"
-		   "  --leave-running    keep the tenant running after the dump\n"
-		   "  --tcp-established  save established TCP connections\n"
-		   "  --name N           registry name for --pid\n"
-		   "  --json             print the result as a JSON object\n");
+	fprintf(f,
+		"usage: ferry dump NAME|--pid PID -D DIR [--leave-running] [--no-tcp-established]\n"
+		"                  [--name N] [--json]\n\n"
+		"Freeze a tenant, serialize it with CRIU into DIR (new or empty) and write the\n"
+		"ferry manifest (manifest.ferry: every file's size and SHA-256, source host,\n"
+		"timings). The tenant is stopped afterwards unless --leave-running.\n\n"
+		"  NAME               a tenant started by `ferry run`\n"
+		"  --pid PID          a process tree not started by ferry (registered as kind\n"
+		"                     proctree, named --name or pid-PID)\n"
+		"  -D, --images-dir DIR  where the image set goes\n"
+		"  --leave-running    keep the tenant running after the dump\n"
+		"  --no-tcp-established  do not save established TCP connections (they are\n"
+		"                     saved by default, as `migrate` does; with this a tenant\n"
+		"                     that has one cannot be dumped). --tcp-established is\n"
+		"                     accepted and is the default\n"
+		"  --name N           registry name for --pid\n"
+		"  --json             print the result as a JSON object\n");
 }
 
 static void print_result(const struct dump_result *r, bool json)
@@ -61,12 +65,17 @@ static void print_result(const struct dump_result *r, bool json)
 int cmd_dump(int argc, char **argv, const struct global_opts *g)
 {
 	static const struct option lopts[] = {
-	    {"pid", required_argument, NULL, 'p'},     {"images-dir", required_argument, NULL, 'D'},
-	    {"leave-running", no_argument, NULL, 'R'}, {"tcp-established", no_argument, NULL, 'T'},
-	    {"name", required_argument, NULL, 'n'},    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	    {"pid", required_argument, NULL, 'p'},
+	    {"images-dir", required_argument, NULL, 'D'},
+	    {"leave-running", no_argument, NULL, 'R'},
+	    {"tcp-established", no_argument, NULL, 'T'},
+	    {"no-tcp-established", no_argument, NULL, 'N'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct dump_opts o = {.state_dir = g->state_dir};
+	struct dump_opts o = {.state_dir = g->state_dir, .tcp_established = true};
 	struct dump_result r;
 	char criu[4096], *end;
 	bool json = false;
@@ -90,6 +99,9 @@ int cmd_dump(int argc, char **argv, const struct global_opts *g)
 			break;
 		case 'T':
 			o.tcp_established = true;
+			break;
+		case 'N':
+			o.tcp_established = false;
 			break;
 		case 'n':
 			o.name = optarg;

@@ -22,7 +22,7 @@ R="$T/rootfs"
 cr_start bl-one "$R" -- /bin/wl_loopback
 lo_up "$(cr_pid bl-one)"
 sleep 0.3
-cr_dump_restore bl-one "$T/img" --tcp-established
+cr_dump_restore bl-one "$T/img"
 lo_up "$(cr_pid bl-one)"
 cr_verify bl-one "$R"
 
