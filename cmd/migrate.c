@@ -51,8 +51,11 @@ static void usage(FILE *f)
 	       "  --no-compress         no LZ4 on the page stream\n"
 	       "  --json                print the report as JSON\n\n"
 	       "Exit codes: 0 moved, 1 failed (see the message: the tenant runs here again),\n"
-	       "            3 no such tenant, 4 destination cannot take it (name, address),\n"
-	       "            6 network/peer failure, 7 host lacks what the mode needs.\n");
+	       "            2 bad command line, 3 no such tenant here, 4 the tenant is not\n"
+	       "            running or the destination cannot take it (name taken, address\n"
+	       "            not in its subnets, root file system missing), 6 network/peer\n"
+	       "            failure, 7 this host lacks what the mode needs or cannot move the\n"
+	       "            tenant's address (docs/exit-codes.md).\n");
 }
 
 /* A whole number in [lo, hi]. */

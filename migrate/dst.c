@@ -96,15 +96,18 @@ static int precheck(struct dst *d, ferr_t *err)
 	ferr_clear(err);
 	if (d->kind == TK_CONTAINER &&
 	    (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
-		return ferr_set(err, FX_NOTFOUND,
+		return ferr_set(err, FX_CONFLICT, /* the destination cannot take it: 4 */
 				"root file system %s of tenant %s is missing on %s: nothing was "
 				"frozen (make it available there first)",
 				b->rootfs ? b->rootfs : "(none)", b->tenant, d->o->host_name);
 	if (b->net_addr && *b->net_addr && b->host_if &&
 	    (net_check_config(b->host_if, b->net_addr, err) < 0 ||
-	     net_check_movable(b->net_addr, err) < 0))
+	     net_check_movable(b->net_addr, err) < 0)) {
+		if (err->code == FX_HOST) /* the destination cannot take it: 4 */
+			err->code = FX_CONFLICT;
 		return ferr_wrap(err, "tenant %s cannot get its address on %s", b->tenant,
 				 d->o->host_name);
+	}
 	return 0;
 }
 
