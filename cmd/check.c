@@ -1,6 +1,7 @@
 /* ferry check: host-readiness report. */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cmd/cmd.h"
 #include "tenant/hostcheck.h"
@@ -65,6 +66,9 @@ static void print_text(const struct hostcheck_report *r)
 		       r->modes[m].note);
 	printf("\n%s\n", r->ready ? "Ready: tenants can be dumped and restored on this host."
 				  : "NOT ready: tenants cannot be dumped or restored here.");
+	for (size_t i = 0; r->ready && i < r->n_items; i++)
+		if (!strcmp(r->items[i].id, "other-users") && r->items[i].status != HC_OK)
+			printf("Except tenants with processes of other users (see other-users).\n");
 }
 
 int cmd_check(int argc, char **argv, const struct global_opts *g)
@@ -75,7 +79,7 @@ int cmd_check(int argc, char **argv, const struct global_opts *g)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct hostcheck_opts o = {.criu = g->criu};
+	struct hostcheck_opts o = {.criu = g->criu, .state_dir = g->state_dir};
 	struct hostcheck_report r;
 	bool json = false;
 	ferr_t err = {0};

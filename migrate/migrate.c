@@ -27,6 +27,7 @@
 #include "migrate/reconcile.h"
 #include "migrate/wire_enums.h"
 #include "tenant/registry.h"
+#include "tenant/uidcheck.h"
 #include "transport/relay.h"
 #include "transport/session.h"
 #include "lib/util.h"
@@ -334,7 +335,7 @@ static int load(struct src *s, ferr_t *err)
 	if (s->rec.net.addr[0] && net_check_movable(s->rec.net.addr, err) < 0)
 		return ferr_wrap(err, "tenant %s cannot move its address (nothing was frozen)",
 				 s->rec.name);
-	return 0;
+	return uid_check_dumpable(s->rec.name, s->rec.init_pid, err);
 }
 
 static int prepare(struct src *s, ferr_t *err)

@@ -14,6 +14,7 @@
 #include "tenant/driver.h"
 #include "lib/fsutil.h"
 #include "tenant/hostinfo.h"
+#include "tenant/uidcheck.h"
 #include "criu/imgfix.h"
 #include "lib/log.h"
 #include "proto/manifest.h"
@@ -375,7 +376,9 @@ int dump_tenant(const struct dump_opts *o, struct dump_result *r, ferr_t *err)
 		goto out;
 	snprintf(r->name, sizeof(r->name), "%s", rec.name);
 	r->kind = rec.kind;
-	ret = run_dump(o, &rec, r, t0, err);
+	/* before the freeze: CRIU would fail on it after (tenant/uidcheck.h) */
+	ret = uid_check_dumpable(rec.name, rec.init_pid, err) < 0 ? -1
+								  : run_dump(o, &rec, r, t0, err);
 	tenant_rec_free(&rec);
 out:
 	close(lock);
