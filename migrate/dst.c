@@ -418,6 +418,31 @@ static int run(struct dst *d, ferr_t *err)
 	return restore_and_handover(d, err);
 }
 
+/* A failed incoming migration leaves no tenant directory (restore.log, ...)
+ * behind, unless a record of that name exists here (another tenant's) or
+ * FERRY_KEEP_FAILED is set; the error it sends says so when it quoted that
+ * log. */
+static void forget_tenant_dir(const struct dst *d, ferr_t *err)
+{
+	char dir[PATH_MAX];
+	struct tenant_rec rec;
+	ferr_t e = {0};
+	int lock;
+
+	if (registry_tenant_dir(d->o->state_dir, d->b->tenant, dir, sizeof(dir), NULL) < 0 ||
+	    access(dir, F_OK) < 0 || getenv("FERRY_KEEP_FAILED"))
+		return;
+	if ((lock = registry_lock(d->o->state_dir, d->b->tenant, NULL)) < 0)
+		return;
+	if (registry_load(d->o->state_dir, d->b->tenant, &rec, &e) == 0)
+		tenant_rec_free(&rec);
+	else if (e.code == FX_NOTFOUND && fs_rm_rf(dir, NULL) == 0 && strstr(err->msg, dir))
+		snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
+			 " (removed with the failed migration: FERRY_KEEP_FAILED=1 for the "
+			 "agent keeps it)");
+	close(lock);
+}
+
 /* MIGRATE_BEGIN: the whole migration, on this connection. */
 static int serve_begin(struct chan *c, const struct frame_buf *req, const struct req_ctx *o,
 		       void *state, ferr_t *err)
@@ -446,6 +471,8 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 		ret = run(&d, err);
 	}
 	if (ret < 0) {
+		if (d.b->tenant && tenant_name_valid(d.b->tenant))
+			forget_tenant_dir(&d, err);
 		if (!d.restored_sent && !chan_error(c))
 			session_send_error(c, err);
 		page_server_stop(&d.ps, true, d.dir, NULL);
