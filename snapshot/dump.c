@@ -217,6 +217,10 @@ manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 	}
 	m->has_created = true;
 	m->created = wall_time();
+	if (rec->created > 0) { /* ps shows the tenant's age, not the last move's */
+		m->has_tenant_created = true;
+		m->tenant_created = rec->created;
+	}
 	m->has_init_pid = true;
 	m->init_pid = rec->init_pid;
 	m->has_tcp_established = true;
