@@ -39,4 +39,9 @@ void criu_lazy_dump_argv(const struct criu_lazy_dump_opts *o, struct criu_argv *
 /* Start it: CRIU's pid; the caller reaps it (waitpid or criu_reap). */
 pid_t criu_lazy_dump_start(const struct criu_lazy_dump_opts *o, ferr_t *err);
 
+/* The error of a lazy dump that failed with wait status ws: how it ended,
+ * CRIU's error lines from work_dir/dump.log (criu_log_tail) and the log's
+ * path, as for a failed RPC dump. Returns -1. */
+int criu_lazy_dump_failed(const char *work_dir, int ws, ferr_t *err);
+
 #endif

@@ -290,9 +290,11 @@ static int finish(struct pc *p, int status, ferr_t *err)
 	fs_rm_rf(s->img, NULL);
 	if (p->commit_err.code)
 		*err = p->commit_err;
-	else
-		ferr_set(err, FX_FAIL, "CRIU's lazy dump ended with status %d (see its dump.log)",
-			 status);
+	else {
+		char work[PATH_MAX] = ".";
+		registry_tenant_dir(s->o->state_dir, s->rec.name, work, sizeof(work), NULL);
+		criu_lazy_dump_failed(work, status, err); /* CRIU's error lines, the log */
+	}
 	return ferr_wrap(err, "migration of %s to %s failed (%s)", s->rec.name, s->r->dest,
 			 alive ? "it runs on this host again" : "and it is not running here");
 }
