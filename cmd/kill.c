@@ -8,14 +8,15 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "tenant/container.h"
+#include "tenant/kind.h"
 #include "tenant/registry.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry kill NAME [--signal SIG] [--timeout SECONDS]\n\n"
-		   "End a tenant: signal its init (default KILL, which ends its whole PID\n"
-		   "namespace), wait until it is gone (default 10 s), remove the host side of its\n"
+		   "End a tenant, every process of it: signal it (default KILL; a container's\n"
+		   "init, which takes its whole PID namespace along; every process of a process\n"
+		   "tree), wait until it is gone (default 10 s), remove the host side of its\n"
 		   "network and mark it gone. 'ferry rm NAME' then removes the record.\n"
 		   "An init ignores signals it has no handler for: TERM works only when the\n"
 		   "tenant's init handles it.\n");
@@ -59,7 +60,7 @@ static int do_kill(const struct global_opts *g, const char *name, int sig, int t
 			 name, name);
 		goto out;
 	}
-	r = container_kill(g->state_dir, &rec, sig, timeout_ms, err);
+	r = tenant_kill(g->state_dir, &rec, sig, timeout_ms, err);
 out:
 	tenant_rec_free(&rec);
 out_unlock:

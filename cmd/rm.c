@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "tenant/container.h"
+#include "tenant/kind.h"
 #include "tenant/registry.h"
 
 static void usage(FILE *f)
@@ -34,7 +34,7 @@ static int do_rm(const struct global_opts *g, const char *name, bool force, ferr
 			    name, tenant_state_str(rec.state), (int)rec.init_pid, name);
 			goto out;
 		}
-		if (container_kill(g->state_dir, &rec, SIGKILL, 10000, err) < 0)
+		if (tenant_kill(g->state_dir, &rec, SIGKILL, 10000, err) < 0)
 			goto out;
 	}
 	r = registry_remove(g->state_dir, name, err);

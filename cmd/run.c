@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "tenant/container.h"
+#include "tenant/kind.h"
 #include "lib/json.h"
 #include "tenant/net.h"
 #include "tenant/registry.h"
@@ -131,9 +131,9 @@ static int check_free(const char *state_dir, const char *name, ferr_t *err)
 
 static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *err)
 {
+	const struct tenant_kind_ops *kind = kind_by_name("container");
 	char rootfs[PATH_MAX], dir[PATH_MAX];
 	struct tenant_rec rec = {0};
-	struct container_info ci;
 	int lock, r = -1;
 
 	if (!tenant_name_valid(o->name))
@@ -148,44 +148,19 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	if (check_free(g->state_dir, o->name, err) < 0)
 		goto out;
 
+	struct tenant_start so = {.name = o->name,
+				  .rootfs = rootfs,
+				  .net = o->net,
+				  .host_only = o->host_only,
+				  .argc = o->argc,
+				  .argv = o->argv};
 	snprintf(rec.name, sizeof(rec.name), "%s", o->name);
-	rec.kind = TK_CONTAINER;
-	rec.state = TS_RUNNING;
-	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", rootfs);
-	if (o->net) {
-		snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", o->net);
-		net_host_ifname(o->name, rec.net.host_if);
-		snprintf(rec.net.tenant_if, sizeof(rec.net.tenant_if), "eth0");
-	}
-	if (tenant_rec_set_argv(&rec, o->argc, o->argv, err) < 0)
+	if (kind->start(&so, &rec, err) < 0)
 		goto out;
-	/* fail early, before a container is started only to be killed */
-	if (o->net && (net_check_config(rec.net.host_if, o->net, err) < 0 ||
-		       (!o->host_only && net_check_movable(o->net, err) < 0))) {
-		if (err->code == FX_HOST) /* append what else to do */
-			snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
-				 "; or run it with --host-only (reached from this host only)");
-		goto out;
-	}
-
-	struct container_opts co = {
-	    .name = o->name,
-	    .rootfs = rootfs,
-	    .argv = o->argv,
-	    .net_addr = o->net,
-	    .host_if = rec.net.host_if,
-	    .tenant_if = rec.net.tenant_if,
-	};
-	if (container_start(&co, &ci, err) < 0)
-		goto out;
-	rec.init_pid = ci.pid;
-	rec.init_start = ci.start;
-	rec.created = rec.updated = wall_time();
 	if (registry_save(g->state_dir, &rec, err) < 0 ||
-	    container_link_console(g->state_dir, o->name, rootfs, err) < 0) {
-		container_stop(ci.pid, ci.start, SIGKILL, 5000, NULL);
-		if (o->net)
-			net_host_unplumb(rec.net.host_if, rec.net.addr, NULL);
+	    kind->registered(g->state_dir, &rec, err) < 0) {
+		kind->kill(&rec, SIGKILL, 5000, NULL);
+		kind->unplumb(&rec.net, NULL);
 		registry_remove(g->state_dir, o->name, NULL);
 		goto out;
 	}

@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu/kdat.h"
 #include "criu/locate.h"
 #include "lib/fsutil.h"
 #include "tenant/garp.h"
@@ -26,9 +25,9 @@
 #include "migrate/query.h"
 #include "migrate/reconcile.h"
 #include "lib/log.h"
-#include "criu/pageserver.h"
 #include "lib/reap.h"
 #include "migrate/migrate_files.h"
+#include "tenant/kind.h"
 #include "tenant/net.h"
 #include "migrate/dst_precopy.h"
 #include "tenant/registry.h"
@@ -49,13 +48,15 @@ struct dst {
 	const char *fault; /* FERRY_FAULT (testing hook, docs/migrate.md) */
 	char dir[PATH_MAX];
 	char criu[PATH_MAX];
-	struct page_server ps;
-	bool registered;	    /* in the in-doubt table */
-	bool lazy;		    /* post-copy: registered in the lazy table */
-	int lazy_sk;		    /* the daemon's end until it starts */
-	struct criu_swrk *swrk;	    /* post-copy: the restore's CRIU, started at BEGIN */
-	bool restored_sent;	    /* MIG_RESTORED went out: the source may commit */
-	struct hq_source src_agent; /* whom to ask when in doubt (query.h) */
+	const struct tenant_kind_ops *ops; /* the kind's (tenant/kind.h) */
+	struct ckpt_env env;		   /* the tenant's backend: CRIU's path */
+	struct ckpt_sink *sink;		   /* stop-copy: the page stream's receiver */
+	bool registered;		   /* in the in-doubt table */
+	bool lazy;			   /* post-copy: registered in the lazy table */
+	int lazy_sk;			   /* the daemon's end until it starts */
+	void *prepared;			   /* post-copy: the backend's prepare_load, at BEGIN */
+	bool restored_sent;		   /* MIG_RESTORED went out: the source may commit */
+	struct hq_source src_agent;	   /* whom to ask when in doubt (query.h) */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 };
 
@@ -78,7 +79,6 @@ static int precheck(struct dst *d, ferr_t *err)
 {
 	const Ferry__Wire__MigrateBegin *b = d->b;
 	struct tenant_rec rec;
-	struct stat st;
 
 	if (registry_load(d->o->state_dir, b->tenant, &rec, err) == 0) {
 		registry_refresh(d->o->state_dir, &rec, NULL);
@@ -94,19 +94,23 @@ static int precheck(struct dst *d, ferr_t *err)
 		return -1;
 	}
 	ferr_clear(err);
-	if (d->kind == TK_CONTAINER &&
-	    (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
-		return ferr_set(err, FX_CONFLICT, /* the destination cannot take it: 4 */
-				"root file system %s of tenant %s is missing on %s: nothing was "
-				"frozen (make it available there first)",
-				b->rootfs ? b->rootfs : "(none)", b->tenant, d->o->host_name);
-	if (b->net_addr && *b->net_addr && b->host_if &&
-	    (net_check_config(b->host_if, b->net_addr, err) < 0 ||
-	     net_check_movable(b->net_addr, err) < 0)) {
-		if (err->code == FX_HOST) /* the destination cannot take it: 4 */
+	/* what the kind checks on this host (root file system, address) */
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.name, sizeof(rec.name), "%s", b->tenant);
+	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", b->rootfs ? b->rootfs : "");
+	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
+	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", b->host_if ? b->host_if : "");
+	if (d->ops->precheck(&rec, d->o->host_name, err) < 0) {
+		if (err->code == FX_NOTFOUND || err->code == FX_HOST)
+			err->code = FX_CONFLICT; /* the destination cannot take it: 4 */
+		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
+	}
+	/* a migration only: its clients must reach the address here too */
+	if (rec.net.addr[0] && net_check_movable(rec.net.addr, err) < 0) {
+		if (err->code == FX_HOST)
 			err->code = FX_CONFLICT;
-		return ferr_wrap(err, "tenant %s cannot get its address on %s", b->tenant,
-				 d->o->host_name);
+		return ferr_wrap(err, "tenant %s cannot get its address on %s (nothing was frozen)",
+				 b->tenant, d->o->host_name);
 	}
 	return 0;
 }
@@ -131,14 +135,15 @@ static int receive_pages(struct dst *d, ferr_t *err)
 	struct relay_stats rs;
 	int r;
 
-	if (page_server_start(d->criu, d->dir, NULL, &d->ps, err) < 0)
+	int fd;
+	if (d->ops->ckpt->sink_open(&d->env, d->dir, NULL, &d->sink, &fd, err) < 0)
 		return -1;
-	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0) {
-		page_server_stop(&d->ps, true, d->dir, NULL);
-		return chan_take_error(d->c, err);
-	}
-	r = relay_run(d->c, d->ps.sk, &ro, &rs, err);
-	if (page_server_stop(&d->ps, r < 0, d->dir, r < 0 ? NULL : err) < 0)
+	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
+		return chan_take_error(d->c, err); /* the sink goes in serve_begin */
+	r = relay_run(d->c, fd, &ro, &rs, err);
+	struct ckpt_sink *sink = d->sink;
+	d->sink = NULL;
+	if (d->ops->ckpt->sink_close(sink, r < 0, r < 0 ? NULL : err) < 0)
 		return -1;
 	if (r == 0)
 		pr_info("migration %s: %llu page bytes in %.2f s", d->b->migration_id,
@@ -222,20 +227,21 @@ static void keep_mac(struct dst *d)
 		pr_warn("tenant %s: %s (its neighbour entries recover by ARP)", b->tenant, e.msg);
 }
 
-static int restore_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
+/* The load's events (tenant/ckpt.h): its hold point is the handover. */
+static int restore_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 {
 	struct dst *d = arg;
 
-	/* the restored root is our child (restored as CRIU's sibling): reap it
-	 * when it ends, even if this restore fails from here on */
+	/* the restored root is our child (restored as the backend's sibling):
+	 * reap it when it ends, even if this restore fails from here on */
 	reap_watch(pid);
-	if (!strcmp(script, "post-resume") && !d->t_running)
-		d->t_running = now_ns(); /* CRIU resumed the tasks just before */
-	if (!strcmp(script, "post-resume") && fault(arg, "crash-after-resume")) {
+	if (ev == CKPT_EV_RUNNING && !d->t_running)
+		d->t_running = now_ns(); /* the backend resumed the tasks just before */
+	if (ev == CKPT_EV_RUNNING && fault(arg, "crash-after-resume")) {
 		pr_warn("FERRY_FAULT=crash-after-resume: killing this agent");
 		kill(getpid(), SIGKILL);
 	}
-	if (strcmp(script, "post-restore"))
+	if (ev != CKPT_EV_LOADED)
 		return 0;
 	keep_mac(arg);
 	return hold(arg, err);
@@ -281,16 +287,12 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	}
 	d->lazy = true;
 	d->lazy_sk = sv[1];
-	/* before anything is frozen: CRIU's probes (criu_kdat.h) and the
-	 * restore's CRIU process, in the namespace with those probes */
-	ferr_t e = {0};
-	bool ctr = d->kind == TK_CONTAINER;
-	if (criu_kdat_prepare(d->criu, &e) < 0)
-		pr_info("CRIU starts without cached probes: %s", e.msg);
-	ferr_clear(&e);
-	d->swrk = criu_swrk_start(d->criu, ctr, &e);
-	if (!d->swrk)
-		pr_info("the restore's CRIU starts later: %s", e.msg);
+	/* before anything is frozen: what the backend's load needs started */
+	struct tenant_rec rec = {0};
+	struct ckpt_target t = {0};
+	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->b->rootfs ? d->b->rootfs : "");
+	d->ops->target(&rec, &t);
+	d->prepared = d->ops->ckpt->prepare_load(&d->env, &t, true);
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err);
 	return 0;
@@ -320,10 +322,10 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	struct restore_opts ro = {.state_dir = d->o->state_dir,
 				  .criu_path = d->criu,
 				  .images_dir = d->dir,
-				  .notify = restore_notify,
-				  .notify_arg = d,
-				  .lazy_pages = post_copy(d),
-				  .swrk = d->swrk,
+				  .on_event = restore_event,
+				  .event_arg = d,
+				  .lazy = post_copy(d),
+				  .prepared = d->prepared,
 				  .register_held = true};
 	struct restore_result rr;
 	ferr_t gerr = {0};
@@ -362,7 +364,8 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 /* Pre-copy: the source's pre-dump rounds, then its final dump (dst_precopy.c). */
 static int receive_rounds(struct dst *d, ferr_t *err)
 {
-	struct precopy_dst_opts po = {.criu = d->criu,
+	struct precopy_dst_opts po = {.ckpt = d->ops->ckpt,
+				      .env = &d->env,
 				      .dir = d->dir,
 				      .migration_id = d->b->migration_id,
 				      .lz4 = d->b->has_lz4 && d->b->lz4,
@@ -379,6 +382,7 @@ static int prepare(struct dst *d, ferr_t *err)
 
 	if (criu_locate(NULL, d->criu, sizeof(d->criu), NULL, err) < 0)
 		return -1;
+	d->env.tool = d->criu;
 	if (xsnprintf(base, sizeof(base), err, "%s/migrations", d->o->state_dir) < 0 ||
 	    fs_mkdir_p(base, 0700, err) < 0 ||
 	    xsnprintf(d->dir, sizeof(d->dir), err, "%s/%s", base, d->b->migration_id) < 0)
@@ -397,6 +401,9 @@ static int run(struct dst *d, ferr_t *err)
 	uint64_t raw;
 	int r;
 
+	d->ops = kind_get(d->kind, d->b->tenant, err);
+	if (!d->ops)
+		return -1;
 	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
 		return -1;
 	if (prepare(d, err) < 0 ||
@@ -447,12 +454,7 @@ static void forget_tenant_dir(const struct dst *d, ferr_t *err)
 static int serve_begin(struct chan *c, const struct frame_buf *req, const struct req_ctx *o,
 		       void *state, ferr_t *err)
 {
-	struct dst d = {.c = c,
-			.o = o,
-			.m = state,
-			.ps = PAGE_SERVER_INIT,
-			.lazy_sk = -1,
-			.fault = getenv("FERRY_FAULT")};
+	struct dst d = {.c = c, .o = o, .m = state, .lazy_sk = -1, .fault = getenv("FERRY_FAULT")};
 	int ret;
 
 	d.b = wire_unpack(&ferry__wire__migrate_begin__descriptor, req->data, req->h.len, err);
@@ -475,7 +477,8 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 			forget_tenant_dir(&d, err);
 		if (!d.restored_sent && !chan_error(c))
 			session_send_error(c, err);
-		page_server_stop(&d.ps, true, d.dir, NULL);
+		if (d.ops)
+			d.ops->ckpt->sink_close(d.sink, true, NULL);
 		if (d.dir[0])
 			if (!getenv("FERRY_KEEP_FAILED"))
 				fs_rm_rf(d.dir, NULL);
@@ -488,7 +491,8 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 		close(d.lazy_sk);
 	if (d.lazy && ret < 0)
 		lazy_drop(d.m->lazy, d.b->migration_id, true);
-	criu_swrk_free(d.swrk);
+	if (d.ops && d.prepared)
+		d.ops->ckpt->prepared_free(d.prepared);
 	wire_free(d.b);
 	return ret;
 }

@@ -18,7 +18,6 @@
 #include "transport/frame.h"
 #include "migrate/handover.h"
 #include "lib/log.h"
-#include "criu/pageserver.h"
 #include "migrate/precopy.h"
 #include "transport/relay.h"
 #include "transport/session.h"
@@ -35,9 +34,9 @@ static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned 
 				.on_rx = o->on_rx,
 				.on_rx_arg = o->on_rx_arg};
 	struct relay_stats rs;
-	struct page_server ps = PAGE_SERVER_INIT;
+	struct ckpt_sink *sink;
 	char name[32], dir[PATH_MAX], parent[48];
-	int r;
+	int r, fd;
 
 	/* both names come from our own counter, never from the peer */
 	if (precopy_parent(final ? "" : "..", n - 1, parent, sizeof(parent)) < 0 ||
@@ -51,14 +50,14 @@ static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned 
 		if (mkdir(dir, 0700) < 0)
 			return ferr_sys(err, FX_CONFLICT, "creating %s", dir);
 	}
-	if (page_server_start(o->criu, dir, parent, &ps, err) < 0)
+	if (o->ckpt->sink_open(o->env, dir, parent, &sink, &fd, err) < 0)
 		return -1;
 	if (mig_send_step(c, MIG_ACCEPT, NULL) < 0) {
-		page_server_stop(&ps, true, dir, NULL);
+		o->ckpt->sink_close(sink, true, NULL);
 		return chan_take_error(c, err);
 	}
-	r = relay_run(c, ps.sk, &ro, &rs, err);
-	if (page_server_stop(&ps, r < 0, dir, r < 0 ? NULL : err) < 0)
+	r = relay_run(c, fd, &ro, &rs, err);
+	if (o->ckpt->sink_close(sink, r < 0, r < 0 ? NULL : err) < 0)
 		return -1;
 	if (r < 0)
 		return -1;

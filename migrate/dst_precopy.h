@@ -1,4 +1,5 @@
-/* Pre-copy, destination side: one `criu page-server` per round of the
+/* Pre-copy, destination side: one receiver of the tenant's checkpoint
+ * backend (tenant/ckpt.h: for CRIU a `criu page-server`) per round of the
  * source's pre-dumps, each into its own directory linked to the round before
  * (precopy.h), then the final dump's pages into the migration's directory.
  * After that the handover goes on as in stop-copy (dst.c). */
@@ -10,9 +11,11 @@
 
 #include "transport/chan.h"
 #include "lib/err.h"
+#include "tenant/ckpt.h"
 
 struct precopy_dst_opts {
-	const char *criu;	  /* CRIU binary */
+	const struct ckpt_ops *ckpt; /* the tenant's checkpoint backend */
+	const struct ckpt_env *env;
 	const char *dir;	  /* the migration's directory: final images */
 	const char *migration_id; /* for messages */
 	bool lz4;		  /* the relay's chunks may be LZ4 */

@@ -1,8 +1,8 @@
-/* Pre-copy, source side (migrate_int.h, precopy.h, docs/migrate.md).
+/* Pre-copy, source side (migrate_mode.h, precopy.h, docs/migrate.md).
  *
  * Rounds of CRIU pre-dumps with memory tracking while the tenant runs, each
  * on its own page-server socket relayed over the migration's session like
- * stop-copy's pages; then the final dump (msrc_stop_copy) with the last
+ * stop-copy's pages; then the final save (stop-copy's) with the last
  * round as its parent, so that CRIU sends only the pages still dirty. */
 #define LOG_PREFIX "migrate"
 #include <errno.h>
@@ -11,12 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "criu/stats.h"
-#include "tenant/driver.h"
+#include "tenant/kind.h"
+#include "tenant/kind_tree.h"
 #include "lib/fsutil.h"
 #include "migrate/handover.h"
 #include "lib/log.h"
-#include "migrate/migrate_int.h"
+#include "migrate/migrate_mode.h"
+#include "migrate/migrate_src.h"
 #include "migrate/precopy.h"
 #include "tenant/registry.h"
 #include "lib/util.h"
@@ -49,56 +50,55 @@ static int send_round(struct src *s, unsigned n, bool final, ferr_t *err)
 	return r;
 }
 
-/* CRIU's pre-dump of round n into dir, its pages through the relay. */
-static int pre_dump(struct pre *p, unsigned n, const char *dir, struct criu_dump_result *cres,
+/* The backend's pre-copy round n into dir, its pages through the relay. */
+static int pre_dump(struct pre *p, unsigned n, const char *dir, struct ckpt_save_result *res,
 		    ferr_t *err)
 {
 	struct src *s = p->s;
-	const struct tenant_driver *drv = driver_find(s->rec.kind);
-	struct driver_env env = {.criu_path = s->o->criu_path, .work_dir = p->work};
-	struct driver_dump_opts d = {.images_dir = dir,
-				     .pre_dump = true,
-				     .track_mem = true,
-				     .tcp_established = true,
-				     .ps = {.enabled = true, .fd = s->sv[0]}};
-	char parent[64], stale[PATH_MAX];
+	const struct tenant_kind_ops *kind = kind_get(s->rec.kind, s->rec.name, err);
+	struct ckpt_env env = {.tool = s->o->criu_path, .work_dir = p->work};
+	struct ckpt_save_opts so = {.mode = CKPT_SAVE_ROUND,
+				    .dir = dir,
+				    .stream_fd = s->sv[0],
+				    .track = true,
+				    .tcp_established = true};
+	struct ckpt_target t = {0};
+	char parent[64];
 	int lock, r;
 
-	if (!drv)
-		return ferr_set(err, FX_HOST, "tenant %s is a %s: no dump driver for it",
-				s->rec.name, tenant_kind_str(s->rec.kind));
+	if (!kind)
+		return -1;
 	if (precopy_parent("..", n - 1, parent, sizeof(parent)) < 0)
 		return ferr_set(err, FX_FAIL, "round name too long");
-	d.parent_img = parent[0] ? parent : NULL;
-	/* never count an earlier round's statistics as this one's */
-	if (xsnprintf_path(stale, sizeof(stale), p->work, "stats-dump") == 0)
-		unlink(stale);
+	so.prev = parent[0] ? parent : NULL;
 	/* no other ferry command on the tenant meanwhile (not held across
 	 * rounds: the final dump takes it itself) */
 	lock = registry_lock(s->o->state_dir, s->rec.name, err);
 	if (lock < 0)
 		return -1;
-	r = drv->dump(&env, &s->rec, &d, cres, err);
+	kind->target(&s->rec, &t);
+	r = kind->ckpt->save(&env, &t, &so, res, err);
+	if (r < 0)
+		ferr_wrap(err, "%s %s", kind->name, s->rec.name);
 	close(lock);
 	return r;
 }
 
-static void round_figures(struct pre *p, unsigned n, uint64_t t0)
+static void round_figures(struct pre *p, unsigned n, uint64_t t0,
+			  const struct ckpt_save_result *res)
 {
 	struct mig_round *mr = &p->s->r->rounds[n - 1];
-	struct criu_stats st;
 	long psz = sysconf(_SC_PAGESIZE);
+	bool stats = res->has_stats;
 
 	mr->ms = ms_since(t0);
 	mr->raw = p->s->rs.raw_tx;
 	mr->payload = p->s->rs.payload_tx;
-	bool stats = criu_stats_read(p->work, "stats-dump", &st, NULL) == 0 && st.has_dump;
-
 	if (stats) {
-		mr->pages = st.pages_written;
-		mr->frozen_ms = st.frozen_ms;
+		mr->pages = res->pages;
+		mr->frozen_ms = res->frozen_ms;
 	}
-	/* the dirty set: CRIU's page count, else what crossed the relay */
+	/* the dirty set: the backend's page count, else what crossed the relay */
 	p->bytes[n - 1] = stats ? mr->pages * (uint64_t)(psz > 0 ? psz : 4096) : mr->raw;
 	p->s->r->n_rounds = n;
 	pr_info("pre-copy round %u of %s: %llu pages, %llu bytes relayed (%llu on the wire) in "
@@ -113,7 +113,7 @@ static void round_figures(struct pre *p, unsigned n, uint64_t t0)
 static int round_run(struct pre *p, unsigned n, ferr_t *err)
 {
 	struct src *s = p->s;
-	struct criu_dump_result cres;
+	struct ckpt_save_result res = {0};
 	char name[32], dir[PATH_MAX], stage[32];
 	uint64_t t0 = now_ns();
 	ferr_t rerr = {0};
@@ -130,7 +130,7 @@ static int round_run(struct pre *p, unsigned n, ferr_t *err)
 		return -1;
 	if (msrc_start_relay(s, err) < 0)
 		return -1;
-	r = pre_dump(p, n, dir, &cres, err);
+	r = pre_dump(p, n, dir, &res, err);
 	rr = msrc_stop_relay(s, &rerr);
 	close(s->sv[0]);
 	close(s->sv[1]);
@@ -141,7 +141,7 @@ static int round_run(struct pre *p, unsigned n, ferr_t *err)
 		*err = rerr;
 		return -1;
 	}
-	round_figures(p, n, t0);
+	round_figures(p, n, t0, &res);
 	return 0;
 }
 
@@ -183,7 +183,7 @@ static void totals(struct pre *p, uint64_t t_final)
 	}
 }
 
-int msrc_pre_copy(struct src *s, ferr_t *err)
+static int pre_copy(struct src *s, ferr_t *err)
 {
 	struct pre p = {.s = s};
 	enum precopy_stop why = PRECOPY_CONTINUE;
@@ -216,7 +216,7 @@ int msrc_pre_copy(struct src *s, ferr_t *err)
 	s->parent_img = p.parent;
 	s->track_mem = true;
 	/* from here on exactly stop-copy: freeze, stream, hand over */
-	r = msrc_stop_copy(s, err);
+	r = mig_mode_stop_copy.run(s, err);
 	totals(&p, t_final);
 	fs_rm_rf(p.base, NULL);
 	return r;
@@ -226,7 +226,12 @@ fail:
 	msrc_abort(s);
 	if (p.base[0])
 		fs_rm_rf(p.base, NULL);
-	s->r->on_source = driver_pid_alive(s->rec.init_pid);
+	s->r->on_source = ktree_alive(s->rec.init_pid);
 	return ferr_wrap(err, "migration of %s to %s failed (%s)", s->rec.name, s->r->dest,
 			 s->r->on_source ? "it keeps running here" : "and it is not running here");
 }
+
+const struct mig_mode_ops mig_mode_pre_copy = {
+    .mode = MIG_PRE_COPY,
+    .run = pre_copy,
+};

@@ -16,7 +16,7 @@
 
 #include "lib/fsutil.h"
 #include "lib/log.h"
-#include "tenant/net.h"
+#include "tenant/kind.h"
 #include "lib/util.h"
 
 #define INFLIGHT_MAGIC	"ferry-migration 1"
@@ -183,8 +183,8 @@ static void keep_here(const char *state_dir, const struct inflight *f)
 		if (registry_save(state_dir, &rec, &e) < 0)
 			pr_warn("tenant %s: %s", f->tenant, e.msg);
 	}
-	if (rec.net.host_if[0] && rec.net.addr[0] &&
-	    net_host_plumb(rec.net.host_if, rec.net.addr, &e) < 0)
+	const struct tenant_kind_ops *kind = kind_find(rec.kind);
+	if (kind && kind->plumb(&rec.net, &e) < 0)
 		pr_warn("tenant %s runs here again but its network is not restored: %s", f->tenant,
 			e.msg);
 	tenant_rec_free(&rec);

@@ -10,12 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "criu/stats.h"
-#include "tenant/driver.h"
+#include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "tenant/hostinfo.h"
 #include "tenant/uidcheck.h"
-#include "criu/imgfix.h"
 #include "lib/log.h"
 #include "proto/manifest.h"
 #include "lib/util.h"
@@ -67,34 +65,14 @@ static void clear_dir(const char *dir)
 	closedir(d);
 }
 
-/* argv of a process from /proc/PID/cmdline. */
-static int read_cmdline(pid_t pid, struct tenant_rec *rec, ferr_t *err)
-{
-	char path[64], *buf = NULL, *argv[64];
-	size_t len = 0;
-	int argc = 0, r;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	if (fs_read_all(path, &buf, &len, 1 << 16, NULL) < 0)
-		return 0; /* a kernel thread or gone: no argv */
-	for (size_t i = 0; i < len && argc < (int)ARRAY_SIZE(argv) - 1; i += strlen(buf + i) + 1)
-		argv[argc++] = buf + i;
-	argv[argc] = NULL;
-	r = tenant_rec_set_argv(rec, argc, argv, err);
-	free(buf);
-	return r;
-}
-
 /* The record of a tree ferry did not start: registered as kind proctree. */
 static int proctree_record(const struct dump_opts *o, struct tenant_rec *rec, ferr_t *err)
 {
+	const struct tenant_kind_ops *kind = kind_by_name("proctree");
+	struct tenant_start so = {.pid = o->pid};
 	char name[64];
 	int r;
 
-	if (o->pid <= 1 || o->pid == getpid())
-		return ferr_set(err, FX_USAGE, "refusing to dump pid %d", o->pid);
-	if (!driver_pid_alive(o->pid))
-		return ferr_set(err, FX_NOTFOUND, "no running process with pid %d", o->pid);
 	if (o->name)
 		snprintf(name, sizeof(name), "%s", o->name);
 	else
@@ -120,12 +98,8 @@ static int proctree_record(const struct dump_opts *o, struct tenant_rec *rec, fe
 	ferr_clear(err);
 	memset(rec, 0, sizeof(*rec));
 	snprintf(rec->name, sizeof(rec->name), "%s", name);
-	rec->kind = TK_PROCTREE;
-	rec->state = TS_RUNNING;
-	rec->init_pid = o->pid;
-	proc_start_time(o->pid, &rec->init_start, NULL);
-	rec->created = rec->updated = wall_time();
-	return read_cmdline(o->pid, rec, err);
+	so.name = rec->name;
+	return kind->start(&so, rec, err);
 }
 
 static int load_tenant(const struct dump_opts *o, struct tenant_rec *rec, ferr_t *err)
@@ -194,26 +168,19 @@ static void set_timings(manifest_t *m, const struct dump_result *r)
 
 manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 {
-	manifest_t *m = manifest_new(rec->name, tenant_kind_to_pb(rec->kind));
+	const struct tenant_kind_ops *kind = kind_find(rec->kind);
+	manifest_t *m;
 
+	if (!kind)
+		return NULL;
+	m = manifest_new(rec->name, tenant_kind_to_pb(rec->kind));
 	if (!m)
 		return NULL;
-	if (rec->rootfs[0])
-		manifest_set_str(&m->rootfs, rec->rootfs);
+	kind->describe(rec, m);
 	if (rec->argc > 0) {
 		m->argv = calloc((size_t)rec->argc, sizeof(char *));
 		for (int i = 0; m->argv && i < rec->argc; i++)
 			m->argv[m->n_argv++] = strdup(rec->argv[i]);
-	}
-	if (rec->net.addr[0] || rec->net.host_if[0]) {
-		Ferry__NetConfig *n = calloc(1, sizeof(*n));
-		if (n) {
-			ferry__net_config__init(n);
-			manifest_set_str(&n->addr, rec->net.addr);
-			manifest_set_str(&n->host_if, rec->net.host_if);
-			manifest_set_str(&n->tenant_if, rec->net.tenant_if);
-			m->net = n;
-		}
 	}
 	m->has_created = true;
 	m->created = wall_time();
@@ -225,36 +192,36 @@ manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 	m->init_pid = rec->init_pid;
 	m->has_tcp_established = true;
 	m->tcp_established = tcp;
-	manifest_set_str(&m->image_format, "criu");
+	manifest_set_str(&m->image_format, kind->ckpt->name);
 	return m;
 }
 
-/* Images are on disk: CRIU's stats, then the manifest. */
-static int write_manifest(const struct dump_opts *o, const struct tenant_rec *rec,
-			  const struct hostinfo *h, const char *work, struct dump_result *r,
-			  uint64_t t0, ferr_t *err)
+/* Images are on disk: the backend's figures, then the manifest. */
+static int write_manifest(const struct dump_opts *o, const struct tenant_kind_ops *kind,
+			  const struct tenant_rec *rec, const struct hostinfo *h, const char *work,
+			  const struct ckpt_save_result *res, struct dump_result *r, uint64_t t0,
+			  ferr_t *err)
 {
-	struct criu_stats st;
 	ferr_t fx = {0};
 	manifest_t *m;
 	int ret = -1;
 
-	/* CRIU writes its statistics into its work directory */
-	if (criu_stats_read(work, "stats-dump", &st, NULL) == 0 && st.has_dump) {
-		r->freeze_ms = st.freeze_ms;
-		r->frozen_ms = st.frozen_ms;
-		r->mem_dump_ms = st.mem_dump_ms;
-		r->mem_write_ms = st.mem_write_ms;
-	} else {
-		pr_warn("no CRIU statistics in %s: timings left at 0", work);
-	}
+	if (!res->has_stats)
+		pr_warn("no statistics from the %s backend in %s: timings left at 0",
+			kind->ckpt->name, work);
+	r->freeze_ms = res->freeze_ms;
+	r->frozen_ms = res->frozen_ms;
+	r->mem_dump_ms = res->mem_dump_ms;
+	r->mem_write_ms = res->mem_write_ms;
 	m = dump_manifest_new(rec, o->tcp_established);
 	if (!m)
 		return ferr_set(err, FX_FAIL, "out of memory");
 	set_source(m, h);
-	/* Not fatal: the tree is gone, a snapshot as CRIU wrote it beats none. */
-	if (imgfix_dir(r->dir, NULL, &fx) < 0)
-		pr_warn("tenant %s: %s (timers are kept as CRIU saved them)", rec->name, fx.msg);
+	/* Not fatal: the tree is gone, a snapshot as the backend wrote it
+	 * beats none. */
+	if (kind->ckpt->fixup(r->dir, &fx) < 0)
+		pr_warn("tenant %s: %s (images kept as the %s backend wrote them)", rec->name,
+			fx.msg, kind->ckpt->name);
 	if (manifest_add_dir(m, r->dir, NULL, err) < 0)
 		goto out;
 	r->total_ms = ms_since(t0);
@@ -288,51 +255,58 @@ static void dump_failed(const struct dump_opts *o, struct tenant_rec *rec, ferr_
 		ferr_wrap(err, "dump of tenant %s failed (it is still running)", rec->name);
 }
 
+/* The backend saves the tenant into r->dir; then its host network goes
+ * unless it runs on. */
+static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
+		const struct tenant_rec *rec, const char *work, struct ckpt_save_result *res,
+		struct dump_result *r, ferr_t *err)
+{
+	struct ckpt_env env = {.tool = o->criu_path, .work_dir = work, .log_level = o->log_level};
+	struct ckpt_target t = {0};
+	struct ckpt_save_opts so = {.mode = CKPT_SAVE_FULL,
+				    .dir = r->dir,
+				    .stream_fd = o->stream ? o->stream_fd : -1,
+				    .prev = o->prev,
+				    .track = o->track,
+				    .leave_running = o->leave_running,
+				    .tcp_established = o->tcp_established,
+				    .on_event = o->on_event,
+				    .arg = o->event_arg};
+
+	kind->target(rec, &t);
+	pr_info("dumping %s %s (pid %d) into %s", kind->name, rec->name, rec->init_pid, r->dir);
+	if (kind->ckpt->save(&env, &t, &so, res, err) < 0)
+		return ferr_wrap(err, "%s %s", kind->name, rec->name);
+	r->criu_ms = res->ms;
+	if (!o->leave_running)
+		kind->unplumb(&rec->net, NULL);
+	return 0;
+}
+
 static int run_dump(const struct dump_opts *o, struct tenant_rec *rec, struct dump_result *r,
 		    uint64_t t0, ferr_t *err)
 {
-	const struct tenant_driver *drv = driver_find(rec->kind);
-	struct driver_dump_opts d = {0};
-	struct criu_dump_result cres;
+	const struct tenant_kind_ops *kind = kind_get(rec->kind, rec->name, err);
+	struct ckpt_save_result res;
 	struct hostinfo h;
 	char work[PATH_MAX];
 
-	if (!drv)
-		return ferr_set(err, FX_HOST, "tenant %s is a %s: no dump driver for it", rec->name,
-				tenant_kind_str(rec->kind));
+	if (!kind)
+		return -1;
 	if (hostinfo_collect(o->criu_path, &h, err) < 0)
 		return -1;
 	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
 	    fs_mkdir_p(work, 0700, err) < 0)
 		return -1;
-	char stale[PATH_MAX];
-	if (xsnprintf_path(stale, sizeof(stale), work, "stats-dump") == 0)
-		unlink(stale); /* never report an older dump's timings */
 	rec->state = TS_FROZEN;
 	rec->updated = wall_time();
 	if (registry_save(o->state_dir, rec, err) < 0)
 		return -1;
-
-	struct driver_env env = {
-	    .criu_path = o->criu_path, .work_dir = work, .log_level = o->log_level};
-	d.images_dir = r->dir;
-	d.leave_running = o->leave_running;
-	d.tcp_established = o->tcp_established;
-	d.ps = o->ps;
-	if (!d.ps.enabled)
-		d.ps.fd = -1;
-	d.lazy_pages = o->lazy_pages;
-	d.parent_img = o->parent_img;
-	d.track_mem = o->track_mem;
-	d.notify = o->notify;
-	d.notify_arg = o->notify_arg;
-	pr_info("dumping %s %s (pid %d) into %s", drv->name, rec->name, rec->init_pid, r->dir);
-	if (drv->dump(&env, rec, &d, &cres, err) < 0) {
+	if (save(o, kind, rec, work, &res, r, err) < 0) {
 		dump_failed(o, rec, err);
 		return -1;
 	}
-	r->criu_ms = cres.rpc_ms;
-	int wr = write_manifest(o, rec, &h, work, r, t0, err);
+	int wr = write_manifest(o, kind, rec, &h, work, &res, r, t0, err);
 	rec->state = o->leave_running ? TS_RUNNING : TS_DUMPED;
 	if (!o->leave_running) {
 		rec->init_pid = 0;

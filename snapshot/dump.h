@@ -1,4 +1,5 @@
-/* Stage 1, dump: freeze a tenant, serialize it with CRIU into a directory and
+/* Stage 1, dump: freeze a tenant, save it through its kind's checkpoint
+ * backend (tenant/kind.h, tenant/ckpt.h; CRIU today) into a directory and
  * describe the result in a ferry manifest (manifest.ferry). */
 #ifndef FERRY_DUMP_H
 #define FERRY_DUMP_H
@@ -9,9 +10,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "criu/rpc.h"
 #include "lib/err.h"
 #include "proto/manifest.h"
+#include "tenant/ckpt.h"
 #include "tenant/registry.h"
 
 struct dump_opts {
@@ -22,15 +23,15 @@ struct dump_opts {
 	const char *images_dir; /* created if missing; must be empty */
 	bool leave_running;
 	bool tcp_established;
-	int log_level;	       /* CRIU log level (0: criu_log_level()'s, 4) */
-	criu_notify_fn notify; /* optional hook on CRIU's notifications */
-	void *notify_arg;
-	struct criu_ps ps; /* migration: page server socket (ps.enabled false: local) */
-	bool lazy_pages;   /* post-copy: pages stay with the source, served on demand */
+	int log_level;		/* the backend's log level (0: its default) */
+	ckpt_event_fn on_event; /* optional: the backend's events (ckpt.h) */
+	void *event_arg;
+	bool stream; /* migration: memory as a page stream on stream_fd */
+	int stream_fd;
 	/* pre-copy's final dump: the last pre-dump round's images (relative to
-	 * images_dir) and soft-dirty tracking, so that only dirty pages go */
-	const char *parent_img;
-	bool track_mem;
+	 * images_dir) and change tracking, so that only dirty pages go */
+	const char *prev;
+	bool track;
 };
 
 struct dump_result {

@@ -2,19 +2,18 @@
 #define LOG_PREFIX "restore"
 #include "snapshot/restore.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "tenant/container.h"
-#include "criu/stats.h"
-#include "tenant/driver.h"
+#include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "proto/manifest.h"
 #include "tenant/net.h"
+#include "tenant/registry.h"
 #include "lib/util.h"
 
 static int read_verified(const char *dir, bool files_verified, manifest_t **m, ferr_t *err)
@@ -36,14 +35,6 @@ int restore_verify(const char *dir, ferr_t *err)
 	if (read_verified(dir, false, &m, err) < 0)
 		return -1;
 	manifest_free(m);
-	return 0;
-}
-
-static int tenant_kind_of(const manifest_t *m, enum tenant_kind *k, ferr_t *err)
-{
-	if (tenant_kind_from_pb(m->kind, k) < 0)
-		return ferr_set(err, FX_INTEGRITY, "the manifest names an unknown tenant kind %d",
-				(int)m->kind);
 	return 0;
 }
 
@@ -75,7 +66,7 @@ static int build_record(const manifest_t *m, const char *name, const struct tena
 {
 	memset(rec, 0, sizeof(*rec));
 	snprintf(rec->name, sizeof(rec->name), "%s", name);
-	if (tenant_kind_of(m, &rec->kind, err) < 0)
+	if (kind_from_manifest(m->kind, &rec->kind, err) < 0)
 		return -1;
 	if (m->rootfs)
 		snprintf(rec->rootfs, sizeof(rec->rootfs), "%s", m->rootfs);
@@ -100,89 +91,105 @@ static int build_record(const manifest_t *m, const char *name, const struct tena
 	return tenant_rec_set_argv(rec, (int)m->n_argv, m->argv, err);
 }
 
-/* register_held: the record is written at post-restore (restore.h). */
-struct held {
+/* The load's events: at its hold point the host side of the tenant's
+ * network is plumbed (before it runs), then with register_held the record
+ * is written (restore.h), then the caller's hook decides. */
+struct load {
 	const struct restore_opts *o;
+	const struct tenant_kind_ops *kind;
 	struct tenant_rec *rec;
+	bool plumbed;
 	bool saved;
 };
 
-static int held_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
+static int load_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 {
-	struct held *h = arg;
+	struct load *l = arg;
 
-	if (!strcmp(script, "post-restore") && pid > 0 && !h->saved) {
-		h->rec->init_pid = pid;
-		h->rec->state = TS_FROZEN;
-		proc_start_time(pid, &h->rec->init_start, NULL);
-		if (registry_save(h->o->state_dir, h->rec, err) < 0)
-			return ferr_wrap(err, "registering restored tenant %s", h->rec->name);
-		h->saved = true;
+	if (ev == CKPT_EV_LOADED && !l->plumbed) {
+		if (l->kind->plumb(&l->rec->net, err) < 0)
+			return ferr_wrap(err, "host side of the tenant's network");
+		l->plumbed = true;
 	}
-	if (h->o->notify)
-		return h->o->notify(script, pid, h->o->notify_arg, err);
+	if (ev == CKPT_EV_LOADED && l->o->register_held && pid > 0 && !l->saved) {
+		l->rec->init_pid = pid;
+		l->rec->state = TS_FROZEN;
+		proc_start_time(pid, &l->rec->init_start, NULL);
+		if (registry_save(l->o->state_dir, l->rec, err) < 0)
+			return ferr_wrap(err, "registering restored tenant %s", l->rec->name);
+		l->saved = true;
+	}
+	if (l->o->on_event)
+		return l->o->on_event(ev, pid, l->o->event_arg, err);
+	return 0;
+}
+
+/* The backend loads the tenant; its network is plumbed by now. */
+static int load(struct load *l, const manifest_t *m, const char *work, const char *dir,
+		struct ckpt_load_result *res, ferr_t *err)
+{
+	const struct restore_opts *o = l->o;
+	struct ckpt_env env = {.tool = o->criu_path, .work_dir = work, .log_level = o->log_level};
+	struct ckpt_target t = {0};
+	struct ckpt_load_opts lo = {.dir = dir,
+				    .lazy = o->lazy,
+				    .tcp_established = m->has_tcp_established && m->tcp_established,
+				    .prepared = o->prepared,
+				    .on_event = load_event,
+				    .arg = l};
+
+	l->kind->target(l->rec, &t);
+	if (l->kind->ckpt->load(&env, &t, &lo, res, err) < 0)
+		return -1;
+	/* a backend that skipped the hold point: plumb now */
+	if (!l->plumbed && l->kind->plumb(&l->rec->net, err) < 0) {
+		struct tenant_rec dead = *l->rec;
+		dead.init_pid = res->pid;
+		dead.init_start = 0;
+		l->kind->kill(&dead, SIGKILL, 5000, NULL);
+		return ferr_wrap(err, "restored tenant's network");
+	}
 	return 0;
 }
 
 static int run_restore(const struct restore_opts *o, const manifest_t *m, struct tenant_rec *rec,
 		       struct restore_result *r, bool *early, ferr_t *err)
 {
-	struct held held = {.o = o, .rec = rec};
-	const struct tenant_driver *drv = driver_find(rec->kind);
-	struct driver_restore_opts ro = {0};
-	struct stat st;
+	struct load l = {.o = o, .rec = rec};
+	struct ckpt_load_result res;
 	char work[PATH_MAX];
 	pid_t pid;
 
-	if (!drv)
+	l.kind = kind_find(rec->kind);
+	if (!l.kind)
 		return ferr_set(err, FX_HOST, "no restore driver for a %s tenant on this host",
 				tenant_kind_str(rec->kind));
-	if (rec->kind == TK_CONTAINER && (stat(rec->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
-		return ferr_set(err, FX_NOTFOUND,
-				"root file system %s of tenant %s is missing on this host: "
-				"nothing was started",
-				rec->rootfs[0] ? rec->rootfs : "(none)", rec->name);
+	if (l.kind->precheck(rec, "this host", err) < 0)
+		return ferr_wrap(err, "restore of tenant %s (nothing was started)", rec->name);
 	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
-	    fs_mkdir_p(work, 0700, err) < 0)
+	    fs_mkdir_p(work, 0700, err) < 0 || l.kind->prepare_load(rec, err) < 0)
 		return -1;
-	struct driver_env env = {
-	    .criu_path = o->criu_path, .work_dir = work, .log_level = o->log_level};
-	ro.images_dir = r->dir;
-	ro.rootfs = rec->rootfs[0] ? rec->rootfs : NULL;
-	ro.net = &rec->net;
-	ro.tcp_established = m->has_tcp_established && m->tcp_established;
-	ro.ps.fd = -1;
-	ro.lazy_pages = o->lazy_pages;
-	ro.swrk = o->swrk;
-	ro.notify = o->notify;
-	ro.notify_arg = o->notify_arg;
-	if (o->register_held) {
+	if (o->register_held)
 		snprintf(rec->last_dump, sizeof(rec->last_dump), "%s", r->dir);
-		ro.notify = held_notify;
-		ro.notify_arg = &held;
-	}
-	char stale[PATH_MAX];
-	if (xsnprintf_path(stale, sizeof(stale), work, "stats-restore") == 0)
-		unlink(stale); /* never report an older restore's timings */
 	uint64_t t0 = now_ns();
-	int rr = drv->restore(&env, &ro, &pid, err);
-	*early = held.saved;
+	int rr = load(&l, m, work, r->dir, &res, err);
+	*early = l.saved;
 	if (rr < 0)
 		return ferr_wrap(err, "restore of tenant %s failed (nothing is running)",
 				 rec->name);
 	r->criu_ms = ms_since(t0);
-	struct criu_stats cst;
-	if (criu_stats_read(work, "stats-restore", &cst, NULL) == 0 && cst.has_restore)
-		r->criu_restore_ms = cst.restore_ms;
+	r->criu_restore_ms = res.load_ms;
+	pid = res.pid;
 	rec->init_pid = pid;
 	rec->state = TS_RUNNING;
 	proc_start_time(pid, &rec->init_start, NULL);
 	snprintf(rec->last_dump, sizeof(rec->last_dump), "%s", r->dir);
-	if (rec->kind == TK_CONTAINER &&
-	    container_link_console(o->state_dir, rec->name, rec->rootfs, NULL) < 0)
-		pr_warn("tenant %s: no console log link in the state directory", rec->name);
+	ferr_t rerr = {0};
+	if (l.kind->registered(o->state_dir, rec, &rerr) < 0)
+		pr_warn("tenant %s: %s", rec->name, rerr.msg);
 	if (registry_save(o->state_dir, rec, err) < 0) {
-		drv->kill(&env, rec, NULL);
+		l.kind->kill(rec, SIGKILL, 5000, NULL);
+		l.kind->unplumb(&rec->net, NULL);
 		return ferr_wrap(err, "tenant %s was restored but not registered (killed it)",
 				 rec->name);
 	}

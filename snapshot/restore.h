@@ -1,5 +1,6 @@
 /* Stage 3, restore: verify an image set against its manifest, bring the
- * tenant back through its driver, re-plumb its network and register it. */
+ * tenant back through its kind and checkpoint backend (tenant/kind.h),
+ * re-plumb its network and register it. */
 #ifndef FERRY_RESTORE_H
 #define FERRY_RESTORE_H
 
@@ -8,8 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "criu/rpc.h"
 #include "lib/err.h"
+#include "tenant/ckpt.h"
 #include "tenant/registry.h"
 
 struct restore_opts {
@@ -17,19 +18,19 @@ struct restore_opts {
 	const char *criu_path;
 	const char *images_dir;
 	const char *name; /* NULL: the manifest's tenant name */
-	int log_level;	  /* CRIU log level (0: criu_log_level()'s, 4) */
+	int log_level;	  /* the backend's log level (0: its default) */
 	/* The caller checked every file against the manifest already (e.g. the
 	 * receiver verified each one as it arrived): only the manifest is read. */
 	bool files_verified;
-	criu_notify_fn notify; /* optional hook on CRIU's notifications */
-	void *notify_arg;
-	bool lazy_pages;	/* post-copy: a `criu lazy-pages` daemon serves the memory */
-	struct criu_swrk *swrk; /* CRIU started ahead (criu.h), or NULL */
-	/* Register the tenant at CRIU's post-restore, before it runs: state
-	 * "frozen" with its pid (then "running" once CRIU returns). A caller
-	 * that dies between resuming it and CRIU's return leaves a record of a
-	 * live tenant, never a live tenant without a record. A failed restore
-	 * puts back the previous record (or none). */
+	ckpt_event_fn on_event; /* optional: the backend's events (ckpt.h) */
+	void *event_arg;
+	bool lazy;	/* post-copy: the memory is served on demand (ckpt_load_opts) */
+	void *prepared; /* the backend's prepare_load, or NULL (not freed here) */
+	/* Register the tenant at the load's hold point, before it runs: state
+	 * "frozen" with its pid (then "running" once the load returns). A
+	 * caller that dies between resuming it and the load's return leaves a
+	 * record of a live tenant, never a live tenant without a record. A
+	 * failed restore puts back the previous record (or none). */
 	bool register_held;
 };
 
@@ -41,7 +42,7 @@ struct restore_result {
 	char set_id[40];
 	uint64_t size;
 	double verify_ms;	/* manifest and hashes */
-	double criu_ms;		/* wall time of the CRIU restore request */
+	double criu_ms;		/* wall time of the backend's load */
 	double criu_restore_ms; /* CRIU's own restore time (stats-restore), 0 if none */
 	double total_ms;	/* whole stage */
 };

@@ -149,8 +149,9 @@ static int receive_after(uint8_t type, unsigned round, bool final, ferr_t *e)
 {
 	Ferry__Wire__MigrateRound m = FERRY__WIRE__MIGRATE_ROUND__INIT;
 	char tmpl[] = "/tmp/ferry-precopy-XXXXXX", *dir = mkdtemp(tmpl);
+	struct ckpt_env env = {.tool = "/nonexistent/criu"};
 	struct precopy_dst_opts o = {
-	    .criu = "/nonexistent/criu", .migration_id = "t", .timeout_ms = 2000};
+	    .ckpt = &ckpt_criu, .env = &env, .migration_id = "t", .timeout_ms = 2000};
 	struct frame_buf fb = {0};
 	struct chan *src, *dst;
 	int sv[2], r;

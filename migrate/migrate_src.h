@@ -1,7 +1,9 @@
-/* Source side of a live migration, shared by the stop-copy path
- * (migrate.c) and the post-copy path (migrate_postcopy.c). Private. */
-#ifndef FERRY_MIGRATE_INT_H
-#define FERRY_MIGRATE_INT_H
+/* Source side of a live migration: the state of one migration and what
+ * every mode (migrate_mode.h: migrate_stopcopy.c, migrate_precopy.c,
+ * migrate_postcopy.c) shares, in migrate_src.c. migrate.c sets it up and
+ * runs the mode. Private to migrate/. */
+#ifndef FERRY_MIGRATE_SRC_H
+#define FERRY_MIGRATE_SRC_H
 
 #include <limits.h>
 #include <pthread.h>
@@ -33,7 +35,7 @@ struct src {
 	uint64_t t0, t_lock, t_postdump, t_files, t_restored, t_commit, t_pages_done;
 	bool restore_sent;   /* the destination may hold a restored copy */
 	bool commit_decided; /* post-dump answered "ok": CRIU kills our copy */
-	/* pre-copy's final dump: the last round's images, soft-dirty tracking */
+	/* pre-copy's final save: the last round's images, change tracking */
 	const char *parent_img;
 	bool track_mem;
 };
@@ -53,11 +55,5 @@ int msrc_wait_restored(struct src *s, ferr_t *err);
 int msrc_commit(struct src *s, ferr_t *err);
 void msrc_cleanup(struct src *s);
 void msrc_abort(struct src *s);
-/* Freeze + stream + hand over (stop-copy, and pre-copy's final dump). */
-int msrc_stop_copy(struct src *s, ferr_t *err);
-/* Pre-copy: pre-dump rounds, then msrc_stop_copy (migrate_precopy.c). */
-int msrc_pre_copy(struct src *s, ferr_t *err);
-/* Post-copy: CRIU's lazy dump through the command line (migrate_postcopy.c). */
-int msrc_post_copy(struct src *s, ferr_t *err);
 
 #endif

@@ -1,0 +1,306 @@
+/* The CRIU checkpoint backend (ckpt.h): ferry's generic options translated
+ * into CRIU's (criu/rpc.h), CRIU's notifications into ckpt events.
+ *
+ * Every request: file locks, network lock through nftables (iptables is not
+ * a dependency), TCP connections on request, logs in the work directory.
+ * A tree in the host's session (a process tree) adds shell_job and
+ * ext_unix_sk; a tree with its own root (a container) is restored into it
+ * with its veth pair recreated. Restores are detached (rst_sibling): the
+ * tree outlives ferry. See docs/dump-restore.md. */
+#define LOG_PREFIX "criu"
+#include "tenant/ckpt.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "criu/imgfix.h"
+#include "criu/kdat.h"
+#include "criu/pageserver.h"
+#include "criu/rpc.h"
+#include "criu/stats.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "tenant/ckpt_criu.h"
+
+static void common_opts(const struct ckpt_env *env, const struct ckpt_target *t, const char *dir,
+			const char *log_file, bool tcp_established, struct criu_common_opts *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->criu_path = env->tool;
+	c->images_dir = dir;
+	c->work_dir = env->work_dir;
+	c->log_file = log_file;
+	c->log_level = env->log_level;
+	c->file_locks = true;
+	/* iptables is not a dependency: lock through nftables (HOST-NOTES) */
+	c->nftables_lock = true;
+	c->tcp_established = tcp_established;
+	/* the tree may be in a session / process group led from outside (a
+	 * shell) or hold a terminal; a UNIX socket to a peer outside it (e.g.
+	 * stdio on a logging socket) is dumped as external */
+	c->shell_job = t->host_session;
+	c->ext_unix_sk = t->host_session;
+}
+
+/* CRIU's notification names, as ckpt events. */
+struct relay_ev {
+	ckpt_event_fn fn;
+	void *arg;
+};
+
+static int on_notify(const char *script, pid_t pid, void *arg, ferr_t *err)
+{
+	const struct relay_ev *r = arg;
+	enum ckpt_event ev = CKPT_EV_TASK;
+
+	if (!strcmp(script, "network-lock"))
+		ev = CKPT_EV_FROZEN;
+	else if (!strcmp(script, "post-dump"))
+		ev = CKPT_EV_SAVED;
+	else if (!strcmp(script, "post-restore"))
+		ev = CKPT_EV_LOADED;
+	else if (!strcmp(script, "post-resume"))
+		ev = CKPT_EV_RUNNING;
+	else if (!pid)
+		return 0;
+	return r->fn(ev, pid, r->arg, err);
+}
+
+/* CRIU writes its statistics (NAME: stats-dump, stats-restore) into its
+ * work directory: never report an older request's. */
+static void stats_clear(const struct ckpt_env *env, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (xsnprintf_path(path, sizeof(path), env->work_dir, name) == 0)
+		unlink(path);
+}
+
+static void save_stats(const struct ckpt_env *env, struct ckpt_save_result *res)
+{
+	struct criu_stats st;
+
+	if (criu_stats_read(env->work_dir, "stats-dump", &st, NULL) < 0 || !st.has_dump)
+		return;
+	res->has_stats = true;
+	res->freeze_ms = st.freeze_ms;
+	res->frozen_ms = st.frozen_ms;
+	res->mem_dump_ms = st.mem_dump_ms;
+	res->mem_write_ms = st.mem_write_ms;
+	res->pages = st.pages_written;
+}
+
+static int criu_save(const struct ckpt_env *env, const struct ckpt_target *t,
+		     const struct ckpt_save_opts *o, struct ckpt_save_result *res, ferr_t *err)
+{
+	struct relay_ev rel = {o->on_event, o->arg};
+	struct criu_dump_opts d;
+	struct criu_dump_result cres;
+	bool round = o->mode == CKPT_SAVE_ROUND;
+
+	if (o->mode == CKPT_SAVE_LAZY)
+		return ckpt_criu_save_lazy(env, t, o, res, err);
+	memset(&d, 0, sizeof(d));
+	common_opts(env, t, o->dir, round ? "pre-dump.log" : "dump.log", o->tcp_established, &d.c);
+	if (o->on_event) {
+		d.c.notify = on_notify;
+		d.c.notify_arg = &rel;
+	}
+	d.pid = t->pid;
+	d.leave_running = o->leave_running;
+	d.pre_dump = round;
+	d.ps.enabled = o->stream_fd >= 0;
+	d.ps.fd = o->stream_fd >= 0 ? o->stream_fd : -1;
+	d.parent_img = o->prev;
+	d.track_mem = o->track;
+	memset(res, 0, sizeof(*res));
+	stats_clear(env, "stats-dump");
+	if (criu_dump(&d, &cres, err) < 0)
+		return -1;
+	res->ms = cres.rpc_ms;
+	save_stats(env, res);
+	return 0;
+}
+
+static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
+		     const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err)
+{
+	struct criu_stats st;
+	struct relay_ev rel = {o->on_event, o->arg};
+	struct criu_restore_opts r;
+	struct criu_veth veth;
+
+	memset(&r, 0, sizeof(r));
+	common_opts(env, t, o->dir, "restore.log", o->tcp_established, &r.c);
+	if (o->on_event) {
+		r.c.notify = on_notify;
+		r.c.notify_arg = &rel;
+	}
+	/* detached: the restored tree outlives ferry */
+	r.rst_sibling = true;
+	r.lazy_pages = o->lazy;
+	r.ps.fd = -1;
+	r.swrk = o->prepared;
+	r.root = t->root;
+	/* post-copy: the tenant is down while CRIU starts (criu/kdat.h) */
+	r.kdat_ns = o->lazy && t->own_mounts;
+	if (t->net && t->net->addr[0] && t->net->host_if[0]) {
+		veth.if_in = t->net->tenant_if[0] ? t->net->tenant_if : "eth0";
+		veth.if_out = t->net->host_if;
+		r.veths = &veth;
+		r.n_veths = 1;
+	}
+	memset(res, 0, sizeof(*res));
+	stats_clear(env, "stats-restore");
+	if (criu_restore(&r, &res->pid, err) < 0) {
+		if (t->host_session && strstr(err->msg, "Can't fork for") &&
+		    strstr(err->msg, "File exists"))
+			ferr_wrap(err,
+				  "a pid of the tree is in use on this host (a process tree "
+				  "comes back at its old pids: restore it where they are free, "
+				  "e.g. in a fresh PID namespace)");
+		return -1;
+	}
+	if (criu_stats_read(env->work_dir, "stats-restore", &st, NULL) == 0 && st.has_restore)
+		res->load_ms = st.restore_ms;
+	return 0;
+}
+
+#define CRIU_LAZY_PIPE_MAX (16U << 20) /* fs.pipe-max-size a lazy dump needs */
+
+static int write_str(const char *path, const char *val, ferr_t *err)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(val, f) < 0 || fclose(f) != 0) {
+		if (f)
+			fclose(f);
+		return ferr_sys(err, FX_HOST, "setting %s", path);
+	}
+	return 0;
+}
+
+/* fs.pipe-user-pages-soft=0 and fs.pipe-max-size >= 16 MiB: CRIU's lazy dump
+ * keeps every page in pipes (without CAP_SYS_RESOURCE the per-user limit
+ * applies). A host setting: only when the caller may tune the host
+ * (`ferry migrate --tune-host`). */
+static int lazy_pipes(bool tune, ferr_t *err)
+{
+	long soft = fs_read_long("/proc/sys/fs/pipe-user-pages-soft");
+	long max = fs_read_long("/proc/sys/fs/pipe-max-size");
+	char v[32];
+
+	if (soft == 0 && max >= (long)CRIU_LAZY_PIPE_MAX)
+		return 0;
+	if (!tune)
+		return ferr_set(err, FX_HOST,
+				"post-copy needs fs.pipe-user-pages-soft=0 and fs.pipe-max-size >= "
+				"%u on this host (now %ld and %ld): run with --tune-host to set "
+				"them, or use --mode stop-copy",
+				CRIU_LAZY_PIPE_MAX, soft, max);
+	snprintf(v, sizeof(v), "%u", CRIU_LAZY_PIPE_MAX);
+	if (write_str("/proc/sys/fs/pipe-user-pages-soft", "0", err) < 0 ||
+	    (max < (long)CRIU_LAZY_PIPE_MAX && write_str("/proc/sys/fs/pipe-max-size", v, err) < 0))
+		return -1;
+	pr_warn("--tune-host: set fs.pipe-user-pages-soft=0 (was %ld) and fs.pipe-max-size=%ld "
+		"(was %ld) on this host",
+		soft, max < (long)CRIU_LAZY_PIPE_MAX ? (long)CRIU_LAZY_PIPE_MAX : max, max);
+	return 0;
+}
+
+/* Pre-copy rounds need dirty memory tracking (soft-dirty), lazy saves
+ * userfaultfd (CRIU's feature check) and the pipe limits above. */
+static int criu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t *err)
+{
+	struct criu_features f = {.mem_track = caps->rounds, .lazy_pages = caps->lazy};
+
+	if (criu_check_features(env->tool, &f, err) < 0)
+		return -1;
+	caps->rounds = caps->rounds && f.mem_track;
+	caps->lazy = caps->lazy && f.lazy_pages;
+	if (caps->lazy && lazy_pipes(caps->tune, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Timers CRIU saved expired-unread (criu/imgfix.h). */
+static int criu_fixup(const char *dir, ferr_t *err)
+{
+	return imgfix_dir(dir, NULL, err);
+}
+
+/* Before anything is frozen: CRIU's kernel probes (criu/kdat.h) and the
+ * restore's `criu swrk`, in the namespace with those probes when the tenant
+ * has its own mounts. */
+static void *criu_prepare_load(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy)
+{
+	ferr_t e = {0};
+	struct criu_swrk *w;
+
+	if (lazy && criu_kdat_prepare(env->tool, &e) < 0)
+		pr_info("CRIU starts without cached probes: %s", e.msg);
+	ferr_clear(&e);
+	w = criu_swrk_start(env->tool, lazy && t->own_mounts, &e);
+	if (!w)
+		pr_info("the restore's CRIU starts later: %s", e.msg);
+	return w;
+}
+
+static void criu_prepared_free(void *p)
+{
+	criu_swrk_free(p);
+}
+
+struct ckpt_sink {
+	struct page_server ps;
+	char *dir;
+};
+
+static int criu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev,
+			  struct ckpt_sink **out, int *fd, ferr_t *err)
+{
+	struct ckpt_sink *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return ferr_set(err, FX_FAIL, "out of memory");
+	}
+	s->ps = (struct page_server)PAGE_SERVER_INIT;
+	if (page_server_start(env->tool, dir, prev, &s->ps, err) < 0) {
+		free(s->dir);
+		free(s);
+		return -1;
+	}
+	*out = s;
+	*fd = s->ps.sk;
+	return 0;
+}
+
+static int criu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
+{
+	int r;
+
+	if (!s)
+		return 0;
+	r = page_server_stop(&s->ps, failed, s->dir, err);
+	free(s->dir);
+	free(s);
+	return r;
+}
+
+const struct ckpt_ops ckpt_criu = {
+    .name = "criu",
+    .save = criu_save,
+    .load = criu_load,
+    .probe = criu_probe,
+    .fixup = criu_fixup,
+    .prepare_load = criu_prepare_load,
+    .prepared_free = criu_prepared_free,
+    .sink_open = criu_sink_open,
+    .sink_close = criu_sink_close,
+};
