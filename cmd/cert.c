@@ -1,75 +1,74 @@
 /* ferry cert: create a CA and issue host certificates (transport/cert.h). */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "transport/cert.h"
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "lib/json.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: ferry cert init DIR [--ca-name NAME] [--json]\n"
-		   "       ferry cert issue DIR NAME [--days N] [--json]\n\n"
-		   "init   create a certificate authority: DIR/ca.pem, DIR/ca.key (0600)\n"
-		   "issue  create DIR/NAME.pem and DIR/NAME.key (0600) signed by DIR's CA,\n"
-		   "       for host NAME (DNS name; also an IP SAN when NAME is an address).\n"
-		   "       The same certificate serves as TLS server and client identity.\n\n"
-		   "Copy ca.pem and each host's NAME.pem/NAME.key to that host; keep ca.key\n"
-		   "where you issue certificates. Hosts then use --tls DIR --name NAME.\n");
-}
+struct cert_args {
+	const char *ca_name;
+	int days;
+	bool json;
+};
+
+static const struct opt cert_opts[] = {
+    {.name = "ca-name",
+     .type = OPT_STR,
+     .off = offsetof(struct cert_args, ca_name),
+     .arg = "NAME",
+     .flags = OPT_SHOW_DEFAULT,
+     .help = "init: the CA's common name"},
+    {.name = "days",
+     .type = OPT_INT,
+     .off = offsetof(struct cert_args, days),
+     .arg = "N",
+     .min = 1,
+     .max = 36500,
+     .flags = OPT_SHOW_RANGE | OPT_SHOW_DEFAULT,
+     .help = "issue: the certificate is valid N days"},
+    OPTS_JSON(struct cert_args, json),
+    {0},
+};
+
+static const struct cmd_spec cert_spec = {
+    .name = "cert",
+    .args = "init DIR | issue DIR NAME",
+    .min_args = 2,
+    .max_args = 3,
+    .about = "init   create a certificate authority: DIR/ca.pem, DIR/ca.key (0600)\n"
+	     "issue  create DIR/NAME.pem and DIR/NAME.key (0600) signed by DIR's CA,\n"
+	     "       for host NAME (DNS name; also an IP SAN when NAME is an address).\n"
+	     "       The same certificate serves as TLS server and client identity.\n",
+    .notes = "Copy ca.pem and each host's NAME.pem/NAME.key to that host; keep ca.key\n"
+	     "where you issue certificates. Hosts then use --tls DIR --name NAME.\n",
+    .opts = cert_opts,
+};
 
 int cmd_cert(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct option opts[] = {
-	    {"ca-name", required_argument, NULL, 'c'},
-	    {"days", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *ca_name = "ferry CA";
-	int days = 825, json = 0, c;
+	struct cert_args a = {.ca_name = "ferry CA", .days = 825};
 	ferr_t err = {0};
+	int pos, rc;
 
 	(void)g;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			ca_name = optarg;
-			break;
-		case 'd':
-			days = atoi(optarg);
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return FX_OK;
-		default:
-			usage(stderr);
-			return FX_USAGE;
-		}
-	}
-	argc -= optind;
-	argv += optind;
+	if ((rc = opts_parse(&cert_spec, &a, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
+	argc -= pos;
+	argv += pos;
 	if (argc == 2 && !strcmp(argv[0], "init")) {
-		if (cert_init(argv[1], ca_name, &err) < 0)
+		if (cert_init(argv[1], a.ca_name, &err) < 0)
 			return cmd_report("cert init", &err);
 	} else if (argc == 3 && !strcmp(argv[0], "issue")) {
-		if (days <= 0 || days > 36500) {
-			fprintf(stderr, "ferry cert: --days must be 1..36500\n");
-			return FX_USAGE;
-		}
-		if (cert_issue(argv[1], argv[2], days, &err) < 0)
+		if (cert_issue(argv[1], argv[2], a.days, &err) < 0)
 			return cmd_report("cert issue", &err);
 	} else {
-		usage(stderr);
-		return FX_USAGE;
+		return opts_usage_error(&cert_spec, "want init DIR or issue DIR NAME");
 	}
-	if (json) {
+	if (a.json) {
 		struct jw w;
 		char crt[4096], key[4096];
 		const char *n = argc == 3 ? argv[2] : "ca";

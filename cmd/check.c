@@ -1,23 +1,11 @@
 /* ferry check: host-readiness report. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "tenant/hostcheck.h"
 #include "lib/json.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: ferry check [--criu PATH] [--json]\n\n"
-		"Report whether this host can dump, restore and migrate tenants: the CRIU found\n"
-		"and whether 'criu check' passes, the kernel features that decide which\n"
-		"migration modes work (dirty memory tracking, userfaultfd, pipe limits,\n"
-		"nftables network lock, TCP repair, KVM and QEMU), then the modes available.\n"
-		"Each item is OK, WARN (a mode is unavailable) or FAIL (nothing works).\n"
-		"Exit code 0 when dump and restore work here, 7 otherwise.\n");
-}
 
 static void print_json(const struct hostcheck_report *r)
 {
@@ -71,43 +59,47 @@ static void print_text(const struct hostcheck_report *r)
 			printf("Except tenants with processes of other users (see other-users).\n");
 }
 
+struct check_args {
+	struct hostcheck_opts o;
+	bool json;
+};
+
+static const struct opt check_opts[] = {
+    {.name = "criu",
+     .type = OPT_STR,
+     .off = offsetof(struct check_args, o.criu),
+     .arg = "PATH",
+     .help = "check this CRIU binary (as the global --criu)"},
+    {.name = "json",
+     .type = OPT_FLAG,
+     .off = offsetof(struct check_args, json),
+     .help = "print the report as one JSON object"},
+    {0},
+};
+
+static const struct cmd_spec check_spec = {
+    .name = "check",
+    .about = "Report whether this host can dump, restore and migrate tenants: the CRIU found\n"
+	     "and whether 'criu check' passes, the kernel features that decide which\n"
+	     "migration modes work (dirty memory tracking, userfaultfd, pipe limits,\n"
+	     "nftables network lock, TCP repair), then the modes available.\n"
+	     "Each item is OK, WARN (a mode is unavailable) or FAIL (nothing works).\n",
+    .notes = "Exit code 0 when dump and restore work here, 7 otherwise.\n",
+    .opts = check_opts,
+};
+
 int cmd_check(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"criu", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct hostcheck_opts o = {.criu = g->criu, .state_dir = g->state_dir};
+	struct check_args a = {.o.criu = g->criu, .o.state_dir = g->state_dir};
 	struct hostcheck_report r;
-	bool json = false;
 	ferr_t err = {0};
-	int c;
+	int pos, rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'c':
-			o.criu = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return FX_USAGE;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
-		return FX_USAGE;
-	}
-	if (hostcheck_run(&o, &r, &err) < 0)
+	if ((rc = opts_parse(&check_spec, &a, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
+	if (hostcheck_run(&a.o, &r, &err) < 0)
 		return cmd_report("check", &err);
-	if (json)
+	if (a.json)
 		print_json(&r);
 	else
 		print_text(&r);

@@ -1,5 +1,6 @@
-/* Subcommands: one file per command in cmd/, each an option table and a
- * call into the library. The command line only parses and reports. */
+/* Subcommands: one file per command in cmd/, each an option table (parsed
+ * and turned into --help by cmd/opts.h) and a call into the library. The
+ * command line only parses and reports. */
 #ifndef FERRY_CMD_H
 #define FERRY_CMD_H
 
@@ -24,8 +25,6 @@ struct cmd_desc {
 
 /* Report err on stderr as "ferry CMD: message" and return its exit code. */
 int cmd_report(const char *cmd, const ferr_t *err);
-/* True when argv contains -h/--help before "--"; used by commands to print usage. */
-bool cmd_wants_help(int argc, char **argv);
 
 int cmd_check(int argc, char **argv, const struct global_opts *g);
 int cmd_run(int argc, char **argv, const struct global_opts *g);

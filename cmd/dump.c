@@ -1,35 +1,86 @@
 /* ferry dump: stage 1, freeze a tenant and write its images + manifest. */
-#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "criu/locate.h"
 #include "snapshot/dump.h"
 #include "lib/json.h"
 #include "lib/util.h"
 
-static void usage(FILE *f)
+struct dump_args {
+	struct dump_opts o;
+	bool json;
+};
+
+/* --pid: a process id; field is a pid_t. */
+static int parse_pid(const char *arg, void *field, ferr_t *err)
 {
-	fprintf(f,
-		"usage: ferry dump NAME|--pid PID -D DIR [--leave-running] [--no-tcp-established]\n"
-		"                  [--name N] [--json]\n\n"
-		"Freeze a tenant, serialize it with CRIU into DIR (new or empty) and write the\n"
-		"ferry manifest (manifest.ferry: every file's size and SHA-256, source host,\n"
-		"timings). The tenant is stopped afterwards unless --leave-running.\n\n"
-		"  NAME               a tenant started by `ferry run`\n"
-		"  --pid PID          a process tree not started by ferry (registered as kind\n"
-		"                     proctree, named --name or pid-PID)\n"
-		"  -D, --images-dir DIR  where the image set goes\n"
-		"  --leave-running    keep the tenant running after the dump\n"
-		"  --no-tcp-established  do not save established TCP connections (they are\n"
-		"                     saved by default, as `migrate` does; with this a tenant\n"
-		"                     that has one cannot be dumped). --tcp-established is\n"
-		"                     accepted and is the default\n"
-		"  --name N           registry name for --pid\n"
-		"  --json             print the result as a JSON object\n");
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (!*arg || *end || v <= 0 || v > INT_MAX)
+		return ferr_set(err, FX_USAGE, "'%s' is not a process id", arg);
+	*(pid_t *)field = (pid_t)v;
+	return 0;
 }
+
+static const struct opt dump_opts[] = {
+    {.name = "pid",
+     .short_name = 'p',
+     .type = OPT_FN,
+     .off = offsetof(struct dump_args, o.pid),
+     .arg = "PID",
+     .parse = parse_pid,
+     .help = "a process tree not started by ferry instead of NAME (registered as kind "
+	     "proctree, named --name or pid-PID)"},
+    {.name = "images-dir",
+     .short_name = 'D',
+     .type = OPT_STR,
+     .off = offsetof(struct dump_args, o.images_dir),
+     .arg = "DIR",
+     .flags = OPT_REQUIRED,
+     .help = "where the image set goes (new or empty)"},
+    {.name = "leave-running",
+     .type = OPT_FLAG,
+     .off = offsetof(struct dump_args, o.leave_running),
+     .help = "keep the tenant running after the dump"},
+    {.name = "tcp-established",
+     .type = OPT_FLAG,
+     .off = offsetof(struct dump_args, o.tcp_established),
+     .help = "save established TCP connections (the default, as `migrate` does)"},
+    {.name = "no-tcp-established",
+     .type = OPT_CLEAR,
+     .off = offsetof(struct dump_args, o.tcp_established),
+     .help = "do not save them (a tenant that has one cannot be dumped then)"},
+    {.name = "name",
+     .type = OPT_STR,
+     .off = offsetof(struct dump_args, o.name),
+     .arg = "N",
+     .help = "registry name for --pid"},
+    {.name = "json",
+     .short_name = 'j',
+     .type = OPT_FLAG,
+     .off = offsetof(struct dump_args, json),
+     .help = "print the result as one JSON object"},
+    {0},
+};
+
+static const struct cmd_spec dump_spec = {
+    .name = "dump",
+    .args = "[NAME]",
+    .min_args = 0,
+    .max_args = 1,
+    .about = "Freeze a tenant, serialize it with CRIU into DIR (new or empty) and write the\n"
+	     "ferry manifest (manifest.ferry: every file's size and SHA-256, source host,\n"
+	     "ferry version, timings). The tenant is stopped afterwards unless\n"
+	     "--leave-running. Give NAME, a tenant started by `ferry run`, or --pid PID.\n",
+    .opts = dump_opts,
+};
 
 static void print_result(const struct dump_result *r, bool json)
 {
@@ -64,75 +115,28 @@ static void print_result(const struct dump_result *r, bool json)
 
 int cmd_dump(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct option lopts[] = {
-	    {"pid", required_argument, NULL, 'p'},
-	    {"images-dir", required_argument, NULL, 'D'},
-	    {"leave-running", no_argument, NULL, 'R'},
-	    {"tcp-established", no_argument, NULL, 'T'},
-	    {"no-tcp-established", no_argument, NULL, 'N'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct dump_opts o = {.state_dir = g->state_dir, .tcp_established = true};
+	struct dump_args a = {.o.state_dir = g->state_dir, .o.tcp_established = true};
 	struct dump_result r;
-	char criu[4096], *end;
-	bool json = false;
+	char criu[4096];
 	ferr_t err = {0};
-	int c;
+	int pos, rc;
 
-	while ((c = getopt_long(argc, argv, "p:D:hj", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			o.pid = (pid_t)strtol(optarg, &end, 10);
-			if (*end || o.pid <= 0) {
-				fprintf(stderr, "ferry dump: bad --pid '%s'\n", optarg);
-				return FX_USAGE;
-			}
-			break;
-		case 'D':
-			o.images_dir = optarg;
-			break;
-		case 'R':
-			o.leave_running = true;
-			break;
-		case 'T':
-			o.tcp_established = true;
-			break;
-		case 'N':
-			o.tcp_established = false;
-			break;
-		case 'n':
-			o.name = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return FX_USAGE;
-		}
-	}
-	if (optind < argc) {
-		if (o.pid > 0 || o.name) {
+	if ((rc = opts_parse(&dump_spec, &a, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
+	if (pos < argc) {
+		if (a.o.pid > 0 || a.o.name) {
 			fprintf(stderr, "ferry dump: give a tenant NAME or --pid PID, not both\n");
 			return FX_USAGE;
 		}
-		o.name = argv[optind++];
+		a.o.name = argv[pos];
 	}
-	if (optind < argc || !o.images_dir || (!o.name && o.pid <= 0)) {
-		usage(stderr);
-		return FX_USAGE;
-	}
+	if (!a.o.name && a.o.pid <= 0)
+		return opts_usage_error(&dump_spec, "a tenant NAME or --pid PID is needed");
 	if (criu_locate(g->criu, criu, sizeof(criu), NULL, &err) < 0)
 		return cmd_report("dump", &err);
-	o.criu_path = criu;
-	if (dump_tenant(&o, &r, &err) < 0)
+	a.o.criu_path = criu;
+	if (dump_tenant(&a.o, &r, &err) < 0)
 		return cmd_report("dump", &err);
-	print_result(&r, json);
+	print_result(&r, a.json);
 	return FX_OK;
 }

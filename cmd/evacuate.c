@@ -1,11 +1,13 @@
 /* ferry evacuate: migrate every running tenant of this host to one peer. */
-#include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "criu/locate.h"
 #include "lib/json.h"
 #include "migrate/migrate.h"
@@ -14,16 +16,50 @@
 #include "tenant/registry.h"
 #include "lib/util.h"
 
-static void usage(FILE *f)
-{
-	fprintf(
-	    f, "usage: ferry evacuate --to HOST:PORT --tls DIR --name NAME [--peer NAME]\n"
-	       "                      [--parallel N] [--mode MODE] [--timeout SECONDS] [--json]\n\n"
-	       "Live-migrate every running tenant of this host to HOST:PORT (see `ferry\n"
-	       "migrate --help`), N at a time (default 1). One tenant's failure does not stop\n"
-	       "the others; each is reported (a failed one keeps running here).\n\n"
-	       "Exit codes: 0 every tenant moved, 1 at least one did not, 2 usage.\n");
-}
+struct evacuate_args {
+	struct migrate_opts o;
+	const char *to;
+	bool json;
+	int parallel;
+};
+
+static const struct opt evacuate_opts[] = {
+    OPTS_PEER(struct evacuate_args, to, o),
+    {.name = "parallel",
+     .type = OPT_INT,
+     .off = offsetof(struct evacuate_args, parallel),
+     .arg = "N",
+     .min = 1,
+     .max = 64,
+     .flags = OPT_SHOW_RANGE | OPT_SHOW_DEFAULT,
+     .help = "migrate N tenants at a time"},
+    {.name = "mode",
+     .type = OPT_FN,
+     .off = offsetof(struct evacuate_args, o.mode),
+     .arg = "MODE",
+     .parse = migrate_opt_mode,
+     .help = "as `ferry migrate --mode`, for every tenant (default auto)"},
+    {.name = "timeout",
+     .type = OPT_INT,
+     .off = offsetof(struct evacuate_args, o.timeout_ms),
+     .arg = "SECONDS",
+     .min = 1,
+     .max = INT_MAX / 1000,
+     .scale = 1000,
+     .flags = OPT_SHOW_DEFAULT,
+     .help = "one step of a migration's session may take this long"},
+    OPTS_JSON(struct evacuate_args, json),
+    {0},
+};
+
+static const struct cmd_spec evacuate_spec = {
+    .name = "evacuate",
+    .about = "Live-migrate every running tenant of this host to HOST:PORT (see `ferry\n"
+	     "migrate --help`), N at a time. One tenant's failure does not stop the\n"
+	     "others; each is reported (a failed one keeps running here).\n",
+    .notes = "Exit codes: 0 every tenant moved, 1 at least one did not, 2 usage.\n",
+    .opts = evacuate_opts,
+};
 
 struct job {
 	char name[64];
@@ -107,93 +143,56 @@ static int run_pool(struct pool *p, int parallel)
 	return started ? 0 : -1;
 }
 
+static void print_json(const struct pool *p, const char *to, int moved)
+{
+	struct jw w;
+
+	jw_init(&w, stdout);
+	jw_obj_begin(&w, NULL);
+	jw_str(&w, "destination", to);
+	jw_uint(&w, "tenants", p->n);
+	jw_uint(&w, "moved", (uint64_t)moved);
+	jw_uint(&w, "failed", p->n - (size_t)moved);
+	jw_arr_begin(&w, "results");
+	for (size_t i = 0; i < p->n; i++)
+		migrate_report_json(&w, NULL, &p->jobs[i].r, p->jobs[i].rc, &p->jobs[i].err);
+	jw_arr_end(&w);
+	jw_obj_end(&w);
+	jw_finish(&w);
+}
+
 int cmd_evacuate(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 'T'},      {"tls", required_argument, NULL, 't'},
-	    {"name", required_argument, NULL, 'n'},    {"peer", required_argument, NULL, 'p'},
-	    {"mode", required_argument, NULL, 'm'},    {"parallel", required_argument, NULL, 'P'},
-	    {"timeout", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
-	};
-	struct migrate_opts o = {
-	    .state_dir = g->state_dir, .compress = true, .timeout_ms = 60000, .retry_for_s = 30};
-	struct pool p = {.base = &o};
-	const char *to = NULL;
+	struct evacuate_args a = {.o = {.state_dir = g->state_dir,
+					.compress = true,
+					.timeout_ms = 60000,
+					.retry_for_s = 30},
+				  .parallel = 1};
+	struct pool p = {.base = &a.o};
 	char host[256], criu[4096];
-	int c, parallel = 1, moved = 0;
+	int pos, rc, moved = 0;
 	ferr_t err = {0};
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'T':
-			to = optarg;
-			break;
-		case 't':
-			o.tls_dir = optarg;
-			break;
-		case 'n':
-			o.name = optarg;
-			break;
-		case 'p':
-			o.peer = optarg;
-			break;
-		case 'm':
-			if (mig_mode_parse(optarg, &o.mode, &err) < 0)
-				return cmd_report("evacuate", &err);
-			break;
-		case 'P':
-			parallel = atoi(optarg);
-			break;
-		case 'o':
-			o.timeout_ms = atoi(optarg) * 1000;
-			break;
-		case 'j':
-			p.json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return FX_OK;
-		default:
-			usage(stderr);
-			return FX_USAGE;
-		}
-	}
-	if (optind != argc || !to || !o.tls_dir || !o.name || parallel < 1 || parallel > 64 ||
-	    o.timeout_ms < 1000) {
-		usage(stderr);
-		return FX_USAGE;
-	}
-	if (parse_hostport(to, host, sizeof(host), &o.port, &err) < 0 ||
+	if ((rc = opts_parse(&evacuate_spec, &a, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
+	p.json = a.json;
+	if (parse_hostport(a.to, host, sizeof(host), &a.o.port, &err) < 0 ||
 	    criu_locate(g->criu, criu, sizeof(criu), NULL, &err) < 0 ||
 	    collect(g->state_dir, &p.jobs, &p.n, &err) < 0)
 		return cmd_report("evacuate", &err);
-	o.host = host;
-	o.criu_path = criu;
-	if (p.n && run_pool(&p, parallel) < 0) {
+	a.o.host = host;
+	a.o.criu_path = criu;
+	if (p.n && run_pool(&p, a.parallel) < 0) {
 		free(p.jobs);
 		ferr_set(&err, FX_FAIL, "cannot start migration threads");
 		return cmd_report("evacuate", &err);
 	}
 	for (size_t i = 0; i < p.n; i++)
 		moved += p.jobs[i].rc == 0;
-	if (p.json) {
-		struct jw w;
-		jw_init(&w, stdout);
-		jw_obj_begin(&w, NULL);
-		jw_str(&w, "destination", to);
-		jw_uint(&w, "tenants", p.n);
-		jw_uint(&w, "moved", (uint64_t)moved);
-		jw_uint(&w, "failed", p.n - (size_t)moved);
-		jw_arr_begin(&w, "results");
-		for (size_t i = 0; i < p.n; i++)
-			migrate_report_json(&w, NULL, &p.jobs[i].r, p.jobs[i].rc, &p.jobs[i].err);
-		jw_arr_end(&w);
-		jw_obj_end(&w);
-		jw_finish(&w);
-	} else {
-		printf("evacuate: %d of %zu tenant(s) moved to %s\n", moved, p.n, to);
-	}
+	if (p.json)
+		print_json(&p, a.to, moved);
+	else
+		printf("evacuate: %d of %zu tenant(s) moved to %s\n", moved, p.n, a.to);
 	free(p.jobs);
 	return (size_t)moved == p.n ? FX_OK : FX_FAIL;
 }

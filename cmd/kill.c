@@ -1,6 +1,7 @@
 /* ferry kill: end a tenant and mark it gone. */
-#include <getopt.h>
+#include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,21 +9,12 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "tenant/kind.h"
 #include "tenant/registry.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: ferry kill NAME [--signal SIG] [--timeout SECONDS]\n\n"
-		   "End a tenant, every process of it: signal it (default KILL; a container's\n"
-		   "init, which takes its whole PID namespace along; every process of a process\n"
-		   "tree), wait until it is gone (default 10 s), remove the host side of its\n"
-		   "network and mark it gone. 'ferry rm NAME' then removes the record.\n"
-		   "An init ignores signals it has no handler for: TERM works only when the\n"
-		   "tenant's init handles it.\n");
-}
-
-static int parse_signal(const char *s)
+/* --signal: a number or a name (KILL, SIGKILL, kill); field is an int. */
+static int parse_signal(const char *s, void *field, ferr_t *err)
 {
 	static const struct {
 		const char *name;
@@ -32,14 +24,21 @@ static int parse_signal(const char *s)
 	char *end;
 	long n = strtol(s, &end, 10);
 
-	if (*s && !*end)
-		return (n > 0 && n < NSIG) ? (int)n : -1;
+	const char *arg = s;
+
+	if (*s && !*end && n > 0 && n < NSIG) {
+		*(int *)field = (int)n;
+		return 0;
+	}
 	if (!strncasecmp(s, "SIG", 3))
 		s += 3;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		if (!strcasecmp(s, sigs[i].name))
-			return sigs[i].sig;
-	return -1;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (!strcasecmp(s, sigs[i].name)) {
+			*(int *)field = sigs[i].sig;
+			return 0;
+		}
+	}
+	return ferr_set(err, FX_USAGE, "unknown signal '%s'", arg);
 }
 
 static int do_kill(const struct global_opts *g, const char *name, int sig, int timeout_ms,
@@ -68,45 +67,55 @@ out_unlock:
 	return r;
 }
 
+struct kill_args {
+	int sig;
+	int timeout_ms;
+};
+
+static const struct opt kill_opts[] = {
+    {.name = "signal",
+     .short_name = 's',
+     .type = OPT_FN,
+     .off = offsetof(struct kill_args, sig),
+     .arg = "SIG",
+     .parse = parse_signal,
+     .help = "the signal, a name (KILL, TERM, HUP, INT, QUIT, USR1, USR2) or a number "
+	     "(default KILL)"},
+    {.name = "timeout",
+     .type = OPT_INT,
+     .off = offsetof(struct kill_args, timeout_ms),
+     .arg = "SECONDS",
+     .min = 1,
+     .max = INT_MAX / 1000,
+     .scale = 1000,
+     .flags = OPT_SHOW_DEFAULT,
+     .help = "wait this long for the tenant to be gone"},
+    {0},
+};
+
+static const struct cmd_spec kill_spec = {
+    .name = "kill",
+    .args = "NAME",
+    .min_args = 1,
+    .max_args = 1,
+    .about = "End a tenant, every process of it: signal it (a container's init, which takes\n"
+	     "its whole PID namespace along; every process of a process tree), wait until\n"
+	     "it is gone, remove the host side of its network and mark it gone.\n"
+	     "'ferry rm NAME' then removes the record.\n"
+	     "An init ignores signals it has no handler for: TERM works only when the\n"
+	     "tenant's init handles it.\n",
+    .opts = kill_opts,
+};
+
 int cmd_kill(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct option opts[] = {
-	    {"signal", required_argument, NULL, 's'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int c, sig = SIGKILL, timeout_ms = 10000;
+	struct kill_args a = {.sig = SIGKILL, .timeout_ms = 10000};
 	ferr_t err = {0};
+	int pos, rc;
 
-	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			if ((sig = parse_signal(optarg)) < 0) {
-				fprintf(stderr, "ferry kill: unknown signal '%s'\n", optarg);
-				return FX_USAGE;
-			}
-			break;
-		case 't':
-			timeout_ms = atoi(optarg) * 1000;
-			if (timeout_ms <= 0) {
-				fprintf(stderr, "ferry kill: bad --timeout '%s'\n", optarg);
-				return FX_USAGE;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return FX_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return FX_USAGE;
-	}
-	if (do_kill(g, argv[optind], sig, timeout_ms, &err) < 0)
+	if ((rc = opts_parse(&kill_spec, &a, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
+	if (do_kill(g, argv[pos], a.sig, a.timeout_ms, &err) < 0)
 		return cmd_report("kill", &err);
 	return 0;
 }

@@ -7,10 +7,7 @@
 
 #include "cmd/cmd.h"
 #include "lib/log.h"
-
-#ifndef FERRY_VERSION
-#define FERRY_VERSION "0.1.0"
-#endif
+#include "lib/version.h"
 
 static const struct cmd_desc commands[] = {
     {"check", cmd_check, "report whether this host can dump, restore and migrate"},
@@ -51,17 +48,6 @@ int cmd_report(const char *cmd, const ferr_t *err)
 {
 	fprintf(stderr, "ferry %s: %s\n", cmd, err->msg[0] ? err->msg : "failed");
 	return err->code ? err->code : FX_FAIL;
-}
-
-bool cmd_wants_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			return false;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-			return true;
-	}
-	return false;
 }
 
 int main(int argc, char **argv)

@@ -114,3 +114,8 @@ void migrate_progress_tty(const char *stage, const struct migrate_result *r, voi
 		return;
 	fprintf(stderr, "ferry migrate: %s: %s\n", r->tenant, stage);
 }
+
+int migrate_opt_mode(const char *arg, void *field, ferr_t *err)
+{
+	return mig_mode_parse(arg, field, err);
+}

@@ -1,5 +1,5 @@
-/* Printing a migration's result (human or JSON); shared by migrate and
- * evacuate. */
+/* Printing a migration's result (human or JSON), and the --mode option;
+ * shared by migrate and evacuate. */
 #ifndef FERRY_CMD_MIGRATE_REPORT_H
 #define FERRY_CMD_MIGRATE_REPORT_H
 
@@ -13,6 +13,8 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 			 const ferr_t *err);
 /* Human-readable summary on stdout. */
 void migrate_report_text(const struct migrate_result *r);
+/* --mode's parser (cmd/opts.h OPT_FN): field is an enum mig_mode. */
+int migrate_opt_mode(const char *arg, void *field, ferr_t *err);
 /* Progress on a terminal (stderr); arg unused. */
 void migrate_progress_tty(const char *stage, const struct migrate_result *r, void *arg);
 

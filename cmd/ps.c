@@ -1,23 +1,36 @@
 /* ferry ps: list the tenants of this host, refreshing stale states. */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "lib/json.h"
 #include "migrate/reconcile.h"
 #include "tenant/registry.h"
 #include "lib/util.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: ferry ps [--json]\n\n"
-		   "List tenants: name, kind, state (running, frozen, dumped, gone), init PID,\n"
-		   "address, rootfs and age. A running tenant whose init has died shows as gone.\n"
-		   "First settles what killed commands left: a migration whose `ferry migrate`\n"
-		   "died (the tenant runs here again, or it moved), a stale frozen state.\n");
-}
+struct ps_args {
+	bool json;
+};
+
+static const struct opt ps_opts[] = {
+    {.name = "json",
+     .type = OPT_FLAG,
+     .off = offsetof(struct ps_args, json),
+     .help = "print the tenants as one JSON object"},
+    {0},
+};
+
+static const struct cmd_spec ps_spec = {
+    .name = "ps",
+    .about = "List tenants: name, kind, state (running, frozen, dumped, gone), init PID,\n"
+	     "address, rootfs and age. A running tenant whose init has died shows as gone.\n"
+	     "First settles what killed commands left: a migration whose `ferry migrate`\n"
+	     "died (the tenant runs here again, or it moved), a stale frozen state.\n",
+    .opts = ps_opts,
+};
 
 /* Re-read the record under its lock and mark it gone if its init died. A
  * tenant another ferry works on (lock busy) is shown as it is. */
@@ -103,41 +116,21 @@ static void print_table(const struct tenant_rec *v, size_t n, int64_t now)
 
 int cmd_ps(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
+	struct ps_args a = {0};
 	struct tenant_rec *v;
-	bool json = false;
 	ferr_t err = {0};
 	size_t n;
-	int c;
+	int pos, rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return FX_USAGE;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
-		return FX_USAGE;
-	}
+	if ((rc = opts_parse(&ps_spec, &a, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
 	/* migrations and commands that were killed: settle their tenants first */
 	reconcile_all(g->state_dir, false);
 	if (registry_list(g->state_dir, &v, &n, &err) < 0)
 		return cmd_report("ps", &err);
 	for (size_t i = 0; i < n; i++)
 		refresh(g->state_dir, &v[i]);
-	if (json)
+	if (a.json)
 		print_json(v, n, wall_time());
 	else
 		print_table(v, n, wall_time());

@@ -1,24 +1,52 @@
 /* ferry restore: stage 3, verify an image set and bring its tenant back. */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "criu/locate.h"
 #include "lib/json.h"
 #include "snapshot/restore.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: ferry restore -D DIR [--name NAME] [--verify-only] [--json]\n\n"
-		   "Check the image set in DIR (manifest magic and version, every file's size\n"
-		   "and SHA-256), then restore its tenant through CRIU, detached from ferry,\n"
-		   "re-plumb its network and register it as running. Nothing is started when\n"
-		   "a check fails or the name is taken by a running tenant.\n\n"
-		   "  -D, --images-dir DIR  the image set (from `ferry dump` or a transfer)\n"
-		   "  --name NAME           register under NAME instead of the manifest's name\n"
-		   "  --verify-only         only check the image set\n"
-		   "  --json                print the result as a JSON object\n");
-}
+struct restore_args {
+	struct restore_opts o;
+	bool verify_only;
+	bool json;
+};
+
+static const struct opt restore_opts[] = {
+    {.name = "images-dir",
+     .short_name = 'D',
+     .type = OPT_STR,
+     .off = offsetof(struct restore_args, o.images_dir),
+     .arg = "DIR",
+     .flags = OPT_REQUIRED,
+     .help = "the image set (from `ferry dump` or a transfer)"},
+    {.name = "name",
+     .type = OPT_STR,
+     .off = offsetof(struct restore_args, o.name),
+     .arg = "NAME",
+     .help = "register under NAME instead of the manifest's name"},
+    {.name = "verify-only",
+     .type = OPT_FLAG,
+     .off = offsetof(struct restore_args, verify_only),
+     .help = "only check the image set"},
+    {.name = "json",
+     .short_name = 'j',
+     .type = OPT_FLAG,
+     .off = offsetof(struct restore_args, json),
+     .help = "print the result as one JSON object"},
+    {0},
+};
+
+static const struct cmd_spec restore_spec = {
+    .name = "restore",
+    .about = "Check the image set in DIR (manifest magic and version, every file's size\n"
+	     "and SHA-256), then restore its tenant through CRIU, detached from ferry,\n"
+	     "re-plumb its network and register it as running. Nothing is started when\n"
+	     "a check fails or the name is taken by a running tenant.\n",
+    .opts = restore_opts,
+};
 
 static void print_result(const struct restore_result *r, bool json)
 {
@@ -47,58 +75,25 @@ static void print_result(const struct restore_result *r, bool json)
 
 int cmd_restore(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct option lopts[] = {
-	    {"images-dir", required_argument, NULL, 'D'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"verify-only", no_argument, NULL, 'V'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct restore_opts o = {.state_dir = g->state_dir};
+	struct restore_args a = {.o.state_dir = g->state_dir};
 	struct restore_result r;
 	char criu[4096];
-	bool json = false, verify_only = false;
 	ferr_t err = {0};
-	int c;
+	int pos, rc;
 
-	while ((c = getopt_long(argc, argv, "D:hj", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'D':
-			o.images_dir = optarg;
-			break;
-		case 'n':
-			o.name = optarg;
-			break;
-		case 'V':
-			verify_only = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return FX_USAGE;
-		}
-	}
-	if (optind < argc || !o.images_dir) {
-		usage(stderr);
-		return FX_USAGE;
-	}
-	if (verify_only) {
-		if (restore_verify(o.images_dir, &err) < 0)
+	if ((rc = opts_parse(&restore_spec, &a, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
+	if (a.verify_only) {
+		if (restore_verify(a.o.images_dir, &err) < 0)
 			return cmd_report("restore", &err);
-		printf("image set %s is intact\n", o.images_dir);
+		printf("image set %s is intact\n", a.o.images_dir);
 		return FX_OK;
 	}
 	if (criu_locate(g->criu, criu, sizeof(criu), NULL, &err) < 0)
 		return cmd_report("restore", &err);
-	o.criu_path = criu;
-	if (restore_tenant(&o, &r, &err) < 0)
+	a.o.criu_path = criu;
+	if (restore_tenant(&a.o, &r, &err) < 0)
 		return cmd_report("restore", &err);
-	print_result(&r, json);
+	print_result(&r, a.json);
 	return FX_OK;
 }

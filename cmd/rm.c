@@ -1,19 +1,13 @@
 /* ferry rm: remove the record of a tenant that does not run. */
-#include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "tenant/kind.h"
 #include "tenant/registry.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: ferry rm NAME [--force]\n\n"
-		   "Remove a tenant's record and state directory (its rootfs and dumps stay).\n"
-		   "A running or frozen tenant is refused unless --force, which kills it first.\n");
-}
 
 static int do_rm(const struct global_opts *g, const char *name, bool force, ferr_t *err)
 {
@@ -45,35 +39,38 @@ out_unlock:
 	return r;
 }
 
+struct rm_args {
+	bool force;
+};
+
+static const struct opt rm_opts[] = {
+    {.name = "force",
+     .short_name = 'f',
+     .type = OPT_FLAG,
+     .off = offsetof(struct rm_args, force),
+     .help = "kill a running or frozen tenant first"},
+    {0},
+};
+
+static const struct cmd_spec rm_spec = {
+    .name = "rm",
+    .args = "NAME",
+    .min_args = 1,
+    .max_args = 1,
+    .about = "Remove a tenant's record and state directory (its rootfs and dumps stay).\n"
+	     "A running or frozen tenant is refused unless --force, which kills it first.\n",
+    .opts = rm_opts,
+};
+
 int cmd_rm(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct option opts[] = {
-	    {"force", no_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	bool force = false;
+	struct rm_args a = {0};
 	ferr_t err = {0};
-	int c;
+	int pos, rc;
 
-	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			force = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return FX_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return FX_USAGE;
-	}
-	if (do_rm(g, argv[optind], force, &err) < 0)
+	if ((rc = opts_parse(&rm_spec, &a, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
+	if (do_rm(g, argv[pos], a.force, &err) < 0)
 		return cmd_report("rm", &err);
 	return 0;
 }

@@ -1,14 +1,15 @@
 /* ferry run: start a container tenant and register it. */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "tenant/kind.h"
 #include "lib/json.h"
 #include "tenant/net.h"
@@ -25,67 +26,34 @@ struct run_opts {
 	char **argv;
 };
 
-static void usage(FILE *f)
-{
-	fprintf(
-	    f,
-	    "usage: ferry run NAME --rootfs DIR [--net ADDR/PREFIX [--host-only]] [--json] -- CMD "
-	    "[ARG...]\n\n"
-	    "Start a container tenant: CMD runs as PID 1 of its own PID, mount, UTS, IPC and\n"
-	    "network namespaces, with DIR as its root (own /proc and /dev), hostname NAME.\n"
-	    "Its output goes to DIR/.ferry/console.log (linked from the tenant's state dir).\n\n"
-	    "  --rootfs DIR         root file system of the tenant\n"
-	    "  --net ADDR/PREFIX    give the tenant eth0 with this IPv4 address (veth pair,\n"
-	    "                       host side fy-NAME with proxy ARP and a /32 route);\n"
-	    "                       ADDR must lie in the subnet of a host interface (the\n"
-	    "                       clients' L2 segment) so that it can move (exit 7 if not)\n"
-	    "  --host-only          accept an ADDR outside every host subnet: the tenant is\n"
-	    "                       reached from this host only and cannot be migrated\n"
-	    "  --json               print the new tenant as JSON\n");
-}
+static const struct opt run_opts[] = {
+    {.name = "rootfs",
+     .type = OPT_STR,
+     .off = offsetof(struct run_opts, rootfs),
+     .arg = "DIR",
+     .flags = OPT_REQUIRED,
+     .help = "root file system of the tenant"},
+    {.name = "net",
+     .type = OPT_STR,
+     .off = offsetof(struct run_opts, net),
+     .arg = "ADDR/PREFIX",
+     .help = "give the tenant eth0 with this IPv4 address (veth pair, host side fy-NAME "
+	     "with proxy ARP and a /32 route)"},
+    OPTS_JSON(struct run_opts, json),
+    {0},
+};
 
-static int parse(int argc, char **argv, struct run_opts *o)
-{
-	static const struct option opts[] = {
-	    {"rootfs", required_argument, NULL, 'r'}, {"net", required_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'},	      {"host-only", no_argument, NULL, 'H'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
-	};
-	int c;
-
-	/* GNU getopt permutes: NAME may come before or after the options; what
-	 * follows "--" is the command, untouched */
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			o->rootfs = optarg;
-			break;
-		case 'n':
-			o->net = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'H':
-			o->host_only = true;
-			break;
-		default:
-			usage(stderr);
-			return -1;
-		}
-	}
-	if (optind < argc)
-		o->name = argv[optind++];
-	o->argc = argc - optind;
-	o->argv = argv + optind;
-	if (!o->name || !o->rootfs || o->argc < 1) {
-		fprintf(stderr,
-			"ferry run: NAME, --rootfs DIR and a command (after --) are needed\n");
-		usage(stderr);
-		return -1;
-	}
-	return 0;
-}
+static const struct cmd_spec run_spec = {
+    .name = "run",
+    .args = "NAME",
+    .tail = "-- CMD [ARG...]",
+    .min_args = 2,
+    .max_args = -1,
+    .about = "Start a container tenant: CMD runs as PID 1 of its own PID, mount, UTS, IPC and\n"
+	     "network namespaces, with DIR as its root (own /proc and /dev), hostname NAME.\n"
+	     "Its output goes to DIR/.ferry/console.log (linked from the tenant's state dir).\n",
+    .opts = run_opts,
+};
 
 static void print_result(const struct tenant_rec *r, const char *tenant_dir, bool json)
 {
@@ -176,13 +144,15 @@ int cmd_run(int argc, char **argv, const struct global_opts *g)
 {
 	struct run_opts o = {0};
 	ferr_t err = {0};
+	int pos, rc;
 
-	if (cmd_wants_help(argc, argv)) {
-		usage(stdout);
-		return 0;
-	}
-	if (parse(argc, argv, &o) < 0)
-		return FX_USAGE;
+	/* GNU getopt permutes: NAME may come before or after the options; what
+	 * follows "--" is the command, untouched */
+	if ((rc = opts_parse(&run_spec, &o, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
+	o.name = argv[pos];
+	o.argc = argc - pos - 1;
+	o.argv = argv + pos + 1;
 	if (run(g, &o, &err) < 0)
 		return cmd_report("run", &err);
 	return 0;

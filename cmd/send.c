@@ -1,37 +1,64 @@
 /* ferry send: stream an image set to a host running `ferry serve` (transport/xfer.h). */
-#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "lib/json.h"
 #include "lib/util.h"
 #include "transport/xfer.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: ferry send DIR --to HOST:PORT --tls DIR --name NAME [--peer NAME]\n"
-		"                  [--json] [--no-compress] [--retry-for SECONDS] [--timeout "
-		"SECONDS]\n\n"
-		"Stream the image set in DIR (a directory with manifest.ferry) to a host\n"
-		"running 'ferry serve'. Every file is checked against the manifest while it\n"
-		"is read; the receiver checks it again and makes the set visible only when\n"
-		"all of it arrived intact. A dropped connection is resumed where the\n"
-		"receiver durably got to; so is a later 'ferry send' of the same set.\n\n"
-		"  --to HOST:PORT        the receiver\n"
-		"  --tls DIR --name NAME CA DIR/ca.pem, identity DIR/NAME.pem + DIR/NAME.key\n"
-		"  --peer NAME           the name in the receiver's certificate (default: HOST)\n"
-		"  --no-compress         send raw bytes (no LZ4)\n"
-		"  --retry-for SECONDS   keep reconnecting after a drop this long (default 60)\n"
-		"  --timeout SECONDS     a connection stalled this long counts as dropped\n"
-		"                        (default 30)\n"
-		"  --json                print the summary as JSON\n\n"
-		"Exit codes: 0 ok, 3 no image set, 5 integrity (file differs from manifest),\n"
-		"            6 connection/TLS failure, 8 receiver's disk full.\n");
-}
+struct send_args {
+	struct send_opts o;
+	const char *to;
+	bool json;
+};
+
+static const struct opt send_opts[] = {
+    OPTS_PEER(struct send_args, to, o),
+    OPTS_JSON(struct send_args, json),
+    {.name = "no-compress",
+     .type = OPT_CLEAR,
+     .off = offsetof(struct send_args, o.compress),
+     .help = "send raw bytes (no LZ4)"},
+    {.name = "retry-for",
+     .type = OPT_INT,
+     .off = offsetof(struct send_args, o.retry_for_s),
+     .arg = "SECONDS",
+     .min = 0,
+     .max = INT_MAX,
+     .flags = OPT_SHOW_DEFAULT,
+     .help = "keep reconnecting after a drop this long"},
+    {.name = "timeout",
+     .type = OPT_INT,
+     .off = offsetof(struct send_args, o.timeout_ms),
+     .arg = "SECONDS",
+     .min = 1,
+     .max = INT_MAX / 1000,
+     .scale = 1000,
+     .flags = OPT_SHOW_DEFAULT,
+     .help = "a connection stalled this long counts as dropped"},
+    {0},
+};
+
+static const struct cmd_spec send_spec = {
+    .name = "send",
+    .args = "DIR",
+    .min_args = 1,
+    .max_args = 1,
+    .about = "Stream the image set in DIR (a directory with manifest.ferry) to a host\n"
+	     "running 'ferry serve'. Every file is checked against the manifest while it\n"
+	     "is read; the receiver checks it again and makes the set visible only when\n"
+	     "all of it arrived intact. A dropped connection is resumed where the\n"
+	     "receiver durably got to; so is a later 'ferry send' of the same set.\n",
+    .notes = "Exit codes: 0 ok, 3 no image set, 5 integrity (file differs from manifest),\n"
+	     "            6 connection/TLS failure, 8 receiver's disk full.\n",
+    .opts = send_opts,
+};
 
 struct view {
 	bool tty;
@@ -108,77 +135,26 @@ static void summary(const struct xfer_stats *st, bool json)
 
 int cmd_send(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 'o'},
-	    {"tls", required_argument, NULL, 't'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"peer", required_argument, NULL, 'p'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"no-compress", no_argument, NULL, 'z'},
-	    {"retry-for", required_argument, NULL, 'r'},
-	    {"timeout", required_argument, NULL, 'T'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct send_opts o = {
-	    .compress = true, .retry_for_s = 60, .timeout_ms = 30000, .threads = 2};
+	struct send_args a = {
+	    .o = {.compress = true, .retry_for_s = 60, .timeout_ms = 30000, .threads = 2}};
 	struct view v = {0};
 	struct xfer_stats st;
-	const char *to = NULL;
 	char host[256];
-	bool json = false;
 	ferr_t err = {0};
-	int c;
+	int pos, rc;
 
 	(void)g;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			to = optarg;
-			break;
-		case 't':
-			o.tls_dir = optarg;
-			break;
-		case 'n':
-			o.name = optarg;
-			break;
-		case 'p':
-			o.peer = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'z':
-			o.compress = false;
-			break;
-		case 'r':
-			o.retry_for_s = atoi(optarg);
-			break;
-		case 'T':
-			o.timeout_ms = atoi(optarg) * 1000;
-			break;
-		case 'h':
-			usage(stdout);
-			return FX_OK;
-		default:
-			usage(stderr);
-			return FX_USAGE;
-		}
-	}
-	if (optind + 1 != argc || !to || !o.tls_dir || !o.name || o.retry_for_s < 0 ||
-	    o.timeout_ms < 1000) {
-		usage(stderr);
-		return FX_USAGE;
-	}
-	o.dir = argv[optind];
-	if (parse_hostport(to, host, sizeof(host), &o.port, &err) < 0)
+	if ((rc = opts_parse(&send_spec, &a, argc, argv, &pos)) != OPTS_RUN)
+		return rc;
+	a.o.dir = argv[pos];
+	if (parse_hostport(a.to, host, sizeof(host), &a.o.port, &err) < 0)
 		return cmd_report("send", &err);
-	o.host = host;
-	v.tty = !json && isatty(2);
-	o.progress = progress;
-	o.progress_arg = &v;
-	if (xfer_send(&o, &st, &err) < 0)
+	a.o.host = host;
+	v.tty = !a.json && isatty(2);
+	a.o.progress = progress;
+	a.o.progress_arg = &v;
+	if (xfer_send(&a.o, &st, &err) < 0)
 		return cmd_report("send", &err);
-	summary(&st, json);
+	summary(&st, a.json);
 	return FX_OK;
 }

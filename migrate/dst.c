@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu/locate.h"
 #include "lib/fsutil.h"
 #include "tenant/garp.h"
 #include "migrate/dst.h"
@@ -234,6 +233,10 @@ static int restore_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 
 	/* the restored root is our child (restored as the backend's sibling):
 	 * reap it when it ends, even if this restore fails from here on */
+	if (ev == CKPT_EV_PAGER) { /* post-copy: dst_lazy.c ends it with the migration */
+		lazy_set_daemon(d->m->lazy, d->b->migration_id, pid);
+		return 0;
+	}
 	reap_watch(pid);
 	if (ev == CKPT_EV_RUNNING && !d->t_running)
 		d->t_running = now_ns(); /* the backend resumed the tasks just before */
@@ -332,14 +335,11 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	int r;
 
 	d->t_restore = now_ns();
-	if (post_copy(d)) { /* dst_lazy.c: with the lazy-pages daemon */
-		struct lazy_restore l = {d->m->lazy, d->b->migration_id, d->b->tenant, d->criu,
-					 d->dir,     d->lazy_sk};
-		r = lazy_restore(&l, &ro, &rr, err);
+	ro.page_fd = d->lazy_sk; /* post-copy: the backend's pager inherits it */
+	r = restore_tenant(&ro, &rr, err);
+	if (d->lazy_sk >= 0) {
 		close(d->lazy_sk);
 		d->lazy_sk = -1;
-	} else {
-		r = restore_tenant(&ro, &rr, err);
 	}
 	if (r < 0)
 		return -1;
@@ -380,7 +380,7 @@ static int prepare(struct dst *d, ferr_t *err)
 {
 	char base[PATH_MAX];
 
-	if (criu_locate(NULL, d->criu, sizeof(d->criu), NULL, err) < 0)
+	if (d->ops->ckpt->locate(d->criu, sizeof(d->criu), err) < 0)
 		return -1;
 	d->env.tool = d->criu;
 	if (xsnprintf(base, sizeof(base), err, "%s/migrations", d->o->state_dir) < 0 ||

@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu/lazypages.h"
 #include "migrate/handover.h"
 #include "lib/fsutil.h"
 #include "migrate/dst_lazy.h"
@@ -201,48 +200,5 @@ int lazy_serve_pages(struct chan *c, const struct frame_buf *req, struct lazy_ta
 		(unsigned long long)rs.raw_tx + rs.raw_rx, rs.seconds);
 	/* the daemon exits once it has every page (or lost the source) */
 	lazy_drop(t, id, r < 0);
-	return r;
-}
-
-/* ---- the daemon and the restore, started together ---- */
-
-int lazy_restore(const struct lazy_restore *l, const struct restore_opts *ro,
-		 struct restore_result *rr, ferr_t *err)
-{
-	char work[PATH_MAX], sockp[PATH_MAX];
-	int ready = -1, r;
-	pid_t pid;
-	uint64_t t0 = now_ns();
-
-	if (registry_tenant_dir(ro->state_dir, l->tenant, work, sizeof(work), err) < 0 ||
-	    fs_mkdir_p(work, 0700, err) < 0 ||
-	    xsnprintf(sockp, sizeof(sockp), err, "%s/lazy-pages.socket", work) < 0)
-		return -1;
-	unlink(sockp);
-	/* `criu lazy-pages` serves the restore from the restore's work
-	 * directory, where CRIU looks for lazy-pages.socket */
-	struct criu_lazy_pages_opts lo = {.criu_path = l->criu_path,
-					  .images_dir = l->images_dir,
-					  .work_dir = work,
-					  .ps_fd = l->sk};
-	pid = criu_lazy_pages_start(&lo, &ready, err);
-	if (pid < 0)
-		return -1;
-	lazy_set_daemon(l->tab, l->id, pid);
-	/* Both CRIUs start at once: most of their start-up (kernel feature
-	 * probes, images) is the same work, done in parallel. The restore
-	 * connects to the daemon's socket before it creates anything; when it
-	 * came first it failed without a trace and runs again. */
-	r = restore_tenant(ro, rr, err);
-	if (r < 0 && criu_lazy_pages_missed(work)) {
-		pr_info("migration %s: the restore came before the lazy-pages daemon; again",
-			l->id);
-		ferr_clear(err);
-		r = criu_lazy_pages_ready(ready, 5000, work, err);
-		if (r == 0)
-			r = restore_tenant(ro, rr, err);
-	}
-	close(ready);
-	pr_debug("migration %s: lazy restore %.1f ms", l->id, ms_since(t0));
 	return r;
 }

@@ -11,7 +11,6 @@
 #include "lib/err.h"
 #include "transport/chan.h"
 #include "transport/frame.h"
-#include "snapshot/restore.h"
 
 struct lazy_tab;
 
@@ -34,20 +33,5 @@ void lazy_drop(struct lazy_tab *t, const char *id, bool kill_daemon);
  * and relay the daemon's page requests to the source until it has every
  * page; then drop the migration. */
 int lazy_serve_pages(struct chan *c, const struct frame_buf *req, struct lazy_tab *t, ferr_t *err);
-
-/* Post-copy restore: start the migration's `criu lazy-pages` daemon on sk
- * (its end of the page connection: the daemon inherits it, the caller
- * closes its own copy afterwards) and restore at the same time (lazy_pages in ro). The
- * daemon is registered under id; lazy_drop() ends it. */
-struct lazy_restore {
-	struct lazy_tab *tab; /* where the daemon is registered */
-	const char *id;
-	const char *tenant; /* its work directory holds the daemon's socket */
-	const char *criu_path;
-	const char *images_dir;
-	int sk;
-};
-int lazy_restore(const struct lazy_restore *l, const struct restore_opts *ro,
-		 struct restore_result *rr, ferr_t *err);
 
 #endif

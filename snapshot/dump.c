@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "proto/manifest.h"
 #include "lib/util.h"
+#include "lib/version.h"
 
 int dump_prepare_dir(const char *dir, ferr_t *err)
 {
@@ -143,9 +144,7 @@ static void set_source(manifest_t *m, const struct hostinfo *h)
 	manifest_set_str(&s->kernel, h->kernel);
 	manifest_set_str(&s->criu_version, h->criu_version);
 	manifest_set_str(&s->cpu_model, h->cpu_model);
-#ifdef FERRY_VERSION
 	manifest_set_str(&s->ferry_version, FERRY_VERSION);
-#endif
 	m->source = s;
 }
 

@@ -133,6 +133,7 @@ static int load(struct load *l, const manifest_t *m, const char *work, const cha
 	struct ckpt_target t = {0};
 	struct ckpt_load_opts lo = {.dir = dir,
 				    .lazy = o->lazy,
+				    .page_fd = o->lazy ? o->page_fd : -1,
 				    .tcp_established = m->has_tcp_established && m->tcp_established,
 				    .prepared = o->prepared,
 				    .on_event = load_event,

@@ -25,6 +25,7 @@ struct restore_opts {
 	ckpt_event_fn on_event; /* optional: the backend's events (ckpt.h) */
 	void *event_arg;
 	bool lazy;	/* post-copy: the memory is served on demand (ckpt_load_opts) */
+	int page_fd;	/* lazy: the socket the memory arrives on (ckpt_load_opts) */
 	void *prepared; /* the backend's prepare_load, or NULL (not freed here) */
 	/* Register the tenant at the load's hold point, before it runs: state
 	 * "frozen" with its pid (then "running" once the load returns). A

@@ -25,6 +25,11 @@
  *                          init. 0 = commit: it resumes; < 0 = abort: the
  *                          backend discards it and the load fails.
  *         CKPT_EV_RUNNING  it runs (pid)
+ *         CKPT_EV_PAGER    lazy load only, before the load: the process that
+ *                          serves the memory from page_fd started (pid). The
+ *                          caller owns it from now: it reaps it once all the
+ *                          memory is in and kills it when the migration
+ *                          fails; < 0 aborts (the backend kills it).
  *
  * Backend-private choices (for CRIU: the page-server socket, pre-dump and
  * parent images, memory tracking, lazy pages and the post-copy action
@@ -34,6 +39,7 @@
 #define FERRY_CKPT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -65,6 +71,7 @@ enum ckpt_event {
 	CKPT_EV_TASK,
 	CKPT_EV_LOADED,
 	CKPT_EV_RUNNING,
+	CKPT_EV_PAGER,
 };
 
 /* 0: go on (commit at a hold point); < 0 with err filled: abort. */
@@ -101,7 +108,9 @@ struct ckpt_save_result {
 
 struct ckpt_load_opts {
 	const char *dir;
-	bool lazy; /* post-copy: memory arrives on demand after the resume */
+	bool lazy;   /* post-copy: memory arrives on demand after the resume */
+	int page_fd; /* lazy: the socket the memory arrives on (the caller keeps
+		      * its copy; the backend's pager inherits one) */
 	bool tcp_established;
 	void *prepared; /* from prepare_load, or NULL (not freed by the load) */
 	ckpt_event_fn on_event;
@@ -127,6 +136,8 @@ struct ckpt_sink;
 
 struct ckpt_ops {
 	const char *name; /* the manifest's image_format: "criu" */
+	/* Find the backend's program on this host (ckpt_env.tool). */
+	int (*locate)(char *out, size_t len, ferr_t *err);
 	int (*save)(const struct ckpt_env *env, const struct ckpt_target *t,
 		    const struct ckpt_save_opts *o, struct ckpt_save_result *res, ferr_t *err);
 	int (*load)(const struct ckpt_env *env, const struct ckpt_target *t,

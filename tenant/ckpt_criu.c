@@ -18,8 +18,11 @@
 
 #include "criu/imgfix.h"
 #include "criu/kdat.h"
+#include "criu/lazypages.h"
+#include "criu/locate.h"
 #include "criu/pageserver.h"
 #include "criu/rpc.h"
+#include "criu/spawn.h"
 #include "criu/stats.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -126,6 +129,57 @@ static int criu_save(const struct ckpt_env *env, const struct ckpt_target *t,
 	return 0;
 }
 
+/* Post-copy: `criu lazy-pages` serves the tenant's memory from page_fd; the
+ * restore connects to its socket in the work directory. The caller owns the
+ * daemon from CKPT_EV_PAGER on. *ready: a pipe that tells when it listens. */
+static int start_pager(const struct ckpt_env *env, const struct ckpt_load_opts *o, int *ready,
+		       ferr_t *err)
+{
+	struct criu_lazy_pages_opts lo = {.criu_path = env->tool,
+					  .images_dir = o->dir,
+					  .work_dir = env->work_dir,
+					  .ps_fd = o->page_fd};
+	char sockp[PATH_MAX];
+	pid_t pid;
+
+	if (xsnprintf(sockp, sizeof(sockp), err, "%s/lazy-pages.socket", env->work_dir) < 0)
+		return -1;
+	unlink(sockp);
+	pid = criu_lazy_pages_start(&lo, ready, err);
+	if (pid < 0)
+		return -1;
+	if (o->on_event && o->on_event(CKPT_EV_PAGER, pid, o->arg, err) < 0) {
+		criu_reap(pid, 5000, true);
+		close(*ready);
+		*ready = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Both CRIUs start at once: most of their start-up (kernel feature probes,
+ * images) is the same work, done in parallel. The restore connects to the
+ * daemon's socket before it creates anything; when it came first it failed
+ * without a trace and runs again once the daemon listens. */
+static int restore_lazy(const struct ckpt_env *env, const struct ckpt_load_opts *o,
+			const struct criu_restore_opts *r, pid_t *pid, ferr_t *err)
+{
+	int ready = -1, rc;
+
+	if (start_pager(env, o, &ready, err) < 0)
+		return -1;
+	rc = criu_restore(r, pid, err);
+	if (rc < 0 && criu_lazy_pages_missed(env->work_dir)) {
+		pr_info("the restore came before the lazy-pages daemon; again");
+		ferr_clear(err);
+		rc = criu_lazy_pages_ready(ready, 5000, env->work_dir, err);
+		if (rc == 0)
+			rc = criu_restore(r, pid, err);
+	}
+	close(ready);
+	return rc;
+}
+
 static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		     const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err)
 {
@@ -133,6 +187,7 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	struct relay_ev rel = {o->on_event, o->arg};
 	struct criu_restore_opts r;
 	struct criu_veth veth;
+	int rc;
 
 	memset(&r, 0, sizeof(r));
 	common_opts(env, t, o->dir, "restore.log", o->tcp_established, &r.c);
@@ -156,7 +211,8 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	}
 	memset(res, 0, sizeof(*res));
 	stats_clear(env, "stats-restore");
-	if (criu_restore(&r, &res->pid, err) < 0) {
+	rc = o->lazy ? restore_lazy(env, o, &r, &res->pid, err) : criu_restore(&r, &res->pid, err);
+	if (rc < 0) {
 		if (t->host_session && strstr(err->msg, "Can't fork for") &&
 		    strstr(err->msg, "File exists"))
 			ferr_wrap(err,
@@ -168,6 +224,11 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	if (criu_stats_read(env->work_dir, "stats-restore", &st, NULL) == 0 && st.has_restore)
 		res->load_ms = st.restore_ms;
 	return 0;
+}
+
+static int criu_find(char *out, size_t len, ferr_t *err)
+{
+	return criu_locate(NULL, out, len, NULL, err);
 }
 
 #define CRIU_LAZY_PIPE_MAX (16U << 20) /* fs.pipe-max-size a lazy dump needs */
@@ -295,6 +356,7 @@ static int criu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
 
 const struct ckpt_ops ckpt_criu = {
     .name = "criu",
+    .locate = criu_find,
     .save = criu_save,
     .load = criu_load,
     .probe = criu_probe,

@@ -353,21 +353,6 @@ int container_stop(pid_t pid, uint64_t start, int sig, int timeout_ms, ferr_t *e
 	return 0;
 }
 
-int container_kill(const char *state_dir, struct tenant_rec *rec, int sig, int timeout_ms,
-		   ferr_t *err)
-{
-	if ((rec->state == TS_RUNNING || rec->state == TS_FROZEN) &&
-	    container_stop(rec->init_pid, rec->init_start, sig, timeout_ms, err) < 0)
-		return ferr_wrap(err, "tenant %s", rec->name);
-	if (rec->net.host_if[0] && net_host_unplumb(rec->net.host_if, rec->net.addr, err) < 0)
-		return ferr_wrap(err, "tenant %s", rec->name);
-	rec->state = TS_GONE;
-	rec->init_pid = 0;
-	rec->init_start = 0;
-	rec->updated = wall_time();
-	return registry_save(state_dir, rec, err);
-}
-
 int container_prepare_restore(const char *rootfs, ferr_t *err)
 {
 	char dir[PATH_MAX], log[PATH_MAX];

@@ -52,10 +52,4 @@ int container_prepare_restore(const char *rootfs, ferr_t *err);
 int container_link_console(const char *state_dir, const char *name, const char *rootfs,
 			   ferr_t *err);
 
-/* End a registered tenant: container_stop its init (if alive), remove the
- * host side of its network (net_host_unplumb), mark the record gone and save
- * it. The caller holds the tenant's registry lock. */
-int container_kill(const char *state_dir, struct tenant_rec *rec, int sig, int timeout_ms,
-		   ferr_t *err);
-
 #endif

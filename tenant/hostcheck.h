@@ -1,6 +1,8 @@
 /* Host readiness: which of ferry's migration modes work on this host, and
- * why not. Every item is measured (CRIU run, files read, devices opened);
- * nothing is assumed from the distribution or the kernel version. */
+ * why not. Every item is measured (CRIU and nft run, files read); nothing
+ * is assumed from the distribution or the kernel version. Support for a
+ * tenant kind is claimed only by that kind: VM tenants are "no" while this
+ * build has no VM tenant kind. */
 #ifndef FERRY_HOSTCHECK_H
 #define FERRY_HOSTCHECK_H
 
@@ -22,7 +24,7 @@ enum hc_mode { HC_STOP_COPY, HC_PRE_COPY, HC_POST_COPY, HC_VM, HC_NMODES };
 
 struct hc_mode_state {
 	const char *name; /* "stop-copy", "pre-copy", "post-copy", "vm" */
-	bool available;	  /* works on this host as it is */
+	bool available;	  /* works on this host as it is (vm: a VM kind claims it) */
 	char note[160];	  /* why not, or what it needs */
 };
 

@@ -4,11 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/version.h"
 #include "transport/wire.h"
-
-#ifndef FERRY_VERSION
-#define FERRY_VERSION "0.1.0"
-#endif
 
 /* The requests `ferry serve` answers (agent/serve.c: dispatch): OFFER, and
  * MIGRATE_BEGIN, _RESOLVE, _PAGES, _QUERY (migrate/handover.h). */

@@ -97,14 +97,86 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-/* Read one file from s->start[i]; hashes the skipped prefix too. */
+/* Hash the first start bytes of fd, which the receiver already has (a
+ * resumed transfer). */
+static int hash_prefix(struct sender *s, int fd, const char *path, uint64_t start,
+		       struct sha256_ctx *sha, ferr_t *err)
+{
+	uint64_t off = 0;
+
+	while (off < start) {
+		size_t want = start - off < s->bufcap ? (size_t)(start - off) : s->bufcap;
+		ssize_t n = read_full(fd, s->hbuf, want);
+		if (n <= 0)
+			return ferr_set(err, FX_INTEGRITY,
+					"%s: file is shorter than the manifest says", path);
+		sha256_update(sha, s->hbuf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Queue file i's chunks from *off to its end (or to the manifest's size, if
+ * the file grew), hashing them. 0 done, 1 stopped, -1 read error. */
+static int stream_chunks(struct sender *s, int fd, uint32_t i, const char *path,
+			 struct sha256_ctx *sha, uint64_t *off, ferr_t *err)
+{
+	const Ferry__ImageFile *f = s->m->files[i];
+	struct tx_item *it;
+
+	for (;;) {
+		ssize_t n;
+		if (!(it = take(s)))
+			return 1;
+		n = read_full(fd, it->buf + FRAME_DATA_HEADROOM, XFER_CHUNK);
+		if (n < 0) {
+			ferr_sys(err, FX_FAIL, "read %s", path);
+			bq_push(s->free_q, it);
+			return -1;
+		}
+		if (n == 0 || *off + (uint64_t)n > f->size) {
+			bq_push(s->free_q, it);
+			*off += (uint64_t)n;
+			return 0;
+		}
+		sha256_update(sha, it->buf + FRAME_DATA_HEADROOM, (size_t)n);
+		it->kind = TX_DATA;
+		it->d = (struct data_hdr){.index = i, .raw_len = (uint32_t)n, .offset = *off};
+		it->flags = 0;
+		it->len = (size_t)n;
+		if (s->compress && s->lz4_in_reader)
+			compress_item(it, &s->zbuf, s->bufcap);
+		*off += (uint64_t)n;
+		emit(s, it);
+	}
+}
+
+/* The file as read (size off, digest) against its manifest entry. */
+static int check_read(const char *path, const Ferry__ImageFile *f, uint64_t off,
+		      const uint8_t *digest, ferr_t *err)
+{
+	if (off != f->size)
+		return ferr_set(err, FX_INTEGRITY,
+				"%s: size differs from the manifest (%llu+ bytes, manifest %llu): "
+				"the image set was modified after it was written",
+				path, (unsigned long long)off, (unsigned long long)f->size);
+	if (memcmp(digest, f->sha256.data, SHA256_LEN))
+		return ferr_set(err, FX_INTEGRITY,
+				"%s: content does not match the manifest (SHA-256 differs): the "
+				"image set is corrupt or was modified after it was written",
+				path);
+	return 0;
+}
+
+/* Read one file from s->start[i]; hashes the skipped prefix too.
+ * 0 sent, 1 stopped, -1 error. */
 static int read_file(struct sender *s, uint32_t i, ferr_t *err)
 {
 	const Ferry__ImageFile *f = s->m->files[i];
 	char path[PATH_MAX];
 	uint8_t digest[SHA256_LEN];
 	struct sha256_ctx *sha;
-	uint64_t off = 0, start = s->start[i];
+	uint64_t off = s->start[i];
 	struct tx_item *it;
 	int fd, ret = -1;
 
@@ -115,64 +187,20 @@ static int read_file(struct sender *s, uint32_t i, ferr_t *err)
 		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL, "open %s", path);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	sha = sha256_new();
-	while (off < start) { /* resumed: the receiver has these bytes */
-		size_t want = start - off < s->bufcap ? (size_t)(start - off) : s->bufcap;
-		ssize_t n = read_full(fd, s->hbuf, want);
-		if (n <= 0) {
-			ferr_set(err, FX_INTEGRITY, "%s: file is shorter than the manifest says",
-				 path);
-			goto out;
-		}
-		sha256_update(sha, s->hbuf, (size_t)n);
-		off += (uint64_t)n;
-	}
+	if (hash_prefix(s, fd, path, off, sha, err) < 0)
+		goto out;
 	if (!(it = take(s)))
 		goto stopped;
 	it->kind = TX_BEGIN;
-	it->d = (struct data_hdr){.index = i, .offset = start};
+	it->d = (struct data_hdr){.index = i, .offset = off};
 	emit(s, it);
-	for (;;) {
-		ssize_t n;
-		if (!(it = take(s)))
-			goto stopped;
-		n = read_full(fd, it->buf + FRAME_DATA_HEADROOM, XFER_CHUNK);
-		if (n < 0) {
-			ferr_sys(err, FX_FAIL, "read %s", path);
-			bq_push(s->free_q, it);
-			goto out;
-		}
-		if (n == 0 || off + (uint64_t)n > f->size) {
-			bq_push(s->free_q, it);
-			if (n)
-				off += (uint64_t)n;
-			break;
-		}
-		sha256_update(sha, it->buf + FRAME_DATA_HEADROOM, (size_t)n);
-		it->kind = TX_DATA;
-		it->d = (struct data_hdr){.index = i, .raw_len = (uint32_t)n, .offset = off};
-		it->flags = 0;
-		it->len = (size_t)n;
-		if (s->compress && s->lz4_in_reader)
-			compress_item(it, &s->zbuf, s->bufcap);
-		off += (uint64_t)n;
-		emit(s, it);
-	}
+	if ((ret = stream_chunks(s, fd, i, path, sha, &off, err)) != 0)
+		goto out;
 	sha256_final(sha, digest);
 	sha = NULL;
-	if (off != f->size) {
-		ferr_set(err, FX_INTEGRITY,
-			 "%s: size differs from the manifest (%llu+ bytes, manifest %llu): the "
-			 "image set was modified after it was written",
-			 path, (unsigned long long)off, (unsigned long long)f->size);
+	ret = -1;
+	if (check_read(path, f, off, digest, err) < 0)
 		goto out;
-	}
-	if (memcmp(digest, f->sha256.data, SHA256_LEN)) {
-		ferr_set(err, FX_INTEGRITY,
-			 "%s: content does not match the manifest (SHA-256 differs): the image "
-			 "set is corrupt or was modified after it was written",
-			 path);
-		goto out;
-	}
 	if (!(it = take(s)))
 		goto stopped;
 	it->kind = TX_END;
