@@ -38,7 +38,13 @@ static const struct opt run_opts[] = {
      .off = offsetof(struct run_opts, net),
      .arg = "ADDR/PREFIX",
      .help = "give the tenant eth0 with this IPv4 address (veth pair, host side fy-NAME "
-	     "with proxy ARP and a /32 route)"},
+	     "with proxy ARP and a /32 route); ADDR must lie in the subnet of a host "
+	     "interface (the clients' L2 segment) so that it can move (exit 7 if not)"},
+    {.name = "host-only",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, host_only),
+     .help = "accept an ADDR outside every host subnet: the tenant is reached from this "
+	     "host only and cannot be migrated"},
     OPTS_JSON(struct run_opts, json),
     {0},
 };
