@@ -5,6 +5,7 @@
 #   make check      deps + layer order + build + unit and integration tests
 #   make bench      dump/restore benchmark against raw CRIU
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
+#   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
 CC      ?= gcc
 PKGS    := libnl-route-3.0 libnl-3.0 libprotobuf-c liblz4 openssl
@@ -53,7 +54,7 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
-.PHONY: all deps layers check unit test-bins bench bench-transport bench-migrate demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins bench bench-transport bench-migrate demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -137,6 +138,13 @@ check: deps layers
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/run.sh
 
+# The migration tests inside a QEMU guest that boots Debian 12's stock kernel
+# (soft-dirty: pre-copy runs for real); KERNEL_TESTS=precopy for the
+# pre-copy set (tests/kernel/check-kernels.sh).
+check-kernels: deps
+	@$(MAKE) --no-print-directory test-bins
+	@KERNEL_TESTS="$(KERNEL_TESTS)" bash tests/kernel/check-kernels.sh
+
 bench: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-dump.sh
@@ -159,4 +167,4 @@ format:
 clean:
 	rm -rf $(B)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

@@ -129,6 +129,16 @@ static void text_connection(const struct event *e, FILE *f)
 		ev_get_str(e, "peer"), ev_get_str(e, "error"));
 }
 
+static void text_reloaded(const struct event *e, FILE *f)
+{
+	if (!ev_get_bool(e, "ok"))
+		fprintf(f, "ferry serve: cannot reload the %s (%s), the old one stays: %s\n",
+			ev_get_str(e, "what"), ev_get_str(e, "path"), ev_get_str(e, "error"));
+	else
+		fprintf(f, "ferry serve: reloaded the %s (%s)\n", ev_get_str(e, "what"),
+			ev_get_str(e, "path"));
+}
+
 /* Every event the agent prints (report.h). status: text on stderr too. */
 static const struct kind {
 	const char *name;
@@ -139,7 +149,7 @@ static const struct kind {
     {"cleaned", true, text_cleaned},	    {"transfer", false, text_transfer},
     {"migration", false, text_migration},   {"verdict", false, text_verdict},
     {"query", false, text_query},	    {"request", false, text_request},
-    {"connection", false, text_connection},
+    {"connection", false, text_connection}, {"reloaded", true, text_reloaded},
 };
 
 static const struct kind *kind_of(const struct event *e)

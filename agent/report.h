@@ -4,13 +4,15 @@
  * (lib/event.h); the reporter prints each as one text line, or with --json
  * as one JSON object per line ({"event": NAME, fields...}), on stdout, one
  * line at a time whatever thread reports. Status events (listening,
- * stopped, cleaned) are written as text on stderr, the agent's log, in both
+ * stopped, cleaned, reloaded) are written as text on stderr, the agent's log, in both
  * modes (and as JSON on stdout with --json).
  *
  * Events and their fields (docs/protocol.md, "Requests the agent serves"):
  *   listening   host, port, name, state_dir
  *   stopped
  *   cleaned     incoming_sets, older_than_h: abandoned sets removed at start
+ *   reloaded    ok, what (config | crl | certificate), path, [rules | code,
+ *               error]: one of them changed (agent/serve.h)
  *   transfer    ok, set_id, tenant, peer, peer_name, files, total_bytes,
  *               raw_bytes, resumed_from, wire_bytes, seconds, already_present
  *               [code, error]                    (OFFER, transport/xfer.h)

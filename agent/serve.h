@@ -23,9 +23,13 @@ struct serve_opts {
 	int timeout_ms;	     /* a connection silent this long is dropped */
 	int keep_incoming_h; /* incoming sets older than this are removed at start */
 	int threads;	     /* receive pipeline threads (1 or 2) */
+	const char *config;  /* the agent configuration file (agent/policy.h), or NULL */
 };
 
-/* Serve until SIGTERM or SIGINT. */
+/* Serve until SIGTERM or SIGINT. The configuration file, the CA's
+ * revocation list (TLSDIR/crl.pem) and this host's certificate and key are
+ * reloaded when they change (the configuration also on SIGHUP); a file that
+ * does not load leaves the old one in force. */
 int serve_run(const struct serve_opts *o, ferr_t *err);
 
 #endif

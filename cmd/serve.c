@@ -34,7 +34,7 @@ static const struct opt serve_opts[] = {
      .min = 1,
      .max = 1024,
      .flags = OPT_SHOW_RANGE | OPT_SHOW_DEFAULT,
-     .help = "concurrent connections"},
+     .help = "concurrent requests (docs/protocol.md, \"Capacity and deadlines\")"},
     {.name = "timeout",
      .type = OPT_INT,
      .off = offsetof(struct serve_args, o.timeout_ms),
@@ -52,6 +52,13 @@ static const struct opt serve_opts[] = {
      .max = INT_MAX,
      .flags = OPT_SHOW_DEFAULT,
      .help = "at start, remove incoming sets untouched this long"},
+    {.name = "config",
+     .type = OPT_STR,
+     .off = offsetof(struct serve_args, o.config),
+     .arg = "FILE",
+     .help = "which peers may make which requests (docs/security.md; default: every "
+	     "peer the CA signed); reloaded when it changes or on SIGHUP (DIR/crl.pem "
+	     "and DIR/NAME.pem too, when they change)"},
     {0},
 };
 
@@ -60,8 +67,9 @@ static const struct cmd_spec serve_spec = {
     .about = "Host agent: accepts TLS 1.3 connections from hosts whose certificates are\n"
 	     "signed by DIR/ca.pem. It receives image sets (`ferry send`) into the state\n"
 	     "directory:\n"
-	     "  STATE/incoming/<set_id>/  while a set arrives (kept for resuming)\n"
-	     "  STATE/sets/<set_id>/      once every file is complete and verified\n"
+	     "  STATE/incoming/<peer>/<set_id>/  while a set arrives (kept for resuming)\n"
+	     "  STATE/sets/<peer>/<set_id>/      once every file is complete and verified\n"
+	     "(<peer>: the name in the sender's certificate)\n"
 	     "and takes incoming live migrations (`ferry migrate`, `ferry evacuate`):\n"
 	     "it restores the tenant here, holds it stopped until the source commits,\n"
 	     "then resumes it and registers it (see docs/migrate.md). It also answers a\n"

@@ -11,6 +11,15 @@
 _Static_assert(CRIU_HOOK_SOCK_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
 	       "CRIU_HOOK_SOCK_MAX is sun_path's size");
 
+bool criu_hook_peer_ok(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && len == sizeof(cr) &&
+	       cr.uid == geteuid();
+}
+
 enum criu_hook_result criu_hook_run(void)
 {
 	const char *action = getenv("CRTOOLS_SCRIPT_ACTION");
@@ -34,7 +43,9 @@ enum criu_hook_result criu_hook_run(void)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return CRIU_HOOK_FAIL;
-	if (connect(fd, (struct sockaddr *)&sa, len) < 0 || write(fd, "post-dump\n", 10) != 10) {
+	/* only a `ferry migrate` of our own user answers for the dump */
+	if (connect(fd, (struct sockaddr *)&sa, len) < 0 || !criu_hook_peer_ok(fd) ||
+	    write(fd, "post-dump\n", 10) != 10) {
 		close(fd);
 		return CRIU_HOOK_FAIL;
 	}

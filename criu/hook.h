@@ -16,6 +16,8 @@
 #ifndef FERRY_CRIU_HOOK_H
 #define FERRY_CRIU_HOOK_H
 
+#include <stdbool.h>
+
 #define CRIU_HOOK_SOCK_ENV "FERRY_HOOK_SOCK"
 #define CRIU_HOOK_SOCK_MAX 108 /* sizeof(sockaddr_un.sun_path) */
 
@@ -25,6 +27,12 @@ enum criu_hook_result {
 	CRIU_HOOK_FAIL = 1,  /* CRIU fails the action */
 	CRIU_HOOK_USAGE = 2, /* not run by CRIU during a migration: the caller says so */
 };
+
+/* The other end of the connected UNIX socket fd runs as our effective user
+ * (SO_PEERCRED): ferry migrate accepts an action only from such a peer (a
+ * local user who found the socket's name cannot start the handover), and
+ * the script speaks only to such a listener. */
+bool criu_hook_peer_ok(int fd);
 
 /* Answer the action in CRTOOLS_SCRIPT_ACTION. Prints nothing. */
 enum criu_hook_result criu_hook_run(void);

@@ -4,10 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int fs_fsync_dir(const char *path, ferr_t *err)
@@ -25,17 +28,34 @@ int fs_fsync_dir(const char *path, ferr_t *err)
 	return 0;
 }
 
+/* A new temporary file next to path, named into tmp: created exclusively
+ * and never through a symbolic link (whatever lies at its name is removed,
+ * not followed); unique per process and thread. */
+static int open_tmp(const char *path, char *tmp, size_t size, mode_t mode, ferr_t *err)
+{
+	static _Atomic unsigned seq;
+	unsigned n = seq++;
+
+	if (snprintf(tmp, size, "%s.tmp.%d.%u", path, (int)getpid(), n) >= (int)size)
+		return ferr_set(err, FX_FAIL, "path too long: %s", path);
+	for (int i = 0;; i++) {
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST || i == 2 || (unlink(tmp) < 0 && errno != ENOENT))
+			return ferr_sys(err, FX_FAIL, "create %s", tmp);
+	}
+}
+
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, ferr_t *err)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	const char *p = data;
 	int fd;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
-		return ferr_set(err, FX_FAIL, "path too long: %s", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = open_tmp(path, tmp, sizeof(tmp), mode, err);
 	if (fd < 0)
-		return ferr_sys(err, FX_FAIL, "create %s", tmp);
+		return -1;
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
@@ -239,4 +259,61 @@ long fs_read_long(const char *path)
 		free(buf);
 	}
 	return v;
+}
+
+static int openat2_in(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	struct open_how how = {.flags = (uint64_t)flags,
+			       .mode = (flags & O_CREAT) ? mode : 0,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+
+	return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+}
+
+/* mkdir rel's parent directories inside root (rfd), each resolved in root. */
+static void mkdirs_in_root(int rfd, const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", rel);
+	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		char *name;
+		int pfd;
+
+		*p = '\0';
+		name = strrchr(path, '/');
+		if (name) {
+			*name = '\0';
+			pfd = openat2_in(rfd, *path ? path : "/",
+					 O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+			*name++ = '/';
+		} else {
+			pfd = dup(rfd);
+			name = path;
+		}
+		if (pfd >= 0) {
+			mkdirat(pfd, name, 0700); /* EEXIST: it stays what it is */
+			close(pfd);
+		}
+		*p = '/';
+	}
+}
+
+int fs_open_in_root(const char *root, const char *rel, int flags, mode_t mode, ferr_t *err)
+{
+	int rfd, fd;
+
+	if (strlen(rel) >= PATH_MAX)
+		return ferr_set(err, FX_FAIL, "path too long: %s", rel);
+	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL, "open %s", root);
+	if (flags & O_CREAT)
+		mkdirs_in_root(rfd, rel);
+	fd = openat2_in(rfd, rel, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL, "open %s inside %s", rel,
+			 root);
+	close(rfd);
+	return fd;
 }

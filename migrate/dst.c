@@ -79,6 +79,8 @@ static int precheck(struct dst *d, ferr_t *err)
 	const Ferry__Wire__MigrateBegin *b = d->b;
 	struct tenant_rec rec;
 
+	/* a name registered here is refused whatever its state: a peer never
+	 * overwrites a record (a dumped or gone tenant's too) */
 	if (registry_load(d->o->state_dir, b->tenant, &rec, err) == 0) {
 		registry_refresh(d->o->state_dir, &rec, NULL);
 		bool busy = rec.state == TS_RUNNING || rec.state == TS_FROZEN;
@@ -89,6 +91,10 @@ static int precheck(struct dst *d, ferr_t *err)
 					"a tenant named %s already runs on %s (pid %d): nothing "
 					"was frozen",
 					b->tenant, d->o->host_name, pid);
+		return ferr_set(err, FX_CONFLICT,
+				"a tenant named %s is registered on %s (not running): nothing was "
+				"frozen (remove it there with 'ferry rm %s' first)",
+				b->tenant, d->o->host_name, b->tenant);
 	} else if (err->code != FX_NOTFOUND) {
 		return -1;
 	}
@@ -540,10 +546,12 @@ static int clean_stale(const char *state_dir, ferr_t *err)
 		return 0;
 	/* no incoming migration outlives the agent that received it: its
 	 * directory was left by one that died (reconcile_all settled the
-	 * tenant first). The source side's files (out-ID, ID.src, decisions)
-	 * belong to `ferry migrate` and its recovery. */
+	 * tenant first). The source side's files (out-ID, pre-ID, ID.src,
+	 * decisions) belong to `ferry migrate`, which may still run, and to its
+	 * recovery. */
 	while ((de = readdir(dp))) {
 		if (de->d_name[0] == '.' || !strncmp(de->d_name, "out-", 4) ||
+		    !strncmp(de->d_name, "pre-", 4) ||
 		    xsnprintf_path(p, sizeof(p), dir, de->d_name) < 0 || lstat(p, &st) < 0 ||
 		    !S_ISDIR(st.st_mode))
 			continue;

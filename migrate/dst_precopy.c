@@ -19,6 +19,7 @@
 #include "migrate/handover.h"
 #include "lib/log.h"
 #include "migrate/precopy.h"
+#include "migrate/reconcile.h"
 #include "transport/relay.h"
 #include "transport/session.h"
 #include "lib/util.h"
@@ -56,6 +57,8 @@ static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned 
 		o->ckpt->sink_close(sink, true, NULL);
 		return chan_take_error(c, err);
 	}
+	if (n == 2 && !final) /* testing hook: round 1 is in, round 2 starts */
+		mig_fault_point("crash-during-round");
 	r = relay_run(c, fd, &ro, &rs, err);
 	if (o->ckpt->sink_close(sink, r < 0, r < 0 ? NULL : err) < 0)
 		return -1;

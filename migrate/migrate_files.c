@@ -132,7 +132,8 @@ static int finish(const char *dir, const struct frame_buf *fb, ferr_t *err)
 
 	if (!end)
 		return -1;
-	if (manifest_decode(end->manifest.data, end->manifest.len, &m, err) < 0)
+	if (wire_manifest_bounded(end->manifest.data, end->manifest.len, err) < 0 ||
+	    manifest_decode(end->manifest.data, end->manifest.len, &m, err) < 0)
 		goto out;
 	if (wire_check_manifest(end->manifest.data, end->manifest.len, m->set_id, &checked, err) <
 	    0)

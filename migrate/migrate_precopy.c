@@ -7,7 +7,9 @@
 #define LOG_PREFIX "migrate"
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "migrate/migrate_mode.h"
 #include "migrate/migrate_src.h"
 #include "migrate/precopy.h"
+#include "migrate/reconcile.h"
 #include "tenant/registry.h"
 #include "lib/util.h"
 #include "transport/wire.h"
@@ -32,6 +35,21 @@ struct pre {
 	char parent[PATH_MAX]; /* the final dump's parent */
 	uint64_t bytes[PRECOPY_ROUNDS_MAX];
 };
+
+/* Testing hook (docs/migrate.md): FERRY_FAULT=WHAT sleeps here for
+ * FERRY_FAULT_PAUSE_MS (default 3000), e.g. while a test cuts the link. */
+static void fault_pause(const char *what)
+{
+	const char *f = getenv("FERRY_FAULT"), *ms = getenv("FERRY_FAULT_PAUSE_MS");
+
+	if (f && !strcmp(f, what)) {
+		long v = ms ? strtol(ms, NULL, 10) : 3000;
+		pr_warn("FERRY_FAULT=%s: pausing %ld ms", what, v);
+		struct timespec ts = {v / 1000, (v % 1000) * 1000000L};
+		if (v > 0)
+			nanosleep(&ts, NULL);
+	}
+}
 
 /* MIG_ROUND, then the destination's MIG_ACCEPT: its page server runs. */
 static int send_round(struct src *s, unsigned n, bool final, ferr_t *err)
@@ -130,6 +148,10 @@ static int round_run(struct pre *p, unsigned n, ferr_t *err)
 		return -1;
 	if (msrc_start_relay(s, err) < 0)
 		return -1;
+	if (n == 2) { /* testing hooks: round 1 is in, round 2 under way */
+		mig_fault_point("src-crash-during-round");
+		fault_pause("src-pause-during-round");
+	}
 	r = pre_dump(p, n, dir, &res, err);
 	rr = msrc_stop_relay(s, &rerr);
 	close(s->sv[0]);

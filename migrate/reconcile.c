@@ -211,6 +211,9 @@ static void forget_src(const char *state_dir, const char *id, const char *src)
 
 	if (mpath(p, sizeof(p), state_dir, "out-", id, NULL) == 0)
 		fs_rm_rf(p, NULL);
+	/* pre-copy: the rounds' images (migrate_precopy.c) */
+	if (mpath(p, sizeof(p), state_dir, "pre-", id, NULL) == 0)
+		fs_rm_rf(p, NULL);
 	if (xsnprintf(p, sizeof(p), NULL, "%s/migrations/out-%s.hook", state_dir, id) == 0)
 		unlink(p);
 	unlink(src);

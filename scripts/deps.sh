@@ -1,10 +1,14 @@
 #!/bin/bash
 # Install everything ferry needs on a fresh Debian 12 machine, idempotently.
 #  - Debian packages for building and testing;
-#  - a working CRIU >= 4.1: the system's when `criu check` passes, else Debian 13's
-#    CRIU unpacked into a private prefix under .deps/ (system apt sources and libc
-#    untouched), run through that prefix's own dynamic loader.
-# The chosen CRIU path is recorded in .deps/criu-path.
+#  - CRIU from a pinned list, newest first: 4.2.1 from Debian sid, 4.1.1 from
+#    Debian 13 (trixie), each unpacked with its library closure into its own
+#    private prefix .deps/criu-VERSION (system apt sources and libc untouched)
+#    and run through that prefix's own dynamic loader by .deps/bin/criu-VERSION.
+#    The newest that passes `criu check` is the one ferry uses: .deps/bin/criu
+#    points to it and .deps/criu-path names it; .deps/criu-versions lists every
+#    one that passes (the test matrix of `make check-kernels`). Without any, the
+#    system's criu when it is >= 4.1 and passes `criu check`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,64 +47,110 @@ criu_ok() {
 }
 
 PATHFILE="$DEPS/criu-path"
-PREFIX="$DEPS/criu"
-WRAP="$DEPS/bin/criu"
+VERSIONS="$DEPS/criu-versions"
 COMPAT="$DEPS/lib/criu-sockopt-compat.so"
 
-# The wrapper runs the private CRIU through its own loader, with the sockopt
-# compatibility shim for kernels >= 6.16 (see scripts/criu-sockopt-compat.c).
-write_wrapper() {
-	mkdir -p "$DEPS/bin" "$DEPS/lib"
-	gcc -O2 -shared -fPIC -o "$COMPAT" "$ROOT/scripts/criu-sockopt-compat.c" -ldl
-	cat >"$WRAP" <<W
-#!/bin/sh
-P="$PREFIX"
-exec "\$P/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --preload "$COMPAT" --library-path "\$P/usr/lib/x86_64-linux-gnu:\$P/lib/x86_64-linux-gnu" "\$P/usr/sbin/criu" "\$@"
-W
-	chmod 755 "$WRAP"
+# The pinned list, newest first: Debian version, suite, the suite's libnet.
+CRIU_PINS=(
+	"4.2.1-1 sid libnet9"
+	"4.1.1-1 trixie libnet1"
+)
+# CRIU's library closure (besides criu, libcompel1 and libnet), from the same suite.
+CRIU_LIBS=(libc6 libgnutls30t64 libnettle8t64 libhogweed6t64 libp11-kit0
+	libunistring5 libtasn1-6 libidn2-0 libgmp10 libnftables1 libnl-3-200 libprotobuf-c1
+	libbsd0 libuuid1 libmd0 libjansson4 libmnl0 libnftnl11 libxtables12 libffi8
+	libedit2 libgcc-s1 libzstd1 libtinfo6 libcap2 libselinux1 libpcre2-8-0)
+
+# needs_shim VERSION: CRIU before 4.2 cannot dump inet sockets on kernels >=
+# 6.16 without the sockopt shim (scripts/criu-sockopt-compat.c); 4.2 fixed it.
+needs_shim() {
+	local maj=${1%%.*} rest=${1#*.}
+	local min=${rest%%.*}
+	((maj < 4 || (maj == 4 && min < 2)))
 }
 
-if [ -s "$PATHFILE" ] && criu_ok "$(cat "$PATHFILE")"; then
-	if [ "$(cat "$PATHFILE")" = "$WRAP" ] && ! grep -q -- --preload "$WRAP"; then
-		write_wrapper
-		echo "deps: private criu wrapper now preloads $COMPAT"
+# write_wrapper VERSION: .deps/bin/criu-VERSION runs the private CRIU through
+# its own loader (with the shim where needed).
+write_wrapper() {
+	local v=$1 prefix="$DEPS/criu-$1" w="$DEPS/bin/criu-$1" pre=""
+	mkdir -p "$DEPS/bin" "$DEPS/lib"
+	if needs_shim "$v"; then
+		gcc -O2 -shared -fPIC -o "$COMPAT" "$ROOT/scripts/criu-sockopt-compat.c" -ldl
+		pre="--preload $COMPAT "
+	fi
+	cat >"$w" <<W
+#!/bin/sh
+P="$prefix"
+exec "\$P/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ${pre}--library-path "\$P/usr/lib/x86_64-linux-gnu:\$P/lib/x86_64-linux-gnu" "\$P/usr/sbin/criu" "\$@"
+W
+	chmod 755 "$w"
+}
+
+# install_pin DEBVERSION SUITE LIBNET: the pinned CRIU into .deps/criu-VERSION
+# (once); returns non-zero when the suite no longer carries that version.
+install_pin() {
+	local debver=$1 suite=$2 libnet=$3 v=${1%%-*}
+	local prefix="$DEPS/criu-$v" aptdir="$DEPS/apt-$2"
+	if [ -f "$prefix/.ready" ]; then
+		write_wrapper "$v"
+		return 0
+	fi
+	mkdir -p "$aptdir/lists/partial" "$aptdir/archives/partial" "$aptdir/debs-$v"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+		>"$aptdir/sources.list"
+	local o=(-o Dir::Etc::SourceList="$aptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o Dir::State::Lists="$aptdir/lists" -o Dir::Cache::Archives="$aptdir/archives"
+		-o Dir::Cache::pkgcache="" -o Dir::Cache::srcpkgcache="" -o APT::Get::List-Cleanup=0
+		-o APT::Sandbox::User=root)
+	echo "deps: fetching criu $debver from Debian $suite into $prefix"
+	apt-get "${o[@]}" update -qq || return 1
+	(
+		cd "$aptdir/debs-$v" && rm -f ./*.deb &&
+			apt-get "${o[@]}" download -qq "criu=$debver" "libcompel1=$debver" &&
+			for p in "$libnet" "${CRIU_LIBS[@]}"; do
+				apt-get "${o[@]}" download -qq "$p/$suite" 2>/dev/null ||
+					echo "deps: note: $p not downloaded"
+			done
+	) || { echo "deps: criu $debver is not in Debian $suite (any more)"; return 1; }
+	rm -rf "$prefix.tmp"
+	mkdir -p "$prefix.tmp"
+	for d in "$aptdir/debs-$v"/*.deb; do dpkg -x "$d" "$prefix.tmp"; done
+	rm -rf "$prefix"
+	mv "$prefix.tmp" "$prefix"
+	touch "$prefix/.ready"
+	write_wrapper "$v"
+}
+
+chosen="" ok=()
+for pin in "${CRIU_PINS[@]}"; do
+	read -r debver suite libnet <<<"$pin"
+	v=${debver%%-*}
+	install_pin "$debver" "$suite" "$libnet" || continue
+	if criu_ok "$DEPS/bin/criu-$v"; then
+		ok+=("$v $DEPS/bin/criu-$v")
+		[ -n "$chosen" ] || chosen=$v
+	else
+		echo "deps: criu $v does not pass 'criu check' here:"
+		"$DEPS/bin/criu-$v" check 2>&1 | tail -n 3 | sed 's/^/deps:   /'
+	fi
+done
+if [ -n "$chosen" ]; then
+	printf '%s\n' "${ok[@]}" >"$VERSIONS"
+	ln -sfn "criu-$chosen" "$DEPS/bin/criu"
+	new="$DEPS/bin/criu"
+	if [ "$(cat "$PATHFILE" 2>/dev/null)" != "$new" ] || [ ! -e "$DEPS/.chosen-$chosen" ]; then
+		rm -f "$DEPS"/.chosen-*
+		touch "$DEPS/.chosen-$chosen"
+		echo "$new" >"$PATHFILE"
+		echo "deps: using private criu $chosen at $new (also passing: ${#ok[@]} version(s), see $VERSIONS)"
 	fi
 	exit 0
 fi
-
 if command -v criu >/dev/null && criu_ok "$(command -v criu)"; then
 	command -v criu >"$PATHFILE"
-	echo "deps: using system criu $(command -v criu)"
+	echo "$("$(command -v criu)" --version | sed -n 's/^Version: *//p') $(command -v criu)" >"$VERSIONS"
+	echo "deps: no pinned criu works here; using system criu $(command -v criu)"
 	exit 0
 fi
-
-# Private CRIU 4.1 from Debian 13, unpacked under .deps/criu.
-APTDIR="$DEPS/apt-trixie"
-mkdir -p "$APTDIR/lists/partial" "$APTDIR/archives/partial" "$APTDIR/debs"
-cat >"$APTDIR/sources.list" <<SRC
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
-SRC
-APTOPTS=(-o Dir::Etc::SourceList="$APTDIR/sources.list" -o Dir::Etc::SourceParts=/dev/null
-	-o Dir::State::Lists="$APTDIR/lists" -o Dir::Cache::Archives="$APTDIR/archives"
-	-o Dir::Cache::pkgcache="" -o Dir::Cache::srcpkgcache="" -o APT::Get::List-Cleanup=0)
-echo "deps: fetching Debian 13 criu into $PREFIX"
-apt-get "${APTOPTS[@]}" update -qq
-CRIU_PKGS=(criu libcompel1 libc6 libgnutls30t64 libnettle8t64 libhogweed6t64 libp11-kit0
-	libunistring5 libtasn1-6 libidn2-0 libgmp10 libnftables1 libnl-3-200 libprotobuf-c1
-	libbsd0 libnet1 libuuid1 libmd0 libjansson4 libmnl0 libnftnl11 libxtables12 libffi8
-	libedit2 libgcc-s1 libzstd1 libtinfo6 libcap2 libselinux1 libpcre2-8-0)
-(cd "$APTDIR/debs" && rm -f ./*.deb &&
-	for p in "${CRIU_PKGS[@]}"; do apt-get "${APTOPTS[@]}" download -qq "$p/trixie" 2>/dev/null || echo "deps: note: $p not downloaded"; done)
-rm -rf "$PREFIX.tmp"
-mkdir -p "$PREFIX.tmp"
-for d in "$APTDIR"/debs/*.deb; do dpkg -x "$d" "$PREFIX.tmp"; done
-rm -rf "$PREFIX"
-mv "$PREFIX.tmp" "$PREFIX"
-write_wrapper
-if ! criu_ok "$WRAP"; then
-	echo "deps: the private CRIU at $WRAP does not pass 'criu check':" >&2
-	"$WRAP" check >&2 || true
-	exit 1
-fi
-echo "$WRAP" >"$PATHFILE"
-echo "deps: using private criu $("$WRAP" --version | head -1) at $WRAP"
+echo "deps: no working CRIU >= 4.1 (pinned: ${CRIU_PINS[*]})" >&2
+exit 1

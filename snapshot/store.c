@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
@@ -23,7 +24,8 @@
 
 struct store_set {
 	char state[PATH_MAX];
-	char dir[PATH_MAX]; /* STATE/incoming/<id> */
+	char peer[STORE_PEER_MAX + 1]; /* whose set: its scope */
+	char dir[PATH_MAX];	       /* STATE/incoming/<peer>/<id> */
 	const manifest_t *m;
 	const uint8_t *mbuf;
 	size_t mlen;
@@ -40,18 +42,69 @@ struct store_hash {
 	const Ferry__ImageFile *f;
 };
 
-int store_set_path(const char *state, const char *set_id, char *buf, size_t len, ferr_t *err)
+bool store_peer_ok(const char *peer)
 {
-	return xsnprintf(buf, len, err, "%s/sets/%s", state, set_id);
+	size_t n = strlen(peer);
+
+	if (n == 0 || n > STORE_PEER_MAX || peer[0] == '.')
+		return false;
+	return strspn(peer, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") ==
+	       n;
 }
 
-bool store_have_set(const char *state, const char *set_id)
+static int check_peer(const char *peer, ferr_t *err)
+{
+	if (!store_peer_ok(peer))
+		return ferr_set(err, FX_USAGE,
+				"the peer's certificate name '%.64s' cannot name its set store "
+				"(letters, digits, '.', '_', ':', '-'; up to %d)",
+				peer, STORE_PEER_MAX);
+	return 0;
+}
+
+int store_set_path(const char *state, const char *peer, const char *set_id, char *buf, size_t len,
+		   ferr_t *err)
+{
+	if (check_peer(peer, err) < 0)
+		return -1;
+	return xsnprintf(buf, len, err, "%s/sets/%s/%s", state, peer, set_id);
+}
+
+/* The manifest a complete set was stored with equals mbuf: 1; another: 0;
+ * no such set: -1. */
+static int stored_manifest_is(const char *dir, const uint8_t *mbuf, size_t mlen)
+{
+	char path[PATH_MAX], *old = NULL;
+	size_t olen = 0;
+	struct stat st;
+	ferr_t e = {0};
+	int ret;
+
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return -1;
+	if (xsnprintf_path(path, sizeof(path), dir, MANIFEST_NAME) < 0 ||
+	    fs_read_all(path, &old, &olen, MANIFEST_MAX + MANIFEST_HDR_LEN, &e) < 0)
+		return 0;
+	ret = olen == mlen && !memcmp(old, mbuf, mlen);
+	free(old);
+	return ret;
+}
+
+int store_have_set(const char *state, const char *peer, const char *set_id, const uint8_t *mbuf,
+		   size_t mlen, ferr_t *err)
 {
 	char p[PATH_MAX];
-	struct stat st;
+	int r;
 
-	return store_set_path(state, set_id, p, sizeof(p), NULL) == 0 && stat(p, &st) == 0 &&
-	       S_ISDIR(st.st_mode);
+	if (store_set_path(state, peer, set_id, p, sizeof(p), err) < 0)
+		return -1;
+	r = stored_manifest_is(p, mbuf, mlen);
+	if (r == 0)
+		return ferr_set(err, FX_CONFLICT,
+				"set %s from %s is already here with another manifest; "
+				"a set id names one set",
+				set_id, peer);
+	return r == 1;
 }
 
 static int save_progress(struct store_set *s, ferr_t *err)
@@ -143,12 +196,88 @@ out:
 	return reused;
 }
 
-struct store_set *store_open(const char *state, const manifest_t *m, const uint8_t *mbuf,
-			     size_t mlen, ferr_t *err)
+/* The peer's directory in incoming/ goes when its last set does (drop_peer_dir);
+ * so a concurrent transfer of the same peer may see it vanish: retry. */
+static int make_set_dir(const char *dir, ferr_t *err)
 {
-	struct store_set *s = calloc(1, sizeof(*s));
+	for (int i = 0;; i++) {
+		ferr_t e = {0};
+		if (fs_mkdir_p(dir, 0700, &e) == 0)
+			return 0;
+		if (i == 3) {
+			*err = e;
+			return -1;
+		}
+	}
+}
+
+static void drop_peer_dir(const char *dir)
+{
+	char parent[PATH_MAX];
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash) {
+		*slash = '\0';
+		rmdir(parent); /* fails while another set of the peer is there */
+	}
+}
+
+/* A new incoming set of peer (dir does not exist yet) must not make it hold
+ * more than STORE_INCOMING_MAX unfinished sets. */
+static int within_quota(const char *dir, const char *peer, ferr_t *err)
+{
+	char parent[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	if (access(dir, F_OK) == 0)
+		return 0; /* a resumed set */
+	snprintf(parent, sizeof(parent), "%s", dir);
+	*strrchr(parent, '/') = '\0';
+	if (!(d = opendir(parent)))
+		return 0;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	if (n >= STORE_INCOMING_MAX)
+		return ferr_set(
+		    err, FX_CONFLICT,
+		    "%s has %d unfinished sets here (at most %d): finish or remove them "
+		    "first",
+		    peer, n, STORE_INCOMING_MAX);
+	return 0;
+}
+
+int store_check_space(const struct store_set *s, ferr_t *err)
+{
+	uint64_t need = 0, have;
+	struct statvfs vf;
+
+	for (size_t i = 0; i < s->m->n_files; i++)
+		need += s->m->files[i]->size - s->offset[i];
+	if (statvfs(s->dir, &vf) < 0)
+		return ferr_sys(err, FX_FAIL, "statvfs %s", s->dir);
+	have = (uint64_t)vf.f_bavail * vf.f_frsize;
+	if (need > have)
+		return ferr_set(err, FX_NOSPACE,
+				"set %s needs %llu more bytes, %llu are free on the receiver: "
+				"No space left on device",
+				s->m->set_id, (unsigned long long)need, (unsigned long long)have);
+	return 0;
+}
+
+struct store_set *store_open(const char *state, const char *peer, const manifest_t *m,
+			     const uint8_t *mbuf, size_t mlen, ferr_t *err)
+{
+	struct store_set *s = NULL;
 	char path[PATH_MAX];
 
+	if (check_peer(peer, err) < 0)
+		return NULL;
+	s = calloc(1, sizeof(*s));
 	if (!s || !(s->offset = calloc(m->n_files + 1, sizeof(*s->offset))) ||
 	    !(s->complete = calloc(m->n_files + 1, sizeof(*s->complete)))) {
 		ferr_set(err, FX_FAIL, "out of memory");
@@ -159,8 +288,10 @@ struct store_set *store_open(const char *state, const manifest_t *m, const uint8
 	s->mbuf = mbuf;
 	s->mlen = mlen;
 	snprintf(s->state, sizeof(s->state), "%s", state);
-	if (xsnprintf(s->dir, sizeof(s->dir), err, "%s/incoming/%s", state, m->set_id) < 0 ||
-	    fs_mkdir_p(s->dir, 0700, err) < 0)
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	if (xsnprintf(s->dir, sizeof(s->dir), err, "%s/incoming/%s/%s", state, peer, m->set_id) <
+		0 ||
+	    within_quota(s->dir, peer, err) < 0 || make_set_dir(s->dir, err) < 0)
 		goto fail;
 	if (!load_progress(s) && /* nothing reusable: start from an empty directory */
 	    (fs_rm_rf(s->dir, err) < 0 || fs_mkdir_p(s->dir, 0700, err) < 0))
@@ -403,18 +534,25 @@ int store_commit(struct store_set *s, ferr_t *err)
 	unlink(path);
 	if (fs_fsync_dir(s->dir, err) < 0)
 		return -1;
-	if (xsnprintf(sets, sizeof(sets), err, "%s/sets", s->state) < 0 ||
+	if (xsnprintf(sets, sizeof(sets), err, "%s/sets/%s", s->state, s->peer) < 0 ||
 	    fs_mkdir_p(sets, 0755, err) < 0 ||
-	    store_set_path(s->state, s->m->set_id, final, sizeof(final), err) < 0)
+	    store_set_path(s->state, s->peer, s->m->set_id, final, sizeof(final), err) < 0)
 		return -1;
 	if (rename(s->dir, final) < 0) {
-		if (errno == EEXIST || errno == ENOTEMPTY) {
+		if ((errno == EEXIST || errno == ENOTEMPTY) &&
+		    stored_manifest_is(final, s->mbuf, s->mlen) == 1) {
 			/* another connection completed it first: ours is redundant */
 			fs_rm_rf(s->dir, NULL);
+			drop_peer_dir(s->dir);
 			return 0;
 		}
+		if (errno == EEXIST || errno == ENOTEMPTY)
+			return ferr_set(err, FX_CONFLICT,
+					"set %s is already here with another manifest",
+					s->m->set_id);
 		return ferr_sys(err, FX_FAIL, "rename %s to %s", s->dir, final);
 	}
+	drop_peer_dir(s->dir);
 	return fs_fsync_dir(sets, err);
 }
 
@@ -430,6 +568,7 @@ void store_close(struct store_set *s, bool discard)
 	close_cur(s);
 	if (discard) {
 		fs_rm_rf(s->dir, NULL);
+		drop_peer_dir(s->dir);
 		fs_fsync_dir(s->state, NULL);
 	}
 	free(s->offset);
@@ -437,16 +576,24 @@ void store_close(struct store_set *s, bool discard)
 	free(s);
 }
 
-int store_clean_stale(const char *state, int64_t max_age, ferr_t *err)
+/* A directory that is one incoming set (not a peer's directory of them). */
+static bool is_set_dir(const char *dir)
 {
-	char dir[PATH_MAX], p[PATH_MAX];
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
+	char p[PATH_MAX];
 
-	if (xsnprintf(dir, sizeof(dir), err, "%s/incoming", state) < 0)
-		return -1;
-	d = opendir(dir);
+	return (xsnprintf_path(p, sizeof(p), dir, OFFERED_NAME) == 0 && access(p, F_OK) == 0) ||
+	       (xsnprintf_path(p, sizeof(p), dir, PROGRESS_NAME) == 0 && access(p, F_OK) == 0);
+}
+
+/* Remove the entries of dir untouched for more than max_age seconds; one
+ * level further down (depth 1) for a peer's directory of sets. */
+static int clean_dir(const char *dir, int64_t max_age, int depth, ferr_t *err)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	int n = 0, k;
+	DIR *d = opendir(dir);
+
 	if (!d)
 		return errno == ENOENT ? 0 : ferr_sys(err, FX_FAIL, "open %s", dir);
 	while ((de = readdir(d))) {
@@ -455,14 +602,30 @@ int store_clean_stale(const char *state, int64_t max_age, ferr_t *err)
 			continue;
 		if (xsnprintf_path(p, sizeof(p), dir, de->d_name) < 0 || lstat(p, &st) < 0)
 			continue;
+		if (depth > 0 && S_ISDIR(st.st_mode) && !is_set_dir(p)) {
+			if ((k = clean_dir(p, max_age, depth - 1, err)) < 0)
+				break;
+			n += k;
+			/* a peer's directory, once empty and stale */
+			if (wall_time() - st.st_mtime > max_age && rmdir(p) == 0)
+				n++;
+			continue;
+		}
 		if (wall_time() - st.st_mtime <= max_age)
 			continue;
-		if (fs_rm_rf(p, err) < 0) {
-			closedir(d);
-			return -1;
-		}
+		if (fs_rm_rf(p, err) < 0)
+			break;
 		n++;
 	}
 	closedir(d);
-	return n;
+	return de ? -1 : n;
+}
+
+int store_clean_stale(const char *state, int64_t max_age, ferr_t *err)
+{
+	char dir[PATH_MAX];
+
+	if (xsnprintf(dir, sizeof(dir), err, "%s/incoming", state) < 0)
+		return -1;
+	return clean_dir(dir, max_age, 1, err);
 }

@@ -1,8 +1,10 @@
-/* Where a receiver keeps image sets (documented in docs/transport.md):
- *   STATE/incoming/<set_id>/   a set being received: files under their
+/* Where a receiver keeps image sets (documented in docs/transport.md), each
+ * in the scope of the peer that sent it (the name in its certificate), so
+ * that one peer's set never stands for another's:
+ *   STATE/incoming/<peer>/<set_id>/  a set being received: files under their
  *                              manifest names, .ferry-manifest (the offered
  *                              manifest), .ferry-progress (durable progress)
- *   STATE/sets/<set_id>/       complete, verified sets: the files and
+ *   STATE/sets/<peer>/<set_id>/  complete, verified sets: the files and
  *                              manifest.ferry; renamed there in one step
  * Each file is hashed (SHA-256, store_hash_*) as it arrives and checked
  * against the manifest at its end; progress is recorded only after fdatasync, so a resumed transfer
@@ -19,15 +21,30 @@
 
 struct store_set; /* opaque: one incoming set, used by one thread at a time */
 
-/* Path of a complete set (STATE/sets/<id>) into buf. */
-int store_set_path(const char *state, const char *set_id, char *buf, size_t len, ferr_t *err);
-bool store_have_set(const char *state, const char *set_id);
+#define STORE_PEER_MAX 253
 
-/* Open or create STATE/incoming/<set_id> for manifest m (raw bytes mbuf).
- * Progress kept from an earlier attempt is reused when the manifest is the
- * same; otherwise the partial data is discarded. */
-struct store_set *store_open(const char *state, const manifest_t *m, const uint8_t *mbuf,
-			     size_t mlen, ferr_t *err);
+/* A peer name usable as a directory name: letters, digits, '.', '_', ':', '-',
+ * not starting with '.', up to STORE_PEER_MAX. */
+bool store_peer_ok(const char *peer);
+/* Path of a complete set (STATE/sets/<peer>/<id>) into buf. */
+int store_set_path(const char *state, const char *peer, const char *set_id, char *buf, size_t len,
+		   ferr_t *err);
+/* 1 when peer's set set_id is here, stored with exactly the manifest bytes
+ * mbuf; 0 when it is not here; FX_CONFLICT when it is, with another manifest. */
+int store_have_set(const char *state, const char *peer, const char *set_id, const uint8_t *mbuf,
+		   size_t mlen, ferr_t *err);
+
+/* Open or create STATE/incoming/<peer>/<set_id> for manifest m (raw bytes
+ * mbuf). Progress kept from an earlier attempt is reused when the manifest
+ * is the same; otherwise the partial data is discarded. */
+struct store_set *store_open(const char *state, const char *peer, const manifest_t *m,
+			     const uint8_t *mbuf, size_t mlen, ferr_t *err);
+/* Unfinished sets a peer may hold in incoming/ at once (store_open refuses a
+ * new one beyond it, FX_CONFLICT). */
+#define STORE_INCOMING_MAX 32
+/* The rest of the set (what no file holds yet) fits in the free space of the
+ * file system: FX_NOSPACE otherwise, before anything is received. */
+int store_check_space(const struct store_set *s, ferr_t *err);
 /* Durable offset of file i, and whether it is complete and verified. */
 uint64_t store_offset(const struct store_set *s, size_t i);
 bool store_complete(const struct store_set *s, size_t i);
@@ -59,8 +76,8 @@ int store_commit(struct store_set *s, ferr_t *err);
 /* Close; with discard, remove STATE/incoming/<id> and everything in it. */
 void store_close(struct store_set *s, bool discard);
 
-/* Remove incoming sets untouched for more than max_age seconds; returns how
- * many were removed. */
+/* Remove incoming sets untouched for more than max_age seconds (and peers'
+ * directories left empty); returns how many were removed. */
 int store_clean_stale(const char *state, int64_t max_age, ferr_t *err);
 
 #endif

@@ -165,8 +165,12 @@ static int wait_criu(struct lazy *l)
 		struct pollfd pf = {.fd = l->lfd, .events = POLLIN};
 		if (poll(&pf, 1, 100) > 0) {
 			int fd = accept4(l->lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0)
+			if (fd >= 0 && !criu_hook_peer_ok(fd)) {
+				pr_warn("CRIU's action socket: refused a peer of another user");
+				close(fd);
+			} else if (fd >= 0) {
 				answer(l, fd);
+			}
 		}
 		pid_t r = waitpid(l->criu, &st, WNOHANG);
 		if (r == l->criu || (r < 0 && errno != EINTR))

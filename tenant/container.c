@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "tenant/net.h"
 #include "tenant/registry.h"
@@ -355,17 +356,12 @@ int container_stop(pid_t pid, uint64_t start, int sig, int timeout_ms, ferr_t *e
 
 int container_prepare_restore(const char *rootfs, ferr_t *err)
 {
-	char dir[PATH_MAX], log[PATH_MAX];
-	int fd;
+	/* inside the root: a link the tenant planted never leads out of it */
+	int fd = fs_open_in_root(rootfs, CONTAINER_CONSOLE + 1, O_WRONLY | O_CREAT | O_APPEND, 0600,
+				 err);
 
-	if (xsnprintf(dir, sizeof(dir), err, "%s/.ferry", rootfs) < 0 ||
-	    xsnprintf(log, sizeof(log), err, "%s%s", rootfs, CONTAINER_CONSOLE) < 0)
-		return -1;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL, "create %s", dir);
-	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return ferr_sys(err, FX_FAIL, "create console log %s", log);
+		return ferr_wrap(err, "create the console log");
 	close(fd);
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include "transport/cert.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/bn.h>
@@ -18,6 +19,9 @@
 
 #include "lib/fsutil.h"
 #include "lib/util.h"
+
+/* a revocation list is good for this long after its last update */
+#define CRL_DAYS 3650
 
 static int ossl_fail(ferr_t *err, const char *what)
 {
@@ -184,7 +188,20 @@ static int name_ok(const char *name)
 	return 1;
 }
 
-int cert_issue(const char *dir, const char *name, int days, ferr_t *err)
+/* Install the .new files written for a renewal over the old ones. */
+static int install_new(const char *kpath, const char *cpath, ferr_t *err)
+{
+	char kn[PATH_MAX], cn[PATH_MAX];
+
+	snprintf(kn, sizeof(kn), "%s.new", kpath);
+	snprintf(cn, sizeof(cn), "%s.new", cpath);
+	if (rename(kn, kpath) < 0 || rename(cn, cpath) < 0)
+		return ferr_sys(err, FX_FAIL, "install the renewed %s", cpath);
+	return 0;
+}
+
+/* Issue (replace: renew, with a new key) NAME's certificate. */
+static int issue(const char *dir, const char *name, int days, bool replace, ferr_t *err)
 {
 	char kpath[PATH_MAX], cpath[PATH_MAX], capath[PATH_MAX], cakpath[PATH_MAX], san[600];
 	EVP_PKEY *cakey = NULL, *key = NULL;
@@ -197,13 +214,19 @@ int cert_issue(const char *dir, const char *name, int days, ferr_t *err)
 				"invalid certificate name '%s': use a host name or an address "
 				"(letters, digits, '-', '.', '_', ':'; not 'ca')",
 				name);
-	if (xsnprintf(kpath, sizeof(kpath), err, "%s/%s.key", dir, name) < 0 ||
-	    xsnprintf(cpath, sizeof(cpath), err, "%s/%s.pem", dir, name) < 0 ||
+	if (xsnprintf(kpath, sizeof(kpath), err, "%s/%s.key%s", dir, name, replace ? ".new" : "") <
+		0 ||
+	    xsnprintf(cpath, sizeof(cpath), err, "%s/%s.pem%s", dir, name, replace ? ".new" : "") <
+		0 ||
 	    xsnprintf(capath, sizeof(capath), err, "%s/ca.pem", dir) < 0 ||
 	    xsnprintf(cakpath, sizeof(cakpath), err, "%s/ca.key", dir) < 0)
 		return -1;
-	if (access(kpath, F_OK) == 0)
+	if (replace) { /* leftovers of an interrupted renewal */
+		unlink(kpath);
+		unlink(cpath);
+	} else if (access(kpath, F_OK) == 0) {
 		return ferr_set(err, FX_CONFLICT, "%s already exists", kpath);
+	}
 	if (!(ca = load_cert(capath, err)) || !(cakey = load_key(cakpath, err)))
 		goto out;
 	key = EVP_EC_gen("P-256");
@@ -233,10 +256,124 @@ int cert_issue(const char *dir, const char *name, int days, ferr_t *err)
 		goto out;
 	}
 	ret = 0;
+	if (replace) {
+		kpath[strlen(kpath) - 4] = cpath[strlen(cpath) - 4] = '\0';
+		ret = install_new(kpath, cpath, err);
+	}
 out:
 	X509_free(crt);
 	X509_free(ca);
 	EVP_PKEY_free(key);
+	EVP_PKEY_free(cakey);
+	return ret;
+}
+
+int cert_issue(const char *dir, const char *name, int days, ferr_t *err)
+{
+	return issue(dir, name, days, false, err);
+}
+
+int cert_renew(const char *dir, const char *name, int days, ferr_t *err)
+{
+	char cpath[PATH_MAX];
+
+	if (!name_ok(name))
+		return ferr_set(err, FX_USAGE, "invalid certificate name '%s'", name);
+	if (xsnprintf(cpath, sizeof(cpath), err, "%s/%s.pem", dir, name) < 0)
+		return -1;
+	if (access(cpath, F_OK) != 0)
+		return ferr_sys(err, FX_NOTFOUND, "%s (issue it first)", cpath);
+	return issue(dir, name, days, true, err);
+}
+
+/* The CA's CRL: the existing DIR/crl.pem, or a new empty one. */
+static X509_CRL *load_crl(const char *path, X509 *ca, ferr_t *err)
+{
+	FILE *f = fopen(path, "re");
+	X509_CRL *crl;
+
+	if (f) {
+		crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
+		fclose(f);
+		if (!crl)
+			ossl_fail(err, "cannot read the revocation list");
+		return crl;
+	}
+	crl = X509_CRL_new();
+	if (!crl || !X509_CRL_set_version(crl, 1) ||
+	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca))) {
+		X509_CRL_free(crl);
+		ossl_fail(err, "cannot create a revocation list");
+		return NULL;
+	}
+	return crl;
+}
+
+/* Add crt to the CRL (once), update its dates, sign it. */
+static int crl_add(X509_CRL *crl, X509 *crt, EVP_PKEY *cakey, ferr_t *err)
+{
+	X509_REVOKED *rev = NULL, *found = NULL;
+	ASN1_TIME *now = ASN1_TIME_new(), *next = ASN1_TIME_new();
+	int ok = now && next && X509_gmtime_adj(now, 0) && X509_gmtime_adj(next, CRL_DAYS * 86400L);
+
+	if (ok && X509_CRL_get0_by_serial(crl, &found, X509_get_serialNumber(crt)) != 1) {
+		rev = X509_REVOKED_new();
+		ok = rev && X509_REVOKED_set_serialNumber(rev, X509_get_serialNumber(crt)) &&
+		     X509_REVOKED_set_revocationDate(rev, now) && X509_CRL_add0_revoked(crl, rev);
+		if (!ok)
+			X509_REVOKED_free(rev);
+	}
+	ok = ok && X509_CRL_set1_lastUpdate(crl, now) && X509_CRL_set1_nextUpdate(crl, next) &&
+	     X509_CRL_sort(crl) && X509_CRL_sign(crl, cakey, EVP_sha256());
+	ASN1_TIME_free(now);
+	ASN1_TIME_free(next);
+	return ok ? 0 : ossl_fail(err, "cannot update the revocation list");
+}
+
+static int write_crl(const char *path, X509_CRL *crl, ferr_t *err)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	int ret;
+
+	if (!b || !PEM_write_bio_X509_CRL(b, crl)) {
+		BIO_free(b);
+		return ossl_fail(err, "cannot encode the revocation list");
+	}
+	len = BIO_get_mem_data(b, &data);
+	ret = fs_write_atomic(path, data, (size_t)len, 0644, err);
+	BIO_free(b);
+	return ret;
+}
+
+int cert_revoke(const char *dir, const char *name, ferr_t *err)
+{
+	char cpath[PATH_MAX], capath[PATH_MAX], cakpath[PATH_MAX], crlpath[PATH_MAX];
+	X509 *ca = NULL, *crt = NULL;
+	EVP_PKEY *cakey = NULL;
+	X509_CRL *crl = NULL;
+	int ret = -1;
+
+	if (!name_ok(name))
+		return ferr_set(err, FX_USAGE, "invalid certificate name '%s'", name);
+	if (xsnprintf(cpath, sizeof(cpath), err, "%s/%s.pem", dir, name) < 0 ||
+	    xsnprintf(capath, sizeof(capath), err, "%s/ca.pem", dir) < 0 ||
+	    xsnprintf(cakpath, sizeof(cakpath), err, "%s/ca.key", dir) < 0 ||
+	    xsnprintf(crlpath, sizeof(crlpath), err, "%s/crl.pem", dir) < 0)
+		return -1;
+	if (!(ca = load_cert(capath, err)) || !(cakey = load_key(cakpath, err)) ||
+	    !(crt = load_cert(cpath, err)) || !(crl = load_crl(crlpath, ca, err)))
+		goto out;
+	if (X509_check_issued(ca, crt) != X509_V_OK) {
+		ferr_set(err, FX_USAGE, "%s was not issued by the CA in %s", cpath, dir);
+		goto out;
+	}
+	ret = crl_add(crl, crt, cakey, err) < 0 ? -1 : write_crl(crlpath, crl, err);
+out:
+	X509_CRL_free(crl);
+	X509_free(crt);
+	X509_free(ca);
 	EVP_PKEY_free(cakey);
 	return ret;
 }

@@ -8,10 +8,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include "lib/log.h"
@@ -20,6 +22,10 @@
 struct tls_ctx {
 	SSL_CTX *ctx;
 	bool server;
+	pthread_mutex_t lock; /* SSL_new against a new verify store */
+	char ca[PATH_MAX], crl[PATH_MAX], crt[PATH_MAX], key[PATH_MAX];
+	struct timespec crl_mtime; /* of the CRL loaded; 0 when none */
+	struct timespec crt_mtime; /* of our certificate loaded */
 };
 
 struct chan_tls {
@@ -40,6 +46,101 @@ static int ssl_fail(ferr_t *err, int code, const char *what)
 	return ferr_set(err, code, "%s%s%s", what, buf[0] ? ": " : "", buf);
 }
 
+/* A private key others may read is not private: refuse it. */
+static int key_private(const char *path, ferr_t *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return 0; /* loading it reports the error */
+	if (st.st_mode & 077)
+		return ferr_set(err, FX_USAGE,
+				"%s is readable by group or others (mode %03o): a private key "
+				"must be 0600 (chmod 600 %s)",
+				path, (unsigned)(st.st_mode & 0777), path);
+	return 0;
+}
+
+/* A verify store with the CA and, when there is one, the CRL (then every
+ * peer certificate is checked against it: X509_V_FLAG_CRL_CHECK). */
+static X509_STORE *new_store(const struct tls_ctx *t, bool with_crl, ferr_t *err)
+{
+	X509_STORE *st = X509_STORE_new();
+	X509_LOOKUP *lk;
+
+	if (!st || X509_STORE_load_file(st, t->ca) != 1) {
+		X509_STORE_free(st);
+		ssl_fail(err, FX_USAGE, "cannot load the CA certificate");
+		return NULL;
+	}
+	if (!with_crl)
+		return st;
+	lk = X509_STORE_add_lookup(st, X509_LOOKUP_file());
+	if (!lk || X509_load_crl_file(lk, t->crl, X509_FILETYPE_PEM) < 1) {
+		X509_STORE_free(st);
+		ssl_fail(err, FX_USAGE, "cannot load the certificate revocation list");
+		return NULL;
+	}
+	X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+	return st;
+}
+
+int tls_ctx_reload(struct tls_ctx *t, ferr_t *err)
+{
+	struct stat st;
+	bool have = stat(t->crl, &st) == 0;
+	struct timespec m = have ? st.st_mtim : (struct timespec){0};
+	X509_STORE *store;
+
+	if (m.tv_sec == t->crl_mtime.tv_sec && m.tv_nsec == t->crl_mtime.tv_nsec)
+		return 0;
+	store = new_store(t, have, err);
+	if (!store) {
+		t->crl_mtime = m; /* reported once per change; the old list stays */
+		return ferr_wrap(err, "%s", have ? t->crl : t->ca);
+	}
+	pthread_mutex_lock(&t->lock);
+	SSL_CTX_set1_verify_cert_store(t->ctx, store);
+	t->crl_mtime = m;
+	pthread_mutex_unlock(&t->lock);
+	X509_STORE_free(store);
+	return 1;
+}
+
+static int use_identity(SSL_CTX *ctx, const char *crt, const char *key)
+{
+	return SSL_CTX_use_certificate_chain_file(ctx, crt) == 1 &&
+	       SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 &&
+	       SSL_CTX_check_private_key(ctx) == 1;
+}
+
+int tls_ctx_reload_identity(struct tls_ctx *t, ferr_t *err)
+{
+	struct stat st;
+	SSL_CTX *probe;
+	int ok;
+
+	if (stat(t->crt, &st) < 0 || (st.st_mtim.tv_sec == t->crt_mtime.tv_sec &&
+				      st.st_mtim.tv_nsec == t->crt_mtime.tv_nsec))
+		return 0;
+	/* try it on a context of its own first: a half-renewed pair (the key
+	 * renamed, not yet the certificate) must not replace a working one */
+	t->crt_mtime = st.st_mtim; /* a failure is reported once per change */
+	if (key_private(t->key, err) < 0)
+		return -1;
+	probe = SSL_CTX_new(t->server ? TLS_server_method() : TLS_client_method());
+	ok = probe && use_identity(probe, t->crt, t->key);
+	SSL_CTX_free(probe);
+	if (!ok) {
+		ssl_fail(err, FX_USAGE, "cannot load this host's certificate and key");
+		return ferr_wrap(err, "%s", t->crt);
+	}
+	pthread_mutex_lock(&t->lock);
+	ok = use_identity(t->ctx, t->crt, t->key);
+	pthread_mutex_unlock(&t->lock);
+	return ok ? 1 : ssl_fail(err, FX_USAGE, "cannot load this host's certificate and key");
+}
+
 struct tls_ctx *tls_ctx_new(const char *dir, const char *name, bool server, ferr_t *err)
 {
 	char ca[PATH_MAX], crt[PATH_MAX], key[PATH_MAX];
@@ -53,6 +154,13 @@ struct tls_ctx *tls_ctx_new(const char *dir, const char *name, bool server, ferr
 	    xsnprintf(crt, sizeof(crt), err, "%s/%s.pem", dir, name) < 0 ||
 	    xsnprintf(key, sizeof(key), err, "%s/%s.key", dir, name) < 0)
 		goto fail;
+	if (xsnprintf(t->crl, sizeof(t->crl), err, "%s/crl.pem", dir) < 0 ||
+	    key_private(key, err) < 0)
+		goto fail;
+	snprintf(t->ca, sizeof(t->ca), "%s", ca);
+	snprintf(t->crt, sizeof(t->crt), "%s", crt);
+	snprintf(t->key, sizeof(t->key), "%s", key);
+	pthread_mutex_init(&t->lock, NULL);
 	t->server = server;
 	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!t->ctx) {
@@ -78,7 +186,14 @@ struct tls_ctx *tls_ctx_new(const char *dir, const char *name, bool server, ferr
 			  name);
 		goto fail;
 	}
+	{
+		struct stat st;
+		if (stat(crt, &st) == 0)
+			t->crt_mtime = st.st_mtim;
+	}
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	if (tls_ctx_reload(t, err) < 0)
+		goto fail;
 	if (server) {
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
 		if (names)
@@ -97,6 +212,8 @@ void tls_ctx_free(struct tls_ctx *t)
 	if (!t)
 		return;
 	SSL_CTX_free(t->ctx);
+	if (t->ca[0])
+		pthread_mutex_destroy(&t->lock);
 	free(t);
 }
 
@@ -258,7 +375,9 @@ static struct chan *tls_new(struct chan *lower, struct tls_ctx *ctx, const char 
 	}
 	chan_init(&t->c, &tls_ops, lower, lower->fd, NULL);
 	t->timeout_ms = timeout_ms;
+	pthread_mutex_lock(&ctx->lock);
 	t->ssl = SSL_new(ctx->ctx);
+	pthread_mutex_unlock(&ctx->lock);
 	if (!t->ssl || SSL_set_fd(t->ssl, lower->fd) != 1) {
 		ssl_fail(err, FX_FAIL, "cannot set up TLS");
 		goto fail;

@@ -126,9 +126,10 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 }
 
 /* Walk fields of one message; for each length-delimited field number `want`,
- * call fn on its bytes. Returns 1 if fn returned 1, -1 if malformed. */
-static int walk(const uint8_t *p, const uint8_t *end, uint32_t want,
-		int (*fn)(const uint8_t *, const uint8_t *))
+ * call fn on its bytes (fn NULL: count them into *count). Returns 1 if fn
+ * returned 1, -1 if malformed. */
+static int walk_count(const uint8_t *p, const uint8_t *end, uint32_t want,
+		      int (*fn)(const uint8_t *, const uint8_t *), uint64_t *count)
 {
 	while (p < end) {
 		uint64_t key, v;
@@ -152,7 +153,9 @@ static int walk(const uint8_t *p, const uint8_t *end, uint32_t want,
 		case 2:
 			if (read_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
 				return -1;
-			if ((key >> 3) == want) {
+			if ((key >> 3) == want && !fn) {
+				(*count)++;
+			} else if ((key >> 3) == want) {
 				int r = fn(p, p + v);
 				if (r)
 					return r;
@@ -162,6 +165,35 @@ static int walk(const uint8_t *p, const uint8_t *end, uint32_t want,
 		default:
 			return -1;
 		}
+	}
+	return 0;
+}
+
+static int walk(const uint8_t *p, const uint8_t *end, uint32_t want,
+		int (*fn)(const uint8_t *, const uint8_t *))
+{
+	return walk_count(p, end, want, fn, NULL);
+}
+
+int wire_manifest_bounded(const uint8_t *buf, size_t len, ferr_t *err)
+{
+	static const struct {
+		uint32_t field;
+		const char *what;
+		uint64_t max;
+	} lim[] = {{5, "argv entries", WIRE_MANIFEST_MAX_ARGV},
+		   {7, "files", WIRE_MANIFEST_MAX_FILES}};
+
+	if (len < MANIFEST_HDR_LEN)
+		return ferr_set(err, FX_INTEGRITY, "the peer's manifest is truncated");
+	for (size_t i = 0; i < sizeof(lim) / sizeof(lim[0]); i++) {
+		uint64_t n = 0;
+		if (walk_count(buf + MANIFEST_HDR_LEN, buf + len, lim[i].field, NULL, &n) < 0)
+			return ferr_set(err, FX_INTEGRITY, "the peer's manifest is corrupt");
+		if (n > lim[i].max)
+			return ferr_set(
+			    err, FX_INTEGRITY, "the peer's manifest lists %llu %s (at most %llu)",
+			    (unsigned long long)n, lim[i].what, (unsigned long long)lim[i].max);
 	}
 	return 0;
 }
@@ -227,8 +259,8 @@ int wire_check_manifest(const uint8_t *buf, size_t len, const char *set_id, mani
 	manifest_t *m = NULL;
 	int r;
 
-	if (len < MANIFEST_HDR_LEN)
-		return ferr_set(err, FX_INTEGRITY, "the peer's manifest is truncated");
+	if (wire_manifest_bounded(buf, len, err) < 0)
+		return -1;
 	r = walk(buf + MANIFEST_HDR_LEN, buf + len, 7, file_name_has_nul);
 	if (r < 0)
 		return ferr_set(err, FX_INTEGRITY, "the peer's manifest is corrupt");

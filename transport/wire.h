@@ -65,11 +65,18 @@ int wire_negotiate(uint32_t my_min, uint32_t my_max, uint32_t peer_min, uint32_t
 /* A set id from a peer: 1..64 chars of [A-Za-z0-9_-]. */
 bool wire_set_id_ok(const char *id);
 
+/* Before decoding a peer's manifest (header included): its repeated fields
+ * hold at most these many entries, counted on the raw bytes so that nothing
+ * is allocated for a manifest of millions of tiny entries. FX_INTEGRITY. */
+#define WIRE_MANIFEST_MAX_ARGV	4096
+#define WIRE_MANIFEST_MAX_FILES 65536
+int wire_manifest_bounded(const uint8_t *buf, size_t len, ferr_t *err);
 /* Check a manifest offered by a peer before any file is created: raw bytes
  * (manifest_encode form) are scanned for file names with NUL bytes (which the
  * decoder would silently cut), every name must be a safe relative path, not
  * reserved (manifest.ferry, .ferry-*), unique, and not a prefix directory of
- * another; the set id must match. Decodes into *out. FX_INTEGRITY on failure. */
+ * another; the set id must match; wire_manifest_bounded. Decodes into *out.
+ * FX_INTEGRITY on failure. */
 int wire_check_manifest(const uint8_t *buf, size_t len, const char *set_id, manifest_t **out,
 			ferr_t *err);
 

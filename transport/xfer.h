@@ -60,6 +60,7 @@ int xfer_send(const struct send_opts *o, struct xfer_stats *st, ferr_t *err);
  * lock/unlock serialise connections that carry the same set. */
 struct recv_opts {
 	const char *state_dir;
+	const char *peer_name; /* the certificate's name: the sets' scope (snapshot/store.h) */
 	int threads;
 	int (*lock)(void *arg, const char *set_id, struct chan *c, ferr_t *err);
 	void (*unlock)(void *arg, const char *set_id);

@@ -443,6 +443,7 @@ int xfer_recv(struct chan *c, const struct frame_buf *offer, const struct recv_o
 	manifest_t *m = NULL;
 	uint64_t t0 = now_ns();
 	bool locked = false, tell = true;
+	char key[STORE_PEER_MAX + 80];
 	int ret = -1, rc;
 
 	of = wire_unpack(&ferry__wire__offer__descriptor, offer->data, offer->h.len, err);
@@ -453,10 +454,22 @@ int xfer_recv(struct chan *c, const struct frame_buf *offer, const struct recv_o
 	snprintf(st->tenant, sizeof(st->tenant), "%s", m->tenant_name);
 	st->n_files = (uint32_t)m->n_files;
 	st->total_bytes = manifest_total_size(m);
-	if (o->lock(o->lock_arg, m->set_id, c, err) < 0)
+	/* a set is the peer's: another peer's OFFER of the same id never touches
+	 * it, nor takes its transfer over */
+	if (!store_peer_ok(o->peer_name)) {
+		ferr_set(err, FX_USAGE,
+			 "the peer's certificate name '%.64s' cannot name a set store",
+			 o->peer_name);
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%s/%s", o->peer_name, m->set_id);
+	if (o->lock(o->lock_arg, key, c, err) < 0)
 		goto out;
 	locked = true;
-	if (store_have_set(o->state_dir, m->set_id)) {
+	if ((rc = store_have_set(o->state_dir, o->peer_name, m->set_id, of->manifest.data,
+				 of->manifest.len, err)) < 0)
+		goto out;
+	if (rc == 1) {
 		Ferry__Wire__Ack a = FERRY__WIRE__ACK__INIT;
 		a.has_have_set = a.have_set = 1;
 		st->have_set = true;
@@ -467,9 +480,14 @@ int xfer_recv(struct chan *c, const struct frame_buf *offer, const struct recv_o
 		goto out;
 	}
 	r.m = m;
-	r.store = store_open(o->state_dir, m, of->manifest.data, of->manifest.len, err);
+	r.store =
+	    store_open(o->state_dir, o->peer_name, m, of->manifest.data, of->manifest.len, err);
 	if (!r.store)
 		goto out;
+	if (store_check_space(r.store, err) < 0) {
+		store_close(r.store, true);
+		goto out;
+	}
 	if (send_resume(c, &r, st) < 0) {
 		chan_take_error(c, err);
 		store_close(r.store, false);
@@ -494,7 +512,7 @@ out:
 	if (ret < 0 && tell)
 		session_send_error(c, err);
 	if (locked)
-		o->unlock(o->lock_arg, m->set_id);
+		o->unlock(o->lock_arg, key);
 	manifest_free(m);
 	wire_free(of);
 	st->wire_bytes = chan_wire_rx(c) + chan_wire_tx(c);
@@ -534,6 +552,7 @@ static int serve_offer(struct chan *c, const struct frame_buf *req, const struct
 {
 	const struct xfer_serve_cfg *cfg = state;
 	struct recv_opts ro = {.state_dir = ctx->state_dir,
+			       .peer_name = ctx->peer_name,
 			       .threads = cfg ? cfg->threads : 2,
 			       .lock = ctx->lock,
 			       .unlock = ctx->unlock,

@@ -14,6 +14,14 @@
 # BENCH_MODES="post-copy" measures only those modes; BENCH_BASELINE=0 skips
 # the baseline and staged runs (their ratios are then not printed);
 # BENCH_LOGS=DIR keeps each mode's JSON report and the destination's CRIU logs.
+# When stop-copy and pre-copy both ran, a row compares them (same run):
+#   RESULT mode=pre-copy downtime_ms=... stopcopy_downtime_ms=... total_ms=...
+#   rounds=... round_bytes=B1,B2,... final_bytes=... kernel=...
+# Where this kernel cannot pre-copy (no soft-dirty), that row is measured in
+# the test guest of `make check-kernels` (tests/kernel/guest.sh: Debian 12's
+# kernel under QEMU/TCG), stop-copy and pre-copy in the same guest run, with a
+# tenant sized for TCG's few MB/s: BENCH_GUEST_MIB (256) MiB rewriting
+# BENCH_GUEST_DIRTY (1) MiB/s; BENCH_GUEST=0 skips it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export FERRY="$ROOT/build/ferry" WORKLOADS="$ROOT/build/tests/workloads"
@@ -60,6 +68,8 @@ ferry_run() {
 		return 1
 	}
 	mh_assert_one_host "$name" a b "$old" # (after the measurement)
+	ROUNDS=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])).get("precopy")
+print("%d %s %d" % (len(p["rounds"]), ",".join(str(r["raw_bytes"]) for r in p["rounds"]), p["final"]["raw_bytes"]) if p else "- - -")' "$T/$mode.json")
 	DOWN=$(jget "$T/$mode.json" downtime_ms)
 	TOTAL=$(jget "$T/$mode.json" total_ms)
 	# post-copy: when the last page reached the destination (after the resume)
@@ -162,7 +172,7 @@ for mode in ${BENCH_MODES:-stop-copy pre-copy post-copy}; do
 	fi
 	echo "$mode: downtime $DOWN ms, total $TOTAL ms;" \
 		"peak RSS: source ferry $SRC_MIB MiB, destination agent +$DST_MIB MiB"
-	results+=("$mode $DOWN $TOTAL $SRC_MIB $DST_MIB $PDONE")
+	results+=("$mode $DOWN $TOTAL $SRC_MIB $DST_MIB $PDONE $ROUNDS")
 done
 BASE=- STAGED=-
 if [ "${BENCH_BASELINE:-1}" != 0 ]; then
@@ -171,10 +181,25 @@ if [ "${BENCH_BASELINE:-1}" != 0 ]; then
 	staged
 	echo "staged ferry stages (dump to tmpfs, send, restore): downtime = total = $STAGED ms"
 fi
+sc_down=- pc_row=
 for line in "${results[@]}"; do
-	read -r mode d t s ds pd <<<"$line"
+	read -r mode d t s ds pd nr rb fb <<<"$line"
+	[ "$mode" = stop-copy ] && sc_down=$d
+	[ "$mode" = pre-copy ] && pc_row="downtime_ms=$d STOPCOPY total_ms=$t rounds=$nr round_bytes=$rb final_bytes=$fb"
 	ratio=$(awk -v d="$d" -v b="$BASE" 'BEGIN {if (b + 0 > 0) printf "%.2f", d / b; else print "-"}')
 	echo "RESULT mode=$mode downtime_ms=$d total_ms=$t baseline_downtime_ms=$BASE ratio=$ratio" \
 		"staged_downtime_ms=$STAGED src_rss_mib=$s dst_rss_mib=$ds" \
 		"$([ "$pd" = - ] || echo "pages_done_ms=$pd")"
 done
+if [ -n "$pc_row" ] && [ "$sc_down" != - ]; then
+	echo "RESULT mode=pre-copy ${pc_row/STOPCOPY/stopcopy_downtime_ms=$sc_down} kernel=$(uname -r)"
+elif [ -z "$pc_row" ] && [ -z "${BENCH_IN_GUEST:-}" ] && [ "${BENCH_GUEST:-1}" != 0 ]; then
+	# no pre-copy here: its row from the second kernel, against stop-copy there
+	echo "pre-copy: measured in the test guest (Debian 12's kernel, QEMU/TCG)"
+	bash "$ROOT/tests/kernel/guest.sh" --out "$ROOT/build/kernel/bench" --timeout 3600 -- \
+		env BENCH_IN_GUEST=1 BENCH_MODES="stop-copy pre-copy" BENCH_BASELINE=0 \
+		BENCH_MIB="${BENCH_GUEST_MIB:-256}" BENCH_DIRTY="${BENCH_GUEST_DIRTY:-1}" \
+		bash tests/bench/bench-migrate.sh 2>&1 | tee "$T/guest.out" | sed -u 's/^/   guest| /' || true
+	grep '^RESULT mode=pre-copy .*kernel=' "$T/guest.out" ||
+		echo "RESULT mode=pre-copy skipped=1 (the guest run failed: build/kernel/bench/)"
+fi

@@ -1,10 +1,12 @@
 #!/bin/bash
 # Pre-copy: every self-checking workload (memory 256 MiB with a writer that
-# keeps dirtying it, file, pipe, unix, threads, timer) migrated a -> b with
+# keeps dirtying 8 MiB/s of it, PRECOPY_MIB and PRECOPY_DIRTY: 64 and 1 in the
+# test guest of make check-kernels, where TCG moves pages at a few MB/s; file,
+# pipe, unix, threads, timer) migrated a -> b with
 # --mode pre-copy (CRIU pre-dump rounds while it runs, then the final dump
 # with the last round as parent) passes its self-check on b; the report has
-# per-round figures that add up; the memory tenant's final dump is smaller
-# than its first round; the memory tenant moves back b -> a with
+# per-round figures that add up; the memory tenant's rounds shrink (its
+# second round and its final dump under half its first); the memory tenant moves back b -> a with
 # --precopy-rounds 2; --precopy-rounds 1 does one round; auto picks
 # pre-copy; no round directory is left on either host.
 # Where soft-dirty is missing: FERRY_FAULT=precopy-skip-check gets past
@@ -94,7 +96,7 @@ EOF
 
 for w in $WLS; do
 	args=()
-	[ "$w" = wl_memory ] && args=(--mib "${MIB:-256}" --dirty 8)
+	[ "$w" = wl_memory ] && args=(--mib "${PRECOPY_MIB:-${MIB:-256}}" --dirty "${PRECOPY_DIRTY:-8}")
 	mh_start a "pc-$w" "$T/pc-$w" -- "/bin/$w" ${args[@]+"${args[@]}"}
 done
 sleep 0.5
@@ -113,12 +115,18 @@ done
 python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))["precopy"]
-first, final = d["rounds"][0]["raw_bytes"], d["final"]["raw_bytes"]
-assert final < first / 2, (first, final)' "$T/pc-wl_memory.json" ||
-	t_fail "wl_memory: the final dump is not smaller than the first round"
+b = [r["raw_bytes"] for r in d["rounds"]]
+first, final = b[0], d["final"]["raw_bytes"]
+assert len(b) >= 2 or d["stop_reason"] == "dirty-set-small", d
+assert len(b) < 2 or b[1] < first / 2, ("round 2 did not shrink", b)
+assert final < first / 2, (first, final)
+print("-- wl_memory: bytes per round", b, "final", final)' "$T/pc-wl_memory.json" ||
+	t_fail "wl_memory: the rounds did not shrink (see the figures above)"
 sleep 0.5
+# (a workload exits after its self-check: the memory tenant's comes after
+# its move back)
 for w in $WLS; do
-	mh_verify b "pc-$w" "$T/pc-$w"
+	[ "$w" = wl_memory ] || mh_verify b "pc-$w" "$T/pc-$w"
 done
 no_leftovers
 

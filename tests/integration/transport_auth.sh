@@ -53,6 +53,6 @@ n=$(grep -c 'failed' "$H_LOG" || true)
 
 # and a proper client still gets through
 h_exec b "$FERRY" send "$T/set" --to "$srv:7000" --tls "$T/certs" --name cli --peer srv
-[ -f "$T/state/sets/$id/pages.img" ] || t_fail "valid client's set missing"
+[ -f "$T/state/sets/cli/$id/pages.img" ] || t_fail "valid client's set missing"
 cat "$H_LOG"
 echo PASS

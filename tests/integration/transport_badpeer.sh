@@ -46,5 +46,5 @@ mkdir -p "$T/set"
 head -c 100000 /dev/urandom >"$T/set/p.img"
 id=$("$WIRETOOL" mkset "$T/set" web)
 h_exec b "$FERRY" send "$T/set" --to "$to" --tls "$T/certs" --name cli --peer srv
-[ -f "$T/state/sub/sets/$id/p.img" ] || t_fail "set missing after the bad peers"
+[ -f "$T/state/sub/sets/cli/$id/p.img" ] || t_fail "set missing after the bad peers"
 echo PASS

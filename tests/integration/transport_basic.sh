@@ -1,6 +1,6 @@
 #!/bin/bash
 # Send an image set between two simulated hosts: certificates, TLS 1.3 mutual
-# auth, the set arrives complete in STATE/sets/<id>, a second send is a no-op,
+# auth, the set arrives complete in STATE/sets/<peer>/<id>, a second send is a no-op,
 # --no-compress and --json work.
 . "$TESTS_ROOT/lib/common.sh"
 t_init transport_basic
@@ -29,8 +29,8 @@ h_exec b "$FERRY" send "$T/set" --to "$srv:7000" --tls "$T/certs" --name cli --p
 	--json >"$T/send.json"
 cat "$T/send.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["raw_bytes"]==10000000 and d["acked_bytes"]==10000000 and d["wire_bytes"]<d["raw_bytes"] and not d["already_present"], d' "$T/send.json"
-diff -r "$T/set" "$T/state-a/sets/$id" || t_fail "received set differs"
-[ "$(stat -c %a "$T/state-a/sets/$id/rep.img")" = 640 ] || t_fail "file mode not kept"
+diff -r "$T/set" "$T/state-a/sets/cli/$id" || t_fail "received set differs"
+[ "$(stat -c %a "$T/state-a/sets/cli/$id/rep.img")" = 640 ] || t_fail "file mode not kept"
 [ -z "$(ls -A "$T/state-a/incoming")" ] || t_fail "incoming not empty after commit"
 
 # the same set again: nothing to send
@@ -57,7 +57,7 @@ for i in 1 2 3; do
 done
 for p in "${pids[@]}"; do wait "$p" || t_fail "a concurrent send failed"; done
 for i in 1 2 3; do
-	diff -r "$T/c$i" "$T/state-a/sets/$(cat "$T/c$i.id")" || t_fail "concurrent set $i differs"
+	diff -r "$T/c$i" "$T/state-a/sets/cli/$(cat "$T/c$i.id")" || t_fail "concurrent set $i differs"
 done
 
 # SIGTERM: clean exit
@@ -70,7 +70,7 @@ mkdir -p "$T/state-a/incoming/0123456789abcdef0123456789abcdef" "$T/state-a/inco
 touch -d '3 days ago' "$T/state-a/incoming/0123456789abcdef0123456789abcdef"
 h_serve a "$T/state-a" "$T/certs" "$srv"
 h_exec b "$FERRY" send "$T/set2" --to "$srv:7000" --tls "$T/certs" --name cli --no-compress
-diff -r "$T/set2" "$T/state-a/sets/$id2" || t_fail "uncompressed set differs"
+diff -r "$T/set2" "$T/state-a/sets/cli/$id2" || t_fail "uncompressed set differs"
 grep -q "received set $id2" "$T/serve-a.log" || t_fail "no transfer log line"
 [ ! -e "$T/state-a/incoming/0123456789abcdef0123456789abcdef" ] || t_fail "stale incoming kept"
 [ -d "$T/state-a/incoming/fresh" ] || t_fail "fresh incoming removed"

@@ -18,13 +18,13 @@ h_serve a "$T/state" "$T/certs" srv
 t_expect_fail 5 'pages-2.img.*does not match the manifest' h_exec b "$FERRY" send "$T/set" \
 	--to "$(h_addr a):7000" --tls "$T/certs" --name cli --peer srv
 sleep 0.3
-[ ! -e "$T/state/sets/$id" ] || t_fail "a corrupt set was made visible"
-[ ! -e "$T/state/incoming/$id" ] || t_fail "partial data of a corrupt set was kept"
+[ ! -e "$T/state/sets/cli/$id" ] || t_fail "a corrupt set was made visible"
+[ ! -e "$T/state/incoming/cli/$id" ] || t_fail "partial data of a corrupt set was kept"
 grep -q "failed" "$H_LOG" || t_fail "server did not log the failed transfer"
 # a size change is caught too
 head -c 10 /dev/zero >>"$T/set/a.img"
 t_expect_fail 5 'a.img' h_exec b "$FERRY" send "$T/set" --to "$(h_addr a):7000" \
 	--tls "$T/certs" --name cli --peer srv
-[ ! -e "$T/state/sets/$id" ] || t_fail "a corrupt set was made visible"
+[ ! -e "$T/state/sets/cli/$id" ] || t_fail "a corrupt set was made visible"
 cat "$H_LOG"
 echo PASS

@@ -25,8 +25,8 @@ t_expect_fail 8 'receiver: .*(No space|disk full)' h_exec b "$FERRY" send "$T/bi
 	--tls "$T/certs" --name cli --peer srv
 sleep 0.3
 grep -q "No space left" "$H_LOG" || { cat "$H_LOG"; t_fail "the receiver did not log the full disk"; }
-[ ! -e "$T/state/incoming/$id" ] || t_fail "partial data of the failed set was kept"
-[ ! -e "$T/state/sets/$id" ] || t_fail "an incomplete set was made visible"
+[ ! -e "$T/state/incoming/cli/$id" ] || t_fail "partial data of the failed set was kept"
+[ ! -e "$T/state/sets/cli/$id" ] || t_fail "an incomplete set was made visible"
 [ "$(cat "$T/state/sets/older/keep.img")" = precious ] || t_fail "an older set was harmed"
 [ "$(cat "$T/state/other.txt")" = note ] || t_fail "the state dir was harmed"
 kill -0 "$H_PID" || t_fail "ferry serve died"
@@ -36,6 +36,6 @@ mkdir -p "$T/small"
 head -c 4000000 /dev/urandom >"$T/small/p.img"
 id2=$("$WIRETOOL" mkset "$T/small" web2)
 h_exec b "$FERRY" send "$T/small" --to "$to" --tls "$T/certs" --name cli --peer srv
-diff -r "$T/small" "$T/state/sets/$id2" || t_fail "small set differs"
+diff -r "$T/small" "$T/state/sets/cli/$id2" || t_fail "small set differs"
 cat "$H_LOG"
 echo PASS

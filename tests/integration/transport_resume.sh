@@ -39,7 +39,7 @@ d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert d["reconnects"] >= 1 and d["resumed_bytes"] > 0, d
 assert d["raw_bytes"] < 2 * d["total_bytes"], d
 PY
-diff -r "$T/set1" "$T/state/sets/$id" || t_fail "set differs after the link cut"
+diff -r "$T/set1" "$T/state/sets/cli/$id" || t_fail "set differs after the link cut"
 
 # (2) sender killed, then sent again
 id=$(mkset "$T/set2")
@@ -49,13 +49,13 @@ sleep 1.5
 kill -9 "$H_PID"
 wait "$H_PID" || true
 sleep 0.5
-[ -d "$T/state/incoming/$id" ] || t_fail "the receiver dropped the partial set"
+[ -d "$T/state/incoming/cli/$id" ] || t_fail "the receiver dropped the partial set"
 h_exec b "$FERRY" send "$T/set2" --to "$to" --tls "$T/certs" --name cli --peer srv \
 	--json >"$T/send3.json"
 cat "$T/send3.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["resumed_bytes"]>0, d' \
 	"$T/send3.json" || t_fail "second send did not resume"
-diff -r "$T/set2" "$T/state/sets/$id" || t_fail "set differs after resume"
+diff -r "$T/set2" "$T/state/sets/cli/$id" || t_fail "set differs after resume"
 [ -z "$(ls -A "$T/state/incoming")" ] || t_fail "incoming not empty"
 cat "$H_LOG"
 
@@ -79,5 +79,5 @@ import json, sys
 d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert d["reconnects"] >= 1 and d["resumed_bytes"] > 0, d
 PY
-diff -r "$T/set3" "$T/state/sets/$id" || t_fail "set differs after the receiver's crash"
+diff -r "$T/set3" "$T/state/sets/cli/$id" || t_fail "set differs after the receiver's crash"
 echo PASS

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
+#include "migrate/dst.h"
 #include "migrate/reconcile.h"
 #include "tenant/registry.h"
 #include "unit.h"
@@ -191,6 +192,45 @@ static void test_reconcile_all(void)
 	kill_sleeper(r);
 }
 
+static void mkdirs(const char *id, const char *sub)
+{
+	char p[PATH_MAX];
+	ferr_t e = {0};
+
+	snprintf(p, sizeof(p), "%s/migrations/%s%s", dir, id, sub);
+	CHECK(fs_mkdir_p(p, 0700, &e) == 0);
+}
+
+/* Pre-copy keeps its rounds in pre-ID/ beside out-ID/ (migrate_precopy.c):
+ * an agent starting while the migration runs leaves them alone; the
+ * recovery of a killed `ferry migrate` removes them. */
+static void test_precopy_rounds(void)
+{
+	enum mig_verdict v;
+	struct tenant_rec r;
+	ferr_t e = {0};
+	pid_t t = sleeper();
+
+	record("t-pre", t, TS_RUNNING, NULL);
+	CHECK(registry_load(dir, "t-pre", &r, &e) == 0);
+	int fd = inflight_begin(dir, "m6", &r, "b:7000", "pre-copy", &e);
+	CHECK(fd >= 0);
+	mkdirs("pre-m6", "/round-1");
+	mkdirs("out-m6", "");
+	mkdirs("89abcdef", "/round-1"); /* an incoming one a dead agent left */
+	/* an agent starts on this host meanwhile */
+	struct mig_state *m = mig_state_new(4, &e);
+	CHECK(m && mig_state_start(m, dir, &e) == 0);
+	mig_state_free(m);
+	CHECK(exists("pre-m6", "/round-1") && exists("out-m6", "") && !exists("89abcdef", ""));
+	close(fd); /* its `ferry migrate` dies during the rounds */
+	CHECK(reconcile_migration(dir, "m6", 2000, &v, &e) == 0 && v == MV_ABORT);
+	CHECK(!exists("pre-m6", "") && !exists("out-m6", "") && !exists("m6", ".src"));
+	CHECK(state_of("t-pre") == TS_RUNNING);
+	tenant_rec_free(&r);
+	kill_sleeper(t);
+}
+
 int main(void)
 {
 	char m[PATH_MAX];
@@ -206,6 +246,7 @@ int main(void)
 	RUN(test_gone_with_marker_commits);
 	RUN(test_gone_without_marker_aborts);
 	RUN(test_reconcile_all);
+	RUN(test_precopy_rounds);
 	fs_rm_rf(dir, &e);
 	UNIT_DONE();
 }
