@@ -1,5 +1,6 @@
 /* ferry check: host-readiness report. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cmd/cmd.h"
 #include "cmd/opts.h"
@@ -53,6 +54,9 @@ static void print_text(const struct hostcheck_report *r)
 		       r->modes[m].note);
 	printf("\n%s\n", r->ready ? "Ready: tenants can be dumped and restored on this host."
 				  : "NOT ready: tenants cannot be dumped or restored here.");
+	for (size_t i = 0; r->ready && i < r->n_items; i++)
+		if (!strcmp(r->items[i].id, "other-users") && r->items[i].status != HC_OK)
+			printf("Except tenants with processes of other users (see other-users).\n");
 }
 
 struct check_args {
@@ -86,7 +90,7 @@ static const struct cmd_spec check_spec = {
 
 int cmd_check(int argc, char **argv, const struct global_opts *g)
 {
-	struct check_args a = {.o.criu = g->criu};
+	struct check_args a = {.o.criu = g->criu, .o.state_dir = g->state_dir};
 	struct hostcheck_report r;
 	ferr_t err = {0};
 	int pos, rc;

@@ -52,7 +52,11 @@ static const struct opt dump_opts[] = {
     {.name = "tcp-established",
      .type = OPT_FLAG,
      .off = offsetof(struct dump_args, o.tcp_established),
-     .help = "save established TCP connections"},
+     .help = "save established TCP connections (the default, as `migrate` does)"},
+    {.name = "no-tcp-established",
+     .type = OPT_CLEAR,
+     .off = offsetof(struct dump_args, o.tcp_established),
+     .help = "do not save them (a tenant that has one cannot be dumped then)"},
     {.name = "name",
      .type = OPT_STR,
      .off = offsetof(struct dump_args, o.name),
@@ -111,7 +115,7 @@ static void print_result(const struct dump_result *r, bool json)
 
 int cmd_dump(int argc, char **argv, const struct global_opts *g)
 {
-	struct dump_args a = {.o.state_dir = g->state_dir};
+	struct dump_args a = {.o.state_dir = g->state_dir, .o.tcp_established = true};
 	struct dump_result r;
 	char criu[4096];
 	ferr_t err = {0};

@@ -91,8 +91,11 @@ static const struct cmd_spec migrate_spec = {
 	     "(restore error, lost connection, timeout) resumes the tenant here.\n"
 	     "Its address and TCP connections move with it.\n",
     .notes = "Exit codes: 0 moved, 1 failed (see the message: the tenant runs here again),\n"
-	     "            3 no such tenant, 4 destination cannot take it (name, address),\n"
-	     "            6 network/peer failure, 7 host lacks what the mode needs.\n",
+	     "            2 bad command line, 3 no such tenant here, 4 the tenant is not\n"
+	     "            running or the destination cannot take it (name taken, address\n"
+	     "            not in its subnets, root file system missing), 6 network/peer\n"
+	     "            failure, 7 this host lacks what the mode needs or cannot move the\n"
+	     "            tenant's address (docs/exit-codes.md).\n",
     .opts = migrate_opts,
 };
 

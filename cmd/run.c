@@ -20,6 +20,7 @@ struct run_opts {
 	const char *name;
 	const char *rootfs;
 	const char *net;
+	bool host_only;
 	bool json;
 	int argc;
 	char **argv;
@@ -37,7 +38,13 @@ static const struct opt run_opts[] = {
      .off = offsetof(struct run_opts, net),
      .arg = "ADDR/PREFIX",
      .help = "give the tenant eth0 with this IPv4 address (veth pair, host side fy-NAME "
-	     "with proxy ARP and a /32 route)"},
+	     "with proxy ARP and a /32 route); ADDR must lie in the subnet of a host "
+	     "interface (the clients' L2 segment) so that it can move (exit 7 if not)"},
+    {.name = "host-only",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, host_only),
+     .help = "accept an ADDR outside every host subnet: the tenant is reached from this "
+	     "host only and cannot be migrated"},
     OPTS_JSON(struct run_opts, json),
     {0},
 };
@@ -115,8 +122,12 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	if (check_free(g->state_dir, o->name, err) < 0)
 		goto out;
 
-	struct tenant_start so = {
-	    .name = o->name, .rootfs = rootfs, .net = o->net, .argc = o->argc, .argv = o->argv};
+	struct tenant_start so = {.name = o->name,
+				  .rootfs = rootfs,
+				  .net = o->net,
+				  .host_only = o->host_only,
+				  .argc = o->argc,
+				  .argv = o->argv};
 	snprintf(rec.name, sizeof(rec.name), "%s", o->name);
 	if (kind->start(&so, &rec, err) < 0)
 		goto out;

@@ -1,7 +1,9 @@
 /* CRIU's lazy dump of post-copy (lazydump.h). */
 #include "criu/lazydump.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <sys/wait.h>
 
 #include "criu/hook.h"
 #include "criu/log.h"
@@ -19,7 +21,9 @@ void criu_lazy_dump_argv(const struct criu_lazy_dump_opts *o, struct criu_argv *
 		criu_argv_add(a, "--network-lock", "nftables", NULL);
 	if (o->tcp_established)
 		criu_argv_add(a, "--tcp-established", NULL);
-	criu_argv_add(a, "--lazy-pages", "--ps-socket", NULL);
+	/* always: a connection not yet accepted at the freeze would fail the dump
+	 * (criu_dump_opts, docs/migrate.md) */
+	criu_argv_add(a, "--skip-in-flight", "--lazy-pages", "--ps-socket", NULL);
 	criu_argv_addf(a, "%d", o->ps_fd);
 	criu_argv_add(a, "--action-script", o->action_script, NULL);
 }
@@ -47,4 +51,20 @@ pid_t criu_lazy_dump_start(const struct criu_lazy_dump_opts *o, ferr_t *err)
 	if (pid < 0)
 		return ferr_wrap(err, "CRIU's lazy dump of pid %d", (int)o->pid);
 	return pid;
+}
+
+int criu_lazy_dump_failed(const char *work_dir, int ws, ferr_t *err)
+{
+	char log[PATH_MAX], tail[768], how[48];
+
+	snprintf(log, sizeof(log), "%s/dump.log", work_dir);
+	criu_log_tail(log, tail, sizeof(tail));
+	if (WIFEXITED(ws))
+		snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(ws));
+	else if (WIFSIGNALED(ws))
+		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(ws));
+	else
+		snprintf(how, sizeof(how), "wait status %d", ws);
+	return ferr_set(err, FX_FAIL, "CRIU's lazy dump failed (%s)%s%s; full log: %s", how,
+			*tail ? ": " : "", tail, log);
 }

@@ -3,7 +3,7 @@
  *
  *   criu dump -t PID -D IMAGES -W WORK -o dump.log -vN [--file-locks]
  *        [--network-lock nftables] [--tcp-established]
- *        --lazy-pages --ps-socket FD --action-script SCRIPT
+ *        --skip-in-flight --lazy-pages --ps-socket FD --action-script SCRIPT
  *
  * Over swrk RPC a handed page-server socket is closed before the lazy phase
  * (docs/migrate.md); the command line without --page-server writes the
@@ -38,5 +38,10 @@ void criu_lazy_dump_argv(const struct criu_lazy_dump_opts *o, struct criu_argv *
 
 /* Start it: CRIU's pid; the caller reaps it (waitpid or criu_reap). */
 pid_t criu_lazy_dump_start(const struct criu_lazy_dump_opts *o, ferr_t *err);
+
+/* The error of a lazy dump that failed with wait status ws: how it ended,
+ * CRIU's error lines from work_dir/dump.log (criu_log_tail) and the log's
+ * path, as for a failed RPC dump. Returns -1. */
+int criu_lazy_dump_failed(const char *work_dir, int ws, ferr_t *err);
 
 #endif

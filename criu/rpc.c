@@ -350,6 +350,11 @@ int criu_dump(const struct criu_dump_opts *o, struct criu_dump_result *res, ferr
 	opts.track_mem = o->track_mem;
 	opts.has_lazy_pages = o->lazy_pages;
 	opts.lazy_pages = o->lazy_pages;
+	/* a connection not yet accepted at the freeze (in a listen queue) would
+	 * fail the dump: skip it; the network lock drops it and its client's
+	 * SYN retries (or, once it sent data, a reset) reach the restored tenant */
+	opts.has_tcp_skip_in_flight = true;
+	opts.tcp_skip_in_flight = true;
 	/* one pre-dump per CRIU: a plain PRE_DUMP would make swrk wait for the
 	 * next request after its answer */
 	req.type = o->pre_dump ? CRIU_REQ_TYPE__SINGLE_PRE_DUMP : CRIU_REQ_TYPE__DUMP;

@@ -70,6 +70,8 @@ struct criu_common_opts {
 	void *notify_arg;
 };
 
+/* Every dump skips in-flight connections (--skip-in-flight): a connection not
+ * yet accepted at the freeze would otherwise fail it. */
 struct criu_dump_opts {
 	struct criu_common_opts c;
 	pid_t pid;

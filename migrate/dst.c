@@ -105,8 +105,18 @@ static int precheck(struct dst *d, ferr_t *err)
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", b->rootfs ? b->rootfs : "");
 	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
 	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", b->host_if ? b->host_if : "");
-	if (d->ops->precheck(&rec, d->o->host_name, err) < 0)
+	if (d->ops->precheck(&rec, d->o->host_name, err) < 0) {
+		if (err->code == FX_NOTFOUND || err->code == FX_HOST)
+			err->code = FX_CONFLICT; /* the destination cannot take it: 4 */
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
+	}
+	/* a migration only: its clients must reach the address here too */
+	if (rec.net.addr[0] && net_check_movable(rec.net.addr, err) < 0) {
+		if (err->code == FX_HOST)
+			err->code = FX_CONFLICT;
+		return ferr_wrap(err, "tenant %s cannot get its address on %s (nothing was frozen)",
+				 b->tenant, d->o->host_name);
+	}
 	return 0;
 }
 
@@ -421,6 +431,31 @@ static int run(struct dst *d, ferr_t *err)
 	return restore_and_handover(d, err);
 }
 
+/* A failed incoming migration leaves no tenant directory (restore.log, ...)
+ * behind, unless a record of that name exists here (another tenant's) or
+ * FERRY_KEEP_FAILED is set; the error it sends says so when it quoted that
+ * log. */
+static void forget_tenant_dir(const struct dst *d, ferr_t *err)
+{
+	char dir[PATH_MAX];
+	struct tenant_rec rec;
+	ferr_t e = {0};
+	int lock;
+
+	if (registry_tenant_dir(d->o->state_dir, d->b->tenant, dir, sizeof(dir), NULL) < 0 ||
+	    access(dir, F_OK) < 0 || getenv("FERRY_KEEP_FAILED"))
+		return;
+	if ((lock = registry_lock(d->o->state_dir, d->b->tenant, NULL)) < 0)
+		return;
+	if (registry_load(d->o->state_dir, d->b->tenant, &rec, &e) == 0)
+		tenant_rec_free(&rec);
+	else if (e.code == FX_NOTFOUND && fs_rm_rf(dir, NULL) == 0 && strstr(err->msg, dir))
+		snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
+			 " (removed with the failed migration: FERRY_KEEP_FAILED=1 for the "
+			 "agent keeps it)");
+	close(lock);
+}
+
 /* MIGRATE_BEGIN: the whole migration, on this connection. */
 static int serve_begin(struct chan *c, const struct frame_buf *req, const struct req_ctx *o,
 		       void *state, ferr_t *err)
@@ -444,6 +479,8 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 		ret = run(&d, err);
 	}
 	if (ret < 0) {
+		if (d.b->tenant && tenant_name_valid(d.b->tenant))
+			forget_tenant_dir(&d, err);
 		if (!d.restored_sent && !chan_error(c))
 			session_send_error(c, err);
 		if (d.ops)

@@ -20,6 +20,8 @@
 #include "tenant/kind.h"
 #include "migrate/wire_enums.h"
 #include "tenant/registry.h"
+#include "tenant/net.h"
+#include "tenant/uidcheck.h"
 #include "transport/chan_tls.h"
 #include "transport/session.h"
 #include "transport/wire.h"
@@ -77,7 +79,10 @@ static int load(struct src *s, ferr_t *err)
 	if (!kind_find(s->rec.kind))
 		return ferr_set(err, FX_HOST, "tenant %s is a %s: it cannot be migrated yet",
 				s->rec.name, tenant_kind_str(s->rec.kind));
-	return 0;
+	if (s->rec.net.addr[0] && net_check_movable(s->rec.net.addr, err) < 0)
+		return ferr_wrap(err, "tenant %s cannot move its address (nothing was frozen)",
+				 s->rec.name);
+	return uid_check_dumpable(s->rec.name, s->rec.init_pid, err);
 }
 
 static int prepare(struct src *s, ferr_t *err)

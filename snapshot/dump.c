@@ -13,6 +13,7 @@
 #include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "tenant/hostinfo.h"
+#include "tenant/uidcheck.h"
 #include "lib/log.h"
 #include "proto/manifest.h"
 #include "lib/util.h"
@@ -182,6 +183,10 @@ manifest_t *dump_manifest_new(const struct tenant_rec *rec, bool tcp)
 	}
 	m->has_created = true;
 	m->created = wall_time();
+	if (rec->created > 0) { /* ps shows the tenant's age, not the last move's */
+		m->has_tenant_created = true;
+		m->tenant_created = rec->created;
+	}
 	m->has_init_pid = true;
 	m->init_pid = rec->init_pid;
 	m->has_tcp_established = true;
@@ -348,7 +353,9 @@ int dump_tenant(const struct dump_opts *o, struct dump_result *r, ferr_t *err)
 		goto out;
 	snprintf(r->name, sizeof(r->name), "%s", rec.name);
 	r->kind = rec.kind;
-	ret = run_dump(o, &rec, r, t0, err);
+	/* before the freeze: CRIU would fail on it after (tenant/uidcheck.h) */
+	ret = uid_check_dumpable(rec.name, rec.init_pid, err) < 0 ? -1
+								  : run_dump(o, &rec, r, t0, err);
 	tenant_rec_free(&rec);
 out:
 	close(lock);

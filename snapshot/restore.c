@@ -82,7 +82,9 @@ static int build_record(const manifest_t *m, const char *name, const struct tena
 		else
 			net_host_ifname(name, rec->net.host_if);
 	}
-	rec->created = had_old ? old->created : wall_time();
+	rec->created = m->has_tenant_created && m->tenant_created > 0 ? m->tenant_created
+		       : had_old				      ? old->created
+								      : wall_time();
 	rec->updated = wall_time();
 	if (m->n_argv == 0)
 		return 0;

@@ -215,9 +215,8 @@ int ckpt_criu_save_lazy(const struct ckpt_env *env, const struct ckpt_target *t,
 	st = wait_criu(&l);
 	res->ms = ms_since(l.t_spawn);
 	res->t_frozen = freeze_time(&l);
-	if (st != 0)
-		ferr_set(err, FX_FAIL, "CRIU's lazy dump ended with status %d (see its dump.log)",
-			 st);
+	if (st != 0) /* CRIU's error lines and the log's path, as for an RPC dump */
+		criu_lazy_dump_failed(l.env->work_dir, st, err);
 	else
 		ret = 0;
 out:

@@ -265,8 +265,9 @@ static int start_checked(const struct container_opts *o, int st, int go, pid_t h
 		goto kill;
 	if (proc_start_time(out->pid, &out->start, err) < 0)
 		goto kill;
-	if (o->net_addr && *o->net_addr &&
-	    net_setup_tenant(out->pid, o->host_if, o->tenant_if, o->net_addr, err) < 0)
+	if (o->net_addr && *o->net_addr
+		? net_setup_tenant(out->pid, o->host_if, o->tenant_if, o->net_addr, err) < 0
+		: net_tenant_lo_up(out->pid, err) < 0)
 		goto kill;
 	if (write(go, "g", 1) != 1) {
 		ferr_sys(err, FX_FAIL, "start the container's init");

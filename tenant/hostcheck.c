@@ -20,6 +20,8 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "tenant/kind.h"
+#include "tenant/registry.h"
+#include "tenant/uidcheck.h"
 
 #define PIPE_MAX_WANTED (16u << 20) /* what a lazy (post-copy) dump needed here */
 #define CMD_TIMEOUT_MS	20000
@@ -267,6 +269,42 @@ static int check_netlock(struct hostcheck_report *r, bool *ok, ferr_t *err)
 	return 0;
 }
 
+/* Processes of other users (uidcheck.h): can they be dumped here, and
+ * which running tenants have some. */
+static void check_other_users(struct hostcheck_report *r, const char *state_dir)
+{
+	struct tenant_rec *recs = NULL;
+	char list[256] = "";
+	size_t n = 0, used = 0, hit = 0;
+
+	if (uid_other_dumpable()) {
+		add(r, "other-users", HC_OK,
+		    "processes of other users (server workers that drop privileges) can be "
+		    "dumped: prlimit works on them");
+		return;
+	}
+	if (state_dir && registry_list(state_dir, &recs, &n, NULL) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			pid_t who;
+			uid_t uid;
+			if ((recs[i].state == TS_RUNNING || recs[i].state == TS_FROZEN) &&
+			    uid_tree_other(recs[i].init_pid, &who, &uid) > 0 &&
+			    used < sizeof(list)) {
+				used += (size_t)snprintf(list + used, sizeof(list) - used,
+							 "%s%s (uid %u)", hit++ ? ", " : "",
+							 recs[i].name, (unsigned)uid);
+			}
+			tenant_rec_free(&recs[i]);
+		}
+		free(recs);
+	}
+	add(r, "other-users", HC_WARN,
+	    "a process running as another user cannot be dumped here (ferry lacks "
+	    "CAP_SYS_RESOURCE: CRIU cannot read its rlimits); dump and migrate refuse such "
+	    "tenants before the freeze; affected now: %s",
+	    hit ? list : "none");
+}
+
 static void set_mode(struct hostcheck_report *r, enum hc_mode m, const char *name, bool avail,
 		     const char *note)
 {
@@ -316,6 +354,7 @@ int hostcheck_run(const struct hostcheck_opts *o, struct hostcheck_report *r, fe
 			  "with --tcp-established of a tenant holding one may fail",
 			  &tcp, err) < 0)
 		return -1;
+	check_other_users(r, o->state_dir);
 
 	set_mode(r, HC_STOP_COPY, "stop-copy", r->ready,
 		 r->ready ? "freeze, dump, transfer, restore" : "CRIU does not work here");

@@ -42,7 +42,8 @@ struct hostcheck_report {
 };
 
 struct hostcheck_opts {
-	const char *criu; /* --criu value or NULL (criu_locate) */
+	const char *criu;      /* --criu value or NULL (criu_locate) */
+	const char *state_dir; /* tenants to name in "other-users", or NULL */
 };
 
 /* Run every check. Never fails for a host problem (that is in the report);

@@ -25,6 +25,7 @@ struct tenant_start {
 	const char *name;
 	const char *rootfs; /* absolute */
 	const char *net;    /* "ADDR/PREFIX" or NULL */
+	bool host_only;	    /* net may lie outside every host subnet (cannot move) */
 	int argc;
 	char **argv;
 	pid_t pid; /* adopt this running tree */

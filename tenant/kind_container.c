@@ -7,6 +7,7 @@
  * tenant left this host (docs/tenants.md). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "lib/util.h"
@@ -34,8 +35,13 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 	if (tenant_rec_set_argv(rec, o->argc, o->argv, err) < 0)
 		return -1;
 	/* fail early, before a container is started only to be killed */
-	if (o->net && net_check_config(rec->net.host_if, o->net, err) < 0)
+	if (o->net && (net_check_config(rec->net.host_if, o->net, err) < 0 ||
+		       (!o->host_only && net_check_movable(o->net, err) < 0))) {
+		if (err->code == FX_HOST) /* what else to do */
+			snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
+				 "; or run it with --host-only (reached from this host only)");
 		return -1;
+	}
 	struct container_opts co = {
 	    .name = o->name,
 	    .rootfs = o->rootfs,

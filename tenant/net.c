@@ -245,6 +245,26 @@ int net_tenant_configure(pid_t pid, const char *tenant_if, const char *addr_cidr
 	return 0;
 }
 
+static int lo_up_here(void *arg, ferr_t *err)
+{
+	struct nl_sock *sk;
+	int r;
+
+	(void)arg;
+	if (!(sk = nl_open(err)))
+		return -1;
+	r = link_up(sk, "lo", NULL, err);
+	nl_socket_free(sk);
+	return r;
+}
+
+int net_tenant_lo_up(pid_t pid, ferr_t *err)
+{
+	if (in_netns(pid, lo_up_here, NULL, err) < 0)
+		return ferr_wrap(err, "loopback of the tenant (pid %d)", (int)pid);
+	return 0;
+}
+
 static int write_sysctl(const char *fmt, const char *host_if, const char *val, ferr_t *err)
 {
 	char p[128];
@@ -386,6 +406,78 @@ int net_check_config(const char *host_if, const char *addr_cidr, ferr_t *err)
 	nl_socket_free(sk);
 	nl_addr_put(dst);
 	return r;
+}
+
+/* The subnets of this host's global IPv4 addresses, as "IF A.B.C.D/N, ..." in
+ * list; *hit: 1 when one holds dst32, 2 when dst32 is one of them. */
+static int subnets_holding(struct nl_sock *sk, struct nl_addr *dst32, int *hit, char *list,
+			   size_t n, ferr_t *err)
+{
+	struct nl_cache *cache = NULL;
+	size_t used = 0;
+	int r;
+
+	*hit = 0;
+	list[0] = '\0';
+	if ((r = rtnl_addr_alloc_cache(sk, &cache)) < 0)
+		return nl_fail(err, r, "%s", "list addresses");
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *ad = (struct rtnl_addr *)o;
+		struct nl_addr *loc = rtnl_addr_get_local(ad);
+		char a[64], dev[IF_NAMESIZE] = "?";
+		if (rtnl_addr_get_family(ad) != AF_INET || !loc ||
+		    rtnl_addr_get_scope(ad) != RT_SCOPE_UNIVERSE)
+			continue;
+		if (nl_addr_get_len(loc) == 4 &&
+		    memcmp(nl_addr_get_binary_addr(loc), nl_addr_get_binary_addr(dst32), 4) == 0)
+			*hit = 2;
+		else if (!*hit && nl_addr_cmp_prefix(loc, dst32) == 0)
+			*hit = 1;
+		if_indextoname((unsigned)rtnl_addr_get_ifindex(ad), dev);
+		nl_addr2str(loc, a, sizeof(a));
+		if (used < n)
+			used += (size_t)snprintf(list + used, n - used, "%s%s %s", used ? ", " : "",
+						 dev, a);
+	}
+	nl_cache_free(cache);
+	return 0;
+}
+
+int net_check_movable(const char *addr_cidr, ferr_t *err)
+{
+	struct nl_addr *dst = NULL;
+	struct nl_sock *sk;
+	char a[64], list[512];
+	int hit = 0, r;
+
+	if (parse_cidr(addr_cidr, &dst, err) < 0)
+		return -1;
+	nl_addr_set_prefixlen(dst, 32);
+	nl_addr2str(dst, a, sizeof(a));
+	if (!(sk = nl_open(err))) {
+		nl_addr_put(dst);
+		return -1;
+	}
+	r = subnets_holding(sk, dst, &hit, list, sizeof(list), err);
+	nl_socket_free(sk);
+	nl_addr_put(dst);
+	if (r < 0)
+		return -1;
+	if (hit == 2)
+		return ferr_set(err, FX_CONFLICT,
+				"address %s is this host's own address (%s): give the tenant "
+				"another one in the same subnet",
+				a, list);
+	if (hit == 0)
+		return ferr_set(
+		    err, FX_HOST,
+		    "address %s is in no subnet of this host's interfaces (%s): after a move its "
+		    "clients could not reach it (ferry's network model: tenant and clients on the "
+		    "host interface's L2 segment, proxy ARP for the tenant, a gratuitous ARP after "
+		    "a move); pick an address in a subnet that every host it may "
+		    "move to has on that segment",
+		    a, list[0] ? list : "none");
+	return 0;
 }
 
 int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if, const char *addr_cidr,

@@ -18,6 +18,9 @@ int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if, cons
 /* Inside pid's network namespace: lo up, tenant_if up with addr_cidr and an
  * on-link default route. */
 int net_tenant_configure(pid_t pid, const char *tenant_if, const char *addr_cidr, ferr_t *err);
+/* Inside pid's network namespace: lo up (every tenant has it, with or
+ * without an address of its own: servers talk to themselves on 127.0.0.1). */
+int net_tenant_lo_up(pid_t pid, ferr_t *err);
 /* Host side of an existing veth (e.g. created by CRIU on restore): up, proxy
  * ARP, route ADDR/32 dev host_if. Idempotent; FX_CONFLICT when ADDR/32 is
  * routed through another interface. */
@@ -31,6 +34,13 @@ int net_host_cut(const char *host_if, const char *addr_cidr, ferr_t *err);
  * does not exist, and no route to ADDR/32 exists on this host (FX_USAGE,
  * FX_CONFLICT otherwise). net_setup_tenant checks this too. */
 int net_check_config(const char *host_if, const char *addr_cidr, ferr_t *err);
+/* The network model can carry addr_cidr's address on this host: some
+ * interface of this host has an IPv4 address whose subnet holds it (the
+ * tenant's clients are on that L2 segment; proxy ARP answers for the tenant
+ * there, and a gratuitous ARP after a move redirects them). FX_HOST with what
+ * to do when no subnet holds it, FX_CONFLICT when it is a host address,
+ * FX_USAGE when addr_cidr is malformed. */
+int net_check_movable(const char *addr_cidr, ferr_t *err);
 /* Derive a host interface name for a tenant ("fy-" + name, at most 15 chars,
  * unique by a short hash when the name is long). */
 void net_host_ifname(const char *tenant, char out[16]);

@@ -17,7 +17,7 @@ C="$T/client"
 ip route add blackhole 10.202.0.0/24 2>/dev/null || true
 t_defer "ip route del blackhole 10.202.0.0/24"
 
-cr_start "$NAME" "$R" --net "$ADDR/24" -- /bin/wl_tcp_server --port 7000
+cr_start "$NAME" "$R" --net "$ADDR/24" --host-only -- /bin/wl_tcp_server --port 7000
 mkdir -p "$C"
 WL_DIR=$C "$WORKLOADS/tcp_client" --addr "$ADDR" --port 7000 --interval-ms 20 \
 	>"$C/out" 2>"$C/err" </dev/null &

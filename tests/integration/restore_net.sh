@@ -11,7 +11,7 @@ cr_require
 ADDR=10.202.0.31
 R="$T/rootfs"
 t_defer "'$FERRY' kill rn-copy; '$FERRY' rm rn-copy"
-cr_start rn-orig "$R" --net "$ADDR/24" -- /bin/wl_counter --interval-ms 50
+cr_start rn-orig "$R" --net "$ADDR/24" --host-only -- /bin/wl_counter --interval-ms 50
 "$FERRY" dump rn-orig -D "$T/img" --leave-running >/dev/null || t_fail "dump failed"
 
 t_expect_fail 4 "$ADDR is already routed" "$FERRY" restore -D "$T/img" --name rn-copy

@@ -65,7 +65,7 @@ N2=cs2-$$
 HOSTIF=fy-$N2
 t_defer "$FERRY rm --force $N2"
 t_defer "ip link del $HOSTIF"
-"$FERRY" run "$N2" --rootfs "$R" --net 10.201.1.2/24 -- sh -c "$COUNTER"
+"$FERRY" run "$N2" --rootfs "$R" --net 10.201.1.2/24 --host-only -- sh -c "$COUNTER"
 busybox ping -c1 -W2 10.201.1.2 >/dev/null || t_fail "no ping before dump"
 dump_restore "$N2" "$HOSTIF"
 # CRIU recreates the veth; the host side is re-plumbed by ferry's restore stage

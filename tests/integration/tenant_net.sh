@@ -16,7 +16,7 @@ t_defer "$FERRY rm --force $NAME"
 t_defer "ip link del $HOSTIF"
 
 # the tenant answers every TCP connection on port 7000 with a line
-"$FERRY" run "$NAME" --net "$ADDR/24" --rootfs "$R" -- \
+"$FERRY" run "$NAME" --net "$ADDR/24" --host-only --rootfs "$R" -- \
 	sh -c 'while true; do echo "hello from $(hostname)" | nc -l -p 7000; done' >"$T/run.out"
 cat "$T/run.out"
 PID=$(sed -n 's/^init_pid=//p' "$FERRY_STATE_DIR/tenants/$NAME/record")
@@ -46,16 +46,16 @@ t_log "a second tenant with the same host interface name is refused"
 ip link show "$HOSTIF" >/dev/null 2>&1 && t_fail "rm --force left $HOSTIF"
 ip link add "$HOSTIF" type veth peer name "tp-$$"
 t_expect_fail 4 "host interface $HOSTIF already exists" \
-	"$FERRY" run "$NAME" --net "$ADDR/24" --rootfs "$R" -- sleep 100
+	"$FERRY" run "$NAME" --net "$ADDR/24" --host-only --rootfs "$R" -- sleep 100
 [ ! -e "$FERRY_STATE_DIR/tenants/$NAME" ] || t_fail "failed run left a record"
 ip link del "$HOSTIF"
 
 t_log "an address already routed on this host is refused"
 N2=tn2-$$
 t_defer "$FERRY rm --force $N2"
-"$FERRY" run "$N2" --net "$ADDR/24" --rootfs "$R" -- sleep 1000 >/dev/null
+"$FERRY" run "$N2" --net "$ADDR/24" --host-only --rootfs "$R" -- sleep 1000 >/dev/null
 t_expect_fail 4 "address $ADDR is already routed to fy-$N2" \
-	"$FERRY" run "$NAME" --net "$ADDR/24" --rootfs "$R" -- sleep 100
+	"$FERRY" run "$NAME" --net "$ADDR/24" --host-only --rootfs "$R" -- sleep 100
 [ ! -e "$FERRY_STATE_DIR/tenants/$NAME" ] || t_fail "failed run left a record"
 "$FERRY" rm --force "$N2"
 
@@ -64,7 +64,7 @@ t_expect_fail 2 "bad address" "$FERRY" run "$NAME" --net 10.201.0.2 --rootfs "$R
 t_expect_fail 2 "bad address" "$FERRY" run "$NAME" --net nonsense/24 --rootfs "$R" -- sleep 100
 
 t_log "kill removes the veth and the route"
-"$FERRY" run "$NAME" --net "$ADDR/24" --rootfs "$R" -- sleep 1000 >/dev/null
+"$FERRY" run "$NAME" --net "$ADDR/24" --host-only --rootfs "$R" -- sleep 1000 >/dev/null
 ip link show "$HOSTIF" >/dev/null || t_fail "no $HOSTIF"
 "$FERRY" kill "$NAME"
 ip link show "$HOSTIF" >/dev/null 2>&1 && t_fail "kill left $HOSTIF"

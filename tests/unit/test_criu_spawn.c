@@ -73,6 +73,7 @@ static void test_lazy_dump_argv(void)
 						"--network-lock",
 						"nftables",
 						"--tcp-established",
+						"--skip-in-flight",
 						"--lazy-pages",
 						"--ps-socket",
 						"7",
@@ -82,10 +83,10 @@ static void test_lazy_dump_argv(void)
 	o.file_locks = o.nftables_lock = o.tcp_established = false;
 	o.log_level = 2;
 	criu_lazy_dump_argv(&o, &a);
-	CHECK(argv_is(&a, (const char *const[]){"/x/criu", "dump", "-t", "1234", "-D", "/s/img",
-						"-W", "/s/work", "-o", "dump.log", "-v2",
-						"--lazy-pages", "--ps-socket", "7",
-						"--action-script", "/b/ferry-criu-hook", NULL}));
+	CHECK(argv_is(&a, (const char *const[]){
+			      "/x/criu", "dump", "-t", "1234", "-D", "/s/img", "-W", "/s/work",
+			      "-o", "dump.log", "-v2", "--skip-in-flight", "--lazy-pages",
+			      "--ps-socket", "7", "--action-script", "/b/ferry-criu-hook", NULL}));
 }
 
 static void test_argv_overflow(void)

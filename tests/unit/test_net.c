@@ -129,6 +129,27 @@ static void test_ifname(void)
 	CHECK(!strcmp(a, "fy-x"));
 }
 
+/* net_check_movable: only addresses inside a host interface's subnet. */
+static void test_movable(void)
+{
+	ferr_t e = {0};
+
+	sh("ip link add fy-m type veth peer name fy-mp && ip addr add 10.201.7.1/24 dev fy-m && "
+	   "ip link set fy-m up");
+	CHECK(net_check_movable("10.201.7.9/24", &e) == 0);
+	CHECK(net_check_movable("10.201.7.9/32", &e) == 0);
+	CHECK(net_check_movable("10.201.6.9/24", &e) < 0 && e.code == FX_HOST &&
+	      strstr(e.msg, "no subnet") && strstr(e.msg, "fy-m 10.201.7.1/24"));
+	ferr_clear(&e);
+	CHECK(net_check_movable("10.201.7.1/24", &e) < 0 && e.code == FX_CONFLICT);
+	ferr_clear(&e);
+	CHECK(net_check_movable("127.0.0.2/8", &e) < 0 && e.code == FX_HOST);
+	ferr_clear(&e);
+	CHECK(net_check_movable("nonsense", &e) < 0 && e.code == FX_USAGE);
+	ferr_clear(&e);
+	sh("ip link del fy-m");
+}
+
 int main(void)
 {
 	if (unshare(CLONE_NEWNET) < 0) {
@@ -143,5 +164,6 @@ int main(void)
 	RUN(test_bad_addr);
 	RUN(test_setup_tenant);
 	RUN(test_ifname);
+	RUN(test_movable);
 	UNIT_DONE();
 }

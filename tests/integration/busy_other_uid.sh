@@ -1,0 +1,56 @@
+#!/bin/bash
+# A server whose workers drop privileges (wl_workers: root parent, workers
+# under uid 65534). Where this host cannot dump a process of another user
+# (root without CAP_SYS_RESOURCE, as on the project's machines), `ferry
+# check` says so and names the tenant, and `ferry dump` and `ferry migrate`
+# refuse it before the freeze (exit 7, the reason): it keeps running, its
+# workers never stopped. Where the host can, it migrates in stop-copy and
+# checks itself on the destination.
+. "$TESTS_ROOT/lib/common.sh"
+t_init busy_other_uid
+. "$TESTS_ROOT/lib/cr.sh"
+cr_require
+cr_need_wl wl_workers
+. "$TESTS_ROOT/lib/mhosts.sh"
+
+mh_setup uid
+mh_serve a
+mh_serve b
+NAME=ou-web
+R="$T/rootfs"
+mh_start a "$NAME" "$R" -- /bin/wl_workers --workers 3 --uid 65534
+pid=$(mh_pid a "$NAME")
+
+mh_ferry a check --json >"$T/check.json" || true
+st=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+it = [i for i in d["items"] if i["id"] == "other-users"][0]
+print(it["status"]); print(it["detail"], file=sys.stderr)' "$T/check.json")
+if [ "$st" = OK ]; then
+	t_log "this host dumps processes of other users: migrate and verify"
+	mh_migrate a b "$NAME" --mode stop-copy || t_fail "migration failed"
+	mh_assert_one_host "$NAME" a b "$pid"
+	mh_verify b "$NAME" "$R"
+	echo PASS
+	exit 0
+fi
+[ "$st" = WARN ] || t_fail "other-users: $st"
+grep -q "$NAME (uid 65534)" "$T/check.json" || t_fail "ferry check does not name $NAME"
+mh_ferry a check | grep -q "Except tenants with processes of other users" ||
+	t_fail "ferry check's verdict does not mention them"
+
+t_log "dump refuses it before the freeze"
+t_expect_fail 7 "tenant $NAME cannot be dumped on this host: its process [0-9]+ runs as another user \(uid 65534\).*CAP_SYS_RESOURCE.*nothing was frozen" \
+	mh_ferry a dump "$NAME" -D "$T/img"
+[ "$(mh_state a "$NAME")" = running ] && [ "$(mh_pid a "$NAME")" = "$pid" ] || t_fail "not running after the refused dump"
+[ -z "$(ls -A "$T/img" 2>/dev/null)" ] || t_fail "the refused dump wrote images"
+
+t_log "migrate refuses it before the freeze"
+t_expect_fail 7 "runs as another user \(uid 65534\).*nothing was frozen" \
+	mh_migrate a b "$NAME" --mode stop-copy
+mh_assert_one_host "$NAME" a a "$pid"
+# never frozen: no CRIU log of a dump
+[ ! -e "$T/state-a/tenants/$NAME/dump.log" ] || t_fail "a dump was attempted (dump.log exists)"
+mh_verify a "$NAME" "$R"
+echo PASS
