@@ -14,7 +14,13 @@ eval "$(grep '^export ' "$OUT/job.sh")"
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
-mount -t tmpfs -o mode=1777 tmp /tmp
+# a fresh /tmp, unless the checkout or the output directory lives under the
+# host's /tmp (a CI clone may): a tmpfs there would hide them
+fresh_tmp=1
+for d in "$FERRY_GUEST_CWD" "$OUT"; do
+	case "$d/" in /tmp/*) fresh_tmp=0 ;; esac
+done
+[ "$fresh_tmp" = 0 ] || mount -t tmpfs -o mode=1777 tmp /tmp
 mount -t tmpfs -o mode=755 run /run
 mkdir -p /run/netns
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null ||
