@@ -140,8 +140,10 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 	snprintf(r->dest, sizeof(r->dest), "%s:%u", o->host, o->port);
 	if (!tenant_name_valid(o->tenant))
 		return ferr_set(err, FX_USAGE, "invalid tenant name '%s'", o->tenant);
-	if (load(&s, err) < 0)
+	if (load(&s, err) < 0) {
+		tenant_rec_free(&s.rec); /* a refusal after the record was read */
 		return -1;
+	}
 	r->on_source = true;
 	if (mig_mode_choose(o, kind_find(s.rec.kind)->ckpt, &r->mode, err) < 0)
 		goto out;
