@@ -9,9 +9,7 @@ cr_require
 cr_need_wl wl_counter
 . "$TESTS_ROOT/lib/mhosts.sh"
 
-for f in pipe-user-pages-soft pipe-max-size; do
-	t_defer "echo $(cat /proc/sys/fs/$f) >/proc/sys/fs/$f"
-done
+mh_keep_pipe_sysctls
 mh_setup age
 mh_serve a
 mh_serve b
@@ -43,10 +41,7 @@ check b "after stop-copy"
 mh_ferry b dump "$NAME" -D "$T/img" >/dev/null || t_fail "dump on b failed"
 mh_ferry b restore -D "$T/img" >/dev/null || t_fail "restore on b failed"
 check b "after dump + restore"
-if "$FERRY" check --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if any(i["id"] == "userfaultfd" and i["status"] == "OK" for i in d["items"]) else 1)'; then
+if mh_postcopy_ok; then
 	mh_migrate b a "$NAME" --mode post-copy --tune-host >/dev/null || t_fail "post-copy migration failed"
 	check a "after post-copy"
 	mh_verify a "$NAME" "$R"

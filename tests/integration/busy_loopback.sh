@@ -27,16 +27,11 @@ lo_up "$(cr_pid bl-one)"
 cr_verify bl-one "$R"
 
 MODES="stop-copy post-copy"
-if ! "$FERRY" check --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if any(i["id"] == "userfaultfd" and i["status"] == "OK" for i in d["items"]) else 1)'; then
+if ! mh_postcopy_ok; then
 	t_log "post-copy not checked: no userfaultfd here (ferry check)"
 	MODES=stop-copy
 fi
-for f in pipe-user-pages-soft pipe-max-size; do
-	t_defer "echo $(cat /proc/sys/fs/$f) >/proc/sys/fs/$f"
-done
+mh_keep_pipe_sysctls
 
 mh_setup lo
 mh_serve a

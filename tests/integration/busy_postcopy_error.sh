@@ -10,14 +10,9 @@ cr_require
 cr_need_wl wl_iouring
 . "$TESTS_ROOT/lib/mhosts.sh"
 
-"$FERRY" check --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if any(i["id"] == "userfaultfd" and i["status"] == "OK" for i in d["items"]) else 1)' ||
+mh_postcopy_ok ||
 	t_skip "no userfaultfd here: no post-copy"
-for f in pipe-user-pages-soft pipe-max-size; do
-	t_defer "echo $(cat /proc/sys/fs/$f) >/proc/sys/fs/$f"
-done
+mh_keep_pipe_sysctls
 mh_setup pcerr
 mh_serve a
 mh_serve b

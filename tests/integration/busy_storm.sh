@@ -19,16 +19,11 @@ cr_need_wl wl_storm_server tcp_storm
 ROUNDS=${ROUNDS:-20}
 RATE=${RATE:-500}
 MODES=${MODES:-"stop-copy post-copy"}
-if [[ " $MODES " == *" post-copy "* ]] && ! "$FERRY" check --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if any(i["id"] == "userfaultfd" and i["status"] == "OK" for i in d["items"]) else 1)'; then
+if [[ " $MODES " == *" post-copy "* ]] && ! mh_postcopy_ok; then
 	t_log "post-copy not checked: no userfaultfd here (ferry check)"
 	MODES=${MODES/post-copy/}
 fi
-for f in pipe-user-pages-soft pipe-max-size; do
-	t_defer "echo $(cat /proc/sys/fs/$f) >/proc/sys/fs/$f"
-done
+mh_keep_pipe_sysctls
 
 mh_setup storm
 mh_serve a

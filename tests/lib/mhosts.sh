@@ -235,6 +235,24 @@ _mh_need_mode() {
 	t_fail "ferry migrate $*: name the mode (--mode stop-copy, ..., or --mode auto on purpose)"
 }
 
+# mh_postcopy_ok: true when this host can run post-copy (ferry check says
+# userfaultfd works).
+mh_postcopy_ok() {
+	"$FERRY" check --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(i["id"] == "userfaultfd" and i["status"] == "OK" for i in d["items"]) else 1)'
+}
+
+# mh_keep_pipe_sysctls: put the pipe sysctls back when the test ends
+# (post-copy with --tune-host changes them).
+mh_keep_pipe_sysctls() {
+	local f
+	for f in pipe-user-pages-soft pipe-max-size; do
+		t_defer "echo $(cat /proc/sys/fs/$f) >/proc/sys/fs/$f"
+	done
+}
+
 # mh_migrate FROM TO NAME --mode MODE [ARGS...]
 mh_migrate() {
 	local from=$1 to=$2 name=$3
