@@ -40,6 +40,18 @@ if ((!unit_only)); then
 	done
 fi
 
+# leftovers NAME: a test must not leave workload processes behind (they would
+# confuse the tests after it); name and kill any that are still alive.
+leftovers() {
+	local p left=()
+	for p in $(pgrep '^wl_'); do
+		[ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" = Z ] && continue
+		left+=("$p($(cat "/proc/$p/comm" 2>/dev/null))")
+		kill -9 "$p" 2>/dev/null
+	done
+	((${#left[@]} == 0)) || echo "NOTE  $1 left workload processes running (killed): ${left[*]}"
+}
+
 pass=0 fail=0 skip=0 failed=()
 start_all=$(date +%s)
 for t in "${tests[@]}"; do
@@ -53,6 +65,7 @@ for t in "${tests[@]}"; do
 		timeout -k 10 "$TIMEOUT" "$t" >"$log" 2>&1
 	fi
 	rc=$?
+	[[ "$t" == *.sh ]] && leftovers "$name"
 	dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
 	if ((rc == 0)); then
 		pass=$((pass + 1))

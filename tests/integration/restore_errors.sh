@@ -63,10 +63,9 @@ pid=$(cr_pid re-src)
 t_expect_fail 4 "re-src is already running" "$FERRY" restore -D "$T/good"
 [ "$(cr_pid re-src)" = "$pid" ] && [ "$(cr_state re-src)" = running ] ||
 	t_fail "the running tenant's record changed"
-# one live wl_counter: the restored one (older ones are zombies at most)
-n=0
-for p in $(pgrep -x wl_counter); do
-	[ "$(ps -o stat= -p "$p" | cut -c1)" != Z ] && n=$((n + 1))
-done
-((n == 1)) || t_fail "$n live wl_counter processes, want 1"
+# one live process tree with the tenant's root: the restored one (the dumped
+# source's init is a zombie at most); other tests' processes do not count
+mapfile -t trees < <(python3 "$TESTS_ROOT/lib/onehost.py" trees "$R")
+((${#trees[@]} == 2)) || t_fail "$((${#trees[@]} - 1)) live trees with the root $R, want 1: ${trees[*]}"
+[ "${trees[1]%% *}" = "$pid" ] || t_fail "the live tree is ${trees[1]}, not the restored pid $pid"
 cr_verify re-src "$R"
