@@ -8,7 +8,7 @@
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
 CC      ?= gcc
-PKGS    := libnl-route-3.0 libnl-3.0 libprotobuf-c liblz4 openssl
+PKGS    := libnl-route-3.0 libnl-3.0 libprotobuf-c liblz4 openssl libarchive libseccomp jansson
 DEPSDIR := $(CURDIR)/.deps
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
