@@ -22,6 +22,7 @@ static const struct cmd_desc commands[] = {
     {"send", cmd_send, "stage 2: stream an image set to a peer"},
     {"migrate", cmd_migrate, "live-migrate a tenant to a peer host"},
     {"evacuate", cmd_evacuate, "migrate every tenant of this host to a peer"},
+    {"snapshot", cmd_snapshot, "encrypted, deduplicated snapshots: create, verify, roll back"},
     {"criu-hook", cmd_criu_hook, "internal: CRIU's action script during a post-copy migrate"},
 };
 

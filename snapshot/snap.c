@@ -1,0 +1,262 @@
+/* Taking and rolling back snapshots (snap.h). */
+#define LOG_PREFIX "snap"
+#include "snapshot/snap.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/version.h"
+#include "snapshot/dump.h"
+#include "snapshot/restore.h"
+#include "tenant/kind.h"
+#include "tenant/registry.h"
+
+static int by_time(const void *a, const void *b)
+{
+	const snapm_t *x = *(snapm_t *const *)a, *y = *(snapm_t *const *)b;
+
+	return x->time < y->time ? -1 : x->time > y->time ? 1 : strcmp(x->id, y->id);
+}
+
+void snap_list_free(snapm_t **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		snapm_free(v[i]);
+	free(v);
+}
+
+int snap_list(struct repo *r, const char *tenant, snapm_t ***out, size_t *n, size_t *bad,
+	      ferr_t *err)
+{
+	char **ids;
+	size_t nid, k = 0;
+	snapm_t **v;
+
+	if (bad)
+		*bad = 0;
+	if (repo_list_ids(r, &ids, &nid, err) < 0)
+		return -1;
+	v = calloc(nid ? nid : 1, sizeof(*v));
+	for (size_t i = 0; i < nid; i++) {
+		ferr_t e = {0};
+		snapm_t *m;
+		if (v && repo_read_manifest(r, ids[i], &m, &e) == 0) {
+			if (!tenant || !strcmp(m->tenant, tenant))
+				v[k++] = m;
+			else
+				snapm_free(m);
+		} else if (v) {
+			pr_warn("%s", e.msg);
+			if (bad)
+				(*bad)++;
+		}
+		free(ids[i]);
+	}
+	free(ids);
+	if (!v)
+		return ferr_set(err, FX_FAIL, "out of memory");
+	qsort(v, k, sizeof(*v), by_time);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int set_meta(struct repo *repo, snapm_t *m, const struct snap_create_opts *o,
+		    const struct dump_result *d, struct snap_create_result *r, ferr_t *err)
+{
+	char host[256] = "";
+	snapm_t **v;
+	size_t n;
+
+	m->time = wall_time();
+	gethostname(host, sizeof(host) - 1);
+	m->host = strdup(host);
+	m->ferry_version = strdup(FERRY_VERSION);
+	if (o->n_tags && !(m->tags = calloc(o->n_tags, sizeof(char *))))
+		return ferr_set(err, FX_FAIL, "out of memory");
+	for (size_t i = 0; i < o->n_tags; i++)
+		if ((m->tags[m->n_tags] = strdup(o->tags[i])))
+			m->n_tags++;
+	if (snap_list(repo, d->name, &v, &n, NULL, err) < 0)
+		return -1;
+	if (n) {
+		m->parent = strdup(v[n - 1]->id);
+		snprintf(r->parent, sizeof(r->parent), "%s", v[n - 1]->id);
+	}
+	snap_list_free(v, n);
+	m->timings->has_freeze_ms = m->timings->has_frozen_ms = 1;
+	m->timings->has_mem_dump_ms = m->timings->has_mem_write_ms = m->timings->has_dump_ms = 1;
+	m->timings->freeze_ms = d->freeze_ms;
+	m->timings->frozen_ms = d->frozen_ms;
+	m->timings->mem_dump_ms = d->mem_dump_ms;
+	m->timings->mem_write_ms = d->mem_write_ms;
+	m->timings->dump_ms = d->total_ms;
+	return (!m->host || !m->ferry_version) ? ferr_set(err, FX_FAIL, "out of memory") : 0;
+}
+
+/* The tenant's images are staged in STORE/tmp/stage-*, then chunked. */
+static int create_locked(struct repo *repo, const struct snap_create_opts *o,
+			 struct snap_create_result *r, const char *stage, uint64_t t0, ferr_t *err)
+{
+	struct dump_opts d = {.state_dir = o->state_dir,
+			      .criu_path = o->criu_path,
+			      .name = o->name,
+			      .images_dir = stage,
+			      .leave_running = true,
+			      .tcp_established = true,
+			      .log_level = o->log_level};
+	struct dump_result dr;
+	snapm_t *m = NULL;
+	uint64_t t1;
+	int rc = -1;
+
+	if (dump_tenant(&d, &dr, err) < 0)
+		return ferr_wrap(err, "snapshot of %s", o->name);
+	if (!(m = snapm_new(dr.name, tenant_kind_str(dr.kind)))) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		goto out;
+	}
+	if (set_meta(repo, m, o, &dr, r, err) < 0)
+		goto out;
+	t1 = now_ns();
+	if (repo_add_dir(repo, m, stage, FERRY_SNAP__FILE_PART__PART_IMAGES, &r->st, err) < 0) {
+		ferr_wrap(err, "snapshot of %s: storing its images", o->name);
+		goto out;
+	}
+	r->store_ms = ms_since(t1);
+	m->has_size = m->has_added = m->has_added_chunks = m->has_chunks = 1;
+	m->size = r->st.size;
+	m->added = r->st.added;
+	m->added_chunks = r->st.added_ch;
+	m->chunks = r->st.chunks;
+	m->timings->has_store_ms = m->timings->has_total_ms = 1;
+	m->timings->store_ms = r->store_ms;
+	m->timings->total_ms = ms_since(t0);
+	if ((rc = repo_write_manifest(repo, m, err)) < 0)
+		ferr_wrap(err, "snapshot of %s: its manifest", o->name);
+	snprintf(r->id, sizeof(r->id), "%s", m->id);
+	snprintf(r->tenant, sizeof(r->tenant), "%s", dr.name);
+	r->freeze_ms = dr.freeze_ms;
+	r->frozen_ms = dr.frozen_ms;
+	r->dump_ms = dr.total_ms;
+out:
+	snapm_free_built(m);
+	return rc;
+}
+
+int snap_create(const struct snap_create_opts *o, struct snap_create_result *r, ferr_t *err)
+{
+	struct repo repo;
+	char stage[4200];
+	uint64_t t0 = now_ns();
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (!tenant_name_valid(o->name))
+		return ferr_set(err, FX_USAGE, "invalid tenant name '%s'", o->name);
+	if (repo_open(&repo, o->store, o->key_file, err) < 0)
+		return -1;
+	if (repo_lock(&repo, false, err) < 0 ||
+	    repo_tmpdir(&repo, "stage", stage, sizeof(stage), err) < 0) {
+		repo_close(&repo);
+		return -1;
+	}
+	rc = create_locked(&repo, o, r, stage, t0, err);
+	fs_rm_rf(stage, NULL);
+	r->total_ms = ms_since(t0);
+	repo_close(&repo);
+	return rc;
+}
+
+/* Stop the running incarnation of name, if any (after the checks). */
+static int stop_running(const char *state_dir, const char *name, bool *stopped, ferr_t *err)
+{
+	struct tenant_rec rec = {0};
+	int lock, rc = 0;
+
+	*stopped = false;
+	if ((lock = registry_lock(state_dir, name, err)) < 0)
+		return -1;
+	if (registry_load(state_dir, name, &rec, err) < 0) {
+		close(lock);
+		if (err->code != FX_NOTFOUND)
+			return -1;
+		ferr_clear(err);
+		return 0;
+	}
+	registry_refresh(state_dir, &rec, NULL);
+	if (rec.state == TS_RUNNING || rec.state == TS_FROZEN) {
+		rc = tenant_kill(state_dir, &rec, SIGKILL, 10000, err);
+		*stopped = rc == 0;
+	}
+	tenant_rec_free(&rec);
+	close(lock);
+	return rc;
+}
+
+static int restore_locked(struct repo *repo, const struct snap_restore_opts *o,
+			  struct snap_restore_result *r, const char *dir, ferr_t *err)
+{
+	struct restore_opts ro = {.state_dir = o->state_dir,
+				  .criu_path = o->criu_path,
+				  .images_dir = dir,
+				  .log_level = o->log_level};
+	struct restore_result rr;
+	snapm_t *m;
+	uint64_t t = now_ns();
+	int rc;
+
+	if (repo_resolve(repo, o->id, r->id, err) < 0 ||
+	    repo_read_manifest(repo, r->id, &m, err) < 0)
+		return -1;
+	snprintf(r->name, sizeof(r->name), "%s", o->name ? o->name : m->tenant);
+	rc = repo_extract(repo, m, FERRY_SNAP__FILE_PART__PART_IMAGES, dir, err);
+	snapm_free(m);
+	if (rc < 0)
+		return ferr_wrap(err, "nothing was stopped or started");
+	if (restore_verify(dir, err) < 0)
+		return ferr_wrap(err, "snapshot %s (nothing was stopped or started)", r->id);
+	r->verify_ms = ms_since(t);
+	t = now_ns();
+	if (stop_running(o->state_dir, r->name, &r->replaced, err) < 0)
+		return ferr_wrap(err, "stopping the running %s (nothing was restored)", r->name);
+	r->stop_ms = ms_since(t);
+	ro.name = r->name;
+	ro.files_verified = true;
+	if (restore_tenant(&ro, &rr, err) < 0)
+		return ferr_wrap(err, "snapshot %s%s", r->id,
+				 r->replaced ? " (the running incarnation was stopped)" : "");
+	r->pid = rr.pid;
+	r->restore_ms = rr.total_ms;
+	return 0;
+}
+
+int snap_restore(const struct snap_restore_opts *o, struct snap_restore_result *r, ferr_t *err)
+{
+	struct repo repo;
+	char dir[4200];
+	uint64_t t0 = now_ns();
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (o->name && !tenant_name_valid(o->name))
+		return ferr_set(err, FX_USAGE, "invalid tenant name '%s'", o->name);
+	if (repo_open(&repo, o->store, o->key_file, err) < 0)
+		return -1;
+	if (repo_lock(&repo, false, err) < 0 ||
+	    repo_tmpdir(&repo, "restore", dir, sizeof(dir), err) < 0) {
+		repo_close(&repo);
+		return -1;
+	}
+	rc = restore_locked(&repo, o, r, dir, err);
+	fs_rm_rf(dir, NULL);
+	r->total_ms = ms_since(t0);
+	repo_close(&repo);
+	return rc;
+}
