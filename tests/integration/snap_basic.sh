@@ -95,7 +95,7 @@ id1=$("$FERRY" snapshot list "${S[@]}" --json | python3 -c 'import json,sys; pri
 # rollback in place to the snapshot left
 "$FERRY" snapshot restore "$id1" "${S[@]}" --json | tee "$T/r.json" || t_fail "restore failed"
 grep -q '"replaced":true' "$T/r.json" || t_fail "restore did not replace the running tenant"
-kill -0 "$pid0" 2>/dev/null && t_fail "old incarnation $pid0 still runs"
+cr_wait_gone "$pid0" 10
 sleep 0.5
 cr_verify "$name" "$r"
 
