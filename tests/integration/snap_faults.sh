@@ -1,0 +1,103 @@
+#!/bin/bash
+# Faults of the snapshot store (docs/snapshots.md): a wrong key and a key
+# readable by others; a flipped byte in one chunk (verify --read-data names
+# the snapshot and file; restore refuses before touching the running
+# tenant); a missing chunk; two creates at once; a store on a small tmpfs
+# that fills (in the staged dump, and while chunks are written): the
+# snapshot fails cleanly, the tenant runs on, the store stays usable.
+. "$TESTS_ROOT/lib/common.sh"
+t_init snap_faults
+. "$TESTS_ROOT/lib/cr.sh"
+cr_require
+cr_need_wl wl_memory
+S=(--store "$T/store" --key-file "$T/key")
+name=snap-faults r="$T/rootfs"
+
+"$FERRY" snapshot init "${S[@]}" >/dev/null || t_fail "init failed"
+# the workload under a name of its own (a runner elsewhere kills wl_*)
+mkdir -p "$r/bin" && cp "$WORKLOADS/wl_memory" "$r/bin/snapwl_flt"
+cr_start "$name" "$r" -- /bin/snapwl_flt --mib 16
+pid0=$(cr_pid "$name")
+alive() {
+	[ "$(cr_pid "$name")" = "$pid0" ] && kill -0 "$pid0" && [ "$(cr_state "$name")" = running ] ||
+		t_fail "$*: the tenant (pid $pid0) does not run on"
+}
+"$FERRY" snapshot create "$name" "${S[@]}" || t_fail "create failed"
+id=$("$FERRY" snapshot list "${S[@]}" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["id"])')
+
+# wrong key, key readable by others
+"$FERRY" snapshot init --store "$T/other" --key-file "$T/key2" >/dev/null
+t_expect_fail 5 "does not open" "$FERRY" snapshot list --store "$T/store" --key-file "$T/key2"
+t_expect_fail 5 "does not open" "$FERRY" snapshot restore "$id" --store "$T/store" --key-file "$T/key2"
+cp "$T/key" "$T/key644" && chmod 644 "$T/key644"
+t_expect_fail 2 "readable by others" "$FERRY" snapshot list --store "$T/store" --key-file "$T/key644"
+
+# a flipped byte in the largest chunk
+big=$(find "$T/store/chunks" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+cp "$big" "$T/chunk.bak"
+python3 - "$big" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0x40
+open(p, "wb").write(b)
+PY
+"$FERRY" snapshot verify --all "${S[@]}" || t_fail "verify without --read-data reads no data: should pass"
+t_expect_fail 5 "broken" "$FERRY" snapshot verify --all --read-data "${S[@]}"
+grep -Eq "^BROKEN snapshot $id \(tenant $name\) file [a-z0-9.-]+\.img: .*does not authenticate" "$T/out" ||
+	t_fail "verify did not name the snapshot and file"
+"$FERRY" snapshot verify "$id" --read-data --json "${S[@]}" >"$T/v.json" || true
+python3 - "$T/v.json" "$id" <<'PY' || t_fail "verify --json"
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v["broken_snapshots"] == 1 and v["broken"][0]["snapshot"] == sys.argv[2], v
+assert v["broken"][0]["file"].endswith(".img"), v
+PY
+t_expect_fail 5 "nothing was stopped or started" "$FERRY" snapshot restore "$id" "${S[@]}"
+alive "restore of a corrupt snapshot"
+cp "$T/chunk.bak" "$big"
+"$FERRY" snapshot verify --all --read-data "${S[@]}" || t_fail "verify after repair"
+
+# a missing chunk
+mv "$big" "$T/chunk.moved"
+t_expect_fail 5 "broken" "$FERRY" snapshot verify --all "${S[@]}"
+grep -q "is missing" "$T/out" || t_fail "verify did not say the chunk is missing"
+t_expect_fail 5 "nothing was stopped.*is missing" "$FERRY" snapshot restore "$id" "${S[@]}"
+alive "restore with a missing chunk"
+mv "$T/chunk.moved" "$big"
+
+# two creates at once on one tenant: one may lose (conflict), none corrupts
+"$FERRY" snapshot create "$name" "${S[@]}" >"$T/c1" 2>&1 &
+p1=$!
+"$FERRY" snapshot create "$name" "${S[@]}" >"$T/c2" 2>&1 &
+p2=$!
+rc1=0 rc2=0
+wait $p1 || rc1=$?
+wait $p2 || rc2=$?
+cat "$T/c1" "$T/c2"
+t_log "two creates: exit codes $rc1 $rc2"
+((rc1 == 0 || rc2 == 0)) || t_fail "both concurrent creates failed"
+for rc in $rc1 $rc2; do ((rc == 0 || rc == 4)) || t_fail "a concurrent create failed with $rc"; done
+"$FERRY" snapshot verify --all --read-data "${S[@]}" || t_fail "verify after concurrent creates"
+alive "concurrent creates"
+
+# a store on a small tmpfs: full during the staged dump (6 MiB), and while
+# chunks are written (20 MiB: the 16 MiB of staged images fit)
+for size in 6 20; do
+	d="$T/small$size"
+	mkdir -p "$d"
+	mount -t tmpfs -o size=${size}m tmpfs "$d" || t_skip "cannot mount a tmpfs"
+	t_defer "umount '$d'"
+	"$FERRY" snapshot init --store "$d/store" --key-file "$T/key" >/dev/null || t_fail "init on tmpfs"
+	rc=0
+	"$FERRY" snapshot create "$name" --store "$d/store" --key-file "$T/key" >"$T/out" 2>"$T/err" || rc=$?
+	cat "$T/out" "$T/err"
+	((rc != 0)) || t_fail "a snapshot fitted in ${size} MiB: the test proves nothing"
+	alive "store full (${size} MiB)"
+	n=$("$FERRY" snapshot list --store "$d/store" --key-file "$T/key" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["snapshots"]))')
+	((n == 0)) || t_fail "a half snapshot is visible"
+	"$FERRY" snapshot gc --store "$d/store" --key-file "$T/key" || t_fail "gc on the full store"
+	[ -z "$(ls -A "$d/store/tmp")" ] || t_fail "gc left staged files"
+	[ -z "$(find "$d/store/chunks" -type f)" ] || t_fail "gc left orphan chunks"
+	"$FERRY" snapshot verify --all --store "$d/store" --key-file "$T/key" || t_fail "verify of the full store"
+done
+# the tenant is intact after all of it
+cr_verify "$name" "$r"
