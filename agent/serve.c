@@ -16,6 +16,7 @@
 #include "agent/bind.h"
 #include "agent/policy.h"
 #include "agent/report.h"
+#include "agent/schedule.h"
 #include "lib/fsutil.h"
 #include "lib/reap.h"
 #include "lib/util.h"
@@ -687,7 +688,11 @@ int serve_run(const struct serve_opts *o, ferr_t *err)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	report_status(&s, "listening");
+	/* periodic snapshots (agent/schedule.h): a failure to start is logged */
+	struct ev_sink sink = {report_event, &s.rep};
+	struct sched *sch = sched_start(o->state_dir, &sink, NULL);
 	serve_loop(&s, lfd);
+	sched_stop(sch);
 	hq_forget_agent(o->state_dir);
 	close(lfd);
 	report_status(&s, "stopped");

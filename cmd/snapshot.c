@@ -9,6 +9,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/opts.h"
+#include "agent/schedule.h"
 #include "criu/locate.h"
 #include "lib/fsutil.h"
 #include "lib/hash.h"
@@ -27,7 +28,8 @@ struct tags {
 
 struct snap_args {
 	const char *store, *key_file;
-	bool json, all, read_data, dry_run;
+	bool json, all, read_data, dry_run, list, off;
+	int64_t every;
 	struct tags tags;
 	const char *name;
 	struct keep_policy keep;
@@ -136,6 +138,37 @@ static const struct opt prune_opts[] = {
     O_JSON,
     {0}};
 
+static const struct opt schedule_opts[] = {
+    O_STORE,
+    {.name = "every",
+     .type = OPT_FN,
+     .off = offsetof(struct snap_args, every),
+     .arg = "DURATION",
+     .parse = parse_dur,
+     .help = "take a snapshot this often (30s, 10m, 6h, 1d)"},
+    O_KEEP("keep-last", last, "after each run, prune: keep the N newest"),
+    O_KEEP("keep-hourly", hourly, "... the newest of each of the last N hours"),
+    O_KEEP("keep-daily", daily, "... the newest of each of the last N days"),
+    O_KEEP("keep-weekly", weekly, "... the newest of each of the last N weeks"),
+    O_KEEP("keep-monthly", monthly, "... the newest of each of the last N months"),
+    O_KEEP("keep-yearly", yearly, "... the newest of each of the last N years"),
+    {.name = "keep-within",
+     .type = OPT_FN,
+     .off = offsetof(struct snap_args, keep.within),
+     .arg = "DURATION",
+     .parse = parse_dur,
+     .help = "... every snapshot less than DURATION older than the newest"},
+    {.name = "list",
+     .type = OPT_FLAG,
+     .off = offsetof(struct snap_args, list),
+     .help = "show every schedule: last result, last frozen time, next run"},
+    {.name = "off",
+     .type = OPT_FLAG,
+     .off = offsetof(struct snap_args, off),
+     .help = "remove NAME's schedule"},
+    O_JSON,
+    {0}};
+
 static const struct cmd_spec specs[] = {
     {.name = "snapshot init",
      .about = "Create a snapshot store and, unless --key-file names an existing one, its key\n"
@@ -190,12 +223,20 @@ static const struct cmd_spec specs[] = {
 	      "policies ORed; shows what each kept snapshot is kept for), then collect the\n"
 	      "chunks no snapshot names any more.\n",
      .opts = prune_opts},
+    {.name = "snapshot schedule",
+     .args = "[NAME]",
+     .max_args = 1,
+     .about = "Snapshot tenant NAME every DURATION, run by this host's agent (`ferry serve`;\n"
+	      "the schedule is kept in STATE/schedules and survives a restart of the agent).\n"
+	      "After each run the --keep-* policy, if any, prunes its snapshots. A failed\n"
+	      "run is logged and the next comes a period later. --list shows them all.\n",
+     .opts = schedule_opts},
     {.name = "snapshot gc",
      .about = "Remove chunks no snapshot names and leftovers of interrupted snapshots.\n",
      .opts = list_opts},
 };
 
-enum { S_INIT, S_CREATE, S_LIST, S_SHOW, S_VERIFY, S_RESTORE, S_RM, S_PRUNE, S_GC };
+enum { S_INIT, S_CREATE, S_LIST, S_SHOW, S_VERIFY, S_RESTORE, S_RM, S_PRUNE, S_SCHED, S_GC };
 
 static void defaults(struct snap_args *a, const struct global_opts *g)
 {
@@ -231,9 +272,8 @@ static int open_store(struct repo *r, const struct snap_args *a, bool exclusive,
 
 static int do_init(struct snap_args *a)
 {
-	struct repo_init_opts o = {.dir = a->store,
-				   .key_file = a->key_file,
-				   .page_chunk = a->page_chunk_kib * 1024};
+	struct repo_init_opts o = {
+	    .dir = a->store, .key_file = a->key_file, .page_chunk = a->page_chunk_kib * 1024};
 	ferr_t err = {0};
 
 	if (a->page_chunk_kib % 4)
@@ -678,49 +718,33 @@ static int do_gc(struct snap_args *a)
 	return rc < 0 ? cmd_report("snapshot gc", &err) : FX_OK;
 }
 
-static int prune_apply(struct repo *r, struct snap_args *a, snapm_t **v, size_t n, struct jw *w,
-		       ferr_t *err)
-{
-	struct keep_item *items = calloc(n ? n : 1, sizeof(*items));
-	char t[32], why[128];
-	int rc = 0;
+struct prune_out {
+	struct jw *w;
+};
 
-	if (!items)
-		return ferr_set(err, FX_FAIL, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		items[i].time = v[i]->time;
-	if (retention_apply(&a->keep, items, n, err) < 0)
-		return free(items), -1;
-	if (w)
-		jw_arr_begin(w, "snapshots");
-	for (size_t i = n; i-- > 0;) {
-		retention_reasons(items[i].reasons, why, sizeof(why));
-		if (w) {
-			jw_obj_begin(w, NULL);
-			jw_str(w, "id", v[i]->id);
-			jw_int(w, "time", v[i]->time);
-			jw_bool(w, "keep", items[i].keep);
-			jw_str(w, "reasons", why);
-			jw_obj_end(w);
-		} else {
-			printf("%-6s %s  %s  %s\n", items[i].keep ? "keep" : "remove", v[i]->id,
-			       fmt_time(v[i]->time, t, sizeof(t)), why);
-		}
-		if (!items[i].keep && !a->dry_run && rc == 0)
-			rc = repo_remove(r, v[i]->id, err);
+static void prune_row(const snapm_t *m, bool keep, unsigned reasons, void *arg)
+{
+	struct prune_out *o = arg;
+	char t[32], why[128];
+
+	retention_reasons(reasons, why, sizeof(why));
+	if (o->w) {
+		jw_obj_begin(o->w, NULL);
+		jw_str(o->w, "id", m->id);
+		jw_int(o->w, "time", m->time);
+		jw_bool(o->w, "keep", keep);
+		jw_str(o->w, "reasons", why);
+		jw_obj_end(o->w);
+	} else {
+		printf("%-6s %s  %s  %s\n", keep ? "keep" : "remove", m->id,
+		       fmt_time(m->time, t, sizeof(t)), why);
 	}
-	if (w)
-		jw_arr_end(w);
-	free(items);
-	return rc;
 }
 
 static int do_prune(struct snap_args *a, const char *tenant)
 {
 	struct repo r;
 	struct jw w, *wp = NULL;
-	snapm_t **v = NULL;
-	size_t n = 0;
 	ferr_t err = {0};
 	int rc;
 
@@ -735,12 +759,14 @@ static int do_prune(struct snap_args *a, const char *tenant)
 		jw_obj_begin(&w, NULL);
 		jw_bool(&w, "dry_run", a->dry_run);
 	}
-	rc = snap_list(&r, tenant, &v, &n, NULL, &err);
-	if (rc == 0)
-		rc = prune_apply(&r, a, v, n, wp, &err);
-	if (rc == 0 && !a->dry_run)
+	struct prune_out po = {wp};
+	if (wp)
+		jw_arr_begin(wp, "snapshots");
+	rc = snap_prune(&r, tenant, &a->keep, a->dry_run, prune_row, &po, &err);
+	if (wp)
+		jw_arr_end(wp);
+	if (rc >= 0 && !a->dry_run)
 		rc = gc_report(&r, a, wp, &err);
-	snap_list_free(v, n);
 	repo_close(&r);
 	if (wp) {
 		jw_obj_end(&w);
@@ -749,8 +775,93 @@ static int do_prune(struct snap_args *a, const char *tenant)
 	return rc < 0 ? cmd_report("snapshot prune", &err) : FX_OK;
 }
 
-static const char *const sub_names[] = {"init",	   "create", "list",  "show", "verify",
-					"restore", "rm",     "prune", "gc"};
+static void sched_json(struct jw *w, const struct sched_entry *e)
+{
+	jw_obj_begin(w, NULL);
+	jw_str(w, "tenant", e->tenant);
+	jw_int(w, "every", e->every);
+	jw_str(w, "store", e->store);
+	jw_int(w, "last_run", e->last_run);
+	jw_bool(w, "last_ok", e->last_ok);
+	jw_str(w, "last_result", e->last_result);
+	jw_str(w, "last_id", e->last_id);
+	jw_double(w, "last_frozen_ms", e->last_frozen_ms);
+	jw_int(w, "next_run", e->next_run);
+	jw_int(w, "runs", e->runs);
+	jw_int(w, "failures", e->failures);
+	jw_obj_end(w);
+}
+
+static int sched_show(struct snap_args *a, const struct global_opts *g)
+{
+	struct sched_entry *v;
+	size_t n;
+	ferr_t err = {0};
+	char t1[32], t2[32];
+
+	if (sched_list(g->state_dir, &v, &n, &err) < 0)
+		return cmd_report("snapshot schedule", &err);
+	if (a->json) {
+		struct jw w;
+		jw_init(&w, stdout);
+		jw_obj_begin(&w, NULL);
+		jw_arr_begin(&w, "schedules");
+		for (size_t i = 0; i < n; i++)
+			sched_json(&w, &v[i]);
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+		jw_finish(&w);
+	} else {
+		printf("%-16s %8s  %-20s  %9s  %-20s  %s\n", "TENANT", "EVERY_S", "LAST_RUN",
+		       "FROZEN_MS", "NEXT_RUN", "LAST_RESULT");
+		for (size_t i = 0; i < n; i++)
+			printf("%-16s %8lld  %-20s  %9.1f  %-20s  %s\n", v[i].tenant,
+			       (long long)v[i].every,
+			       v[i].last_run ? fmt_time(v[i].last_run, t1, sizeof(t1)) : "never",
+			       v[i].last_frozen_ms, fmt_time(v[i].next_run, t2, sizeof(t2)),
+			       v[i].last_result[0] ? v[i].last_result : "-");
+	}
+	free(v);
+	return FX_OK;
+}
+
+static int do_schedule(struct snap_args *a, const char *name, const struct global_opts *g)
+{
+	struct sched_entry e = {0};
+	ferr_t err = {0};
+
+	if (a->list)
+		return sched_show(a, g);
+	if (!name)
+		return opts_usage_error(&specs[S_SCHED], "give a tenant NAME or --list");
+	if (a->off) {
+		if (sched_remove(g->state_dir, name, &err) < 0)
+			return cmd_report("snapshot schedule", &err);
+		printf("schedule of %s removed\n", name);
+		return FX_OK;
+	}
+	if (a->every <= 0)
+		return opts_usage_error(&specs[S_SCHED], "--every DURATION is needed");
+	if (!tenant_name_valid(name))
+		return opts_usage_error(&specs[S_SCHED], "invalid tenant name '%s'", name);
+	snprintf(e.tenant, sizeof(e.tenant), "%s", name);
+	/* the agent runs elsewhere: absolute paths */
+	if (!realpath(a->store, e.store) || !realpath(a->key_file, e.key_file)) {
+		ferr_sys(&err, FX_NOTFOUND, "store %s or key %s", a->store, a->key_file);
+		return cmd_report("snapshot schedule", &err);
+	}
+	e.every = a->every;
+	e.keep = a->keep;
+	e.next_run = wall_time();
+	if (sched_save(g->state_dir, &e, &err) < 0)
+		return cmd_report("snapshot schedule", &err);
+	printf("%s: a snapshot every %llds into %s, run by `ferry serve` (first now)\n", name,
+	       (long long)e.every, e.store);
+	return FX_OK;
+}
+
+static const char *const sub_names[] = {"init",	   "create", "list",  "show",	  "verify",
+					"restore", "rm",     "prune", "schedule", "gc"};
 
 static void snapshot_usage(FILE *f)
 {
@@ -764,9 +875,9 @@ static void snapshot_usage(FILE *f)
 		   "  restore   roll a tenant back to a snapshot\n"
 		   "  rm        remove a snapshot\n"
 		   "  prune     remove snapshots by retention policy, then gc\n"
+		   "  schedule  periodic snapshots, run by `ferry serve`\n"
 		   "  gc        remove unreferenced chunks\n\n"
-		   "Not yet: schedule (periodic snapshots by `ferry serve`), restore --to "
-		   "HOST:PORT.\n"
+		   "Not yet: restore --to HOST:PORT.\n"
 		   "Run 'ferry snapshot SUBCOMMAND --help' for its options.\n");
 }
 
@@ -808,6 +919,8 @@ int cmd_snapshot(int argc, char **argv, const struct global_opts *g)
 		return do_rm(&a, arg);
 	case S_PRUNE:
 		return do_prune(&a, arg);
+	case S_SCHED:
+		return do_schedule(&a, arg, g);
 	default:
 		return do_gc(&a);
 	}

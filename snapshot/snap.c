@@ -260,3 +260,36 @@ int snap_restore(const struct snap_restore_opts *o, struct snap_restore_result *
 	repo_close(&repo);
 	return rc;
 }
+
+int snap_prune(struct repo *r, const char *tenant, const struct keep_policy *p, bool dry_run,
+	       snap_prune_fn fn, void *arg, ferr_t *err)
+{
+	struct keep_item *items;
+	snapm_t **v;
+	size_t n;
+	int rc = 0, removed = 0;
+
+	if (retention_empty(p))
+		return ferr_set(err, FX_USAGE, "no retention policy: nothing would be kept");
+	if (snap_list(r, tenant, &v, &n, NULL, err) < 0)
+		return -1;
+	if (!(items = calloc(n ? n : 1, sizeof(*items)))) {
+		snap_list_free(v, n);
+		return ferr_set(err, FX_FAIL, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		items[i].time = v[i]->time;
+	rc = retention_apply(p, items, n, err);
+	for (size_t i = n; rc == 0 && i-- > 0;) {
+		if (fn)
+			fn(v[i], items[i].keep, items[i].reasons, arg);
+		if (items[i].keep)
+			continue;
+		removed++;
+		if (!dry_run)
+			rc = repo_remove(r, v[i]->id, err);
+	}
+	free(items);
+	snap_list_free(v, n);
+	return rc < 0 ? -1 : removed;
+}

@@ -11,6 +11,7 @@
 
 #include "lib/err.h"
 #include "snapshot/repo.h"
+#include "snapshot/retention.h"
 
 struct snap_create_opts {
 	const char *state_dir;
@@ -59,5 +60,13 @@ int snap_restore(const struct snap_restore_opts *o, struct snap_restore_result *
 int snap_list(struct repo *r, const char *tenant, snapm_t ***out, size_t *n, size_t *bad,
 	      ferr_t *err);
 void snap_list_free(snapm_t **v, size_t n);
+
+/* Apply a retention policy to the snapshots of tenant (the caller holds the
+ * store's exclusive lock): fn is told of each, newest first, kept or not
+ * and why; without dry_run the others are removed. Returns how many were
+ * (or would be) removed. */
+typedef void (*snap_prune_fn)(const snapm_t *m, bool keep, unsigned reasons, void *arg);
+int snap_prune(struct repo *r, const char *tenant, const struct keep_policy *p, bool dry_run,
+	       snap_prune_fn fn, void *arg, ferr_t *err);
 
 #endif
