@@ -1,0 +1,87 @@
+#!/bin/bash
+# Snapshot benchmark (docs/snapshots.md): a container tenant with BENCH_MIB of
+# touched memory (wl_memory; a third zero pages, a third pattern pages, a
+# third random) that rewrites random pages at BENCH_DIRTY MiB/s; BENCH_N
+# snapshots into the store, BENCH_GAP seconds apart; after each, in the same
+# run, the baselines: a plain CRIU dump to disk of the same tenant (`ferry
+# dump --leave-running`: CRIU through the same backend, no store) for frozen
+# time and bytes, and `restic backup` of that image directory (the same path
+# each time) for deduplication. Then a rollback to the BENCH_N/2-th snapshot,
+# which the workload checks.
+#   BENCH_MIB (1024)  BENCH_N (10)  BENCH_DIRTY (MiB/s, default: 1% of the
+#   memory per BENCH_GAP)  BENCH_GAP (5)  BENCH_DIR (/tmp)
+# The tenant's files are not in snapshots yet (the rootfs issue): only its
+# memory and process state are measured.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+FERRY="$ROOT/build/ferry"
+WORKLOADS="$ROOT/build/tests/workloads"
+MIB=${BENCH_MIB:-1024}
+N=${BENCH_N:-10}
+GAP=${BENCH_GAP:-5}
+DIRTY=${BENCH_DIRTY:-$(((MIB + 99) / 100 / GAP > 0 ? (MIB + 99) / 100 / GAP : 1))}
+W=$(mktemp -d "${BENCH_DIR:-/tmp}/ferry-bench-snap.XXXXXX")
+export FERRY_STATE_DIR="$W/state" RESTIC_PASSWORD=bench TZ=UTC
+R="$W/rootfs" name=bench-snap
+S=(--store "$W/store" --key-file "$W/key")
+
+cleanup() {
+	set +e
+	"$FERRY" kill "$name" >/dev/null 2>&1
+	"$FERRY" rm "$name" >/dev/null 2>&1
+	rm -rf "$W"
+}
+trap cleanup EXIT
+[ -x "$FERRY" ] && [ -x "$WORKLOADS/wl_memory" ] || {
+	echo "bench: build first (make test-bins)" >&2
+	exit 1
+}
+command -v restic >/dev/null || { echo "bench: restic missing (make deps)" >&2; exit 1; }
+mkdir -p "$R"/{bin,proc,dev,tmp,sys,etc}
+cp /bin/busybox "$R/bin/busybox"
+# its own name: a test runner elsewhere on the machine kills wl_* processes
+cp "$WORKLOADS/wl_memory" "$R/bin/benchwl_snap"
+"$FERRY" snapshot init "${S[@]}" >/dev/null
+restic init --repo "$W/restic" -q
+"$FERRY" run "$name" --rootfs "$R" -- /bin/benchwl_snap --mib "$MIB" --dirty "$DIRTY" >/dev/null
+for _ in $(seq 600); do [ -e "$R/tmp/wl.ready" ] && break; sleep 0.1; done
+[ -e "$R/tmp/wl.ready" ] || { echo "bench: workload not ready" >&2; exit 1; }
+echo "bench: $MIB MiB tenant, $N snapshots ${GAP}s apart, dirtying $DIRTY MiB/s"
+
+jget() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
+bytes() { du -sb "$1" | cut -f1; }
+ids=() tenant_bytes=0 max_pct=0 sum_fr=0 sum_cr=0 prev_store=0 prev_restic=0
+for i in $(seq "$N"); do
+	sleep "$GAP"
+	"$FERRY" snapshot create "$name" "${S[@]}" --json >"$W/c.json"
+	ids+=("$(jget "$W/c.json" id)")
+	fr=$(jget "$W/c.json" frozen_ms) added=$(jget "$W/c.json" added)
+	tenant_bytes=$(jget "$W/c.json" size)
+	store=$(bytes "$W/store")
+	rm -rf "$W/img"
+	"$FERRY" dump "$name" --leave-running -D "$W/img" --json >"$W/d.json"
+	cfr=$(jget "$W/d.json" frozen_ms) cbytes=$(jget "$W/d.json" size)
+	restic backup --repo "$W/restic" -q "$W/img" >/dev/null
+	rest=$(bytes "$W/restic")
+	echo "RESULT case=snapshot n=$i frozen_ms=$fr added=$added store_disk_added=$((store - prev_store)) store_total=$store"
+	echo "RESULT case=criu_dump n=$i frozen_ms=$cfr bytes=$cbytes"
+	echo "RESULT case=restic n=$i added=$((rest - prev_restic)) repo_total=$rest"
+	if ((i > 1)); then
+		pct=$(python3 -c "print(round(100.0 * $added / $tenant_bytes, 2))")
+		max_pct=$(python3 -c "print(max($max_pct, $pct))")
+		sum_fr=$(python3 -c "print($sum_fr + $fr)")
+		sum_cr=$(python3 -c "print($sum_cr + $cfr)")
+	fi
+	prev_store=$store prev_restic=$rest
+done
+back=${ids[$((N / 2 - 1))]}
+rm -f "$R/tmp/wl.result"
+"$FERRY" snapshot restore "$back" "${S[@]}" --json >"$W/r.json"
+pid=$("$FERRY" ps --json | python3 -c 'import json,sys; print([t["pid"] for t in json.load(sys.stdin)["tenants"] if t["name"]==sys.argv[1]][0])' "$name")
+sleep 1
+kill -USR1 "$pid"
+for _ in $(seq 600); do [ -s "$R/tmp/wl.result" ] && break; sleep 0.1; done
+res=$(cat "$R/tmp/wl.result" 2>/dev/null || echo none)
+echo "RESULT case=rollback snapshot=$((N / 2)) restore_ms=$(jget "$W/r.json" total_ms) selfcheck=$res"
+ratio=$(python3 -c "print(round($sum_fr / $sum_cr, 2) if $sum_cr else 0)")
+echo "RESULT case=summary tenant_bytes=$tenant_bytes max_incr_pct=$max_pct frozen_ratio_vs_criu=$ratio store_total=$prev_store restic_total=$prev_restic selfcheck=$res"
