@@ -40,5 +40,6 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g);
 int cmd_evacuate(int argc, char **argv, const struct global_opts *g);
 int cmd_criu_hook(int argc, char **argv, const struct global_opts *g);
 int cmd_snapshot(int argc, char **argv, const struct global_opts *g);
+int cmd_inspect(int argc, char **argv, const struct global_opts *g);
 
 #endif

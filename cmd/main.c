@@ -23,6 +23,7 @@ static const struct cmd_desc commands[] = {
     {"migrate", cmd_migrate, "live-migrate a tenant to a peer host"},
     {"evacuate", cmd_evacuate, "migrate every tenant of this host to a peer"},
     {"snapshot", cmd_snapshot, "encrypted, deduplicated snapshots: create, verify, roll back"},
+    {"inspect", cmd_inspect, "what an image set or a snapshot holds (processes, files, memory)"},
     {"criu-hook", cmd_criu_hook, "internal: CRIU's action script during a post-copy migrate"},
 };
 

@@ -108,7 +108,9 @@ static int add_run(const FerrySnap__PagemapEntry *e, struct page_run **runs, siz
 {
 	bool present = e->has_flags ? (e->flags & PE_PRESENT) : !e->in_parent;
 
-	if (!present || !e->nr_pages)
+	uint64_t nr = e->has_pages ? e->pages : e->nr_pages;
+
+	if (!present || !nr || nr > UINT32_MAX)
 		return 0;
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 64;
@@ -118,7 +120,7 @@ static int add_run(const FerrySnap__PagemapEntry *e, struct page_run **runs, siz
 		*runs = nr;
 		*cap = nc;
 	}
-	(*runs)[(*n)++] = (struct page_run){e->vaddr, e->nr_pages};
+	(*runs)[(*n)++] = (struct page_run){e->vaddr, (uint32_t)nr};
 	return 0;
 }
 

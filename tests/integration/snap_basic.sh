@@ -46,6 +46,15 @@ n=$("$FERRY" snapshot list "$name" "${S[@]}" --json | python3 -c 'import json,sy
 "$FERRY" snapshot show "${id1:0:8}" "${S[@]}" | tee "$T/show" | head -12
 grep -q "pages-1.img.*(pages)" "$T/show" || t_fail "show: no page-chunked pages image"
 "$FERRY" snapshot verify --all --read-data "${S[@]}" || t_fail "verify --read-data failed"
+# inspect: the process tree decoded from CRIU's images inside the snapshot
+"$FERRY" inspect "$id1" "${S[@]}" || t_fail "inspect failed"
+"$FERRY" inspect "$id1" "${S[@]}" --json | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+p = [x for x in v["processes"] if x["comm"] == "snapwl_mem"]
+assert p and p[0]["cmdline"] == "/bin/snapwl_mem --mib 64", v["processes"]
+assert v["tenant"] == "snap-basic" and v["memory_dumped"] > 32 << 20 and v["frozen_ms"] > 0, v
+' || t_fail "inspect did not decode the tenant's process"
 
 # encrypted at rest: wl_memory's pattern pages are in the tenant's memory,
 # never in a store file (32 bytes of the 64-bit pattern, little-endian)
