@@ -10,6 +10,10 @@
 # which the workload checks.
 #   BENCH_MIB (1024)  BENCH_N (10)  BENCH_DIRTY (MiB/s, default: 1% of the
 #   memory per BENCH_GAP)  BENCH_GAP (5)  BENCH_DIR (/tmp)
+#   BENCH_PAGE_CHUNK (16 KiB: the store's page chunk)
+# The workload dirties at a steady rate, so what changes between two
+# snapshots is rate x the cycle's time (sleep + snapshot + baselines):
+# each line says the cycle's seconds and that estimate (dirtied_est).
 # The tenant's files are not in snapshots yet (the rootfs issue): only its
 # memory and process state are measured.
 set -euo pipefail
@@ -41,7 +45,7 @@ mkdir -p "$R"/{bin,proc,dev,tmp,sys,etc}
 cp /bin/busybox "$R/bin/busybox"
 # its own name: a test runner elsewhere on the machine kills wl_* processes
 cp "$WORKLOADS/wl_memory" "$R/bin/benchwl_snap"
-"$FERRY" snapshot init "${S[@]}" >/dev/null
+"$FERRY" snapshot init "${S[@]}" --page-chunk "${BENCH_PAGE_CHUNK:-16}" >/dev/null
 restic init --repo "$W/restic" -q
 "$FERRY" run "$name" --rootfs "$R" -- /bin/benchwl_snap --mib "$MIB" --dirty "$DIRTY" >/dev/null
 for _ in $(seq 600); do [ -e "$R/tmp/wl.ready" ] && break; sleep 0.1; done
@@ -51,8 +55,12 @@ echo "bench: $MIB MiB tenant, $N snapshots ${GAP}s apart, dirtying $DIRTY MiB/s"
 jget() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 bytes() { du -sb "$1" | cut -f1; }
 ids=() tenant_bytes=0 max_pct=0 sum_fr=0 sum_cr=0 prev_store=0 prev_restic=0
+t_prev=$(date +%s.%N)
 for i in $(seq "$N"); do
 	sleep "$GAP"
+	now=$(date +%s.%N)
+	cycle=$(python3 -c "print(round($now - $t_prev, 1))")
+	t_prev=$now
 	"$FERRY" snapshot create "$name" "${S[@]}" --json >"$W/c.json"
 	ids+=("$(jget "$W/c.json" id)")
 	fr=$(jget "$W/c.json" frozen_ms) added=$(jget "$W/c.json" added)
@@ -63,7 +71,8 @@ for i in $(seq "$N"); do
 	cfr=$(jget "$W/d.json" frozen_ms) cbytes=$(jget "$W/d.json" size)
 	restic backup --repo "$W/restic" -q "$W/img" >/dev/null
 	rest=$(bytes "$W/restic")
-	echo "RESULT case=snapshot n=$i frozen_ms=$fr added=$added store_disk_added=$((store - prev_store)) store_total=$store"
+	est=$(python3 -c "print(int($DIRTY * 1048576 * $cycle))")
+	echo "RESULT case=snapshot n=$i frozen_ms=$fr added=$added store_disk_added=$((store - prev_store)) store_total=$store cycle_s=$cycle dirtied_est=$est"
 	echo "RESULT case=criu_dump n=$i frozen_ms=$cfr bytes=$cbytes"
 	echo "RESULT case=restic n=$i added=$((rest - prev_restic)) repo_total=$rest"
 	if ((i > 1)); then
