@@ -135,7 +135,7 @@ static void test_seal(void)
 	CHECK(seal_unpack(&k, "aae", 3, out, len, &plain, &plen, &err) < 0); /* other place */
 	out[len / 2] ^= 1;
 	CHECK(seal_unpack(&k, "aad", 3, out, len, &plain, &plen, &err) < 0); /* flipped */
-	CHECK(seal_unpack(&k, "aad", 3, out, 10, &plain, &plen, &err) < 0);   /* truncated */
+	CHECK(seal_unpack(&k, "aad", 3, out, 10, &plain, &plen, &err) < 0);  /* truncated */
 	free(out);
 }
 
@@ -219,8 +219,8 @@ static void test_retention_weekly_unsorted(void)
 	retention_apply(&p, it, 6, NULL);
 	CHECK(it[4].keep && it[1].keep);
 	CHECK(!it[0].keep && !it[2].keep && !it[3].keep && !it[5].keep);
-	CHECK(!strcmp(retention_reasons(KEEP_LAST | KEEP_WEEKLY, buf, sizeof(buf)),
-		      "last, weekly"));
+	CHECK(
+	    !strcmp(retention_reasons(KEEP_LAST | KEEP_WEEKLY, buf, sizeof(buf)), "last, weekly"));
 }
 
 static void test_duration(void)
