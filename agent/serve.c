@@ -25,6 +25,7 @@
 #include "transport/chan_tls.h"
 #include "transport/request.h"
 #include "transport/session.h"
+#include "transport/snapxfer.h"
 #include "transport/wire.h"
 #include "transport/xfer.h"
 #include "migrate/dst.h"
@@ -179,7 +180,8 @@ static int build_requests(struct server *s, ferr_t *err)
 {
 	s->xfer.threads = s->o->threads;
 	if (add_requests(s, xfer_requests, &s->xfer, err) < 0 ||
-	    add_requests(s, mig_requests, s->mig, err) < 0)
+	    add_requests(s, mig_requests, s->mig, err) < 0 ||
+	    add_requests(s, snap_requests, NULL, err) < 0)
 		return -1;
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "snapshot/repo.h"
 #include "snapshot/retention.h"
 #include "snapshot/snap.h"
+#include "transport/snapxfer.h"
 
 #define MAX_TAGS 16
 
@@ -32,6 +33,7 @@ struct snap_args {
 	int64_t every;
 	struct tags tags;
 	const char *name;
+	const char *to, *tls_dir, *tls_name, *peer;
 	struct keep_policy keep;
 	unsigned page_chunk_kib;
 	char store_buf[4200], key_buf[4200];
@@ -114,6 +116,28 @@ static const struct opt restore_opts[] = {
      .off = offsetof(struct snap_args, name),
      .arg = "NEW",
      .help = "restore as a new tenant NEW instead of rolling back the snapshot's own"},
+    {.name = "to",
+     .type = OPT_FN,
+     .off = offsetof(struct snap_args, to),
+     .arg = "HOST:PORT",
+     .parse = opt_hostport,
+     .help = "restore on that host's agent (`ferry serve`): only the chunks its store "
+	     "(STATE/snapshots, same key) lacks are sent"},
+    {.name = "tls",
+     .type = OPT_STR,
+     .off = offsetof(struct snap_args, tls_dir),
+     .arg = "DIR",
+     .help = "with --to: the TLS directory (CA and this host's identity, `ferry cert`)"},
+    {.name = "tls-name",
+     .type = OPT_STR,
+     .off = offsetof(struct snap_args, tls_name),
+     .arg = "NAME",
+     .help = "with --to: this host's name in the TLS directory"},
+    {.name = "peer",
+     .type = OPT_STR,
+     .off = offsetof(struct snap_args, peer),
+     .arg = "NAME",
+     .help = "with --to: the name in the peer's certificate (default: the HOST of --to)"},
     O_JSON,
     {0}};
 static const struct opt prune_opts[] = {
@@ -207,7 +231,9 @@ static const struct cmd_spec specs[] = {
      .max_args = 1,
      .about = "Roll a tenant back to a snapshot: every chunk is read and checked first;\n"
 	      "only then is its running incarnation stopped and the snapshot restored in\n"
-	      "its place (or as a new tenant with --name). Not yet: --to HOST:PORT.\n",
+	      "its place (or as a new tenant with --name). With --to, the snapshot is copied\n"
+	      "to that host's store first (only the chunks it lacks) and restored there;\n"
+	      "the tenant here is left alone.\n",
      .opts = restore_opts},
     {.name = "snapshot rm",
      .args = "ID",
@@ -616,6 +642,54 @@ static int do_verify(struct snap_args *a, const char *prefix)
 	return FX_OK;
 }
 
+static int restore_to(struct snap_args *a, const char *id)
+{
+	struct snap_push_opts o = {.store = a->store,
+				   .key_file = a->key_file,
+				   .id = id,
+				   .tls_dir = a->tls_dir,
+				   .my_name = a->tls_name,
+				   .peer = a->peer,
+				   .restore = true,
+				   .as_name = a->name,
+				   .timeout_ms = 60000};
+	struct snap_push_result r;
+	char host[256];
+	ferr_t err = {0};
+
+	if (!a->tls_dir || !a->tls_name)
+		return opts_usage_error(&specs[S_RESTORE], "--to needs --tls DIR and --tls-name");
+	if (parse_hostport(a->to, host, sizeof(host), &o.port, &err) < 0)
+		return cmd_report("snapshot restore", &err);
+	o.host = host;
+	if (snap_push(&o, &r, &err) < 0)
+		return cmd_report("snapshot restore", &err);
+	if (!a->json) {
+		printf("restored snapshot %s on %s as %s, pid %d there%s: sent %u of %u chunks "
+		       "(%llu bytes), restore %.1f ms, total %.1f ms\n",
+		       r.id, a->to, r.name, r.pid, r.replaced ? ", replacing its incarnation" : "",
+		       r.sent, r.chunks, (unsigned long long)r.sent_bytes, r.restore_ms,
+		       r.total_ms);
+		return FX_OK;
+	}
+	struct jw w;
+	jw_init(&w, stdout);
+	jw_obj_begin(&w, NULL);
+	jw_str(&w, "id", r.id);
+	jw_str(&w, "to", a->to);
+	jw_str(&w, "tenant", r.name);
+	jw_int(&w, "pid", r.pid);
+	jw_bool(&w, "replaced", r.replaced);
+	jw_uint(&w, "chunks", r.chunks);
+	jw_uint(&w, "sent", r.sent);
+	jw_uint(&w, "sent_bytes", r.sent_bytes);
+	jw_double(&w, "restore_ms", r.restore_ms);
+	jw_double(&w, "total_ms", r.total_ms);
+	jw_obj_end(&w);
+	jw_finish(&w);
+	return FX_OK;
+}
+
 static int do_restore(struct snap_args *a, const char *id, const struct global_opts *g)
 {
 	struct snap_restore_opts o = {.state_dir = g->state_dir,
@@ -627,6 +701,8 @@ static int do_restore(struct snap_args *a, const char *id, const struct global_o
 	char criu[4096];
 	ferr_t err = {0};
 
+	if (a->to)
+		return restore_to(a, id);
 	if (criu_locate(g->criu, criu, sizeof(criu), NULL, &err) < 0)
 		return cmd_report("snapshot restore", &err);
 	o.criu_path = criu;
@@ -877,7 +953,6 @@ static void snapshot_usage(FILE *f)
 		   "  prune     remove snapshots by retention policy, then gc\n"
 		   "  schedule  periodic snapshots, run by `ferry serve`\n"
 		   "  gc        remove unreferenced chunks\n\n"
-		   "Not yet: restore --to HOST:PORT.\n"
 		   "Run 'ferry snapshot SUBCOMMAND --help' for its options.\n");
 }
 

@@ -306,3 +306,39 @@ int repo_tmpdir(struct repo *r, const char *prefix, char *out, size_t len, ferr_
 		return ferr_sys(err, FX_FAIL, "mkdtemp in %s/tmp", r->dir);
 	return 0;
 }
+
+void repo_key_proof(const struct repo *r, uint8_t out[SEAL_ID_LEN])
+{
+	seal_id(&r->keys, "ferry-store-key-proof", 21, out);
+}
+
+int repo_get_sealed_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint8_t **buf, size_t *len,
+			  ferr_t *err)
+{
+	char path[4200];
+
+	if (repo_has_chunk(r, id, err) < 0)
+		return -1;
+	chunk_path(r, id, path, sizeof(path));
+	return fs_read_all(path, (char **)buf, len, SEAL_MAX + SEAL_OVERHEAD + 1024, err);
+}
+
+int repo_put_sealed_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], const uint8_t *buf,
+			  size_t len, ferr_t *err)
+{
+	char path[4200];
+	uint8_t check[SEAL_ID_LEN], *plain;
+	size_t plen;
+
+	chunk_path(r, id, path, sizeof(path));
+	if (access(path, F_OK) == 0)
+		return 0;
+	if (seal_unpack(&r->keys, id, SEAL_ID_LEN, buf, len, &plain, &plen, err) < 0)
+		return ferr_wrap(err, "chunk %s", strrchr(path, '/') + 1);
+	seal_id(&r->keys, plain, plen, check);
+	free(plain);
+	if (memcmp(check, id, SEAL_ID_LEN))
+		return ferr_set(err, FX_INTEGRITY, "chunk %s: content does not match its name",
+				strrchr(path, '/') + 1);
+	return write_new(r, path, buf, len, err);
+}

@@ -98,6 +98,8 @@ typedef void (*repo_bad_fn)(const snapm_t *m, const char *path, const char *why,
 struct idset;
 struct idset *idset_new(void);
 void idset_free(struct idset *s);
+bool idset_has(const struct idset *s, const uint8_t *id);
+int idset_add(struct idset *s, const uint8_t *id); /* -1: out of memory */
 /* Check m: every chunk present (read_data: decrypted, authenticated, its
  * name checked). done: chunks already found good (shared between calls).
  * Returns the number of broken files (each reported), < 0 on error. */
@@ -110,6 +112,28 @@ struct repo_gc_stats {
 /* Remove chunks no manifest names and leftovers in tmp/ (the caller holds
  * the exclusive lock). Refuses when a manifest cannot be read. */
 int repo_gc(struct repo *r, struct repo_gc_stats *st, ferr_t *err);
+
+/* ---- copying snapshots between stores that share a key (restore --to) ---- */
+
+/* HMAC of a fixed text under the id key: equal in two stores only when
+ * they have the same key (reveals nothing else). */
+void repo_key_proof(const struct repo *r, uint8_t out[SEAL_ID_LEN]);
+/* A chunk's or a manifest's sealed bytes as stored (*buf malloc'd). */
+int repo_get_sealed_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint8_t **buf, size_t *len,
+			  ferr_t *err);
+int repo_get_sealed_manifest(struct repo *r, const char *id, uint8_t **buf, size_t *len,
+			     ferr_t *err);
+/* Store a sealed chunk from elsewhere: it must open under this store's key
+ * and match its name (FX_INTEGRITY); nothing when it is there already.
+ * Returns 1 when written. */
+int repo_put_sealed_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], const uint8_t *buf,
+			  size_t len, ferr_t *err);
+/* Open a sealed manifest from elsewhere (*m: free with snapm_free) and,
+ * with write, store it (after syncfs) as snapshots/<id>. */
+int repo_open_sealed_manifest(struct repo *r, const char *id, const uint8_t *buf, size_t len,
+			      snapm_t **m, ferr_t *err);
+int repo_put_sealed_manifest(struct repo *r, const char *id, const uint8_t *buf, size_t len,
+			     ferr_t *err);
 
 /* A fresh directory under STORE/tmp (prefix-XXXXXX) into out. */
 int repo_tmpdir(struct repo *r, const char *prefix, char *out, size_t len, ferr_t *err);

@@ -47,12 +47,12 @@ static size_t idset_slot(const struct idset *s, const uint8_t *id)
 			return i;
 }
 
-static bool idset_has(const struct idset *s, const uint8_t *id)
+bool idset_has(const struct idset *s, const uint8_t *id)
 {
 	return s->cap && s->used[idset_slot(s, id)];
 }
 
-static int idset_add(struct idset *s, const uint8_t *id)
+int idset_add(struct idset *s, const uint8_t *id)
 {
 	if (2 * (s->n + 1) > s->cap) {
 		struct idset ns = {.cap = s->cap ? s->cap * 2 : 1024};

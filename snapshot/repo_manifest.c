@@ -121,24 +121,31 @@ out:
 	return rc;
 }
 
-int repo_read_manifest(struct repo *r, const char *id, snapm_t **m, ferr_t *err)
+int repo_get_sealed_manifest(struct repo *r, const char *id, uint8_t **buf, size_t *len,
+			     ferr_t *err)
 {
-	char path[4200], aad[64], *buf;
-	uint8_t *plain;
-	size_t len, plen;
+	char path[4200];
 
 	if (manifest_path(r, id, path, sizeof(path), err) < 0)
 		return -1;
 	if (access(path, F_OK) < 0)
 		return ferr_set(err, FX_NOTFOUND, "no snapshot %s in %s", id, r->dir);
-	if (fs_read_all(path, &buf, &len, SEAL_MAX + SEAL_OVERHEAD, err) < 0)
-		return -1;
+	return fs_read_all(path, (char **)buf, len, SEAL_MAX + SEAL_OVERHEAD, err);
+}
+
+int repo_open_sealed_manifest(struct repo *r, const char *id, const uint8_t *buf, size_t len,
+			      snapm_t **m, ferr_t *err)
+{
+	char aad[64];
+	uint8_t *plain;
+	size_t plen;
+
+	*m = NULL;
+	if (strlen(id) != REPO_ID_LEN || strspn(id, "0123456789abcdef") != REPO_ID_LEN)
+		return ferr_set(err, FX_INTEGRITY, "'%s' is not a snapshot id", id);
 	snprintf(aad, sizeof(aad), AAD_PREFIX "%s", id);
-	if (seal_unpack(&r->keys, aad, strlen(aad), (uint8_t *)buf, len, &plain, &plen, err) < 0) {
-		free(buf);
+	if (seal_unpack(&r->keys, aad, strlen(aad), buf, len, &plain, &plen, err) < 0)
 		return ferr_wrap(err, "snapshot %s: manifest", id);
-	}
-	free(buf);
 	*m = ferry_snap__manifest__unpack(NULL, plen, plain);
 	free(plain);
 	if (!*m || (*m)->version != SNAPM_VERSION || strcmp((*m)->id, id)) {
@@ -147,6 +154,36 @@ int repo_read_manifest(struct repo *r, const char *id, snapm_t **m, ferr_t *err)
 		return ferr_set(err, FX_INTEGRITY, "snapshot %s: unreadable manifest", id);
 	}
 	return 0;
+}
+
+int repo_put_sealed_manifest(struct repo *r, const char *id, const uint8_t *buf, size_t len,
+			     ferr_t *err)
+{
+	char path[4200];
+	int fd, rc = -1;
+
+	if (manifest_path(r, id, path, sizeof(path), err) < 0)
+		return -1;
+	if ((fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		rc = syncfs(fd);
+		close(fd);
+	}
+	if (rc < 0)
+		return ferr_sys(err, FX_FAIL, "syncfs %s", r->dir);
+	return fs_write_atomic(path, buf, len, 0600, err);
+}
+
+int repo_read_manifest(struct repo *r, const char *id, snapm_t **m, ferr_t *err)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if (repo_get_sealed_manifest(r, id, &buf, &len, err) < 0)
+		return -1;
+	rc = repo_open_sealed_manifest(r, id, buf, len, m, err);
+	free(buf);
+	return rc;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -58,6 +58,7 @@ ids=() tenant_bytes=0 max_pct=0 sum_fr=0 sum_cr=0 prev_store=0 prev_restic=0
 t_prev=$(date +%s.%N)
 for i in $(seq "$N"); do
 	sleep "$GAP"
+	sync # both dumps start from a clean page cache
 	now=$(date +%s.%N)
 	cycle=$(python3 -c "print(round($now - $t_prev, 1))")
 	t_prev=$now
@@ -67,6 +68,7 @@ for i in $(seq "$N"); do
 	tenant_bytes=$(jget "$W/c.json" size)
 	store=$(bytes "$W/store")
 	rm -rf "$W/img"
+	sync
 	"$FERRY" dump "$name" --leave-running -D "$W/img" --json >"$W/d.json"
 	cfr=$(jget "$W/d.json" frozen_ms) cbytes=$(jget "$W/d.json" size)
 	restic backup --repo "$W/restic" -q "$W/img" >/dev/null
