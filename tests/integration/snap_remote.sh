@@ -75,6 +75,8 @@ C="$T/state-c"
 mkdir -p "$C"
 FERRY_STATE_DIR="$C" "$FERRY" snapshot init >/dev/null
 kill "$H_PID"
+while kill -0 "$H_PID" 2>/dev/null; do sleep 0.1; done
+rm -f "$H_LOG" # h_serve waits for "listening" in it
 h_serve b "$C" "$T/certs" b
 t_expect_fail 5 "another key" h_exec a "$FERRY" snapshot restore "$id2" "${S[@]}" \
 	--to "$(h_addr b):7000" --tls "$T/certs" --tls-name a --peer b
