@@ -41,11 +41,15 @@ if ((!unit_only)); then
 fi
 
 # leftovers NAME: a test must not leave workload processes behind (they would
-# confuse the tests after it); name and kill any that are still alive.
+# confuse the tests after it); name and kill any that are still alive. Only
+# processes of this checkout's tests count (their program or root lies under
+# build/): another checkout's test run on the same machine is not ours.
 leftovers() {
-	local p left=()
+	local p exe root left=()
 	for p in $(pgrep '^wl_'); do
 		[ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" = Z ] && continue
+		exe=$(readlink "/proc/$p/exe" 2>/dev/null) root=$(readlink "/proc/$p/root" 2>/dev/null)
+		[[ "$exe" == "$ROOT/build/"* || "$root" == "$ROOT/build/"* ]] || continue
 		left+=("$p($(cat "/proc/$p/comm" 2>/dev/null))")
 		kill -9 "$p" 2>/dev/null
 	done
