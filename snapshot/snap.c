@@ -2,10 +2,12 @@
 #define LOG_PREFIX "snap"
 #include "snapshot/snap.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
@@ -116,8 +118,18 @@ static int create_locked(struct repo *repo, const struct snap_create_opts *o,
 	uint64_t t1;
 	int rc = -1;
 
-	if (dump_tenant(&d, &dr, err) < 0)
+	if (dump_tenant(&d, &dr, err) < 0) {
+		struct statvfs v;
+		/* CRIU's own write failed: say so when the store's disk is full (the
+		 * space may be free again once CRIU removed what it wrote: its log
+		 * tail in err names the errno) */
+		if ((statvfs(stage, &v) == 0 && (uint64_t)v.f_bavail * v.f_frsize < (1U << 20)) ||
+		    strstr(err->msg, strerror(ENOSPC))) {
+			err->code = FX_NOSPACE;
+			ferr_wrap(err, "the store's file system is full");
+		}
 		return ferr_wrap(err, "snapshot of %s", o->name);
+	}
 	if (!(m = snapm_new(dr.name, tenant_kind_str(dr.kind)))) {
 		ferr_set(err, FX_FAIL, "out of memory");
 		goto out;

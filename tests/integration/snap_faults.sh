@@ -79,6 +79,15 @@ for rc in $rc1 $rc2; do ((rc == 0 || rc == 4)) || t_fail "a concurrent create fa
 "$FERRY" snapshot verify --all --read-data "${S[@]}" || t_fail "verify after concurrent creates"
 alive "concurrent creates"
 
+# prune while a reader reads the snapshots it removes: the reader holds the
+# store's shared lock (restore takes it the same way), prune waits for it
+"$FERRY" snapshot verify --all --read-data "${S[@]}" >"$T/v2" 2>&1 &
+pv=$!
+sleep 0.05
+"$FERRY" snapshot prune "$name" --keep-last 1 "${S[@]}" || t_fail "prune failed"
+wait $pv || { cat "$T/v2"; t_fail "a verify running during prune failed"; }
+"$FERRY" snapshot verify --all --read-data "${S[@]}" || t_fail "verify after prune"
+
 # a store on a small tmpfs: full during the staged dump (6 MiB), and while
 # chunks are written (20 MiB: the 16 MiB of staged images fit)
 for size in 6 20; do
@@ -91,6 +100,7 @@ for size in 6 20; do
 	"$FERRY" snapshot create "$name" --store "$d/store" --key-file "$T/key" >"$T/out" 2>"$T/err" || rc=$?
 	cat "$T/out" "$T/err"
 	((rc != 0)) || t_fail "a snapshot fitted in ${size} MiB: the test proves nothing"
+	((rc == 8)) || t_fail "store full (${size} MiB): exit code $rc, want 8"
 	alive "store full (${size} MiB)"
 	n=$("$FERRY" snapshot list --store "$d/store" --key-file "$T/key" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["snapshots"]))')
 	((n == 0)) || t_fail "a half snapshot is visible"
