@@ -36,6 +36,7 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 [ -x "$FERRY" ] && [ -x "$WORKLOADS/wl_memory" ] || {
 	echo "bench: build first (make test-bins)" >&2
 	exit 1
