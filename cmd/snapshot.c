@@ -958,7 +958,7 @@ static void snapshot_usage(FILE *f)
 
 int cmd_snapshot(int argc, char **argv, const struct global_opts *g)
 {
-	struct snap_args a = {.page_chunk_kib = 16};
+	struct snap_args a = {.page_chunk_kib = 4};
 	int sub = -1, pos, rc;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

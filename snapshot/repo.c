@@ -24,7 +24,7 @@
 #define DEF_CDC_MIN	 (4U << 10)
 #define DEF_CDC_AVG	 (16U << 10)
 #define DEF_CDC_MAX	 (64U << 10)
-#define DEF_PAGE_CHUNK	 (16U << 10)
+#define DEF_PAGE_CHUNK	 (4U << 10)
 #define KEY_CHECK_DOMAIN "ferry-store"
 
 static int path_in(const struct repo *r, char *buf, size_t len, const char *rel, ferr_t *err)

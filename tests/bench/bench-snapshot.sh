@@ -10,7 +10,7 @@
 # which the workload checks.
 #   BENCH_MIB (1024)  BENCH_N (10)  BENCH_DIRTY (MiB/s, default: 1% of the
 #   memory per BENCH_GAP)  BENCH_GAP (5)  BENCH_DIR (/tmp)
-#   BENCH_PAGE_CHUNK (16 KiB: the store's page chunk)
+#   BENCH_PAGE_CHUNK (4 KiB: the store's page chunk)
 # The workload dirties at a steady rate, so what changes between two
 # snapshots is rate x the cycle's time (sleep + snapshot + baselines):
 # each line says the cycle's seconds and that estimate (dirtied_est).
@@ -46,7 +46,7 @@ mkdir -p "$R"/{bin,proc,dev,tmp,sys,etc}
 cp /bin/busybox "$R/bin/busybox"
 # its own name: a test runner elsewhere on the machine kills wl_* processes
 cp "$WORKLOADS/wl_memory" "$R/bin/benchwl_snap"
-"$FERRY" snapshot init "${S[@]}" --page-chunk "${BENCH_PAGE_CHUNK:-16}" >/dev/null
+"$FERRY" snapshot init "${S[@]}" --page-chunk "${BENCH_PAGE_CHUNK:-4}" >/dev/null
 restic init --repo "$W/restic" -q
 "$FERRY" run "$name" --rootfs "$R" -- /bin/benchwl_snap --mib "$MIB" --dirty "$DIRTY" >/dev/null
 for _ in $(seq 600); do [ -e "$R/tmp/wl.ready" ] && break; sleep 0.1; done

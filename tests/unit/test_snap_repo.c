@@ -103,6 +103,7 @@ static void setup(void)
 	o.dir = store;
 	o.key_file = key;
 	o.new_key = true;
+	o.page_chunk = 16384; /* the cuts below */
 	CHECK(repo_init(&o, NULL) == 0);
 }
 
