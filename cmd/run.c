@@ -14,6 +14,7 @@
 #include "lib/json.h"
 #include "tenant/net.h"
 #include "tenant/registry.h"
+#include "tenant/userns.h"
 #include "lib/util.h"
 
 struct run_opts {
@@ -21,6 +22,7 @@ struct run_opts {
 	const char *rootfs;
 	const char *net;
 	bool host_only;
+	bool userns;
 	bool json;
 	int argc;
 	char **argv;
@@ -45,6 +47,12 @@ static const struct opt run_opts[] = {
      .off = offsetof(struct run_opts, host_only),
      .help = "accept an ADDR outside every host subnet: the tenant is reached from this "
 	     "host only and cannot be migrated"},
+    {.name = "userns",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, userns),
+     .help = "run the tenant in a user namespace of its own: its root is an unprivileged "
+	     "host ID range allocated per tenant (65536 IDs from 100000 on); the rootfs's "
+	     "owners are shifted into that range once (docs/isolation.md)"},
     OPTS_JSON(struct run_opts, json),
     {0},
 };
@@ -122,7 +130,14 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	if (check_free(g->state_dir, o->name, err) < 0)
 		goto out;
 
-	struct tenant_start so = {.name = o->name,
+	struct tenant_iso iso = {0};
+	if (o->userns) {
+		if (userns_alloc(g->state_dir, &iso.id_base, err) < 0)
+			goto out;
+		iso.id_count = USERNS_SIZE;
+	}
+	struct tenant_start so = {.iso = &iso,
+				  .name = o->name,
 				  .rootfs = rootfs,
 				  .net = o->net,
 				  .host_only = o->host_only,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -70,6 +71,7 @@ static int build_record(const manifest_t *m, const char *name, const struct tena
 		return -1;
 	if (m->rootfs)
 		snprintf(rec->rootfs, sizeof(rec->rootfs), "%s", m->rootfs);
+	iso_from_pb(m->iso, &rec->iso);
 	if (m->net && m->net->addr && m->net->addr[0]) {
 		snprintf(rec->net.addr, sizeof(rec->net.addr), "%s", m->net->addr);
 		snprintf(rec->net.tenant_if, sizeof(rec->net.tenant_if), "%s",
@@ -165,7 +167,8 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	if (!l.kind)
 		return ferr_set(err, FX_HOST, "no restore driver for a %s tenant on this host",
 				tenant_kind_str(rec->kind));
-	if (l.kind->precheck(rec, "this host", err) < 0)
+	if (l.kind->precheck(rec, "this host", err) < 0 ||
+	    iso_precheck(o->state_dir, rec->name, &rec->iso, err) < 0)
 		return ferr_wrap(err, "restore of tenant %s (nothing was started)", rec->name);
 	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
 	    fs_mkdir_p(work, 0700, err) < 0 || l.kind->prepare_load(rec, err) < 0)

@@ -10,7 +10,10 @@
 #define LOG_PREFIX "criu"
 #include "tenant/ckpt.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +183,32 @@ static int restore_lazy(const struct ckpt_env *env, const struct ckpt_load_opts 
 	return rc;
 }
 
+/* CRIU reads images after it entered the tenant's user namespace, as its
+ * root (a host GID of the tenant's range), through the directory's fd: the
+ * directory becomes searchable and its files readable by that group. */
+static int share_images(const char *dir, uint32_t gid, ferr_t *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int r = 0;
+
+	if (!d)
+		return ferr_sys(err, FX_FAIL, "open images %s", dir);
+	if (fchown(dirfd(d), (uid_t)-1, gid) < 0 || fchmod(dirfd(d), 0750) < 0)
+		r = ferr_sys(err, FX_FAIL, "share images %s with the tenant's root", dir);
+	while (!r && (e = readdir(d))) {
+		struct stat sb;
+		if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		if (fchownat(dirfd(d), e->d_name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    fchmodat(dirfd(d), e->d_name, (sb.st_mode & 0700) | 0040, 0) < 0)
+			r = ferr_sys(err, FX_FAIL, "share image %s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	return r;
+}
+
 static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		     const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err)
 {
@@ -210,6 +239,8 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		r.n_veths = 1;
 	}
 	memset(res, 0, sizeof(*res));
+	if (t->userns_gid && share_images(o->dir, t->userns_gid, err) < 0)
+		return -1;
 	stats_clear(env, "stats-restore");
 	rc = o->lazy ? restore_lazy(env, o, &r, &res->pid, err) : criu_restore(&r, &res->pid, err);
 	if (rc < 0) {

@@ -23,6 +23,8 @@ struct container_opts {
 	const char *host_if;   /* host side of the veth pair (with net_addr) */
 	const char *tenant_if; /* tenant side ("eth0") (with net_addr) */
 	int timeout_ms;	       /* set-up deadline; 0 = 10 s */
+	uint32_t id_base;      /* user namespace: tenant IDs 0.. map to id_base.. */
+	uint32_t id_count;     /* 0: no user namespace (the host's) */
 };
 
 struct container_info {

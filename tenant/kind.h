@@ -28,7 +28,8 @@ struct tenant_start {
 	bool host_only;	    /* net may lie outside every host subnet (cannot move) */
 	int argc;
 	char **argv;
-	pid_t pid; /* adopt this running tree */
+	pid_t pid;		      /* adopt this running tree */
+	const struct tenant_iso *iso; /* containers: user namespace, limits (or NULL) */
 };
 
 struct tenant_kind_ops {

@@ -12,6 +12,7 @@
 
 #include "lib/util.h"
 #include "tenant/container.h"
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/net.h"
 
@@ -32,6 +33,8 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 		net_host_ifname(o->name, rec->net.host_if);
 		snprintf(rec->net.tenant_if, sizeof(rec->net.tenant_if), "eth0");
 	}
+	if (o->iso)
+		rec->iso = *o->iso;
 	if (tenant_rec_set_argv(rec, o->argc, o->argv, err) < 0)
 		return -1;
 	/* fail early, before a container is started only to be killed */
@@ -49,6 +52,8 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 	    .net_addr = o->net,
 	    .host_if = rec->net.host_if,
 	    .tenant_if = rec->net.tenant_if,
+	    .id_base = rec->iso.id_base,
+	    .id_count = rec->iso.id_count,
 	};
 	if (container_start(&co, &ci, err) < 0)
 		return -1;
@@ -115,12 +120,14 @@ static void ctr_target(const struct tenant_rec *rec, struct ckpt_target *t)
 	t->root = rec->rootfs[0] ? rec->rootfs : NULL;
 	t->net = &rec->net;
 	t->own_mounts = true;
+	t->userns_gid = rec->iso.id_count ? rec->iso.id_base : 0;
 }
 
 static void ctr_describe(const struct tenant_rec *rec, manifest_t *m)
 {
 	if (rec->rootfs[0])
 		manifest_set_str(&m->rootfs, rec->rootfs);
+	m->iso = iso_to_pb(&rec->iso);
 	if (!rec->net.addr[0] && !rec->net.host_if[0])
 		return;
 	Ferry__NetConfig *n = calloc(1, sizeof(*n));
