@@ -435,6 +435,7 @@ int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
 	struct criu_conn c = {.pid = -1, .sk = -1};
 	CriuVethPair *vp = NULL, **vpp = NULL;
 	InheritFd *ifd = NULL, **ifdp = NULL;
+	CgroupRoot cgr[CRIU_MAX_CG_ROOTS], *cgrp[CRIU_MAX_CG_ROOTS];
 	int dirs[2] = {-1, -1}, r = -1;
 	int *keep = calloc(o->n_inherit + 1, sizeof(int));
 
@@ -458,6 +459,14 @@ int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
 	}
 	opts.n_veths = o->n_veths;
 	opts.veths = vpp;
+	for (size_t i = 0; i < o->n_cg_roots && i < CRIU_MAX_CG_ROOTS; i++) {
+		cgroup_root__init(&cgr[i]);
+		cgr[i].ctrl = (char *)o->cg_roots[i].ctrl;
+		cgr[i].path = (char *)o->cg_roots[i].path;
+		cgrp[i] = &cgr[i];
+	}
+	opts.n_cg_root = o->n_cg_roots < CRIU_MAX_CG_ROOTS ? o->n_cg_roots : CRIU_MAX_CG_ROOTS;
+	opts.cg_root = cgrp;
 	for (size_t i = 0; i < o->n_inherit; i++) {
 		inherit_fd__init(&ifd[i]);
 		ifd[i].key = (char *)o->inherit[i].key;

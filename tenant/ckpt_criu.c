@@ -238,6 +238,15 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		r.veths = &veth;
 		r.n_veths = 1;
 	}
+	for (int i = 0; i < t->n_cg_root && i < CRIU_MAX_CG_ROOTS; i++) {
+		r.cg_roots[i].ctrl = t->cg_root[i].ctrl[0] ? t->cg_root[i].ctrl : NULL;
+		r.cg_roots[i].path = t->cg_root[i].path;
+		r.n_cg_roots++;
+	}
+	/* the tenant's cgroup exists (the kind made it with its limits):
+	 * CRIU puts the tree in, leaving the limits alone */
+	if (t->n_cg_root)
+		r.c.cg_mode = CRIU_CG_SOFT;
 	memset(res, 0, sizeof(*res));
 	if (t->userns_gid && share_images(o->dir, t->userns_gid, err) < 0)
 		return -1;

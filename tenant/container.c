@@ -241,9 +241,17 @@ static __attribute__((noreturn)) void container_helper(const struct container_op
 {
 	pid_t c;
 
+	int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+	int e;
+
+	/* the cgroup first, as the host's root: then its namespace sees it as / */
+	if (o->cg && (e = cgroup_join_self(o->cg)) < 0)
+		child_fail(st, "enter the tenant's cgroup: %s", strerror(-e));
+	if (o->cg)
+		flags |= CLONE_NEWCGROUP;
 	if (o->id_count)
 		enter_userns(st, go);
-	if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0)
+	if (unshare(flags) < 0)
 		child_fail(st, "unshare namespaces: %s", strerror(errno));
 	c = fork();
 	if (c < 0)

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "lib/fsutil.h"
 #include "tenant/userns.h"
 
 Ferry__Isolation *iso_to_pb(const struct tenant_iso *iso)
@@ -46,4 +47,14 @@ int iso_precheck(const char *state_dir, const char *name, const struct tenant_is
 				"tenant below %u",
 				name, iso->id_base, USERNS_FIRST);
 	return userns_check_free(state_dir, name, iso->id_base, iso->id_count, err);
+}
+
+int iso_precheck_lazy(const struct tenant_iso *iso, ferr_t *err)
+{
+	if (!iso->id_count || fs_read_long("/proc/sys/vm/unprivileged_userfaultfd") == 1)
+		return 0;
+	return ferr_set(err, FX_HOST,
+			"post-copy of a tenant in a user namespace needs userfaultfd inside it, "
+			"which this host allows only with vm.unprivileged_userfaultfd=1 (a host "
+			"setting, see `ferry check`): use --mode stop-copy");
 }

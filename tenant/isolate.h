@@ -18,4 +18,8 @@ void iso_from_pb(const Ferry__Isolation *p, struct tenant_iso *iso);
 int iso_precheck(const char *state_dir, const char *name, const struct tenant_iso *iso,
 		 ferr_t *err);
 
+/* Post-copy: CRIU's restored tasks open userfaultfd themselves, which a
+ * user namespace may only with vm.unprivileged_userfaultfd=1 (FX_HOST). */
+int iso_precheck_lazy(const struct tenant_iso *iso, ferr_t *err);
+
 #endif

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/util.h"
+#include "tenant/cgroup.h"
 #include "tenant/container.h"
 #include "tenant/isolate.h"
 #include "tenant/kind.h"
@@ -55,8 +57,17 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 	    .id_base = rec->iso.id_base,
 	    .id_count = rec->iso.id_count,
 	};
-	if (container_start(&co, &ci, err) < 0)
+	struct tenant_cg cg;
+	bool with_cg = tenant_has_cgroup(&rec->iso);
+	if (with_cg &&
+	    (cgroup_locate(o->name, &cg, err) < 0 || cgroup_setup(&cg, &rec->iso, err) < 0))
+		return ferr_wrap(err, "tenant %s", o->name);
+	co.cg = with_cg ? &cg : NULL;
+	if (container_start(&co, &ci, err) < 0) {
+		if (with_cg)
+			cgroup_remove(&cg);
 		return -1;
+	}
 	rec->init_pid = ci.pid;
 	rec->init_start = ci.start;
 	rec->created = rec->updated = wall_time();
@@ -66,7 +77,15 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 /* The init of a PID namespace takes every task of it along. */
 static int ctr_kill(const struct tenant_rec *rec, int sig, int timeout_ms, ferr_t *err)
 {
-	return container_stop(rec->init_pid, rec->init_start, sig, timeout_ms, err);
+	struct tenant_cg cg;
+
+	if (container_stop(rec->init_pid, rec->init_start, sig, timeout_ms, err) < 0)
+		return -1;
+	/* its cgroup empties as the namespace's last tasks go */
+	if (tenant_has_cgroup(&rec->iso) && cgroup_locate(rec->name, &cg, NULL) == 0)
+		for (int i = 0; i < 50 && (cgroup_remove(&cg), access(cg.h[0].dir, F_OK) == 0); i++)
+			usleep(10000);
+	return 0;
 }
 
 static int ctr_plumb(const struct tenant_net *n, ferr_t *err)
@@ -106,7 +125,15 @@ static int ctr_precheck(const struct tenant_rec *rec, const char *host, ferr_t *
 /* CRIU reopens the init's stdio (the console log) by path. */
 static int ctr_prepare_load(const struct tenant_rec *rec, ferr_t *err)
 {
-	return container_prepare_restore(rec->rootfs, err);
+	struct tenant_cg cg;
+
+	if (container_prepare_restore(rec->rootfs, err) < 0)
+		return -1;
+	/* its limits come with it: its cgroup here, before CRIU puts it in */
+	if (tenant_has_cgroup(&rec->iso) &&
+	    (cgroup_locate(rec->name, &cg, err) < 0 || cgroup_setup(&cg, &rec->iso, err) < 0))
+		return ferr_wrap(err, "tenant %s", rec->name);
+	return 0;
 }
 
 static int ctr_registered(const char *state_dir, const struct tenant_rec *rec, ferr_t *err)
@@ -121,6 +148,15 @@ static void ctr_target(const struct tenant_rec *rec, struct ckpt_target *t)
 	t->net = &rec->net;
 	t->own_mounts = true;
 	t->userns_gid = rec->iso.id_count ? rec->iso.id_base : 0;
+	struct tenant_cg cg;
+	if (!tenant_has_cgroup(&rec->iso) || !rec->name[0] ||
+	    cgroup_locate(rec->name, &cg, NULL) < 0)
+		return;
+	for (int i = 0; i < cg.n && i < (int)ARRAY_SIZE(t->cg_root); i++) {
+		snprintf(t->cg_root[i].ctrl, sizeof(t->cg_root[i].ctrl), "%s", cg.h[i].ctrl);
+		snprintf(t->cg_root[i].path, sizeof(t->cg_root[i].path), "%s", cg.h[i].rel);
+		t->n_cg_root++;
+	}
 }
 
 static void ctr_describe(const struct tenant_rec *rec, manifest_t *m)

@@ -31,6 +31,12 @@ struct tenant_iso {
 	int64_t io_weight; /* 10..1000 (blkio/io weight) */
 };
 
+/* A tenant with any limit has a cgroup of its own (tenant/cgroup.h). */
+static inline bool tenant_has_cgroup(const struct tenant_iso *iso)
+{
+	return iso->mem_max || iso->pids_max || iso->cpu_milli || iso->io_weight;
+}
+
 struct tenant_rec {
 	char name[64];
 	enum tenant_kind kind;

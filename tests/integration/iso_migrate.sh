@@ -1,0 +1,65 @@
+#!/bin/bash
+# Tenants in their own user namespace (--userns) migrate between simulated
+# hosts and keep their ID map: a server whose workers setuid() to the
+# tenant's uid 65534 (issue #9: on these hosts, where root lacks
+# CAP_SYS_RESOURCE, only a user namespace makes it movable). The destination
+# refuses a range one of its own tenants holds (exit 4, names it, nothing
+# frozen); once it is free the move works, in stop-copy and (where the host
+# can) post-copy back, and the workload checks itself at the end (a
+# verified workload ends).
+. "$TESTS_ROOT/lib/common.sh"
+t_init iso_migrate
+. "$TESTS_ROOT/lib/cr.sh"
+cr_require
+cr_need_wl wl_workers wl_counter
+. "$TESTS_ROOT/lib/mhosts.sh"
+
+mh_setup isom
+mh_serve a
+mh_serve b
+NAME=isom-web
+R="$T/rootfs"
+# the first range of each host is 100000: b's own tenant holds it first
+mh_start b isom-own "$T/rb" --userns -- /bin/wl_counter
+mh_start a "$NAME" "$R" --userns -- /bin/wl_workers --workers 3 --uid 65534
+pid=$(mh_pid a "$NAME")
+map=$(mh_exec a cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
+[ "$map" = "0 100000 65536" ] || t_fail "map on a: '$map'"
+
+t_log "b refuses a range its tenant isom-own holds"
+t_expect_fail 4 "host IDs 100000-165535, which tenant isom-own \(running\) already uses" \
+	mh_migrate a b "$NAME" --mode stop-copy
+mh_assert_one_host "$NAME" a a "$pid"
+mh_ferry b kill isom-own >/dev/null
+mh_ferry b rm isom-own >/dev/null
+
+t_log "stop-copy a -> b"
+mh_migrate a b "$NAME" --mode stop-copy || t_fail "migration a -> b failed"
+mh_assert_one_host "$NAME" a b "$pid"
+pid=$(mh_pid b "$NAME")
+map2=$(mh_exec b cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
+[ "$map2" = "$map" ] || t_fail "map on b: '$map2', not '$map'"
+mh_ferry b ps --json | grep -q '"id_base": *100000' || t_fail "b's ps does not show the range"
+
+if ! mh_postcopy_ok; then
+	t_log "no post-copy on this host: stop-copy only"
+elif [ "$(cat /proc/sys/vm/unprivileged_userfaultfd)" != 1 ]; then
+	t_log "post-copy b -> a: refused before the freeze (userfaultfd in a user namespace)"
+	mh_keep_pipe_sysctls
+	t_expect_fail 4 "post-copy of a tenant in a user namespace needs .*vm.unprivileged_userfaultfd=1.*stop-copy" \
+		mh_migrate b a "$NAME" --mode post-copy --tune-host
+	mh_assert_one_host "$NAME" b b "$pid"
+else
+	t_log "post-copy b -> a"
+	mh_keep_pipe_sysctls
+	mh_migrate b a "$NAME" --mode post-copy --tune-host || t_fail "post-copy b -> a failed"
+	mh_assert_one_host "$NAME" b a "$pid"
+	pid=$(mh_pid a "$NAME")
+	map3=$(mh_exec a cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
+	[ "$map3" = "$map" ] || t_fail "map on a after post-copy: '$map3'"
+	mh_verify a "$NAME" "$R"
+	echo PASS
+	exit 0
+fi
+mh_verify b "$NAME" "$R"
+echo PASS
