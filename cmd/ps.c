@@ -92,8 +92,11 @@ static void print_iso(struct jw *w, const struct tenant_rec *r)
 	jw_int(w, "io_weight", iso->io_weight);
 	if (tenant_has_cgroup(iso) && r->state == TS_RUNNING &&
 	    cgroup_locate(r->name, &cg, NULL) == 0 && cgroup_usage(&cg, &u, NULL) == 0) {
+		jw_obj_begin(w, "cgroups"); /* hierarchy -> the tenant's cgroup in it */
+		for (int i = 0; i < cg.n; i++)
+			jw_str(w, cg.v2 ? "unified" : cg.h[i].ctrl, cg.h[i].rel);
+		jw_obj_end(w);
 		jw_obj_begin(w, "usage");
-		jw_str(w, "cgroup", cg.h[0].rel);
 		jw_opt(w, "memory_bytes", u.mem_bytes);
 		jw_opt(w, "memory_max", u.mem_max);
 		jw_opt(w, "oom_kills", u.mem_oom_kills);
