@@ -244,6 +244,7 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	    kind->registered(g->state_dir, &rec, err) < 0) {
 		kind->kill(&rec, SIGKILL, 5000, NULL);
 		kind->unplumb(&rec.net, NULL);
+		tenant_released(kind, &rec);
 		registry_remove(g->state_dir, o->name, NULL);
 		goto out;
 	}

@@ -194,6 +194,7 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	if (registry_save(o->state_dir, rec, err) < 0) {
 		l.kind->kill(rec, SIGKILL, 5000, NULL);
 		l.kind->unplumb(&rec->net, NULL);
+		tenant_released(l.kind, rec);
 		return ferr_wrap(err, "tenant %s was restored but not registered (killed it)",
 				 rec->name);
 	}

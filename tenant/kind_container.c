@@ -74,18 +74,29 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 	return 0;
 }
 
-/* The init of a PID namespace takes every task of it along. */
+/* The init of a PID namespace takes every task of it along; their cgroup
+ * empties once the last is reaped: a short wait for that (ctr_released). */
 static int ctr_kill(const struct tenant_rec *rec, int sig, int timeout_ms, ferr_t *err)
 {
 	struct tenant_cg cg;
 
 	if (container_stop(rec->init_pid, rec->init_start, sig, timeout_ms, err) < 0)
 		return -1;
-	/* its cgroup empties as the namespace's last tasks go */
 	if (tenant_has_cgroup(&rec->iso) && cgroup_locate(rec->name, &cg, NULL) == 0)
 		for (int i = 0; i < 50 && (cgroup_remove(&cg), access(cg.h[0].dir, F_OK) == 0); i++)
 			usleep(10000);
 	return 0;
+}
+
+/* Its cgroup, at once (a dump or a move must not wait here): one still
+ * busy stays, empty and with no limit in use, and is reused when the
+ * tenant comes back. */
+static void ctr_released(const struct tenant_rec *rec)
+{
+	struct tenant_cg cg;
+
+	if (tenant_has_cgroup(&rec->iso) && cgroup_locate(rec->name, &cg, NULL) == 0)
+		cgroup_remove(&cg);
 }
 
 static int ctr_plumb(const struct tenant_net *n, ferr_t *err)
@@ -186,6 +197,7 @@ const struct tenant_kind_ops kind_container = {
     .cut = ctr_cut,
     .unplumb = ctr_unplumb,
     .precheck = ctr_precheck,
+    .released = ctr_released,
     .prepare_load = ctr_prepare_load,
     .registered = ctr_registered,
     .target = ctr_target,

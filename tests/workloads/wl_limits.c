@@ -21,6 +21,13 @@
 
 static __attribute__((noreturn)) void hog(long mb, int fd)
 {
+	int adj = open("/proc/self/oom_score_adj", O_WRONLY);
+
+	/* the OOM killer's first choice: never the init */
+	if (adj >= 0) {
+		(void)!write(adj, "1000", 4);
+		close(adj);
+	}
 	for (long i = 0; i < mb; i++) {
 		char *p =
 		    mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
