@@ -41,11 +41,15 @@ if ((!unit_only)); then
 fi
 
 # leftovers NAME: a test must not leave workload processes behind (they would
-# confuse the tests after it); name and kill any that are still alive.
+# confuse the tests after it); name and kill any that are still alive. Only
+# ours: their root (a tenant's rootfs) or their binary lies in this run's
+# TESTS_TMP or build; other worktrees run their own tests at the same time.
 leftovers() {
-	local p left=()
+	local p left=() where
 	for p in $(pgrep '^wl_'); do
 		[ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" = Z ] && continue
+		where="$(readlink "/proc/$p/root" 2>/dev/null) $(readlink "/proc/$p/exe" 2>/dev/null)"
+		[[ "$where" == *"$TESTS_TMP/"* || "$where" == *"$ROOT/build/"* ]] || continue
 		left+=("$p($(cat "/proc/$p/comm" 2>/dev/null))")
 		kill -9 "$p" 2>/dev/null
 	done
