@@ -84,6 +84,7 @@ static void print_iso(struct jw *w, const struct tenant_rec *r)
 
 	jw_obj_begin(w, "isolation");
 	jw_bool(w, "userns", iso->id_count > 0);
+	jw_bool(w, "hardened", iso->hardened);
 	jw_int(w, "id_base", iso->id_base);
 	jw_int(w, "id_count", iso->id_count);
 	jw_int(w, "memory_max", iso->mem_max);

@@ -200,6 +200,7 @@ static int run_iso(const struct global_opts *g, const struct run_opts *o, struct
 		iso->mem_max = iso->mem_max ? iso->mem_max : CG_DEF_MEMORY;
 		iso->pids_max = iso->pids_max ? iso->pids_max : CG_DEF_PIDS;
 	}
+	iso->hardened = o->isolate;
 	if (!o->isolate && !o->userns)
 		return 0;
 	if (userns_alloc(g->state_dir, &iso->id_base, err) < 0)

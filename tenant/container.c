@@ -30,6 +30,7 @@
 
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "tenant/isolate.h"
 #include "tenant/net.h"
 #include "tenant/registry.h"
 #include "tenant/userns.h"
@@ -136,9 +137,11 @@ static void mount_proc(int st, const char *where)
 		child_fail(st, "mount /proc: %s", strerror(errno));
 }
 
-static void pivot_into(int st, const char *rootfs, bool userns)
+static void pivot_into(int st, const struct container_opts *o)
 {
-	char proc[PATH_MAX];
+	const char *rootfs = o->rootfs;
+	bool userns = o->id_count > 0;
+	char proc[PATH_MAX], msg[200];
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(st, "make mounts private: %s", strerror(errno));
@@ -147,6 +150,9 @@ static void pivot_into(int st, const char *rootfs, bool userns)
 	snprintf(proc, sizeof(proc), "%s/proc", rootfs);
 	if (userns)
 		mount_proc(st, proc);
+	snprintf(proc, sizeof(proc), "%s/sys", rootfs);
+	if (userns && o->harden && iso_mount_sys(proc, msg, sizeof(msg)) < 0)
+		child_fail(st, "%s", msg);
 	if (chdir(rootfs) < 0)
 		child_fail(st, "chdir %s: %s", rootfs, strerror(errno));
 	/* pivot_root(".", ".") stacks the old root on top of the new one */
@@ -158,6 +164,8 @@ static void pivot_into(int st, const char *rootfs, bool userns)
 		child_fail(st, "chdir /: %s", strerror(errno));
 	if (userns) {
 		make_dev_userns(st);
+		if (o->harden && iso_mask_paths(msg, sizeof(msg)) < 0)
+			child_fail(st, "%s", msg);
 		return;
 	}
 	mount_proc(st, "/proc");
@@ -203,7 +211,7 @@ static __attribute__((noreturn)) void container_init(const struct container_opts
 		child_fail(st, "setsid: %s", strerror(errno));
 	if (sethostname(o->name, strlen(o->name)) < 0)
 		child_fail(st, "sethostname %s: %s", o->name, strerror(errno));
-	pivot_into(st, o->rootfs, o->id_count > 0);
+	pivot_into(st, o);
 	setup_stdio(st);
 	send_msg(st, MSG_READY, 0, NULL);
 	if (read(go, &c, 1) != 1) /* ferry gave up (network failed or it died) */
@@ -217,6 +225,9 @@ static __attribute__((noreturn)) void container_init(const struct container_opts
 	 * pipe with it, which tells ferry the exec succeeded) */
 	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		child_fail(st, "close_range: %s", strerror(errno));
+	char msg[200];
+	if (o->id_count && o->harden && iso_restrict(msg, sizeof(msg)) < 0)
+		child_fail(st, "%s", msg);
 	execvp(o->argv[0], o->argv);
 	child_fail(st, "cannot run '%s' inside the rootfs: %s", o->argv[0], strerror(errno));
 }

@@ -26,6 +26,8 @@ struct container_opts {
 	int timeout_ms;		    /* set-up deadline; 0 = 10 s */
 	uint32_t id_base;	    /* user namespace: tenant IDs 0.. map to id_base.. */
 	uint32_t id_count;	    /* 0: no user namespace (the host's) */
+	bool harden;		    /* with id_count: capabilities, no_new_privs, seccomp,
+				     * masked /proc, read-only /sys (tenant/isolate.h) */
 	const struct tenant_cg *cg; /* its cgroup, made and limited (or NULL): the
 				     * init enters it and a cgroup namespace */
 };

@@ -22,4 +22,24 @@ int iso_precheck(const char *state_dir, const char *name, const struct tenant_is
  * user namespace may only with vm.unprivileged_userfaultfd=1 (FX_HOST). */
 int iso_precheck_lazy(const struct tenant_iso *iso, ferr_t *err);
 
+/* ---- inside a container's init (tenant/container.c), --isolate ----
+ * Each returns 0, or -errno with what failed in msg. */
+
+/* A read-only sysfs at where (ROOTFS/sys): a user namespace may mount it
+ * only while the host's is visible, before pivot_root. */
+int iso_mount_sys(const char *where, char *msg, size_t len);
+/* The usual masked and read-only paths (OCI defaults): /proc/kcore,
+ * /proc/keys, /proc/timer_list, ... under /dev/null or an empty read-only
+ * tmpfs; /proc/sys, /proc/sysrq-trigger, /proc/bus, /proc/fs, /proc/irq
+ * read-only; a read-only /sys. After pivot_root, /proc and /dev mounted. */
+int iso_mask_paths(char *msg, size_t len);
+/* Right before exec: the OCI default capability bounding set, no ambient
+ * or inheritable capabilities, no_new_privs, then the default seccomp
+ * filter (iso_seccomp_load). */
+int iso_restrict(char *msg, size_t len);
+/* The filter alone: EPERM for module loading, kexec, new mounts and mount
+ * API, keyrings, bpf, perf, swap, reboot, clock setting, open_by_handle_at,
+ * userfaultfd, ... (docs/isolation.md lists them). */
+int iso_seccomp_load(char *msg, size_t len);
+
 #endif

@@ -56,6 +56,7 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 	    .tenant_if = rec->net.tenant_if,
 	    .id_base = rec->iso.id_base,
 	    .id_count = rec->iso.id_count,
+	    .harden = rec->iso.hardened,
 	};
 	struct tenant_cg cg;
 	bool with_cg = tenant_has_cgroup(&rec->iso);

@@ -184,6 +184,7 @@ int tenant_rec_encode(const struct tenant_rec *r, char **buf, size_t *len, ferr_
 	sb_int(&b, "pids_max", r->iso.pids_max);
 	sb_int(&b, "cpu_milli", r->iso.cpu_milli);
 	sb_int(&b, "io_weight", r->iso.io_weight);
+	sb_int(&b, "hardened", r->iso.hardened);
 	sb_int(&b, "argc", r->argc);
 	for (int i = 0; i < r->argc; i++)
 		sb_val(&b, "arg", r->argv[i]);
@@ -275,6 +276,8 @@ static bool decode_iso(struct tenant_iso *iso, const char *k, int64_t n)
 		iso->cpu_milli = n;
 	else if (!strcmp(k, "io_weight"))
 		iso->io_weight = n;
+	else if (!strcmp(k, "hardened"))
+		iso->hardened = n != 0;
 	else
 		return false;
 	return true;

@@ -29,6 +29,7 @@ struct tenant_iso {
 	int64_t pids_max;
 	int64_t cpu_milli; /* CPUs x 1000 (CFS quota) */
 	int64_t io_weight; /* 10..1000 (blkio/io weight) */
+	bool hardened;	   /* capabilities, no_new_privs, seccomp, masked /proc (--isolate) */
 };
 
 /* A tenant with any limit has a cgroup of its own (tenant/cgroup.h). */
