@@ -7,9 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/fsutil.h"
 #include "lib/util.h"
@@ -225,4 +229,134 @@ int iso_seccomp_load(char *msg, size_t len)
 		fail_msg(msg, len, "load the seccomp filter", -r);
 	seccomp_release(ctx);
 	return r;
+}
+
+/* ---- host probes ---- */
+
+/* A child in a fresh user namespace with maps 0 USERNS_FIRST 65536 that
+ * waits until go closes; its pid, or -1. */
+static pid_t probe_child(int *go_w, char *detail, size_t len)
+{
+	int go[2], rd[2];
+	char c;
+
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(rd, O_CLOEXEC) < 0)
+		return fail_msg(detail, len, "pipe", errno), -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(go[1]);
+		close(rd[0]);
+		if (unshare(CLONE_NEWUSER) == 0)
+			(void)!write(rd[1], "u", 1);
+		close(rd[1]);
+		(void)!read(go[0], &c, 1);
+		_exit(0);
+	}
+	close(go[0]);
+	close(rd[1]);
+	bool ok = pid > 0 && read(rd[0], &c, 1) == 1;
+	int e = errno;
+	close(rd[0]);
+	*go_w = go[1];
+	if (!ok) {
+		snprintf(detail, len, "unshare(CLONE_NEWUSER) failed%s%s", e ? ": " : "",
+			 e ? strerror(e) : "");
+		close(go[1]);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		return -1;
+	}
+	ferr_t err = {0};
+	if (userns_write_maps(pid, USERNS_FIRST, USERNS_SIZE, &err) < 0) {
+		snprintf(detail, len, "%s", err.msg);
+		close(go[1]);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
+static void probe_end(pid_t pid, int go_w)
+{
+	close(go_w);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+bool iso_probe_userns(char *detail, size_t len)
+{
+	int go;
+	pid_t pid = probe_child(&go, detail, len);
+
+	if (pid < 0)
+		return false;
+	probe_end(pid, go);
+	snprintf(detail, len,
+		 "user namespaces work: --userns and --isolate map a tenant's root to a host "
+		 "ID range of its own (65536 IDs each from %u)%s",
+		 USERNS_FIRST,
+		 fs_read_long("/proc/sys/vm/unprivileged_userfaultfd") == 1
+		     ? ""
+		     : "; post-copy of such tenants needs vm.unprivileged_userfaultfd=1 (off "
+		       "here: they move in stop-copy)");
+	return true;
+}
+
+bool iso_probe_idmap(const char *dir, char *detail, size_t len)
+{
+	char path[64];
+	int go, ns = -1, tree = -1;
+	pid_t pid = probe_child(&go, detail, len);
+
+	if (pid < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	tree = (int)syscall(SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ns};
+	int r = ns < 0 || tree < 0
+		    ? -1
+		    : (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &a, sizeof(a));
+	int e = errno;
+	if (tree >= 0)
+		close(tree);
+	if (ns >= 0)
+		close(ns);
+	probe_end(pid, go);
+	if (r < 0)
+		snprintf(detail, len,
+			 "no idmapped mounts of %s here (%s): ferry shifts a tenant's rootfs "
+			 "owners once (chown), which it does anyway (docs/isolation.md)",
+			 dir, strerror(e));
+	else
+		snprintf(detail, len,
+			 "idmapped mounts work on %s; ferry does not use them yet: it shifts a "
+			 "tenant's rootfs owners once (chown), which needs nothing of CRIU "
+			 "(docs/isolation.md)",
+			 dir);
+	return r == 0;
+}
+
+bool iso_probe_seccomp(char *detail, size_t len)
+{
+	const struct scmp_version *v = seccomp_version();
+	char act[256] = "";
+	FILE *f = fopen("/proc/sys/kernel/seccomp/actions_avail", "re");
+
+	if (f) {
+		if (!fgets(act, sizeof(act), f))
+			act[0] = '\0';
+		fclose(f);
+	}
+	if (!strstr(act, "errno") || !v) {
+		snprintf(detail, len,
+			 "no seccomp filters in this kernel: --isolate tenants cannot be "
+			 "filtered (ferry run --isolate fails)");
+		return false;
+	}
+	snprintf(detail, len,
+		 "seccomp filters work (libseccomp %u.%u.%u): --isolate tenants get the "
+		 "default filter, CRIU restores it",
+		 v->major, v->minor, v->micro);
+	return true;
 }

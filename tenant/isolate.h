@@ -22,6 +22,13 @@ int iso_precheck(const char *state_dir, const char *name, const struct tenant_is
  * user namespace may only with vm.unprivileged_userfaultfd=1 (FX_HOST). */
 int iso_precheck_lazy(const struct tenant_iso *iso, ferr_t *err);
 
+/* ---- host probes for `ferry check` (true: works; detail says what) ---- */
+bool iso_probe_userns(char *detail, size_t len);
+/* Can a mount of dir's file system be idmapped (open_tree + mount_setattr
+ * MOUNT_ATTR_IDMAP to a fresh user namespace)? */
+bool iso_probe_idmap(const char *dir, char *detail, size_t len);
+bool iso_probe_seccomp(char *detail, size_t len);
+
 /* ---- inside a container's init (tenant/container.c), --isolate ----
  * Each returns 0, or -errno with what failed in msg. */
 

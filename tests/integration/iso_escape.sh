@@ -11,6 +11,7 @@
 . "$TESTS_ROOT/lib/common.sh"
 t_init iso_escape
 . "$TESTS_ROOT/lib/cr.sh"
+. "$TESTS_ROOT/lib/iso.sh"
 cr_require
 cr_need_wl wl_escape
 . "$TESTS_ROOT/lib/mhosts.sh"
@@ -20,12 +21,12 @@ mh_serve a
 mh_serve b
 SOCK=esc-$MH_TOK
 RP="$T/rpeer" RE="$T/resc"
-t_rootfs "$RP"
-ln -sf wl_escape "$RP/bin/wl_escape_peer" # its own name in /proc/PID/comm
-mh_start a esc-peer "$RP" --isolate -- /bin/wl_escape_peer --serve "$SOCK"
+iso_rootfs "$RP"
+ln -sf wl_escape "$RP/bin/iso-peer" # its own name in /proc/PID/comm
+iso_mh_start a esc-peer "$RP" --isolate -- /bin/iso-peer --serve "$SOCK"
 ppid=$(mh_pid a esc-peer)
-mh_start a esc "$RE" --isolate --memory 128M --pids 100 -- \
-	/bin/wl_escape --peer-pid "$ppid" --peer-comm wl_escape_peer --abstract "$SOCK"
+iso_mh_start a esc "$RE" --isolate --memory 128M --pids 100 -- \
+	/bin/iso-wl_escape --peer-pid "$ppid" --peer-comm iso-peer --abstract "$SOCK"
 grep '^escape' "$RE/.ferry/console.log" | sed 's/^/   /'
 grep -q '^escape: 0 of the attempts got through' "$RE/.ferry/console.log" || t_fail "an escape worked on a"
 pid=$(mh_pid a esc)

@@ -9,14 +9,15 @@
 . "$TESTS_ROOT/lib/common.sh"
 t_init iso_limits
 . "$TESTS_ROOT/lib/cr.sh"
+. "$TESTS_ROOT/lib/iso.sh"
 cr_require
 cr_need_wl wl_limits wl_counter
 [ -d /sys/fs/cgroup/memory ] && [ -d /sys/fs/cgroup/pids ] || t_skip "no v1 memory and pids hierarchies (cgroup v2 hosts: not covered by this test yet)"
 
 HOG=il-hog-$$ BOMB=il-bomb-$$ NB=il-nb-$$
-cr_start "$NB" "$T/rn" -- /bin/wl_counter
-cr_start "$HOG" "$T/rh" --userns --memory 64M --pids 64 --cpus 0.5 -- /bin/wl_limits --hog-mb 256
-cr_start "$BOMB" "$T/rb" --userns --pids 32 -- /bin/wl_limits --forkbomb 1000
+iso_cr_start "$NB" "$T/rn" -- /bin/iso-wl_counter
+iso_cr_start "$HOG" "$T/rh" --userns --memory 64M --pids 64 --cpus 0.5 -- /bin/iso-wl_limits --hog-mb 256
+iso_cr_start "$BOMB" "$T/rb" --userns --pids 32 -- /bin/iso-wl_limits --forkbomb 1000
 grep -E "^(hog|forkbomb):" "$T/rh/.ferry/console.log" "$T/rb/.ferry/console.log" | sed 's/^/   /'
 
 # cg_dir NAME CTRL: the tenant's cgroup directory in hierarchy CTRL

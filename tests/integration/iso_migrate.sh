@@ -7,11 +7,14 @@
 # frozen); once it is free the move works, in stop-copy and (where the host
 # can) post-copy back, and the workload checks itself at the end (a
 # verified workload ends).
+# A memory hog and a fork bomb (wl_limits) move in stop-copy with their
+# limits: read back from b's cgroup files, and stopped there again.
 . "$TESTS_ROOT/lib/common.sh"
 t_init iso_migrate
 . "$TESTS_ROOT/lib/cr.sh"
+. "$TESTS_ROOT/lib/iso.sh"
 cr_require
-cr_need_wl wl_workers wl_counter
+cr_need_wl wl_workers wl_counter wl_limits
 . "$TESTS_ROOT/lib/mhosts.sh"
 
 mh_setup isom
@@ -20,11 +23,40 @@ mh_serve b
 NAME=isom-web
 R="$T/rootfs"
 # the first range of each host is 100000: b's own tenant holds it first
-mh_start b isom-own "$T/rb" --userns -- /bin/wl_counter
-mh_start a "$NAME" "$R" --userns -- /bin/wl_workers --workers 3 --uid 65534
+iso_mh_start b isom-own "$T/rb" --userns -- /bin/iso-wl_counter
+iso_mh_start a "$NAME" "$R" --userns -- /bin/iso-wl_workers --workers 3 --uid 65534
 pid=$(mh_pid a "$NAME")
 map=$(mh_exec a cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
 [ "$map" = "0 100000 65536" ] || t_fail "map on a: '$map'"
+
+iso_mh_start a isom-hog "$T/rh" --userns --memory 48M --pids 40 --cpus 0.5 -- /bin/iso-wl_limits --hog-mb 200
+iso_mh_start a isom-bomb "$T/rbo" --userns --pids 24 -- /bin/iso-wl_limits --forkbomb 1000
+
+# cg_file HOST NAME CTRL FILE: a file of the tenant's cgroup on HOST
+cg_file() {
+	local rel
+	rel=$(mh_ferry "$1" ps --json | python3 -c '
+import json, sys
+for t in json.load(sys.stdin)["tenants"]:
+    if t["name"] == sys.argv[1]:
+        print(t["isolation"]["cgroups"][sys.argv[2]])' "$2" "$3")
+	[ -n "$rel" ] || t_fail "$2 has no $3 cgroup on $1"
+	echo "/sys/fs/cgroup/$3$rel/$4"
+}
+t_log "hog and fork bomb: stop-copy a -> b, limits read back on b"
+for n in isom-hog isom-bomb; do
+	p=$(mh_pid a "$n")
+	mh_migrate a b "$n" --mode stop-copy || t_fail "migration of $n failed"
+	mh_assert_one_host "$n" a b "$p"
+done
+[ "$(cat "$(cg_file b isom-hog memory memory.limit_in_bytes)")" = $((48 << 20)) ] || t_fail "hog: memory limit on b"
+[ "$(cat "$(cg_file b isom-hog pids pids.max)")" = 40 ] || t_fail "hog: pids.max on b"
+[ "$(cat "$(cg_file b isom-hog cpu cpu.cfs_quota_us)")" = 50000 ] || t_fail "hog: cpu quota on b"
+[ "$(cat "$(cg_file b isom-bomb pids pids.max)")" = 24 ] || t_fail "bomb: pids.max on b"
+case "$(cg_file b isom-bomb pids pids.max)" in */ferry-isom-bomb-p*) ;; *) t_fail "not b's own cgroup" ;; esac
+mh_verify b isom-hog "$T/rh"
+mh_verify b isom-bomb "$T/rbo"
+grep -h -E "^(hog|forkbomb):" "$T/rh/.ferry/console.log" "$T/rbo/.ferry/console.log" | sed 's/^/   /'
 
 t_log "b refuses a range its tenant isom-own holds"
 t_expect_fail 4 "host IDs 100000-165535, which tenant isom-own \(running\) already uses" \

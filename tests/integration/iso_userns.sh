@@ -8,6 +8,7 @@
 . "$TESTS_ROOT/lib/common.sh"
 t_init iso_userns
 . "$TESTS_ROOT/lib/cr.sh"
+. "$TESTS_ROOT/lib/iso.sh"
 cr_require
 cr_need_wl wl_counter wl_workers
 
@@ -15,8 +16,8 @@ cr_need_wl wl_counter wl_workers
 map_of() { awk 'NR==1 {print $1, $2, $3}' "/proc/$1/uid_map"; }
 
 R1="$T/r1" R2="$T/r2"
-cr_start iu-count-$$ "$R1" --userns -- /bin/wl_counter
-cr_start iu-work-$$ "$R2" --userns -- /bin/wl_workers --workers 3 --uid 65534
+iso_cr_start iu-count-$$ "$R1" --userns -- /bin/iso-wl_counter
+iso_cr_start iu-work-$$ "$R2" --userns -- /bin/iso-wl_workers --workers 3 --uid 65534
 p1=$(cr_pid iu-count-$$)
 p2=$(cr_pid iu-work-$$)
 m1=$(map_of "$p1") m2=$(map_of "$p2")
