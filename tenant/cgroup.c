@@ -195,13 +195,14 @@ static int devices_allow(const char *dir, ferr_t *err)
 static int setup_v1(const char *ctrl, const char *dir, const struct tenant_iso *iso, ferr_t *err)
 {
 	if (!strcmp(ctrl, "memory") && iso->mem_max) {
-		if (putl(dir, "memory.limit_in_bytes", iso->mem_max, err) < 0)
-			return -1;
-		/* swap counts too where the kernel accounts it */
+		/* swap counts too where the kernel accounts it; memsw must stay
+		 * >= the limit at every step (a reused cgroup may hold others) */
 		char p[512];
 		snprintf(p, sizeof(p), "%s/memory.memsw.limit_in_bytes", dir);
-		if (access(p, F_OK) == 0 &&
-		    putl(dir, "memory.memsw.limit_in_bytes", iso->mem_max, err) < 0)
+		bool memsw = access(p, F_OK) == 0;
+		if ((memsw && put(dir, "memory.memsw.limit_in_bytes", "-1", err) < 0) ||
+		    putl(dir, "memory.limit_in_bytes", iso->mem_max, err) < 0 ||
+		    (memsw && putl(dir, "memory.memsw.limit_in_bytes", iso->mem_max, err) < 0))
 			return -1;
 	}
 	if (!strcmp(ctrl, "pids") && iso->pids_max && putl(dir, "pids.max", iso->pids_max, err) < 0)

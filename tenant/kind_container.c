@@ -17,6 +17,7 @@
 #include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/net.h"
+#include "tenant/userns.h"
 
 static bool has_net(const struct tenant_net *n)
 {
@@ -139,6 +140,11 @@ static int ctr_prepare_load(const struct tenant_rec *rec, ferr_t *err)
 {
 	struct tenant_cg cg;
 
+	/* a copy of its rootfs on this host may not be shifted yet: once */
+	if (rec->iso.id_count &&
+	    (userns_shift_rootfs(rec->rootfs, rec->iso.id_base, rec->iso.id_count, err) < 0 ||
+	     userns_make_dev(rec->rootfs, rec->iso.id_base, err) < 0))
+		return ferr_wrap(err, "tenant %s", rec->name);
 	if (container_prepare_restore(rec->rootfs, err) < 0)
 		return -1;
 	/* its limits come with it: its cgroup here, before CRIU puts it in */
