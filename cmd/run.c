@@ -90,12 +90,13 @@ static const struct opt run_opts[] = {
      .help = "the full isolation of docs/isolation.md: --userns, a cgroup with limits "
 	     "(defaults --memory 1G --pids 1024), the OCI default capabilities, "
 	     "no_new_privs, a seccomp filter, masked and read-only /proc and /sys. Not yet "
-	     "the default"},
+	     "the default (FERRY_ISOLATE=1 in the environment makes it so)"},
     {.name = "privileged",
      .type = OPT_FLAG,
      .off = offsetof(struct run_opts, privileged),
      .help = "no isolation beyond the namespaces: the tenant's root is the host's root "
-	     "(today's default; refuses to go with --isolate or --userns)"},
+	     "(today's default; overrides FERRY_ISOLATE=1; refuses to go with --isolate, "
+	     "--userns or limits)"},
     {.name = "memory",
      .type = OPT_FN,
      .off = offsetof(struct run_opts, mem_max),
@@ -187,6 +188,8 @@ static int run_iso(const struct global_opts *g, const struct run_opts *o, struct
 		   ferr_t *err)
 {
 	bool limits = o->mem_max || o->cpu_milli || o->pids_max || o->io_weight;
+	const char *def = getenv("FERRY_ISOLATE");
+	bool isolate = o->isolate || (def && !strcmp(def, "1") && !o->privileged);
 
 	if (o->privileged && (o->isolate || o->userns || limits))
 		return ferr_set(
@@ -196,12 +199,12 @@ static int run_iso(const struct global_opts *g, const struct run_opts *o, struct
 	iso->cpu_milli = o->cpu_milli;
 	iso->pids_max = o->pids_max;
 	iso->io_weight = o->io_weight;
-	if (o->isolate || limits) {
+	if (isolate || limits) {
 		iso->mem_max = iso->mem_max ? iso->mem_max : CG_DEF_MEMORY;
 		iso->pids_max = iso->pids_max ? iso->pids_max : CG_DEF_PIDS;
 	}
-	iso->hardened = o->isolate;
-	if (!o->isolate && !o->userns)
+	iso->hardened = isolate;
+	if (!isolate && !o->userns)
 		return 0;
 	if (userns_alloc(g->state_dir, &iso->id_base, err) < 0)
 		return -1;
