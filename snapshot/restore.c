@@ -178,9 +178,11 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	uint64_t t0 = now_ns();
 	int rr = load(&l, m, work, r->dir, &res, err);
 	*early = l.saved;
-	if (rr < 0)
+	if (rr < 0) {
+		tenant_released(l.kind, rec); /* e.g. the cgroup made for it */
 		return ferr_wrap(err, "restore of tenant %s failed (nothing is running)",
 				 rec->name);
+	}
 	r->criu_ms = ms_since(t0);
 	r->criu_restore_ms = res.load_ms;
 	pid = res.pid;

@@ -228,10 +228,12 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	r.rst_sibling = true;
 	r.lazy_pages = o->lazy;
 	r.ps.fd = -1;
-	r.swrk = o->prepared;
+	/* post-copy: the tenant is down while CRIU starts (criu/kdat.h); but
+	 * in that private mount namespace CRIU cannot mount its cgroup yard
+	 * (EINVAL): a tenant with a cgroup pays CRIU's probes instead */
+	r.swrk = t->n_cg_root ? NULL : o->prepared;
 	r.root = t->root;
-	/* post-copy: the tenant is down while CRIU starts (criu/kdat.h) */
-	r.kdat_ns = o->lazy && t->own_mounts;
+	r.kdat_ns = o->lazy && t->own_mounts && !t->n_cg_root;
 	if (t->net && t->net->addr[0] && t->net->host_if[0]) {
 		veth.if_in = t->net->tenant_if[0] ? t->net->tenant_if : "eth0";
 		veth.if_out = t->net->host_if;

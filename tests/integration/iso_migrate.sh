@@ -8,7 +8,8 @@
 # can) post-copy back, and the workload checks itself at the end (a
 # verified workload ends).
 # A memory hog and a fork bomb (wl_limits) move in stop-copy with their
-# limits: read back from b's cgroup files, and stopped there again.
+# limits: read back from b's cgroup files, and stopped there again; a hog
+# without a user namespace the same in post-copy (where the host can).
 . "$TESTS_ROOT/lib/common.sh"
 t_init iso_migrate
 . "$TESTS_ROOT/lib/cr.sh"
@@ -57,6 +58,19 @@ case "$(cg_file b isom-bomb pids pids.max)" in */ferry-isom-bomb-p*) ;; *) t_fai
 mh_verify b isom-hog "$T/rh"
 mh_verify b isom-bomb "$T/rbo"
 grep -h -E "^(hog|forkbomb):" "$T/rh/.ferry/console.log" "$T/rbo/.ferry/console.log" | sed 's/^/   /'
+
+if mh_postcopy_ok; then
+	t_log "post-copy a -> b of a hog without a user namespace, limits read back on b"
+	mh_keep_pipe_sysctls
+	iso_mh_start a isom-pc "$T/rpc" --memory 48M --pids 40 -- /bin/iso-wl_limits --hog-mb 200
+	p=$(mh_pid a isom-pc)
+	mh_migrate a b isom-pc --mode post-copy --tune-host || t_fail "post-copy of isom-pc failed"
+	mh_assert_one_host isom-pc a b "$p"
+	[ "$(cat "$(cg_file b isom-pc memory memory.limit_in_bytes)")" = $((48 << 20)) ] ||
+		t_fail "post-copy: memory limit on b"
+	[ "$(cat "$(cg_file b isom-pc pids pids.max)")" = 40 ] || t_fail "post-copy: pids.max on b"
+	mh_verify b isom-pc "$T/rpc"
+fi
 
 t_log "b refuses a range its tenant isom-own holds"
 t_expect_fail 4 "host IDs 100000-165535, which tenant isom-own \(running\) already uses" \
