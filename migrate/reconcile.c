@@ -324,7 +324,8 @@ static void scan_migrations(const char *state_dir)
 			if (reconcile_migration(state_dir, id, 5000, &v, &e) < 0)
 				pr_warn("%s", e.msg);
 		} else if ((has_suffix(de->d_name, ".committed", id, sizeof(id)) ||
-			    has_suffix(de->d_name, ".aborted", id, sizeof(id))) &&
+			    has_suffix(de->d_name, ".aborted", id, sizeof(id)) ||
+			    has_suffix(de->d_name, ".peer", id, sizeof(id))) &&
 			   xsnprintf_path(p, sizeof(p), dir, de->d_name) == 0 &&
 			   stat(p, &st) == 0 && st.st_mtime + DECISION_KEEP_S < time(NULL)) {
 			unlink(p);
