@@ -103,7 +103,7 @@ static int precheck(struct dst *d, ferr_t *err)
 	}
 	ferr_clear(err);
 	/* the destination decides: kind, root, address, host interface */
-	if (dst_check_begin(&d->pol, d->o->state_dir, b, d->kind, &d->in, err) < 0)
+	if (dst_check_begin(&d->pol, d->o->state_dir, d->o->host_name, b, d->kind, &d->in, err) < 0)
 		return ferr_wrap(err, "tenant %s cannot come to %s (nothing was frozen)", b->tenant,
 				 d->o->host_name);
 	/* what the kind checks on this host (root file system, address) */

@@ -258,7 +258,7 @@ static int check_kind(const struct dst_policy *p, enum tenant_kind kind, ferr_t 
 			tenant_kind_str(kind));
 }
 
-int dst_check_begin(const struct dst_policy *p, const char *state_dir,
+int dst_check_begin(const struct dst_policy *p, const char *state_dir, const char *host,
 		    const Ferry__Wire__MigrateBegin *b, enum tenant_kind kind,
 		    struct dst_intake *in, ferr_t *err)
 {
@@ -277,7 +277,7 @@ int dst_check_begin(const struct dst_policy *p, const char *state_dir,
 	if (!*addr)
 		return 0;
 	if (dst_check_addr(p, addr, err) < 0)
-		return -1;
+		return ferr_wrap(err, "cannot get its address on %s", host);
 	/* named here under the host's own rule, never the peer's string */
 	net_host_ifname(b->tenant, in->host_if);
 	if (if_nametoindex(in->host_if))

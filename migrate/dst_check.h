@@ -52,7 +52,7 @@ struct dst_intake {
 
 /* MIGRATE_BEGIN, before anything is frozen: kind allowed, root and address
  * acceptable, host interface chosen and free. FX_CONFLICT when refused. */
-int dst_check_begin(const struct dst_policy *p, const char *state_dir,
+int dst_check_begin(const struct dst_policy *p, const char *state_dir, const char *host,
 		    const Ferry__Wire__MigrateBegin *b, enum tenant_kind kind,
 		    struct dst_intake *in, ferr_t *err);
 
