@@ -59,18 +59,33 @@ static bool under(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
 }
 
+/* The system directory path is or lies in, or NULL. /dev/shm is storage
+ * (tmpfs), not devices. */
+static const char *system_dir(const char *path)
+{
+	if (!strcmp(path, "/"))
+		return "/";
+	if (under(path, "/dev/shm") && strcmp(path, "/dev/shm"))
+		return NULL;
+	for (size_t i = 0; i < sizeof(system_dirs) / sizeof(*system_dirs); i++)
+		if (under(path, system_dirs[i]))
+			return system_dirs[i];
+	return NULL;
+}
+
 int dst_policy_add_root(struct dst_policy *p, const char *dir, ferr_t *err)
 {
+	const char *sys;
+
 	if (dir[0] != '/' || strstr(dir, "/../") || !strcmp(dir, "/"))
 		return ferr_set(err, FX_USAGE,
 				"rootfs-under: '%s' is not an absolute directory "
 				"below /",
 				dir);
-	for (size_t i = 0; i < sizeof(system_dirs) / sizeof(*system_dirs); i++)
-		if (under(dir, system_dirs[i]))
-			return ferr_set(err, FX_USAGE,
-					"rootfs-under: '%s' lies in the host's system directory %s",
-					dir, system_dirs[i]);
+	if ((sys = system_dir(dir)))
+		return ferr_set(err, FX_USAGE,
+				"rootfs-under: '%s' lies in the host's system directory %s", dir,
+				sys);
 	if (p->n_roots < 0)
 		p->n_roots = 0;
 	if (p->n_roots >= DST_ROOTS_MAX)
@@ -153,12 +168,10 @@ int dst_check_root(const struct dst_policy *p, const char *state_dir, const char
 	    !S_ISDIR(st.st_mode))
 		return ferr_set(err, FX_CONFLICT, "root file system %s is not a directory here",
 				rootfs);
-	for (size_t i = 0; i < sizeof(system_dirs) / sizeof(*system_dirs); i++)
-		if (!strcmp(real, "/") || under(real, system_dirs[i]))
-			return ferr_set(err, FX_CONFLICT,
-					"root file system %s is (or lies in) a host system "
-					"directory: refused",
-					rootfs);
+	if (system_dir(real))
+		return ferr_set(
+		    err, FX_CONFLICT,
+		    "root file system %s is (or lies in) a host system directory: refused", rootfs);
 	for (int i = 0; i < n; i++)
 		if (allowed_dir(p, state_dir, i, dir) && strcmp(real, dir) && under(real, dir) &&
 		    strcmp(dir, "/"))
@@ -274,6 +287,11 @@ int dst_check_begin(const struct dst_policy *p, const char *state_dir, const cha
 	}
 	if (b->tenant_if && *b->tenant_if && !ifname_ok(b->tenant_if))
 		return ferr_set(err, FX_CONFLICT, "bad tenant interface name");
+	/* the host side's MAC from the source: a unicast address, or nothing */
+	if (b->has_host_if_mac && (b->host_if_mac.len != 6 || (b->host_if_mac.data[0] & 1) ||
+				   !memcmp(b->host_if_mac.data, "\0\0\0\0\0\0", 6)))
+		return ferr_set(err, FX_CONFLICT,
+				"bad host interface MAC address (not a unicast address)");
 	if (!*addr)
 		return 0;
 	if (dst_check_addr(p, addr, err) < 0)

@@ -8,7 +8,7 @@
 #  (1) roots: /, /etc, a symbolic link to /, a path outside the allowed
 #      directories, a ../ escape;
 #  (2) addresses: this host's own, its gateway's, outside the tenant subnets,
-#      a network address;
+#      a network address; a broadcast MAC for the host side;
 #  (3) kinds: a process tree is refused by default, accepted once the
 #      configuration (reloaded on SIGHUP) enables it;
 #  (4) the manifest names another root, tenant, kind or address than BEGIN;
@@ -58,10 +58,11 @@ begin "this host's own address" rootfs="$ok" addr="$net.1/24"
 begin "is a gateway of this host" rootfs="$ok" addr="$net.254/24"
 begin "lies in no tenant subnet" rootfs="$ok" addr=10.77.0.5/24
 begin "network or broadcast address" rootfs="$ok" addr="$net.0/24"
+begin "not a unicast address" rootfs="$ok" addr="$net.50/24" mac=ff:ff:ff:ff:ff:ff
 # (3) kinds: process trees are off by default
 begin "takes no proctree tenants" kind=proctree
 # a legitimate BEGIN is accepted; the host interface it named is not used
-begin "accepted" rootfs="$ok" addr="$net.50/24" host_if=lo
+begin "accepted" rootfs="$ok" addr="$net.50/24" host_if=lo mac=02:00:00:00:00:01
 ip -n "$(h_ns a)" link show | grep -q "fy-" && t_fail "a host interface outlived a failed migration"
 
 # (4) the manifest must describe what BEGIN announced (post-copy: no pages)

@@ -24,9 +24,9 @@
  *   wiretool begin HOST:PORT TLSDIR NAME PEER ID [KEY=VALUE...]
  *       a crafted MIGRATE_BEGIN for migration ID; keys: tenant (default
  *       mig-ID), kind (container|proctree|vm), mode (stop|post), rootfs, addr,
- *       host_if. With files=DIR, after ACCEPT: DIR's files and a manifest of
- *       them describing the tenant as BEGIN did, except for the keys mtenant,
- *       mkind, mrootfs, maddr; then RESTORE. Prints the first refusal
+ *       host_if, mac (the host side's MAC, aa:bb:..). With files=DIR, after ACCEPT: DIR's files and
+ * a manifest of them describing the tenant as BEGIN did, except for the keys mtenant, mkind,
+ * mrootfs, maddr; then RESTORE. Prints the first refusal
  *       ("refused: ..."), or "accepted" / "answer: frame type N"
  *   wiretool query HOST:PORT TLSDIR NAME PEER ID
  *       the in-doubt query for migration ID; prints the verdict or refusal
@@ -564,6 +564,14 @@ static int begin(const char *to, const char *tls_dir, const char *name, const ch
 	b.rootfs = (char *)kv(argc, argv, "rootfs", NULL);
 	b.net_addr = (char *)kv(argc, argv, "addr", NULL);
 	b.host_if = (char *)kv(argc, argv, "host_if", NULL);
+	if (kv(argc, argv, "mac", NULL)) {
+		static uint8_t mac[6];
+		sscanf(kv(argc, argv, "mac", NULL), "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0],
+		       &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]);
+		b.has_host_if_mac = 1;
+		b.host_if_mac.data = mac;
+		b.host_if_mac.len = 6;
+	}
 	frame_send_pb(c, MIG_REQ_BEGIN, &b.base);
 	chan_flush(c);
 	r = peer_answer(c, MIG_ACCEPT);

@@ -39,6 +39,10 @@ static void test_parse(void)
 	CHECK(dst_policy_add_root(&p, "/etc/ferry", &e) < 0);
 	CHECK(dst_policy_add_root(&p, "/usr", &e) < 0);
 	CHECK(dst_policy_add_root(&p, "relative", &e) < 0);
+	CHECK(dst_policy_add_root(&p, "/dev", &e) < 0);
+	CHECK(dst_policy_add_root(&p, "/dev/shm", &e) < 0);
+	CHECK(dst_policy_add_root(&p, "/dev/shm/ferry", &e) == 0 && p.n_roots == 1);
+	p.n_roots = -1;
 	CHECK(dst_policy_add_root(&p, "/srv/tenants", &e) == 0 && p.n_roots == 1);
 	CHECK(dst_policy_add_subnet(&p, "10.1.0.0/16", &e) == 0 && p.n_subnets == 1);
 	CHECK(p.subnets[0].net == 0x0a010000u && p.subnets[0].mask == 0xffff0000u);
