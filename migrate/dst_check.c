@@ -280,6 +280,12 @@ int dst_check_begin(const struct dst_policy *p, const char *state_dir, const cha
 	memset(in, 0, sizeof(*in));
 	if (check_kind(p, kind, err) < 0)
 		return -1;
+	struct stat st;
+	if (kind == TK_CONTAINER &&
+	    (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
+		return ferr_set(err, FX_CONFLICT,
+				"root file system %s of tenant %s is missing on %s",
+				b->rootfs && *b->rootfs ? b->rootfs : "(none)", b->tenant, host);
 	if (kind == TK_CONTAINER || (b->rootfs && *b->rootfs)) {
 		if (dst_check_root(p, state_dir, b->rootfs ? b->rootfs : "", in->root,
 				   sizeof(in->root), err) < 0)

@@ -92,6 +92,10 @@ void inflight_end(const char *state_dir, const char *id, int fd, bool aborted)
 		write_aborted(state_dir, id, "the source gave up before deciding");
 	if (mpath(p, sizeof(p), state_dir, id, ".src", NULL) == 0)
 		unlink(p);
+	/* no decision to ask for: who may ask (query.h) is not kept either */
+	if (verdict_from_files(state_dir, id) == MV_UNKNOWN &&
+	    mpath(p, sizeof(p), state_dir, id, ".peer", NULL) == 0)
+		unlink(p);
 	close(fd);
 }
 

@@ -52,7 +52,7 @@ begin "host system directory: refused" rootfs="$T/roots/link"
 begin "lies under no directory this agent allows" rootfs="$T/elsewhere"
 begin "lies under no directory this agent allows" rootfs="$ok/../../elsewhere"
 begin "lies under no directory this agent allows" rootfs="$T/roots"
-begin "is not a directory here" rootfs="$T/roots/missing"
+begin "is missing on srv" rootfs="$T/roots/missing"
 # (2) addresses
 begin "this host's own address" rootfs="$ok" addr="$net.1/24"
 begin "is a gateway of this host" rootfs="$ok" addr="$net.254/24"
