@@ -5,6 +5,7 @@
 #   make check      deps + layer order + build + unit and integration tests
 #   make bench      dump/restore benchmark against raw CRIU
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
+#   make bench-clients  what clients of a migrated server wait (held segments replayed or not)
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
 CC      ?= gcc
@@ -54,7 +55,7 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
-.PHONY: all deps layers check check-kernels unit test-bins bench bench-transport bench-migrate demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins bench bench-transport bench-migrate bench-clients demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -152,6 +153,10 @@ bench: deps
 bench-migrate: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-migrate.sh
+
+bench-clients: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-clients.sh
 
 bench-transport: deps
 	@$(MAKE) --no-print-directory test-bins

@@ -362,8 +362,10 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	st.net_ms = ms_since(t_net);
 	st.pid = (uint32_t)rr.pid;
 	report_running(d, &rr, st.resume_ms);
+	/* best effort: the source can resolve; first, as the source replays
+	 * the segments it held for the tenant on it (tenant/pkthold.h) */
+	mig_send_step(d->c, MIG_DONE, &st);
 	forget_images(d, rr.name, !post_copy(d)); /* post-copy: the daemon still reads them */
-	mig_send_step(d->c, MIG_DONE, &st);	  /* best effort: the source can resolve */
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "migrate/wire_enums.h"
 #include "tenant/registry.h"
 #include "tenant/net.h"
+#include "tenant/pkthold.h"
 #include "tenant/uidcheck.h"
 #include "transport/chan_tls.h"
 #include "transport/session.h"
@@ -135,6 +136,7 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 	int ret = -1, inflight = -1;
 
 	memset(r, 0, sizeof(*r));
+	r->replayed = -1;
 	s.t0 = now_ns();
 	snprintf(r->tenant, sizeof(r->tenant), "%s", o->tenant);
 	snprintf(r->dest, sizeof(r->dest), "%s:%u", o->host, o->port);
@@ -167,6 +169,7 @@ out:
 	inflight_end(o->state_dir, r->migration_id, inflight, !r->moved && s.restore_sent);
 	if (s.relay_chan && s.relay_chan != s.c)
 		chan_close(s.relay_chan);
+	pkthold_free(s.hold); /* a migration that failed: nothing to replay */
 	chan_close(s.c);
 	if (s.tls)
 		tls_ctx_free(s.tls);

@@ -88,6 +88,8 @@ static int pc_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 	case CKPT_EV_COMMITTED:
 		p->committed = true;
 		p->commit_ok = msrc_commit(s, &p->commit_err) == 0;
+		if (p->commit_ok)
+			msrc_replay_packets(s); /* it runs there now */
 		msrc_progress(s, "pages");
 		return 0;
 	default:
@@ -200,6 +202,7 @@ static int post_copy(struct src *s, ferr_t *err)
 	s->rec.updated = wall_time();
 	registry_save(s->o->state_dir, &s->rec, NULL);
 	msrc_progress(s, "freeze");
+	msrc_hold_packets(s); /* the lazy save freezes it (a few ms of extra copies) */
 	int saved = save(&p, work, &serr);
 	ret = finish(&p, saved, &serr, err);
 	close(s->sv[0]);
