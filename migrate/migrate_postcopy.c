@@ -68,6 +68,9 @@ static int pc_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 
 	(void)pid;
 	switch (ev) {
+	case CKPT_EV_FROZEN:
+		msrc_hold_packets(s); /* CRIU locks the network right after this */
+		return 0;
 	case CKPT_EV_SAVED:
 		if (on_saved(p) < 0)
 			return ferr_set(err, p->commit_err.code, "%s", p->commit_err.msg);
@@ -202,7 +205,6 @@ static int post_copy(struct src *s, ferr_t *err)
 	s->rec.updated = wall_time();
 	registry_save(s->o->state_dir, &s->rec, NULL);
 	msrc_progress(s, "freeze");
-	msrc_hold_packets(s); /* the lazy save freezes it (a few ms of extra copies) */
 	int saved = save(&p, work, &serr);
 	ret = finish(&p, saved, &serr, err);
 	close(s->sv[0]);

@@ -46,8 +46,13 @@ mh_serve b
 NAME=clients
 R="$T/rootfs"
 ADDR=10.204.0.95
+# the servers under names of their own: main's tests/run.sh kills every wl_*
+# process on the machine after each test, other checkouts' tenants included
+t_rootfs "$R"
+ln -sf wl_storm_server "$R/bin/srv_storm"
+ln -sf wl_tcp_server "$R/bin/srv_keepalive"
 mh_start a "$NAME" "$R" --net "$ADDR/24" -- /bin/sh -c \
-	'/bin/wl_storm_server --port 7201 </dev/null & exec /bin/wl_tcp_server --port 8081'
+	'/bin/srv_storm --port 7201 </dev/null & exec /bin/srv_keepalive --port 8081'
 at=a
 GAP_LOG=25
 K="$T/k"
