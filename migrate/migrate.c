@@ -18,6 +18,7 @@
 #include "migrate/reconcile.h"
 #include "tenant/garp.h"
 #include "tenant/kind.h"
+#include "tenant/lockcheck.h"
 #include "migrate/wire_enums.h"
 #include "tenant/registry.h"
 #include "tenant/net.h"
@@ -83,7 +84,9 @@ static int load(struct src *s, ferr_t *err)
 	if (s->rec.net.addr[0] && net_check_movable(s->rec.net.addr, err) < 0)
 		return ferr_wrap(err, "tenant %s cannot move its address (nothing was frozen)",
 				 s->rec.name);
-	return uid_check_dumpable(s->rec.name, s->rec.init_pid, err);
+	if (uid_check_dumpable(s->rec.name, s->rec.init_pid, err) < 0)
+		return -1;
+	return lock_check_movable(s->rec.name, s->rec.init_pid, err);
 }
 
 static int prepare(struct src *s, ferr_t *err)
