@@ -155,15 +155,16 @@ static uint16_t fold(uint32_t s)
 	return htons((uint16_t)~s);
 }
 
-/* Both checksums of a whole, unfragmented IPv4/TCP packet; false when it is
- * not one. */
-static bool fix_checksums(uint8_t *p, size_t n)
+bool pkthold_fix_checksums(uint8_t *p, size_t n)
 {
 	struct iphdr *ip = (struct iphdr *)p;
-	size_t ihl = ip->ihl * 4u, tot;
+	size_t ihl, tot;
 	uint8_t pseudo[12];
 
-	if (n < sizeof(*ip) || ip->version != 4 || ihl < sizeof(*ip) || ihl + 20 > n)
+	if (n < sizeof(*ip) || ip->version != 4 || ip->protocol != IPPROTO_TCP)
+		return false;
+	ihl = ip->ihl * 4u;
+	if (ihl < sizeof(*ip) || ihl + 20 > n)
 		return false;
 	tot = ntohs(ip->tot_len);
 	if (tot != n || (ntohs(ip->frag_off) & 0x3fff)) /* truncated, or a fragment */
@@ -209,7 +210,7 @@ int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_
 		if (from.sll_pkttype != PACKET_HOST)
 			continue;
 		st->held++;
-		if ((size_t)n > P_MAX || !fix_checksums(p, (size_t)n))
+		if ((size_t)n > P_MAX || !pkthold_fix_checksums(p, (size_t)n))
 			continue;
 		if (sendto(h->sk, p, (size_t)n, 0, (struct sockaddr *)&to, sizeof(to)) == n)
 			st->sent++;

@@ -24,6 +24,8 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 
@@ -44,6 +46,9 @@ struct pkthold *pkthold_start(const char *addr_cidr, ferr_t *err);
  * happened). Fails when via's MAC address is unknown here. */
 int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_stats *st,
 		   ferr_t *err);
+/* Both checksums of a whole, unfragmented IPv4/TCP packet of n bytes,
+ * computed again in place; false (untouched) when it is not one. */
+bool pkthold_fix_checksums(uint8_t *p, size_t n);
 /* Stop holding (NULL is fine); what is still held is forgotten. */
 void pkthold_free(struct pkthold *h);
 
