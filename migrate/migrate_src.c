@@ -277,8 +277,10 @@ void msrc_replay_packets(struct src *s)
 		return;
 	if (dest_addr(s, &via) < 0)
 		ferr_set(&e, FX_FAIL, "no IPv4 address for %s", s->r->dest);
-	else if (pkthold_replay(s->hold, &via, &st, &e) == 0)
+	else if (pkthold_replay(s->hold, &via, &st, &e) == 0) {
 		s->r->replayed = (int)st.sent;
+		s->r->replay_lost = st.dropped;
+	}
 	if (e.code)
 		pr_warn("tenant %s: held segments not replayed: %s", s->rec.name, e.msg);
 	else

@@ -21,8 +21,8 @@
 
 #include "lib/log.h"
 
-#define HOLD_BUF (8 << 20) /* the kernel's buffer for held segments */
-#define P_MAX	 65536	   /* an IPv4 packet */
+#define HOLD_BUF (32 << 20) /* the kernel's buffer for held segments */
+#define P_MAX	 65536	    /* an IPv4 packet */
 
 struct pkthold {
 	int sk;
