@@ -102,8 +102,12 @@ fault skip-precheck "root file system|missing" -- unshare --mount sh -c 'mount -
 mh_kill_serve b
 mh_serve b
 mh_exec a tc qdisc replace dev lan0 root tbf rate 40mbit burst 64kb latency 400ms
+rm -f "$T/state-a/tenants/$NAME/dump.log"
 mh_bg_migrate a b "$NAME" --mode stop-copy --timeout 5
-sleep 1
+# cut once the dump (and so the transfer) is under way: on a slow guest
+# kernel (make check-kernels, TCG) a fixed wait cut it before the connection
+t_wait_file "$T/state-a/tenants/$NAME/dump.log" 30
+sleep 0.5
 ip -n "fym-$MH_ID-a" link set lan0 down
 rc=0
 wait $MH_MIG || rc=$?
