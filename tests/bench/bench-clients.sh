@@ -46,8 +46,8 @@ mh_serve b
 NAME=clients
 R="$T/rootfs"
 ADDR=10.204.0.95
-# the servers under names of their own: main's tests/run.sh kills every wl_*
-# process on the machine after each test, other checkouts' tenants included
+# the servers under names of their own: a test runner of another checkout on
+# this machine may kill wl_* processes (tests/run.sh before 2a718ec did)
 t_rootfs "$R"
 ln -sf wl_storm_server "$R/bin/srv_storm"
 ln -sf wl_tcp_server "$R/bin/srv_keepalive"

@@ -20,8 +20,8 @@ mh_serve a
 mh_serve b
 R="$T/rootfs"
 t_rootfs "$R"
-# its own name: main's tests/run.sh kills every wl_* process on the machine
-# after each test, other checkouts' tenants included
+# its own name: a test runner of another checkout on this machine may kill
+# wl_* processes (tests/run.sh before 2a718ec did)
 ln -sf wl_lock "$R/bin/lockholder"
 
 # 1. the lock on the shared directory: refused before the freeze
