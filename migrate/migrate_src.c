@@ -284,9 +284,9 @@ void msrc_replay_packets(struct src *s)
 	if (e.code)
 		pr_warn("tenant %s: held segments not replayed: %s", s->rec.name, e.msg);
 	else
-		pr_info("tenant %s: %u TCP segments held during the freeze, %u replayed to %s, %u "
-			"lost by the hold",
-			s->rec.name, st.held, st.sent, s->r->dest, st.dropped);
+		pr_info("tenant %s: %u TCP segments held during the freeze (%u of them again), "
+			"%u replayed to %s, %u lost by the hold",
+			s->rec.name, st.held, st.again, st.sent, s->r->dest, st.dropped);
 	pkthold_free(s->hold);
 	s->hold = NULL;
 }

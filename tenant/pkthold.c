@@ -22,6 +22,7 @@
 #include "lib/log.h"
 
 #define HOLD_BUF (32 << 20) /* the kernel's buffer for held segments */
+#define SEEN_N	 (1u << 16) /* segments told apart per replay (a power of 2) */
 #define P_MAX	 65536	    /* an IPv4 packet */
 
 struct pkthold {
@@ -183,6 +184,38 @@ bool pkthold_fix_checksums(uint8_t *p, size_t n)
 	return true;
 }
 
+/* The same segment held again (same IP id, ports, sequence and
+ * acknowledgement numbers, flags and length; a retransmission by its sender
+ * has another IP id): post-copy moves under a connection storm held each
+ * many times over. seen: SEEN_N slots, 0 = free. */
+static bool seen_before(uint64_t *seen, const uint8_t *p)
+{
+	const struct iphdr *ip = (const struct iphdr *)p;
+	const uint8_t *t = p + ip->ihl * 4u;
+	uint64_t k = 1469598103934665603ull; /* FNV-1a */
+	uint8_t key[30];
+
+	memcpy(key, &ip->saddr, 8);	   /* both addresses */
+	memcpy(key + 8, &ip->id, 2);	   /* IP id */
+	memcpy(key + 10, t, 12);	   /* ports, sequence, acknowledgement */
+	memcpy(key + 22, t + 13, 1);	   /* flags */
+	memcpy(key + 23, &ip->tot_len, 2); /* length */
+	memset(key + 25, 0, sizeof(key) - 25);
+	for (size_t i = 0; i < sizeof(key); i++)
+		k = (k ^ key[i]) * 1099511628211ull;
+	k |= 1;
+	for (uint32_t i = (uint32_t)k & (SEEN_N - 1), probes = 0; probes < 64;
+	     i = (i + 1) & (SEEN_N - 1), probes++) {
+		if (seen[i] == k)
+			return true;
+		if (!seen[i]) {
+			seen[i] = k;
+			return false;
+		}
+	}
+	return false; /* crowded: replay it, TCP copes with duplicates */
+}
+
 int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_stats *st,
 		   ferr_t *err)
 {
@@ -195,8 +228,11 @@ int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_
 	memset(st, 0, sizeof(*st));
 	if (neigh_of(via, to.sll_addr, &to.sll_ifindex, err) < 0)
 		return -1;
-	if (!(p = malloc(P_MAX)))
+	uint64_t *seen = calloc(SEEN_N, sizeof(*seen));
+	if (!seen || !(p = malloc(P_MAX))) {
+		free(seen);
 		return ferr_set(err, FX_FAIL, "out of memory");
+	}
 	for (;;) {
 		struct sockaddr_ll from;
 		socklen_t fl = sizeof(from);
@@ -212,11 +248,16 @@ int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_
 		st->held++;
 		if ((size_t)n > P_MAX || !pkthold_fix_checksums(p, (size_t)n))
 			continue;
+		if (seen_before(seen, p)) {
+			st->again++;
+			continue;
+		}
 		if (sendto(h->sk, p, (size_t)n, 0, (struct sockaddr *)&to, sizeof(to)) == n)
 			st->sent++;
 	}
 	if (getsockopt(h->sk, SOL_PACKET, PACKET_STATISTICS, &ks, &kl) == 0)
 		st->dropped = ks.tp_drops;
 	free(p);
+	free(seen);
 	return 0;
 }

@@ -34,6 +34,7 @@ struct pkthold;
 struct pkthold_stats {
 	unsigned held;	  /* segments read from the hold */
 	unsigned sent;	  /* replayed */
+	unsigned again;	  /* the same segment held again (replayed once) */
 	unsigned dropped; /* lost by the hold (its buffer was full) */
 };
 
