@@ -5,6 +5,7 @@
 #   make check      deps + layer order + build + unit and integration tests
 #   make bench      dump/restore benchmark against raw CRIU
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
+#   make bench-clients  what clients of a migrated server wait (held segments replayed or not)
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
 #   make fuzz       the libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (300);
@@ -67,7 +68,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -184,6 +185,10 @@ bench: deps
 bench-migrate: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-migrate.sh
+
+bench-clients: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-clients.sh
 
 bench-transport: deps
 	@$(MAKE) --no-print-directory test-bins
