@@ -68,6 +68,9 @@ static int pc_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 
 	(void)pid;
 	switch (ev) {
+	case CKPT_EV_FROZEN:
+		msrc_hold_packets(s); /* CRIU locks the network right after this */
+		return 0;
 	case CKPT_EV_SAVED:
 		if (on_saved(p) < 0)
 			return ferr_set(err, p->commit_err.code, "%s", p->commit_err.msg);
@@ -88,6 +91,8 @@ static int pc_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 	case CKPT_EV_COMMITTED:
 		p->committed = true;
 		p->commit_ok = msrc_commit(s, &p->commit_err) == 0;
+		if (p->commit_ok)
+			msrc_replay_packets(s); /* it runs there now */
 		msrc_progress(s, "pages");
 		return 0;
 	default:
@@ -132,6 +137,7 @@ static int finish(struct pc *p, int saved, ferr_t *serr, ferr_t *err)
 		if (saved < 0)
 			pr_debug("after the handover: %s", serr->msg);
 		p->kind->unplumb(&s->rec.net, NULL);
+		tenant_released(p->kind, &s->rec);
 		s->r->moved = true;
 		msrc_cleanup(s);
 		return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -61,20 +62,26 @@ static int check_name_free(const struct restore_opts *o, const char *name, struc
 }
 
 /* The record the restored tenant gets (everything but its pid). */
-static int build_record(const manifest_t *m, const char *name, const struct tenant_rec *old,
-			bool had_old, struct tenant_rec *rec, ferr_t *err)
+static int build_record(const struct restore_opts *o, const manifest_t *m, const char *name,
+			const struct tenant_rec *old, bool had_old, struct tenant_rec *rec,
+			ferr_t *err)
 {
 	memset(rec, 0, sizeof(*rec));
 	snprintf(rec->name, sizeof(rec->name), "%s", name);
 	if (kind_from_manifest(m->kind, &rec->kind, err) < 0)
 		return -1;
-	if (m->rootfs)
+	if (o->rootfs && *o->rootfs)
+		snprintf(rec->rootfs, sizeof(rec->rootfs), "%s", o->rootfs);
+	else if (m->rootfs)
 		snprintf(rec->rootfs, sizeof(rec->rootfs), "%s", m->rootfs);
+	iso_from_pb(m->iso, &rec->iso);
 	if (m->net && m->net->addr && m->net->addr[0]) {
 		snprintf(rec->net.addr, sizeof(rec->net.addr), "%s", m->net->addr);
 		snprintf(rec->net.tenant_if, sizeof(rec->net.tenant_if), "%s",
 			 m->net->tenant_if && *m->net->tenant_if ? m->net->tenant_if : "eth0");
-		if (had_old && old->net.host_if[0])
+		if (o->host_if && *o->host_if)
+			snprintf(rec->net.host_if, sizeof(rec->net.host_if), "%s", o->host_if);
+		else if (had_old && old->net.host_if[0])
 			snprintf(rec->net.host_if, sizeof(rec->net.host_if), "%s",
 				 old->net.host_if);
 		else if (!strcmp(name, m->tenant_name) && m->net->host_if && *m->net->host_if)
@@ -165,7 +172,8 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	if (!l.kind)
 		return ferr_set(err, FX_HOST, "no restore driver for a %s tenant on this host",
 				tenant_kind_str(rec->kind));
-	if (l.kind->precheck(rec, "this host", err) < 0)
+	if (l.kind->precheck(rec, "this host", err) < 0 ||
+	    iso_precheck(o->state_dir, rec->name, &rec->iso, err) < 0)
 		return ferr_wrap(err, "restore of tenant %s (nothing was started)", rec->name);
 	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
 	    fs_mkdir_p(work, 0700, err) < 0 || l.kind->prepare_load(rec, err) < 0)
@@ -175,9 +183,11 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	uint64_t t0 = now_ns();
 	int rr = load(&l, m, work, r->dir, &res, err);
 	*early = l.saved;
-	if (rr < 0)
+	if (rr < 0) {
+		tenant_released(l.kind, rec); /* e.g. the cgroup made for it */
 		return ferr_wrap(err, "restore of tenant %s failed (nothing is running)",
 				 rec->name);
+	}
 	r->criu_ms = ms_since(t0);
 	r->criu_restore_ms = res.load_ms;
 	pid = res.pid;
@@ -191,6 +201,7 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	if (registry_save(o->state_dir, rec, err) < 0) {
 		l.kind->kill(rec, SIGKILL, 5000, NULL);
 		l.kind->unplumb(&rec->net, NULL);
+		tenant_released(l.kind, rec);
 		return ferr_wrap(err, "tenant %s was restored but not registered (killed it)",
 				 rec->name);
 	}
@@ -227,7 +238,7 @@ int restore_tenant(const struct restore_opts *o, struct restore_result *r, ferr_
 		goto out;
 	if (check_name_free(o, name, &old, &had_old, err) < 0)
 		goto out;
-	if (build_record(m, name, &old, had_old, &rec, err) < 0)
+	if (build_record(o, m, name, &old, had_old, &rec, err) < 0)
 		goto out;
 	r->kind = rec.kind;
 	pr_info("restoring %s %s from %s", tenant_kind_str(rec.kind), name, r->dir);

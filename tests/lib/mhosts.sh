@@ -23,6 +23,10 @@
 #                             gets its pid, MH_LOG_<HOST> its log (stdout and
 #                             stderr); with MH_SERVE_JSON=1 the agent runs with
 #                             --json and its stdout goes to $T/serve-HOST.json
+#                             The agent runs with --config $T/agent-HOST.conf:
+#                             every peer may make every request, tenants' roots
+#                             under $T (the test's files), kinds container and
+#                             vm; MH_SERVE_CONF=FILE gives another file
 #   mh_kill_serve HOST        stop HOST's agent
 #   mh_migrate FROM TO NAME --mode MODE [ARGS...]  ferry migrate from host
 #                             FROM to TO; this and mh_bg_migrate refuse to run
@@ -84,11 +88,27 @@ mh_child() {
 	return 1
 }
 
+# The host's cgroup hierarchies, "MOUNTPOINT TYPE OPTIONS" (v1 ones with
+# controllers, and cgroup2): `ip netns exec` mounts a sysfs of the network
+# namespace over /sys, which hides them; each simulated host mounts them
+# again (the same hierarchies) so that tenants get their cgroups there.
+_mh_cgroups() {
+	awk '{ split($0, a, " - "); split(a[2], b, " ");
+	       if ((b[1] == "cgroup" && b[3] !~ /name=/) || b[1] == "cgroup2") print $5, b[1], b[3] }' \
+		/proc/self/mountinfo
+}
+
 # _mh_init HOST: the host's init, pid 1 of its PID namespace (reaps orphans).
 _mh_init() {
-	local h=$1 u
+	local h=$1 u cg
+	cg=$(_mh_cgroups) # not in the background command (mh_child would find it)
 	ip netns exec "fym-$MH_ID-$h" unshare --pid --mount --fork --mount-proc \
-		--propagation private sh -c 'trap "" TERM INT HUP; while :; do sleep 3600 & wait; done' \
+		--propagation private sh -c '
+		mount -t tmpfs -o mode=755 cgroups /sys/fs/cgroup 2>/dev/null &&
+		echo "$0" | while read -r mp ty o; do
+			mkdir -p "$mp" && mount -t "$ty" -o "$o" "$ty" "$mp"
+		done
+		trap "" TERM INT HUP; while :; do sleep 3600 & wait; done' "$cg" \
 		</dev/null >/dev/null 2>&1 &
 	u=$!
 	eval "MH_INIT_$h=$(mh_child "$u")"
@@ -164,8 +184,9 @@ mh_serve() {
 		shift
 	done
 	(($#)) && { shift; wrap=("$@"); }
-	local log="$T/serve-$h.log" addr out json=()
+	local log="$T/serve-$h.log" addr out json=() conf=${MH_SERVE_CONF:-$T/agent-$h.conf}
 	: >"$log"
+	[ -n "${MH_SERVE_CONF:-}" ] || printf 'allow * *\nrootfs-under %s\n' "$T" >"$conf"
 	out=$log
 	if [ "${MH_SERVE_JSON:-}" = 1 ]; then
 		json=(--json)
@@ -177,7 +198,7 @@ mh_serve() {
 	addr=$(mh_addr "$h")
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
 		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$addr:7000" \
-		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" ${json[@]+"${json[@]}"} \
+		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" --config "$conf" ${json[@]+"${json[@]}"} \
 		>>"$out" 2>>"$log" &
 	local pid
 	pid=$(mh_child $!) || t_fail "no agent process in host $h"
