@@ -51,6 +51,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
+VMT_SRC  := $(wildcard tests/vm/*.c)
+VMT_BIN  := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMT_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
@@ -115,12 +117,17 @@ $(B)/tests/tools/%: tests/tools/%.c $(O)/libferry.a | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
 
+# The VM tests' tools (tests/vm), linked like the unit tests.
+$(B)/tests/vm/%: tests/vm/%.c $(O)/libferry.a | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
+
 # Workloads run inside tenants' minimal root file systems: static binaries.
 $(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -static -pthread -o $@ $<
 
-test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN)
+test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN) $(VMT_BIN)
 
 deps:
 	@bash scripts/deps.sh

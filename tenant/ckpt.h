@@ -60,6 +60,9 @@ struct ckpt_target {
 	const struct tenant_net *net; /* load: its interface to recreate (NULL: none) */
 	bool host_session;	      /* lives in the host's session and namespaces */
 	bool own_mounts;	      /* has a mount namespace of its own */
+	const char *name;	      /* the tenant's name */
+	int argc;		      /* its command (VM: its QEMU configuration) */
+	char *const *argv;
 };
 
 enum ckpt_event {
@@ -163,5 +166,6 @@ struct ckpt_ops {
 };
 
 extern const struct ckpt_ops ckpt_criu;
+extern const struct ckpt_ops ckpt_qemu;
 
 #endif

@@ -22,6 +22,7 @@
 #include "tenant/kind.h"
 #include "tenant/registry.h"
 #include "tenant/uidcheck.h"
+#include "tenant/vmprobe.h"
 
 #define PIPE_MAX_WANTED (16u << 20) /* what a lazy (post-copy) dump needed here */
 #define CMD_TIMEOUT_MS	20000
@@ -313,18 +314,30 @@ static void set_mode(struct hostcheck_report *r, enum hc_mode m, const char *nam
 	snprintf(r->modes[m].note, sizeof(r->modes[m].note), "%s", note);
 }
 
-/* VM tenants: only a VM tenant kind can claim them, with its own probe of
- * the host (KVM, its hypervisor). This build has no VM kind, so the item
- * says so instead of probing for parts nothing here would use. */
-static void check_vm(struct hostcheck_report *r)
+/* VM tenants: QEMU and the accelerator a probe guest really boots under
+ * (tenant/vmprobe.h). */
+static void check_vm(struct hostcheck_report *r, const char *state_dir)
 {
-	bool kind = kind_find(TK_VM) != NULL;
+	struct vm_probe p;
+	ferr_t e = {0};
 
-	add(r, "vm", HC_WARN, "%s",
-	    kind ? "this build has a VM tenant kind without a host probe: VM tenants not checked"
-		 : "VM tenants are not supported by this build (it has no VM tenant kind): "
-		   "containers and process trees only");
-	set_mode(r, HC_VM, "vm", false, "VM tenants are not supported by this build");
+	if (!kind_find(TK_VM)) {
+		add(r, "vm", HC_WARN, "VM tenants are not supported by this build");
+		set_mode(r, HC_VM, "vm", false, "VM tenants are not supported by this build");
+		return;
+	}
+	if (vm_probe(state_dir, &p, &e) < 0) {
+		add(r, "vm", HC_WARN, "VM tenants cannot run here: %s", e.msg);
+		set_mode(r, HC_VM, "vm", false, "no working QEMU");
+		return;
+	}
+	add(r, "vm", HC_OK, "QEMU %s (%s), accelerator %s: %s", p.version, p.qemu,
+	    vm_accel_str(p.accel), p.detail);
+	set_mode(r, HC_VM, "vm", true,
+		 p.accel == VM_ACCEL_KVM
+		     ? "VM tenants run under KVM: run, dump, restore, stop-copy migration"
+		     : "VM tenants run under TCG (emulated, slow): run, dump, restore, "
+		       "stop-copy migration");
 }
 
 int hostcheck_run(const struct hostcheck_opts *o, struct hostcheck_report *r, ferr_t *err)
@@ -367,7 +380,7 @@ int hostcheck_run(const struct hostcheck_opts *o, struct hostcheck_report *r, fe
 		 : !uffd   ? "needs userfaultfd (missing)"
 		 : pipes   ? "opt-in (--mode post-copy): restore first, pages follow"
 			   : "needs the pipe sysctls (see pipe-limits) or --tune-host");
-	check_vm(r);
+	check_vm(r, o->state_dir);
 	(void)netlock;
 	return 0;
 }

@@ -28,7 +28,19 @@ struct tenant_start {
 	bool host_only;	    /* net may lie outside every host subnet (cannot move) */
 	int argc;
 	char **argv;
-	pid_t pid; /* adopt this running tree */
+	pid_t pid;		  /* adopt this running tree */
+	const char *dir;	  /* the tenant's state directory (registry_tenant_dir) */
+	const struct vm_spec *vm; /* VM tenants: what QEMU runs */
+};
+
+/* A VM tenant's machine (kind vm, `ferry run --vm`). */
+struct vm_spec {
+	const char *memory; /* QEMU's -m: "64M", "1G" */
+	int cpus;
+	const char *kernel; /* boot a kernel (absolute path) ... */
+	const char *initrd;
+	const char *append;
+	const char *disk; /* ... or a disk image (absolute path) */
 };
 
 struct tenant_kind_ops {
@@ -81,5 +93,6 @@ int tenant_kill(const char *state_dir, struct tenant_rec *rec, int sig, int time
 
 extern const struct tenant_kind_ops kind_container;
 extern const struct tenant_kind_ops kind_proctree;
+extern const struct tenant_kind_ops kind_vm;
 
 #endif

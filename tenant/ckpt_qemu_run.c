@@ -1,0 +1,256 @@
+/* Starting and ending a VM's QEMU (ckpt_qemu.h). */
+#define LOG_PREFIX "qemu"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "tenant/ckpt_qemu.h"
+#include "tenant/kind_tree.h"
+#include "tenant/vmprobe.h"
+
+#define QEMU_START_MS 20000
+#define MAX_ARGS      96
+
+struct qargs {
+	char *v[MAX_ARGS + 1];
+	int n;
+	char buf[4][PATH_MAX + 128];
+};
+
+static void add(struct qargs *a, const char *s)
+{
+	if (a->n < MAX_ARGS)
+		a->v[a->n++] = (char *)s;
+	a->v[a->n] = NULL;
+}
+
+/* The host's part of the command line. */
+static int host_args(const char *dir, const char *name, const struct tenant_net *net,
+		     const struct vm_probe *p, bool incoming, struct qargs *a, ferr_t *err)
+{
+	add(a, "-name");
+	add(a, name);
+	add(a, "-accel");
+	add(a, vm_accel_arg(p->accel));
+	add(a, "-display");
+	add(a, "none");
+	add(a, "-qmp");
+	if (xsnprintf(a->buf[0], sizeof(a->buf[0]), err, "unix:%s/qmp.sock,server=on,wait=off",
+		      dir) < 0 ||
+	    xsnprintf(a->buf[1], sizeof(a->buf[1]), err,
+		      "file,id=ser0,path=%s/console.log,append=on", dir) < 0)
+		return -1;
+	add(a, a->buf[0]);
+	add(a, "-chardev");
+	add(a, a->buf[1]);
+	if (net && net->host_if[0]) {
+		if (xsnprintf(a->buf[2], sizeof(a->buf[2]), err,
+			      "tap,id=n0,ifname=%s,script=no,downscript=no", net->host_if) < 0)
+			return -1;
+		add(a, "-netdev");
+		add(a, a->buf[2]);
+	}
+	if (incoming) {
+		add(a, "-incoming");
+		add(a, "defer");
+		add(a, "-S");
+	}
+	return 0;
+}
+
+/* Child side: a new session, output into DIR/qemu.log, exec. */
+static void exec_qemu(const char *dir, struct qargs *a, int pfd)
+{
+	char log[PATH_MAX];
+	int null = open("/dev/null", O_RDWR), fd;
+
+	setsid();
+	snprintf(log, sizeof(log), "%s/qemu.log", dir);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	dup2(null, 0);
+	dup2(fd >= 0 ? fd : null, 1);
+	dup2(fd >= 0 ? fd : null, 2);
+	pid_t pid = fork();
+	if (pid != 0) {
+		ssize_t w = write(pfd, &pid, sizeof(pid));
+		(void)w;
+		_exit(pid < 0);
+	}
+	close(pfd);
+	execv(a->v[0], a->v);
+	fprintf(stderr, "exec %s: %s\n", a->v[0], strerror(errno));
+	_exit(127);
+}
+
+/* Fork twice: QEMU is nobody's child here and outlives ferry. */
+static int spawn(const char *dir, struct qargs *a, pid_t *pid, ferr_t *err)
+{
+	int p[2], st;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return ferr_sys(err, FX_FAIL, "pipe");
+	pid_t mid = fork();
+	if (mid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return ferr_sys(err, FX_FAIL, "fork");
+	}
+	if (mid == 0) {
+		close(p[0]);
+		exec_qemu(dir, a, p[1]);
+	}
+	close(p[1]);
+	ssize_t n = read(p[0], pid, sizeof(*pid));
+	close(p[0]);
+	waitpid(mid, &st, 0);
+	if (n != sizeof(*pid) || *pid <= 0)
+		return ferr_set(err, FX_FAIL, "could not start QEMU");
+	return 0;
+}
+
+/* The last line QEMU wrote (its error, when it failed to start). */
+static void log_tail(const char *dir, char *out, size_t len)
+{
+	char path[PATH_MAX], *b = NULL;
+	size_t n = 0;
+
+	snprintf(out, len, "no message");
+	if (xsnprintf_path(path, sizeof(path), dir, "qemu.log") < 0 ||
+	    fs_read_all(path, &b, &n, 1 << 16, NULL) < 0)
+		return;
+	while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r'))
+		n--;
+	b[n] = 0;
+	char *l = strrchr(b, '\n');
+	if (n > 0)
+		snprintf(out, len, "%s", l ? l + 1 : b);
+	free(b);
+}
+
+/* Wait until QMP answers or QEMU is gone. */
+static int wait_qmp(const char *dir, pid_t pid, struct qmp **q, ferr_t *err)
+{
+	char sock[PATH_MAX], tail[512];
+	uint64_t t0 = now_ns();
+
+	if (xsnprintf_path(sock, sizeof(sock), dir, "qmp.sock") < 0)
+		return ferr_set(err, FX_FAIL, "path too long: %s", dir);
+	for (;;) {
+		ferr_t e = {0};
+		if (access(sock, F_OK) == 0 && qmp_open(sock, 5000, q, &e) == 0)
+			return 0;
+		if (!ktree_alive(pid)) {
+			log_tail(dir, tail, sizeof(tail));
+			return ferr_set(err, FX_FAIL, "QEMU exited while starting: %s", tail);
+		}
+		if (ms_since(t0) > QEMU_START_MS) {
+			kill(pid, SIGKILL);
+			return ferr_set(err, FX_FAIL, "QEMU did not open its monitor in %d s%s%s",
+					QEMU_START_MS / 1000, e.msg[0] ? ": " : "", e.msg);
+		}
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+int qemu_launch(const char *dir, const char *name, int argc, char *const *argv,
+		const struct tenant_net *net, bool incoming, pid_t *pid, struct qmp **q,
+		ferr_t *err)
+{
+	struct qargs a = {.n = 0};
+	struct vm_probe p;
+	char sock[PATH_MAX], cache[PATH_MAX];
+	struct qmp *qs = NULL;
+
+	if (argc < 1)
+		return ferr_set(err, FX_INTEGRITY, "VM %s has no QEMU configuration", name);
+	/* the probe's cache: STATE_DIR/vm-probe, dir being STATE_DIR/tenants/NAME */
+	snprintf(cache, sizeof(cache), "%s/../..", dir);
+	if (vm_probe(cache, &p, err) < 0)
+		return -1;
+	add(&a, p.qemu);
+	for (int i = 1; i < argc; i++)
+		add(&a, argv[i]);
+	if (host_args(dir, name, net, &p, incoming, &a, err) < 0)
+		return -1;
+	if (a.n >= MAX_ARGS)
+		return ferr_set(err, FX_USAGE, "VM %s: too many QEMU arguments", name);
+	if (xsnprintf_path(sock, sizeof(sock), dir, "qmp.sock") < 0)
+		return ferr_set(err, FX_FAIL, "path too long: %s", dir);
+	unlink(sock);
+	pr_info("starting QEMU for %s (%s)%s", name, vm_accel_str(p.accel),
+		incoming ? ", incoming" : "");
+	if (spawn(dir, &a, pid, err) < 0 || wait_qmp(dir, *pid, &qs, err) < 0)
+		return ferr_wrap(err, "VM %s", name);
+	if (q)
+		*q = qs;
+	else
+		qmp_close(qs);
+	return 0;
+}
+
+int qemu_qmp(const char *dir, struct qmp **q, ferr_t *err)
+{
+	char sock[PATH_MAX];
+
+	if (xsnprintf_path(sock, sizeof(sock), dir, "qmp.sock") < 0)
+		return ferr_set(err, FX_FAIL, "path too long: %s", dir);
+	return qmp_open(sock, 5000, q, err);
+}
+
+void qemu_end(struct qmp *q, pid_t pid, int ms)
+{
+	if (q)
+		qmp_exec(q, "quit", NULL, -1, 2000, NULL, NULL);
+	for (int t = 0; t < ms && ktree_alive(pid); t += 10) {
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	if (ktree_alive(pid))
+		ktree_kill(pid, SIGKILL, 5000, NULL);
+}
+
+int qemu_status(struct qmp *q, char *out, size_t len, ferr_t *err)
+{
+	json_t *r = NULL;
+
+	if (qmp_exec(q, "query-status", NULL, -1, 5000, &r, err) < 0)
+		return -1;
+	const char *s = json_string_value(json_object_get(r, "status"));
+	snprintf(out, len, "%s", s ? s : "?");
+	json_decref(r);
+	return 0;
+}
+
+int qemu_machine(const char *qemu, char *out, size_t len, ferr_t *err)
+{
+	char cmd[PATH_MAX + 64], line[512];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "'%s' -machine help 2>/dev/null", qemu);
+	if (strchr(qemu, '\'') || !(f = popen(cmd, "r")))
+		return ferr_set(err, FX_HOST, "cannot run %s -machine help", qemu);
+	int found = -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *a = strstr(line, "(alias of ");
+		if (strncmp(line, "pc ", 3) || !a)
+			continue;
+		a += 10;
+		snprintf(out, len, "%.*s", (int)strcspn(a, ")\n"), a);
+		found = 0;
+	}
+	pclose(f);
+	if (found < 0)
+		return ferr_set(err, FX_HOST, "%s knows no machine type \"pc\"", qemu);
+	return 0;
+}
