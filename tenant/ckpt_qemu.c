@@ -75,11 +75,34 @@ static json_int_t jint(json_t *o, const char *a, const char *b)
 	return json_integer_value(b ? json_object_get(v, b) : v);
 }
 
+/* The machine's facts, from its configuration (ckpt_qemu.h): machine type,
+ * CPU model, memory, CPUs, disks, kernel, and all of it as "config". */
+static json_t *config_info(const struct ckpt_target *t)
+{
+	json_t *o = json_object(), *args = json_array(), *disks = json_array();
+	static const char *const keys[][2] = {{"-machine", "machine"}, {"-cpu", "cpu"},
+					      {"-m", "memory"},	       {"-smp", "cpus"},
+					      {"-kernel", "kernel"},   {"-initrd", "initrd"}};
+
+	for (int i = 0; i < t->argc; i++) {
+		const char *a = t->argv[i], *v = i + 1 < t->argc ? t->argv[i + 1] : NULL;
+		json_array_append_new(args, json_string(a));
+		for (size_t k = 0; v && k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (!strcmp(a, keys[k][0]))
+				json_object_set_new(o, keys[k][1], json_string(v));
+		if (v && !strcmp(a, "-drive") && !strncmp(v, "file=", 5))
+			json_array_append_new(disks, json_stringn(v + 5, strcspn(v + 5, ",")));
+	}
+	json_object_set_new(o, "config", args);
+	json_object_set_new(o, "disks", disks);
+	return o;
+}
+
 /* What a load elsewhere must check, and QEMU's figures of the save. */
 static int write_info(struct qmp *q, const char *dir, const struct ckpt_target *t, json_t *mig,
 		      ferr_t *err)
 {
-	json_t *ver = NULL, *o, *args = json_array();
+	json_t *ver = NULL, *o;
 	char path[PATH_MAX], qv[32] = "";
 
 	if (qmp_exec(q, "query-version", NULL, -1, 5000, &ver, err) < 0)
@@ -88,12 +111,13 @@ static int write_info(struct qmp *q, const char *dir, const struct ckpt_target *
 	snprintf(qv, sizeof(qv), "%lld.%lld.%lld", jint(v, "major", NULL), jint(v, "minor", NULL),
 		 jint(v, "micro", NULL));
 	json_decref(ver);
-	for (int i = 0; i < t->argc; i++)
-		json_array_append_new(args, json_string(t->argv[i]));
-	o = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "kind", "vm", "qemu_version", qv,
-		      "config", args, "downtime_ms", jint(mig, "downtime", NULL), "total_ms",
-		      jint(mig, "total-time", NULL), "transferred", jint(mig, "ram", "transferred"),
-		      "rounds", jint(mig, "ram", "dirty-sync-count"));
+	o = config_info(t);
+	json_t *x = json_pack(
+	    "{s:s, s:s, s:I, s:I, s:I, s:I}", "kind", "vm", "qemu_version", qv, "downtime_ms",
+	    jint(mig, "downtime", NULL), "total_ms", jint(mig, "total-time", NULL), "transferred",
+	    jint(mig, "ram", "transferred"), "rounds", jint(mig, "ram", "dirty-sync-count"));
+	json_object_update(o, x);
+	json_decref(x);
 	char *s = o ? json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	if (!s)
