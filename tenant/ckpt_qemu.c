@@ -288,12 +288,22 @@ static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	return ev(o->on_event, o->arg, CKPT_EV_RUNNING, pid, err);
 }
 
+/* QEMU's iterative passes and post-copy are not driven through ferry's
+ * rounds and lazy saves yet: asked for them, say so (auto then picks
+ * stop-copy). */
 static int qemu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t *err)
 {
 	(void)env;
-	(void)err;
+	bool asked = caps->rounds || caps->lazy;
+	const char *what = caps->rounds ? "pre-copy rounds" : "post-copy";
+
 	caps->rounds = false;
 	caps->lazy = false;
+	if (asked)
+		return ferr_set(err, FX_HOST,
+				"VM tenants: this ferry's QEMU backend has no %s yet: use --mode "
+				"stop-copy",
+				what);
 	return 0;
 }
 
@@ -342,6 +352,8 @@ static void *sink_main(void *arg)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
+			/* the relay ends once our direction is closed too */
+			shutdown(s->in, SHUT_WR);
 			s->done = n == 0;
 			if (n < 0)
 				snprintf(s->err, sizeof(s->err), "read: %s", strerror(errno));

@@ -169,14 +169,12 @@ int qemu_launch(const char *dir, const char *name, int argc, char *const *argv,
 {
 	struct qargs a = {.n = 0};
 	struct vm_probe p;
-	char sock[PATH_MAX], cache[PATH_MAX];
+	char sock[PATH_MAX];
 	struct qmp *qs = NULL;
 
 	if (argc < 1)
 		return ferr_set(err, FX_INTEGRITY, "VM %s has no QEMU configuration", name);
-	/* the probe's cache: STATE_DIR/vm-probe, dir being STATE_DIR/tenants/NAME */
-	snprintf(cache, sizeof(cache), "%s/../..", dir);
-	if (vm_probe(cache, &p, err) < 0)
+	if (vm_probe(&p, err) < 0)
 		return -1;
 	add(&a, p.qemu);
 	for (int i = 1; i < argc; i++)

@@ -316,7 +316,7 @@ static void set_mode(struct hostcheck_report *r, enum hc_mode m, const char *nam
 
 /* VM tenants: QEMU and the accelerator a probe guest really boots under
  * (tenant/vmprobe.h). */
-static void check_vm(struct hostcheck_report *r, const char *state_dir)
+static void check_vm(struct hostcheck_report *r)
 {
 	struct vm_probe p;
 	ferr_t e = {0};
@@ -326,7 +326,7 @@ static void check_vm(struct hostcheck_report *r, const char *state_dir)
 		set_mode(r, HC_VM, "vm", false, "VM tenants are not supported by this build");
 		return;
 	}
-	if (vm_probe(state_dir, &p, &e) < 0) {
+	if (vm_probe(&p, &e) < 0) {
 		add(r, "vm", HC_WARN, "VM tenants cannot run here: %s", e.msg);
 		set_mode(r, HC_VM, "vm", false, "no working QEMU");
 		return;
@@ -380,7 +380,7 @@ int hostcheck_run(const struct hostcheck_opts *o, struct hostcheck_report *r, fe
 		 : !uffd   ? "needs userfaultfd (missing)"
 		 : pipes   ? "opt-in (--mode post-copy): restore first, pages follow"
 			   : "needs the pipe sysctls (see pipe-limits) or --tune-host");
-	check_vm(r, o->state_dir);
+	check_vm(r);
 	(void)netlock;
 	return 0;
 }

@@ -178,12 +178,13 @@ static int vm_unplumb(const struct tenant_net *n, ferr_t *err)
 	return has_net(n) ? net_host_unplumb(n->host_if, n->addr, err) : 0;
 }
 
-/* QEMU is there and every file the machine names (kernel, initrd, disk). */
+/* QEMU runs (the accelerator probed now, not while the source is frozen)
+ * and every file the machine names (kernel, initrd, disk) is there. */
 static int vm_precheck(const struct tenant_rec *rec, const char *host, ferr_t *err)
 {
-	char qemu[PATH_MAX];
+	struct vm_probe p;
 
-	if (vm_qemu_locate(qemu, sizeof(qemu), err) < 0)
+	if (vm_probe(&p, err) < 0)
 		return ferr_wrap(err, "VM %s cannot run on %s", rec->name, host);
 	for (int i = 1; i + 1 < rec->argc; i++) {
 		const char *a = rec->argv[i], *f = rec->argv[i + 1];

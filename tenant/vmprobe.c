@@ -229,9 +229,13 @@ static bool cache_read(const char *path, const char *key, struct vm_probe *p)
 	return ok;
 }
 
-int vm_probe(const char *state_dir, struct vm_probe *p, ferr_t *err)
+#define PROBE_CACHE_DIR "/run/ferry"
+#define PROBE_CACHE PROBE_CACHE_DIR "/vm-probe"
+
+int vm_probe(struct vm_probe *p, ferr_t *err)
 {
-	char key[PATH_MAX + 128], bid[64], path[PATH_MAX];
+	char key[PATH_MAX + 128], bid[64];
+	const char *path = PROBE_CACHE;
 
 	memset(p, 0, sizeof(*p));
 	if (vm_qemu_locate(p->qemu, sizeof(p->qemu), err) < 0 ||
@@ -239,7 +243,7 @@ int vm_probe(const char *state_dir, struct vm_probe *p, ferr_t *err)
 		return -1;
 	boot_id(bid, sizeof(bid));
 	snprintf(key, sizeof(key), "%s %s %s", bid, p->qemu, p->version);
-	bool cache = state_dir && xsnprintf_path(path, sizeof(path), state_dir, "vm-probe") == 0;
+	bool cache = fs_mkdir_p(PROBE_CACHE_DIR, 0755, NULL) == 0;
 	if (cache && cache_read(path, key, p))
 		return 0;
 	if (probe_now(p, err) < 0)

@@ -2,8 +2,9 @@
  * guest really boots under it (an open /dev/kvm proves nothing: a
  * paravirtual KVM may run no stock guest), QEMU's TCG otherwise. The probe
  * guest is a boot sector that writes to QEMU's isa-debug-exit port; it must
- * make QEMU exit with its code within a few seconds. The answer is cached
- * per boot and QEMU version in STATE_DIR/vm-probe. */
+ * make QEMU exit with its code within a few seconds. The answer is a fact
+ * of the host: cached per boot and QEMU binary and version in
+ * /run/ferry/vm-probe. */
 #ifndef FERRY_VMPROBE_H
 #define FERRY_VMPROBE_H
 
@@ -26,9 +27,9 @@ struct vm_probe {
 int vm_qemu_locate(char *out, size_t len, ferr_t *err);
 /* The QEMU version ("7.2.22") of the binary. */
 int vm_qemu_version(const char *qemu, char *out, size_t len, ferr_t *err);
-/* Probe (or read the cache in state_dir, which may be NULL). Fails only
- * when QEMU is missing or does not run at all (FX_HOST). */
-int vm_probe(const char *state_dir, struct vm_probe *p, ferr_t *err);
+/* Probe (or read the cache). Fails only when QEMU is missing or does not
+ * run at all (FX_HOST). */
+int vm_probe(struct vm_probe *p, ferr_t *err);
 const char *vm_accel_str(enum vm_accel a);
 /* QEMU's -accel argument for it ("kvm", "tcg,thread=multi"). */
 const char *vm_accel_arg(enum vm_accel a);
