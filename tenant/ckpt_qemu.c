@@ -29,7 +29,8 @@
 #include "tenant/kind_tree.h"
 #include "tenant/vmprobe.h"
 
-#define MIG_FD "ferry-mig"
+#define MIG_FD	     "ferry-mig"
+#define RESUME_TRIES 300 /* 100 ms apart */
 
 static int ev(ckpt_event_fn fn, void *arg, enum ckpt_event e, pid_t pid, ferr_t *err)
 {
@@ -166,6 +167,26 @@ static int save_stream(struct qmp *q, const struct ckpt_target *t, const struct 
 	return r;
 }
 
+/* Resume the source after an abort. The destination's QEMU holds the
+ * disks' locks once it loaded the stream: until it is gone (discarded by its
+ * agent, or by its guard when that agent died) `cont` fails; try again for
+ * a while. */
+static void resume(struct qmp *q, const char *name)
+{
+	ferr_t e = {0};
+
+	for (int i = 0; i < RESUME_TRIES; i++) {
+		ferr_clear(&e);
+		if (qmp_exec(q, "cont", NULL, -1, 5000, NULL, &e) == 0)
+			return;
+		if (!strstr(e.msg, "lock"))
+			break;
+		struct timespec ts = {0, 100 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	pr_warn("VM %s could not resume: %s", name, e.msg);
+}
+
 static int qemu_save(const struct ckpt_env *env, const struct ckpt_target *t,
 		     const struct ckpt_save_opts *o, struct ckpt_save_result *res, ferr_t *err)
 {
@@ -189,9 +210,7 @@ static int qemu_save(const struct ckpt_env *env, const struct ckpt_target *t,
 		qemu_end(q, t->pid, 10000);
 		q = NULL;
 	} else if (stopped) {
-		ferr_t e = {0};
-		if (qmp_exec(q, "cont", NULL, -1, 5000, NULL, &e) < 0)
-			pr_warn("VM %s could not resume: %s", t->name, e.msg);
+		resume(q, t->name);
 	}
 	qmp_close(q);
 	return r < 0 ? -1 : 0;
@@ -259,6 +278,7 @@ static int feed(struct qmp *q, const char *dir, pid_t pid, ferr_t *err)
 static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		     const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err)
 {
+	struct qemu_guard g;
 	struct qmp *q = NULL;
 	uint64_t t0 = now_ns();
 	pid_t pid = 0;
@@ -268,7 +288,7 @@ static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		return ferr_set(err, FX_HOST, "the QEMU backend has no lazy loads yet");
 	if (check_info(o->dir, err) < 0)
 		return -1;
-	if (qemu_launch(env->work_dir, t->name, t->argc, t->argv, t->net, true, &pid, &q, err) < 0)
+	if (qemu_launch(env->work_dir, t->name, t->argc, t->argv, t->net, &g, &pid, &q, err) < 0)
 		return -1;
 	int r = ev(o->on_event, o->arg, CKPT_EV_TASK, pid, err);
 	if (r == 0)
@@ -277,6 +297,7 @@ static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		r = ev(o->on_event, o->arg, CKPT_EV_LOADED, pid, err);
 	if (r == 0)
 		r = qmp_exec(q, "cont", NULL, -1, 10000, NULL, err);
+	qemu_guard_release(&g, r == 0);
 	if (r < 0) {
 		qemu_end(q, pid, 3000);
 		qmp_close(q);

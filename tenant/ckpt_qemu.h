@@ -21,12 +21,22 @@
 #define QEMU_STATE_FILE "vm.state" /* the migration stream of a dump */
 #define QEMU_INFO_FILE	"vm.json"  /* what the load checks: QEMU version, machine... */
 
-/* Start QEMU for a VM (incoming: waiting for a migration stream, paused
- * after it). *pid: QEMU, not a child of ours (it outlives ferry); *q (may
- * be NULL): its QMP session. */
+/* An incoming QEMU's guard: a process that kills it if the loading ferry
+ * dies before it released it (the VM must run on one host only). */
+struct qemu_guard {
+	pid_t mid;
+	int fd;
+};
+
+/* Start QEMU for a VM. *pid: QEMU, not a child of ours (it outlives
+ * ferry); *q (may be NULL): its QMP session. With g: an incoming QEMU
+ * (waiting for a migration stream, paused after it), guarded until
+ * qemu_guard_release. */
 int qemu_launch(const char *dir, const char *name, int argc, char *const *argv,
-		const struct tenant_net *net, bool incoming, pid_t *pid, struct qmp **q,
+		const struct tenant_net *net, struct qemu_guard *g, pid_t *pid, struct qmp **q,
 		ferr_t *err);
+/* keep: the VM is ours for good; otherwise the guard kills QEMU. */
+void qemu_guard_release(struct qemu_guard *g, bool keep);
 /* Connect to the VM's QMP socket in dir. */
 int qemu_qmp(const char *dir, struct qmp **q, ferr_t *err);
 /* End QEMU: `quit` (when q), then SIGKILL if it is still there after ms. */

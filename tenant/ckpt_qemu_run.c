@@ -68,15 +68,40 @@ static int host_args(const char *dir, const char *name, const struct tenant_net 
 	return 0;
 }
 
-/* Child side: a new session, output into DIR/qemu.log, exec. */
-static void exec_qemu(const char *dir, struct qargs *a, int pfd)
+/* The middle process of an incoming QEMU guards it: it holds the read end
+ * of a pipe from the loading ferry and kills QEMU when that ferry goes
+ * away before it released the VM (a byte: keep it). */
+static void guard(pid_t qemu, int gfd)
+{
+	char c = 0;
+	ssize_t n;
+
+	while ((n = read(gfd, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1 || c != 'k')
+		kill(qemu, SIGKILL);
+	_exit(0);
+}
+
+/* Middle process: a new session, nothing of ferry's open but the pipes
+ * (sockets of an agent must not outlive it here or in QEMU), output into
+ * DIR/qemu.log, fork QEMU, tell its pid, guard it when asked. */
+static void exec_qemu(const char *dir, struct qargs *a, int pfd, int gfd)
 {
 	char log[PATH_MAX];
-	int null = open("/dev/null", O_RDWR), fd;
+	int null, fd;
 
 	setsid();
+	pfd = fcntl(pfd, F_DUPFD, 10);
+	gfd = gfd >= 0 ? fcntl(gfd, F_DUPFD, 10) : -1;
+	if (pfd < 0 || dup2(pfd, 3) < 0 || (gfd >= 0 && dup2(gfd, 4) < 0))
+		_exit(1);
+	pfd = 3;
+	gfd = gfd >= 0 ? 4 : -1;
+	close_range(gfd >= 0 ? 5 : 4, ~0U, 0);
+	null = open("/dev/null", O_RDWR);
 	snprintf(log, sizeof(log), "%s/qemu.log", dir);
-	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	dup2(null, 0);
 	dup2(fd >= 0 ? fd : null, 1);
 	dup2(fd >= 0 ? fd : null, 2);
@@ -84,38 +109,73 @@ static void exec_qemu(const char *dir, struct qargs *a, int pfd)
 	if (pid != 0) {
 		ssize_t w = write(pfd, &pid, sizeof(pid));
 		(void)w;
+		close(pfd);
+		if (pid > 0 && gfd >= 0)
+			guard(pid, gfd);
 		_exit(pid < 0);
 	}
 	close(pfd);
+	if (gfd >= 0)
+		close(gfd);
+	if (null > 2)
+		close(null);
+	if (fd > 2)
+		close(fd);
 	execv(a->v[0], a->v);
 	fprintf(stderr, "exec %s: %s\n", a->v[0], strerror(errno));
 	_exit(127);
 }
 
-/* Fork twice: QEMU is nobody's child here and outlives ferry. */
-static int spawn(const char *dir, struct qargs *a, pid_t *pid, ferr_t *err)
+/* Fork twice: QEMU is nobody's child here and outlives ferry. With g, the
+ * middle process stays as QEMU's guard (qemu_guard_release). */
+static int spawn(const char *dir, struct qargs *a, pid_t *pid, struct qemu_guard *g, ferr_t *err)
 {
-	int p[2], st;
+	int p[2], gp[2] = {-1, -1}, st;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return ferr_sys(err, FX_FAIL, "pipe");
-	pid_t mid = fork();
-	if (mid < 0) {
+	if (g && pipe2(gp, O_CLOEXEC) < 0) {
 		close(p[0]);
 		close(p[1]);
-		return ferr_sys(err, FX_FAIL, "fork");
+		return ferr_sys(err, FX_FAIL, "pipe");
 	}
+	pid_t mid = fork();
 	if (mid == 0) {
 		close(p[0]);
-		exec_qemu(dir, a, p[1]);
+		if (g)
+			close(gp[1]);
+		exec_qemu(dir, a, p[1], gp[0]);
 	}
 	close(p[1]);
-	ssize_t n = read(p[0], pid, sizeof(*pid));
+	if (g)
+		close(gp[0]);
+	ssize_t n = mid > 0 ? read(p[0], pid, sizeof(*pid)) : -1;
 	close(p[0]);
-	waitpid(mid, &st, 0);
-	if (n != sizeof(*pid) || *pid <= 0)
+	if (g && mid > 0 && n == sizeof(*pid) && *pid > 0) {
+		g->mid = mid;
+		g->fd = gp[1];
+		return 0;
+	}
+	if (g)
+		close(gp[1]);
+	if (mid > 0)
+		waitpid(mid, &st, 0);
+	if (mid < 0 || n != sizeof(*pid) || *pid <= 0)
 		return ferr_set(err, FX_FAIL, "could not start QEMU");
 	return 0;
+}
+
+void qemu_guard_release(struct qemu_guard *g, bool keep)
+{
+	int st;
+
+	if (!g || g->fd < 0)
+		return;
+	if (keep && write(g->fd, "k", 1) != 1)
+		keep = false;
+	close(g->fd);
+	g->fd = -1;
+	waitpid(g->mid, &st, 0);
 }
 
 /* The last line QEMU wrote (its error, when it failed to start). */
@@ -164,9 +224,10 @@ static int wait_qmp(const char *dir, pid_t pid, struct qmp **q, ferr_t *err)
 }
 
 int qemu_launch(const char *dir, const char *name, int argc, char *const *argv,
-		const struct tenant_net *net, bool incoming, pid_t *pid, struct qmp **q,
+		const struct tenant_net *net, struct qemu_guard *g, pid_t *pid, struct qmp **q,
 		ferr_t *err)
 {
+	bool incoming = g != NULL;
 	struct qargs a = {.n = 0};
 	struct vm_probe p;
 	char sock[PATH_MAX];
@@ -188,8 +249,14 @@ int qemu_launch(const char *dir, const char *name, int argc, char *const *argv,
 	unlink(sock);
 	pr_info("starting QEMU for %s (%s)%s", name, vm_accel_str(p.accel),
 		incoming ? ", incoming" : "");
-	if (spawn(dir, &a, pid, err) < 0 || wait_qmp(dir, *pid, &qs, err) < 0)
+	if (g)
+		g->fd = -1;
+	if (spawn(dir, &a, pid, g, err) < 0)
 		return ferr_wrap(err, "VM %s", name);
+	if (wait_qmp(dir, *pid, &qs, err) < 0) {
+		qemu_guard_release(g, false);
+		return ferr_wrap(err, "VM %s", name);
+	}
 	if (q)
 		*q = qs;
 	else

@@ -142,7 +142,7 @@ static int vm_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_t
 	if (fs_mkdir_p(o->dir, 0700, err) < 0 || build_cfg(o, &rec->net, &c, err) < 0 ||
 	    tenant_rec_set_argv(rec, c.n, c.v, err) < 0)
 		return -1;
-	if (qemu_launch(o->dir, o->name, rec->argc, rec->argv, &rec->net, false, &rec->init_pid,
+	if (qemu_launch(o->dir, o->name, rec->argc, rec->argv, &rec->net, NULL, &rec->init_pid,
 			NULL, err) < 0)
 		return -1;
 	proc_start_time(rec->init_pid, &rec->init_start, NULL);

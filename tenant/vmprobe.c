@@ -187,7 +187,7 @@ static int probe_now(struct vm_probe *p, ferr_t *err)
 		}
 		snprintf(p->detail, sizeof(p->detail),
 			 "/dev/kvm opens but a probe guest %s under KVM: TCG",
-			 st == -2 ? "does not boot within 4 s" : "fails");
+			 st == -2 ? "does not boot within 2.5 s" : "fails");
 	}
 	bool tcg = boots(p->qemu, img, "tcg", &st);
 	unlink(img);
@@ -210,7 +210,8 @@ static void boot_id(char *out, size_t len)
 	}
 }
 
-/* Cache: "BOOT_ID QEMU_PATH VERSION ACCEL\nDETAIL\n". */
+/* Cache: "BOOT_ID QEMU_VERSION ACCEL\nDETAIL\n" (the kernel and QEMU
+ * decide; the binary's path does not). */
 static bool cache_read(const char *path, const char *key, struct vm_probe *p)
 {
 	char *b = NULL, acc[8];
@@ -230,7 +231,7 @@ static bool cache_read(const char *path, const char *key, struct vm_probe *p)
 }
 
 #define PROBE_CACHE_DIR "/run/ferry"
-#define PROBE_CACHE PROBE_CACHE_DIR "/vm-probe"
+#define PROBE_CACHE	PROBE_CACHE_DIR "/vm-probe"
 
 int vm_probe(struct vm_probe *p, ferr_t *err)
 {
@@ -242,7 +243,7 @@ int vm_probe(struct vm_probe *p, ferr_t *err)
 	    vm_qemu_version(p->qemu, p->version, sizeof(p->version), err) < 0)
 		return -1;
 	boot_id(bid, sizeof(bid));
-	snprintf(key, sizeof(key), "%s %s %s", bid, p->qemu, p->version);
+	snprintf(key, sizeof(key), "%s %s", bid, p->version);
 	bool cache = fs_mkdir_p(PROBE_CACHE_DIR, 0755, NULL) == 0;
 	if (cache && cache_read(path, key, p))
 		return 0;

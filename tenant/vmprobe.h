@@ -3,7 +3,7 @@
  * paravirtual KVM may run no stock guest), QEMU's TCG otherwise. The probe
  * guest is a boot sector that writes to QEMU's isa-debug-exit port; it must
  * make QEMU exit with its code within a few seconds. The answer is a fact
- * of the host: cached per boot and QEMU binary and version in
+ * of the host: cached per boot and QEMU version in
  * /run/ferry/vm-probe. */
 #ifndef FERRY_VMPROBE_H
 #define FERRY_VMPROBE_H

@@ -18,24 +18,6 @@ N=vmm-g1
 Da="$T/state-a/tenants/$N"
 Db="$T/state-b/tenants/$N"
 
-# vm_one_host HOST: exactly one QEMU of the tenant on the machine, the one
-# HOST's registry names (in HOST's PID namespace), running; none elsewhere
-vm_one_host() {
-	local h=$1 o q pid
-	[ "$h" = a ] && o=b || o=a
-	q=$(vm_qemus $N)
-	[ "$(wc -w <<<"$q")" = 1 ] || t_fail "QEMUs of $N on the machine: '$q'"
-	tr '\0' ' ' <"/proc/$q/cmdline" | grep -q "$T/state-$h/" ||
-		t_fail "the one QEMU of $N (pid $q) is not $h's"
-	pid=$(mh_pid "$h" $N)
-	[ "$(mh_state "$h" $N)" = running ] || t_fail "$h's registry: $(mh_state "$h" $N)"
-	mh_exec "$h" tr '\0' ' ' <"/dev/null" >/dev/null
-	mh_exec "$h" sh -c "tr '\\0' ' ' </proc/$pid/cmdline" | grep -q -- "-name $N " ||
-		t_fail "$h's pid $pid is not the VM's QEMU"
-	[ -z "$(mh_state "$o" $N)" ] || t_fail "$o still has a record: $(mh_state "$o" $N)"
-	t_log "$N runs on $h only (QEMU pid $q, $pid in $h)"
-}
-
 mh_ferry a run $N --vm --memory ${VM_MIB}M --disk "$VM_IMG" || t_fail "run --vm on a"
 vm_wait_bees "$Da/console.log" 2
 vm_memcheck "$Da/qmp.sock"
@@ -43,7 +25,7 @@ before=$VM_PASSES
 
 t_log "modes the QEMU backend lacks are refused, the VM runs on"
 t_expect_fail 7 "no pre-copy rounds" mh_migrate a b $N --mode pre-copy
-vm_one_host a
+vm_one_host $N a
 
 t_log "stop-copy a -> b"
 mh_migrate a b $N --mode stop-copy --json >"$T/m1.json" || {
@@ -57,7 +39,7 @@ d = json.load(open(sys.argv[1]))
 assert d["ok"] and d["moved"] and d["mode"] == "stop-copy", d
 assert d["downtime_ms"] > 0 and d["wire_bytes"] > 0, d
 PY
-vm_one_host b
+vm_one_host $N b
 marks=$(vm_bees "$Db/console.log")
 vm_wait_bees "$Db/console.log" "$marks"
 vm_memcheck "$Db/qmp.sock"
@@ -66,7 +48,7 @@ before=$VM_PASSES
 
 t_log "auto (stop-copy for a VM) b -> a"
 mh_migrate b a $N --mode auto || t_fail "migration b -> a failed"
-vm_one_host a
+vm_one_host $N a
 vm_wait_bees "$Da/console.log" "$(vm_bees "$Da/console.log")"
 vm_memcheck "$Da/qmp.sock"
 ((VM_PASSES > before)) || t_fail "the counter did not go on: $before then $VM_PASSES"

@@ -58,3 +58,33 @@ vm_qemus() {
 	done
 	true
 }
+
+# _vm_one_why NAME HOST: why tenant NAME does not run on HOST only, or "ok".
+_vm_one_why() {
+	local N=$1 h=$2 o q pid
+	[ "$h" = a ] && o=b || o=a
+	q=$(vm_qemus "$N")
+	[ "$(wc -w <<<"$q")" = 1 ] || { echo "QEMUs of $N on the machine: '$q'"; return; }
+	{ tr '\0' ' ' <"/proc/$q/cmdline"; } 2>/dev/null | grep -q "$T/state-$h/" ||
+		{ echo "the one QEMU of $N (pid $q) is not $h's"; return; }
+	[ "$(mh_state "$h" "$N")" = running ] || { echo "$h's registry: '$(mh_state "$h" "$N")'"; return; }
+	pid=$(mh_pid "$h" "$N")
+	mh_exec "$h" sh -c "tr '\\0' ' ' </proc/$pid/cmdline" 2>/dev/null | grep -q -- "-name $N " ||
+		{ echo "$h's pid $pid is not the VM's QEMU"; return; }
+	[ -z "$(mh_state "$o" "$N")" ] || { echo "$o still has a record: $(mh_state "$o" "$N")"; return; }
+	echo "ok QEMU pid $q, $pid in $h"
+}
+
+# vm_one_host NAME HOST (with mhosts.sh): exactly one QEMU of tenant NAME
+# on the machine, the one HOST's registry names (in HOST's PID namespace),
+# running there; no record on the other host. Waits up to 15 s to settle.
+vm_one_host() {
+	local why n=75
+	while :; do
+		why=$(_vm_one_why "$1" "$2")
+		[[ "$why" == ok* ]] && break
+		((n-- > 0)) || t_fail "$1 does not run on exactly one host ($2): $why"
+		sleep 0.2
+	done
+	t_log "$1 runs on $2 only (${why#ok })"
+}
