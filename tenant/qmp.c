@@ -128,8 +128,9 @@ bool qmp_event_seen(const struct qmp *q, const char *event)
 	return false;
 }
 
-/* The next reply, events kept aside. */
-static int read_reply(struct qmp *q, int timeout_ms, json_t **ret, ferr_t *err)
+/* The next reply (to the command with id want; 0: any), events kept aside,
+ * late replies to earlier commands (that timed out) skipped. */
+static int read_reply(struct qmp *q, unsigned want, int timeout_ms, json_t **ret, ferr_t *err)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
 
@@ -144,8 +145,14 @@ static int read_reply(struct qmp *q, int timeout_ms, json_t **ret, ferr_t *err)
 		consume(q, len);
 		if (r == 1)
 			keep_event(q, ev);
+		json_t *id = msg ? json_object_get(msg, "id") : NULL;
+		bool stale = r == 0 && want && id && json_integer_value(id) != (json_int_t)want;
 		json_decref(msg);
-		if (r <= 0)
+		if (stale && ret) {
+			json_decref(*ret);
+			*ret = NULL;
+		}
+		if (r <= 0 && !stale)
 			return r;
 	}
 }
@@ -205,7 +212,7 @@ int qmp_exec(struct qmp *q, const char *cmd, json_t *args, int fd, int timeout_m
 	free(line);
 	if (r < 0)
 		return -1;
-	if (read_reply(q, timeout_ms, ret, err) < 0)
+	if (read_reply(q, q->id, timeout_ms, ret, err) < 0)
 		return ferr_wrap(err, "%s", cmd);
 	return 0;
 }
@@ -220,7 +227,7 @@ int qmp_attach(int fd, int timeout_ms, struct qmp **out, ferr_t *err)
 		return ferr_set(err, FX_FAIL, "out of memory");
 	}
 	q->fd = fd;
-	if (read_reply(q, timeout_ms, &greet, err) < 0 ||
+	if (read_reply(q, 0, timeout_ms, &greet, err) < 0 ||
 	    qmp_exec(q, "qmp_capabilities", NULL, -1, timeout_ms, NULL, err) < 0) {
 		json_decref(greet);
 		qmp_close(q);
