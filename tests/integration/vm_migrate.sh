@@ -2,7 +2,8 @@
 # VM live migration between two simulated hosts: the tests' guest (every
 # page of its memory counting) moves a -> b and back with stop-copy, its
 # state streamed over ferry's LZ4 + TLS channel; after each move exactly one
-# host runs its QEMU, every page is consistent and the counter went on.
+# host runs its QEMU, every page is consistent and the counter went on; its
+# tap device's /32 route and proxy ARP (--net) move with it.
 # Modes the QEMU backend lacks are refused before anything stops. Prints the
 # accelerator used.
 . "$TESTS_ROOT/lib/common.sh"
@@ -18,10 +19,28 @@ N=vmm-g1
 Da="$T/state-a/tenants/$N"
 Db="$T/state-b/tenants/$N"
 
-mh_ferry a run $N --vm --memory ${VM_MIB}M --disk "$VM_IMG" || t_fail "run --vm on a"
+ADDR=10.204.0.71
+mh_ferry a run $N --vm --memory ${VM_MIB}M --disk "$VM_IMG" --net $ADDR/24 ||
+	t_fail "run --vm on a"
+
+# route_on HOST: the /32 route to the VM's address is on HOST (via its tap,
+# proxy ARP on) and not on the other one
+route_on() {
+	local h=$1 o dev
+	[ "$h" = a ] && o=b || o=a
+	dev=$(ip -n "fym-$MH_ID-$h" route show "$ADDR/32" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+	[ -n "$dev" ] || t_fail "$h has no /32 route to $ADDR"
+	[ "$(ip netns exec "fym-$MH_ID-$h" cat "/sys/class/net/$dev/tun_flags" 2>/dev/null)" ] ||
+		t_fail "$h's route to $ADDR goes through $dev, not a tap"
+	[ "$(ip netns exec "fym-$MH_ID-$h" cat "/proc/sys/net/ipv4/conf/$dev/proxy_arp")" = 1 ] ||
+		t_fail "no proxy ARP on $h's $dev"
+	[ -z "$(ip -n "fym-$MH_ID-$o" route show "$ADDR/32")" ] || t_fail "$o still routes $ADDR"
+	t_log "$ADDR routed on $h through tap $dev"
+}
 vm_wait_bees "$Da/console.log" 2
 vm_memcheck "$Da/qmp.sock"
 before=$VM_PASSES
+route_on a
 
 t_log "modes the QEMU backend lacks are refused, the VM runs on"
 t_expect_fail 7 "no pre-copy rounds" mh_migrate a b $N --mode pre-copy
@@ -40,6 +59,7 @@ assert d["ok"] and d["moved"] and d["mode"] == "stop-copy", d
 assert d["downtime_ms"] > 0 and d["wire_bytes"] > 0, d
 PY
 vm_one_host $N b
+route_on b
 marks=$(vm_bees "$Db/console.log")
 vm_wait_bees "$Db/console.log" "$marks"
 vm_memcheck "$Db/qmp.sock"
@@ -49,6 +69,7 @@ before=$VM_PASSES
 t_log "auto (stop-copy for a VM) b -> a"
 mh_migrate b a $N --mode auto || t_fail "migration b -> a failed"
 vm_one_host $N a
+route_on a
 vm_wait_bees "$Da/console.log" "$(vm_bees "$Da/console.log")"
 vm_memcheck "$Da/qmp.sock"
 ((VM_PASSES > before)) || t_fail "the counter did not go on: $before then $VM_PASSES"
