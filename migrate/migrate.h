@@ -57,6 +57,9 @@ struct migrate_opts {
 	 * to go on (percent of the previous round); 0: defaults (precopy.h) */
 	unsigned precopy_rounds;
 	unsigned precopy_shrink_pct;
+	/* a backend's live pre-copy (QEMU): the longest stop it may plan for
+	 * (0: its default) */
+	int max_downtime_ms;
 	migrate_progress_fn progress;
 	void *progress_arg;
 };

@@ -53,7 +53,9 @@ static int stop_copy(struct src *s, ferr_t *err)
 			      .on_event = src_event,
 			      .event_arg = s,
 			      .prev = s->parent_img,
-			      .track = s->track_mem};
+			      .track = s->track_mem,
+			      .live = s->live,
+			      .max_downtime_ms = s->o->max_downtime_ms};
 	struct dump_result dr;
 	int r;
 

@@ -269,6 +269,8 @@ static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
 				    .track = o->track,
 				    .leave_running = o->leave_running,
 				    .tcp_established = o->tcp_established,
+				    .live = o->live,
+				    .max_downtime_ms = o->max_downtime_ms,
 				    .on_event = o->on_event,
 				    .arg = o->event_arg};
 

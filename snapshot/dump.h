@@ -32,6 +32,9 @@ struct dump_opts {
 	 * images_dir) and change tracking, so that only dirty pages go */
 	const char *prev;
 	bool track;
+	/* a backend's live save (ckpt_save_opts.live) and its longest stop */
+	bool live;
+	int max_downtime_ms;
 };
 
 struct dump_result {

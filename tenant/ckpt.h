@@ -94,6 +94,11 @@ struct ckpt_save_opts {
 	bool track;	  /* track changes for a later round or final save */
 	bool leave_running;
 	bool tcp_established;
+	/* live (caps.live): a full save that copies memory while the tenant
+	 * runs and stops it for the last pass only, keeping the stop within
+	 * max_downtime_ms (0: the backend's default) */
+	bool live;
+	int max_downtime_ms;
 	ckpt_event_fn on_event; /* NULL: no events */
 	void *arg;
 };
@@ -130,6 +135,8 @@ struct ckpt_load_result {
 struct ckpt_caps {
 	bool rounds; /* pre-copy rounds: tracking what changed since a save */
 	bool lazy;   /* lazy saves and loads: memory served on demand */
+	bool live;   /* live full saves: the backend iterates over the memory
+		      * itself while the tenant runs (QEMU's pre-copy) */
 	bool tune;   /* in: the backend may change host settings a capability
 		      * needs (`--tune-host`) */
 };

@@ -279,6 +279,9 @@ static int criu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t
 {
 	struct criu_features f = {.mem_track = caps->rounds, .lazy_pages = caps->lazy};
 
+	caps->live = false; /* pre-copy through rounds of pre-dumps */
+	if (!caps->rounds && !caps->lazy)
+		return 0; /* nothing to ask CRIU */
 	if (criu_check_features(env->tool, &f, err) < 0)
 		return -1;
 	caps->rounds = caps->rounds && f.mem_track;

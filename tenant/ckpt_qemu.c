@@ -29,16 +29,44 @@
 #include "tenant/kind_tree.h"
 #include "tenant/vmprobe.h"
 
-#define MIG_FD	     "ferry-mig"
-#define RESUME_TRIES 300 /* 100 ms apart */
+#define MIG_FD	      "ferry-mig"
+#define RESUME_TRIES  300	   /* 100 ms apart */
+#define MIG_BANDWIDTH (10LL << 30) /* bytes/s: ferry's relay sets the pace */
 
 static int ev(ckpt_event_fn fn, void *arg, enum ckpt_event e, pid_t pid, ferr_t *err)
 {
 	return fn ? fn(e, pid, arg, err) : 0;
 }
 
-/* Poll query-migrate until the migration ends; *info its last answer. */
-static int wait_migration(struct qmp *q, pid_t pid, json_t **info, ferr_t *err)
+/* A live save paused before the switchover: the VM stopped (FROZEN), then
+ * QEMU sends what is left. */
+struct switchover {
+	const struct ckpt_save_opts *o;
+	pid_t pid;
+	bool *stopped;
+};
+
+static int at_switchover(struct qmp *q, struct switchover *sw, ferr_t *err)
+{
+	*sw->stopped = true;
+	if (ev(sw->o->on_event, sw->o->arg, CKPT_EV_FROZEN, sw->pid, err) < 0)
+		return -1;
+	return qmp_exec(q, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"), -1,
+			10000, NULL, err);
+}
+
+/* A stopped save: the VM stopped before the stream (FROZEN). */
+static int at_switchover_stopped(const struct ckpt_save_opts *o, pid_t pid, bool *stopped,
+				 ferr_t *err)
+{
+	*stopped = true;
+	return ev(o->on_event, o->arg, CKPT_EV_FROZEN, pid, err);
+}
+
+/* Poll query-migrate until the migration ends; *info its last answer. sw:
+ * a live save's switchover (NULL otherwise). */
+static int wait_migration(struct qmp *q, pid_t pid, struct switchover *sw, json_t **info,
+			  ferr_t *err)
 {
 	for (;;) {
 		json_t *r = NULL;
@@ -56,12 +84,35 @@ static int wait_migration(struct qmp *q, pid_t pid, json_t **info, ferr_t *err)
 			json_decref(r);
 			return -1;
 		}
+		bool pre = st && sw && !strcmp(st, "pre-switchover") && !*sw->stopped;
 		json_decref(r);
+		if (pre && at_switchover(q, sw, err) < 0)
+			return -1;
 		if (!ktree_alive(pid))
 			return ferr_set(err, FX_FAIL, "QEMU (pid %d) exited", pid);
 		struct timespec ts = {0, 5 * 1000000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* Capabilities and parameters of a save: a live one pauses before the
+ * switchover (ferry's hold), converges by throttling a guest that dirties
+ * faster than the stream goes, plans its stop within max_downtime_ms.
+ * Set every time: they stay in QEMU from one save to the next. */
+static int set_mode(struct qmp *q, const struct ckpt_save_opts *o, ferr_t *err)
+{
+	json_t *caps = json_pack("{s:[{s:s, s:b}, {s:s, s:b}]}", "capabilities", "capability",
+				 "pause-before-switchover", "state", o->live, "capability",
+				 "auto-converge", "state", o->live);
+	json_t *par = json_pack("{s:I}", "max-bandwidth", (json_int_t)MIG_BANDWIDTH);
+
+	if (par && o->max_downtime_ms > 0)
+		json_object_set_new(par, "downtime-limit", json_integer(o->max_downtime_ms));
+	if (qmp_exec(q, "migrate-set-capabilities", caps, -1, 5000, NULL, err) < 0) {
+		json_decref(par);
+		return -1;
+	}
+	return qmp_exec(q, "migrate-set-parameters", par, -1, 5000, NULL, err);
 }
 
 /* Hand fd to QEMU under MIG_FD. */
@@ -134,14 +185,15 @@ static int write_info(struct qmp *q, const char *dir, const struct ckpt_target *
 static int save_stream(struct qmp *q, const struct ckpt_target *t, const struct ckpt_save_opts *o,
 		       struct ckpt_save_result *res, bool *stopped, ferr_t *err)
 {
+	struct switchover sw = {.o = o, .pid = t->pid, .stopped = stopped};
 	char path[PATH_MAX];
 	json_t *mig = NULL;
 	int fd = o->stream_fd;
 
-	if (qmp_exec(q, "stop", NULL, -1, 10000, NULL, err) < 0)
+	if (set_mode(q, o, err) < 0)
 		return -1;
-	*stopped = true;
-	if (ev(o->on_event, o->arg, CKPT_EV_FROZEN, t->pid, err) < 0)
+	if (!o->live && (qmp_exec(q, "stop", NULL, -1, 10000, NULL, err) < 0 ||
+			 at_switchover_stopped(o, t->pid, stopped, err) < 0))
 		return -1;
 	if (fd < 0) {
 		if (xsnprintf_path(path, sizeof(path), o->dir, QEMU_STATE_FILE) < 0)
@@ -156,12 +208,18 @@ static int save_stream(struct qmp *q, const struct ckpt_target *t, const struct 
 	if (r < 0 ||
 	    qmp_exec(q, "migrate", json_pack("{s:s}", "uri", "fd:" MIG_FD), -1, 10000, NULL, err) <
 		0 ||
-	    wait_migration(q, t->pid, &mig, err) < 0)
+	    wait_migration(q, t->pid, o->live ? &sw : NULL, &mig, err) < 0)
 		return -1;
+	*stopped = true; /* completed: QEMU keeps it paused */
 	res->has_stats = true;
-	res->frozen_ms = (double)jint(mig, "total-time", NULL);
-	res->mem_write_ms = res->frozen_ms;
+	res->frozen_ms = (double)jint(mig, o->live ? "downtime" : "total-time", NULL);
+	res->mem_write_ms = (double)jint(mig, "total-time", NULL);
 	res->pages = (uint64_t)jint(mig, "ram", "normal");
+	pr_info("VM %s saved: %lld ms, %lld ms stopped, %lld bytes, %lld passes, dirty rate %lld "
+		"pages/s",
+		t->name, jint(mig, "total-time", NULL), jint(mig, "downtime", NULL),
+		jint(mig, "ram", "transferred"), jint(mig, "ram", "dirty-sync-count"),
+		jint(mig, "ram", "dirty-pages-rate"));
 	r = write_info(q, o->dir, t, mig, err);
 	json_decref(mig);
 	return r;
@@ -269,7 +327,7 @@ static int feed(struct qmp *q, const char *dir, pid_t pid, ferr_t *err)
 	if (r < 0 || qmp_exec(q, "migrate-incoming", json_pack("{s:s}", "uri", "fd:" MIG_FD), -1,
 			      10000, NULL, err) < 0)
 		return -1;
-	if (wait_migration(q, pid, &mig, err) < 0)
+	if (wait_migration(q, pid, NULL, &mig, err) < 0)
 		return -1;
 	json_decref(mig);
 	return 0;
@@ -309,22 +367,19 @@ static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	return ev(o->on_event, o->arg, CKPT_EV_RUNNING, pid, err);
 }
 
-/* QEMU's iterative passes and post-copy are not driven through ferry's
- * rounds and lazy saves yet: asked for them, say so (auto then picks
- * stop-copy). */
+/* Pre-copy is QEMU's own (live saves: its iterative passes while the VM
+ * runs); its post-copy is not driven through ferry's lazy saves yet. */
 static int qemu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t *err)
 {
 	(void)env;
-	bool asked = caps->rounds || caps->lazy;
-	const char *what = caps->rounds ? "pre-copy rounds" : "post-copy";
+	bool lazy = caps->lazy;
 
 	caps->rounds = false;
 	caps->lazy = false;
-	if (asked)
+	if (lazy)
 		return ferr_set(err, FX_HOST,
-				"VM tenants: this ferry's QEMU backend has no %s yet: use --mode "
-				"stop-copy",
-				what);
+				"VM tenants: this ferry's QEMU backend has no post-copy yet: use "
+				"--mode pre-copy, stop-copy or auto");
 	return 0;
 }
 
@@ -407,7 +462,7 @@ static int qemu_sink_open(const struct ckpt_env *env, const char *dir, const cha
 	(void)env;
 	if (!s)
 		return ferr_set(err, FX_FAIL, "out of memory");
-	if (prev)
+	if (prev && *prev)
 		pr_warn("the QEMU backend ignores an earlier round (%s)", prev);
 	if (xsnprintf_path(path, sizeof(path), dir, QEMU_STATE_FILE) < 0 ||
 	    (s->out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
