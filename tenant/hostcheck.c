@@ -335,9 +335,10 @@ static void check_vm(struct hostcheck_report *r)
 	    vm_accel_str(p.accel), p.detail);
 	set_mode(r, HC_VM, "vm", true,
 		 p.accel == VM_ACCEL_KVM
-		     ? "VM tenants run under KVM: run, dump, restore, stop-copy migration"
+		     ? "VM tenants run under KVM: run, dump, restore, stop-copy and pre-copy "
+		       "(QEMU's) migration"
 		     : "VM tenants run under TCG (emulated, slow): run, dump, restore, "
-		       "stop-copy migration");
+		       "stop-copy and pre-copy (QEMU's) migration");
 }
 
 int hostcheck_run(const struct hostcheck_opts *o, struct hostcheck_report *r, ferr_t *err)
