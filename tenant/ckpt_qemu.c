@@ -266,7 +266,6 @@ static int qemu_save(const struct ckpt_env *env, const struct ckpt_target *t,
 		r = 1; /* a dump that leaves it running: resume */
 	if (r == 0) {
 		qemu_end(q, t->pid, 10000);
-		q = NULL;
 	} else if (stopped) {
 		resume(q, t->name);
 	}
