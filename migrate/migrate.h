@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "tenant/ckpt.h"
 
 enum mig_mode { MIG_AUTO = 0, MIG_STOP_COPY, MIG_PRE_COPY, MIG_POST_COPY };
 
@@ -93,6 +94,7 @@ struct migrate_result {
 	struct mig_round rounds[MIG_ROUNDS_MAX];
 	struct mig_round final_round;
 	char precopy_stop[24];
+	struct ckpt_backend_stats backend; /* the backend's own figures (QEMU's) */
 };
 
 int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err);

@@ -71,6 +71,7 @@ static int stop_copy(struct src *s, ferr_t *err)
 	close(s->sv[0]);
 	close(s->sv[1]);
 	s->r->freeze_ms = dr.freeze_ms;
+	s->r->backend = dr.backend;
 	if (r < 0 && s->commit_decided && !ktree_alive(s->rec.init_pid)) {
 		/* CRIU got our "ok" and the source copy is gone: the decision stands */
 		pr_warn("after the handover decision: %s", err->msg);

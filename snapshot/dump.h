@@ -48,6 +48,7 @@ struct dump_result {
 	double freeze_ms, frozen_ms, mem_dump_ms, mem_write_ms; /* CRIU's stats */
 	double criu_ms;						/* wall time of the CRIU request */
 	double total_ms;					/* whole stage, manifest included */
+	struct ckpt_backend_stats backend;			/* the backend's own figures */
 };
 
 int dump_tenant(const struct dump_opts *o, struct dump_result *r, ferr_t *err);

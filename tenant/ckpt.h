@@ -103,6 +103,16 @@ struct ckpt_save_opts {
 	void *arg;
 };
 
+/* A backend's own figures of a save (QEMU: query-migrate); has: any. */
+struct ckpt_backend_stats {
+	bool has;
+	double downtime_ms; /* the tenant stopped, as the backend counts it */
+	double total_ms;
+	uint64_t transferred; /* bytes of its stream */
+	uint64_t passes;      /* iterations over the memory */
+	uint64_t dirty_rate;  /* pages dirtied per second, last measured */
+};
+
 struct ckpt_save_result {
 	double ms;	     /* wall time of the save, the backend's start included */
 	uint64_t t_frozen;   /* lazy: monotonic ns the tenant froze at (0: unknown) */
@@ -112,6 +122,7 @@ struct ckpt_save_result {
 	double mem_dump_ms;  /* collecting memory */
 	double mem_write_ms; /* writing or streaming it */
 	uint64_t pages;	     /* memory pages written */
+	struct ckpt_backend_stats backend;
 };
 
 struct ckpt_load_opts {

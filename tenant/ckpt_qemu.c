@@ -215,6 +215,13 @@ static int save_stream(struct qmp *q, const struct ckpt_target *t, const struct 
 	res->frozen_ms = (double)jint(mig, o->live ? "downtime" : "total-time", NULL);
 	res->mem_write_ms = (double)jint(mig, "total-time", NULL);
 	res->pages = (uint64_t)jint(mig, "ram", "normal");
+	res->backend = (struct ckpt_backend_stats){
+	    .has = true,
+	    .downtime_ms = (double)jint(mig, "downtime", NULL),
+	    .total_ms = (double)jint(mig, "total-time", NULL),
+	    .transferred = (uint64_t)jint(mig, "ram", "transferred"),
+	    .passes = (uint64_t)jint(mig, "ram", "dirty-sync-count"),
+	    .dirty_rate = (uint64_t)jint(mig, "ram", "dirty-pages-rate")};
 	pr_info("VM %s saved: %lld ms, %lld ms stopped, %lld bytes, %lld passes, dirty rate %lld "
 		"pages/s",
 		t->name, jint(mig, "total-time", NULL), jint(mig, "downtime", NULL),

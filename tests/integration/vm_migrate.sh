@@ -77,6 +77,12 @@ python3 - "$T/m2.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["ok"] and d["moved"] and d["mode"] == "pre-copy", d
+b = d["backend"]  # QEMU's own figures
+assert b["transferred_bytes"] > 0 and b["passes"] >= 1 and b["total_ms"] > 0, b
+assert 0 <= b["downtime_ms"] <= b["total_ms"], b
+print("QEMU: downtime %.0f ms (max 200 asked), total %.0f ms, %d bytes, %d passes, "
+      "dirty rate %d pages/s" % (b["downtime_ms"], b["total_ms"], b["transferred_bytes"],
+      b["passes"], b["dirty_pages_rate"]))
 PY
 vm_one_host $N a
 route_on a
