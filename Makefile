@@ -5,6 +5,7 @@
 #   make check      deps + layer order + build + unit and integration tests
 #   make bench      dump/restore benchmark against raw CRIU
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
+#   make bench-vm   VM migration vs QEMU's native migration (with and without TLS)
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
 CC      ?= gcc
@@ -56,7 +57,7 @@ VMT_BIN  := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMT_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
-.PHONY: all deps layers check check-kernels unit test-bins bench bench-transport bench-migrate demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins bench bench-transport bench-migrate bench-vm demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -159,6 +160,12 @@ bench: deps
 bench-migrate: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-migrate.sh
+
+# VM migration: ferry (pre-copy, stop-copy) against QEMU's native migration
+# with and without its TLS, same run, same accelerator.
+bench-vm: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-vm.sh
 
 bench-transport: deps
 	@$(MAKE) --no-print-directory test-bins

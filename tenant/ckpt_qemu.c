@@ -29,13 +29,20 @@
 #include "tenant/kind_tree.h"
 #include "tenant/vmprobe.h"
 
-#define MIG_FD	      "ferry-mig"
-#define RESUME_TRIES  300	   /* 100 ms apart */
-#define MIG_BANDWIDTH (10LL << 30) /* bytes/s: ferry's relay sets the pace */
+#define MIG_FD		"ferry-mig"
+#define RESUME_TRIES	300	     /* 100 ms apart */
+#define LIVE_MAX_PASSES 40	     /* then the stop is forced */
+#define MIG_BANDWIDTH	(10LL << 30) /* bytes/s: ferry's relay sets the pace */
 
 static int ev(ckpt_event_fn fn, void *arg, enum ckpt_event e, pid_t pid, ferr_t *err)
 {
 	return fn ? fn(e, pid, arg, err) : 0;
+}
+
+static json_int_t jint(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(o, a);
+	return json_integer_value(b ? json_object_get(v, b) : v);
 }
 
 /* A live save paused before the switchover: the VM stopped (FROZEN), then
@@ -44,7 +51,20 @@ struct switchover {
 	const struct ckpt_save_opts *o;
 	pid_t pid;
 	bool *stopped;
+	bool forced;
 };
+
+/* The guest dirties its memory faster than the stream goes, even
+ * throttled: stop planning a short stop, finish (its downtime then is what
+ * the last pass takes). */
+static void force_switchover(struct qmp *q, struct switchover *sw)
+{
+	sw->forced = true;
+	pr_warn("VM: no convergence after %d passes: finishing with a longer stop",
+		LIVE_MAX_PASSES);
+	qmp_exec(q, "migrate-set-parameters",
+		 json_pack("{s:I}", "downtime-limit", (json_int_t)100000), -1, 5000, NULL, NULL);
+}
 
 static int at_switchover(struct qmp *q, struct switchover *sw, ferr_t *err)
 {
@@ -85,6 +105,8 @@ static int wait_migration(struct qmp *q, pid_t pid, struct switchover *sw, json_
 			return -1;
 		}
 		bool pre = st && sw && !strcmp(st, "pre-switchover") && !*sw->stopped;
+		if (sw && !sw->forced && jint(r, "ram", "dirty-sync-count") > LIVE_MAX_PASSES)
+			force_switchover(q, sw);
 		json_decref(r);
 		if (pre && at_switchover(q, sw, err) < 0)
 			return -1;
@@ -119,12 +141,6 @@ static int set_mode(struct qmp *q, const struct ckpt_save_opts *o, ferr_t *err)
 static int pass_fd(struct qmp *q, int fd, ferr_t *err)
 {
 	return qmp_exec(q, "getfd", json_pack("{s:s}", "fdname", MIG_FD), fd, 5000, NULL, err);
-}
-
-static json_int_t jint(json_t *o, const char *a, const char *b)
-{
-	json_t *v = json_object_get(o, a);
-	return json_integer_value(b ? json_object_get(v, b) : v);
 }
 
 /* The machine's facts, from its configuration (ckpt_qemu.h): machine type,
