@@ -35,6 +35,13 @@ struct qemu_guard {
 int qemu_launch(const char *dir, const char *name, int argc, char *const *argv,
 		const struct tenant_net *net, struct qemu_guard *g, pid_t *pid, struct qmp **q,
 		ferr_t *err);
+/* A VM's configuration comes from a record or a peer's manifest: only what
+ * `ferry run --vm` writes is accepted (argv[0] qemu-system-x86_64; -machine
+ * pc-*, -cpu, -m, -smp with plain values; -nodefaults, -no-user-config;
+ * -serial chardev:ser0; -device virtio-net-pci,netdev=n0,mac=MAC; -drive
+ * file=ABS,format=raw|qcow2,if=ide,index=0,media=disk; -kernel, -initrd
+ * ABS; -append TEXT). FX_INTEGRITY naming what is not. */
+int qemu_config_check(int argc, char *const *argv, ferr_t *err);
 /* keep: the VM is ours for good; otherwise the guard kills QEMU. */
 void qemu_guard_release(struct qemu_guard *g, bool keep);
 /* Connect to the VM's QMP socket in dir. */

@@ -223,6 +223,90 @@ static int wait_qmp(const char *dir, pid_t pid, struct qmp **q, ferr_t *err)
 	}
 }
 
+/* A plain value: letters, digits and ._-+ (no option separators). */
+static bool plain(const char *v, size_t max)
+{
+	size_t n = strlen(v);
+
+	return n > 0 && n <= max &&
+	       strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789._-+") == n;
+}
+
+/* An absolute path without commas (QEMU's option separator) or "..". */
+static bool abs_path(const char *v)
+{
+	return v[0] == '/' && !strchr(v, ',') && !strstr(v, "/../") && strlen(v) < PATH_MAX;
+}
+
+static bool drive_ok(const char *v)
+{
+	const char *rest;
+	char path[PATH_MAX];
+
+	if (strncmp(v, "file=", 5) || !(rest = strchr(v + 5, ',')) ||
+	    (size_t)(rest - v - 5) >= sizeof(path))
+		return false;
+	snprintf(path, sizeof(path), "%.*s", (int)(rest - v - 5), v + 5);
+	return abs_path(path) && (!strcmp(rest, ",format=raw,if=ide,index=0,media=disk") ||
+				  !strcmp(rest, ",format=qcow2,if=ide,index=0,media=disk"));
+}
+
+static bool nic_ok(const char *v)
+{
+	const char *mac = v + strlen("virtio-net-pci,netdev=n0,mac=");
+
+	if (strncmp(v, "virtio-net-pci,netdev=n0,mac=", mac - v) || strlen(mac) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? mac[i] != ':' : !strchr("0123456789abcdefABCDEF", mac[i]))
+			return false;
+	return true;
+}
+
+/* One option and its value (v: NULL for a flag). */
+static bool option_ok(const char *a, const char *v)
+{
+	if (!strcmp(a, "-nodefaults") || !strcmp(a, "-no-user-config"))
+		return true;
+	if (!v)
+		return false;
+	if (!strcmp(a, "-machine"))
+		return !strncmp(v, "pc-", 3) && plain(v, 63);
+	if (!strcmp(a, "-cpu") || !strcmp(a, "-m") || !strcmp(a, "-smp"))
+		return plain(v, 63);
+	if (!strcmp(a, "-serial"))
+		return !strcmp(v, "chardev:ser0");
+	if (!strcmp(a, "-device"))
+		return nic_ok(v);
+	if (!strcmp(a, "-drive"))
+		return drive_ok(v);
+	if (!strcmp(a, "-kernel") || !strcmp(a, "-initrd"))
+		return abs_path(v);
+	if (!strcmp(a, "-append"))
+		return strlen(v) < 4096;
+	return false;
+}
+
+int qemu_config_check(int argc, char *const *argv, ferr_t *err)
+{
+	if (argc < 1 || strcmp(argv[0], "qemu-system-x86_64"))
+		return ferr_set(err, FX_INTEGRITY,
+				"a VM's configuration starts with qemu-system-x86_64");
+	for (int i = 1; i < argc; i++) {
+		bool flag = !strcmp(argv[i], "-nodefaults") || !strcmp(argv[i], "-no-user-config");
+		const char *v = !flag && i + 1 < argc ? argv[i + 1] : NULL;
+		if (!option_ok(argv[i], v))
+			return ferr_set(err, FX_INTEGRITY,
+					"the VM's configuration has an option ferry does not start "
+					"QEMU with: %.64s%s%.64s",
+					argv[i], v ? " " : "", v ? v : "");
+		if (v)
+			i++;
+	}
+	return 0;
+}
+
 int qemu_launch(const char *dir, const char *name, int argc, char *const *argv,
 		const struct tenant_net *net, struct qemu_guard *g, pid_t *pid, struct qmp **q,
 		ferr_t *err)
@@ -233,8 +317,8 @@ int qemu_launch(const char *dir, const char *name, int argc, char *const *argv,
 	char sock[PATH_MAX];
 	struct qmp *qs = NULL;
 
-	if (argc < 1)
-		return ferr_set(err, FX_INTEGRITY, "VM %s has no QEMU configuration", name);
+	if (qemu_config_check(argc, argv, err) < 0)
+		return ferr_wrap(err, "VM %s", name);
 	if (vm_probe(&p, err) < 0)
 		return -1;
 	add(&a, p.qemu);

@@ -1,7 +1,8 @@
 /* The QMP client (tenant/qmp.h) against a scripted peer on a socket pair:
  * reply parsing, the greeting and negotiation, events skipped (and kept)
  * while a reply is awaited, errors, a file descriptor passed with a
- * command; the accelerator probe's version comparison (tenant/vmprobe.h).
+ * command; the accelerator probe's version comparison (tenant/vmprobe.h);
+ * the check of a VM's configuration from a peer (tenant/ckpt_qemu.h).
  * No QEMU. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tenant/ckpt_qemu.h"
 #include "tenant/qmp.h"
 #include "tenant/vmprobe.h"
 #include "unit.h"
@@ -116,10 +118,44 @@ static void test_versions(void)
 	CHECK(!strncmp(vm_accel_arg(VM_ACCEL_TCG), "tcg", 3));
 }
 
+#define CFG(...)                                                                                   \
+	qemu_config_check((int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)),                 \
+			  (char *[]){__VA_ARGS__}, &err)
+
+static void test_config(void)
+{
+	ferr_t err = {0};
+
+	CHECK(CFG("qemu-system-x86_64", "-machine", "pc-i440fx-7.2", "-cpu", "qemu64", "-m", "64M",
+		  "-smp", "2", "-nodefaults", "-no-user-config", "-serial", "chardev:ser0",
+		  "-device", "virtio-net-pci,netdev=n0,mac=52:54:0a:1b:2c:3d", "-drive",
+		  "file=/srv/vm.img,format=raw,if=ide,index=0,media=disk") == 0);
+	CHECK(CFG("qemu-system-x86_64", "-m", "1G", "-kernel", "/boot/vmlinuz", "-initrd",
+		  "/boot/initrd.img", "-append", "console=ttyS0 ip=10.0.0.2::::v:eth0:off") == 0);
+	/* what a peer must not make QEMU do */
+	CHECK(CFG("/bin/sh", "-c", "true") < 0 && err.code == FX_INTEGRITY);
+	CHECK(CFG("qemu-system-x86_64", "-plugin", "file=/tmp/x.so") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-chardev", "socket,id=x,path=/tmp/s") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-machine", "pc,accel=kvm") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-m", "64M,slots=4") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-device",
+		  "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:00,romfile=/x") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-drive",
+		  "file=/srv/a.img,format=raw,if=ide,index=0,media=disk,snapshot=on") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-drive",
+		  "file=rel.img,format=raw,if=ide,index=0,media=disk") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-drive",
+		  "file=/a,b.img,format=raw,if=ide,index=0,media=disk") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-kernel", "/boot/../etc/shadow") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-serial", "file:/etc/passwd") < 0);
+	CHECK(CFG("qemu-system-x86_64", "-m") < 0);
+}
+
 int main(void)
 {
 	RUN(test_parse);
 	RUN(test_session);
 	RUN(test_versions);
+	RUN(test_config);
 	UNIT_DONE();
 }
