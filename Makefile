@@ -8,6 +8,8 @@
 #   make bench-vm   VM migration vs QEMU's native migration (with and without TLS)
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
+#   make fuzz       the libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (300);
+#                   `make check` runs each briefly (fuzz-brief)
 CC      ?= gcc
 PKGS    := libnl-route-3.0 libnl-3.0 libprotobuf-c liblz4 openssl libarchive libseccomp jansson
 DEPSDIR := $(CURDIR)/.deps
@@ -21,6 +23,14 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 else
 VARIANT  := release
 SANFLAGS :=
+endif
+
+# libFuzzer builds (make fuzz): clang, the library instrumented for coverage
+ifeq ($(FUZZ),1)
+CC       := clang
+VARIANT  := fuzz
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined -Wno-unknown-warning-option -Wno-string-plus-int
 endif
 
 B        := build
@@ -56,8 +66,11 @@ VMT_SRC  := $(wildcard tests/vm/*.c)
 VMT_BIN  := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMT_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps layers check check-kernels unit test-bins bench bench-transport bench-migrate bench-vm demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-vm demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -130,6 +143,24 @@ $(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
 
 test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN) $(VMT_BIN)
 
+# libFuzzer targets (built with FUZZ=1) and their seeds (tests/fuzz/seeds.c,
+# built like a test tool: valid frames, manifests and requests).
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/memchan.h $(O)/libferry.a | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -fsanitize=fuzzer -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz:
+	@$(MAKE) --no-print-directory test-bins
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-brief:
+	@$(MAKE) --no-print-directory test-bins
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+	@bash tests/fuzz/run.sh 4
+
 deps:
 	@bash scripts/deps.sh
 
@@ -144,6 +175,7 @@ unit: test-bins
 
 check: deps layers
 	@$(MAKE) --no-print-directory test-bins
+	@$(MAKE) --no-print-directory fuzz-brief
 	@bash tests/run.sh
 
 # The migration tests inside a QEMU guest that boots Debian 12's stock kernel

@@ -23,6 +23,7 @@
 #include "tenant/registry.h"
 #include "transport/chan_sock.h"
 #include "transport/chan_tls.h"
+#include "migrate/query.h"
 #include "transport/relay.h"
 #include "transport/session.h"
 #include "transport/wire.h"
@@ -45,7 +46,9 @@ int msrc_connect(struct src *s, struct chan **out, ferr_t *err)
 			       err);
 	if (!*out)
 		return -1;
-	if (session_hello_client(*out, s->o->name, &si, err) < 0) {
+	/* only this certificate may ask our agent about the migration (query.h) */
+	if (query_bind_peer(s->o->state_dir, s->r->migration_id, chan_tls_peer_cn(*out), err) < 0 ||
+	    session_hello_client(*out, s->o->name, &si, err) < 0) {
 		chan_close(*out);
 		*out = NULL;
 		return -1;
