@@ -6,6 +6,7 @@
 #   make bench      dump/restore benchmark against raw CRIU
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
 #   make bench-vm   VM migration vs QEMU's native migration (with and without TLS)
+#   make bench-clients  what clients of a migrated server wait (held segments replayed or not)
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
 #   make fuzz       the libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (300);
@@ -70,7 +71,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-vm demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-vm bench-clients demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -198,6 +199,10 @@ bench-migrate: deps
 bench-vm: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-vm.sh
+
+bench-clients: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-clients.sh
 
 bench-transport: deps
 	@$(MAKE) --no-print-directory test-bins

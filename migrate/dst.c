@@ -60,6 +60,7 @@ struct dst {
 	struct dst_policy pol;		   /* what peers may send, at BEGIN */
 	struct dst_intake in;		   /* what we decided: root, host interface */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
+	double net_ms;				 /* the gratuitous ARP, at t_running */
 };
 
 static bool fault(const struct dst *d, const char *what)
@@ -232,6 +233,19 @@ static void keep_mac(struct dst *d)
 		pr_warn("tenant %s: %s (its neighbour entries recover by ARP)", b->tenant, e.msg);
 }
 
+/* The tenant's address is reached through this host now. */
+static void announce(struct dst *d)
+{
+	uint64_t t = now_ns();
+	ferr_t e = {0};
+
+	if (d->b->net_addr && *d->b->net_addr &&
+	    garp_announce(d->b->net_addr, d->in.host_if, &e) < 0)
+		pr_warn("tenant %s: %s (neighbours learn the move when their ARP entries expire)",
+			d->b->tenant, e.msg);
+	d->net_ms = ms_since(t);
+}
+
 /* The load's events (tenant/ckpt.h): its hold point is the handover. */
 static int restore_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 {
@@ -244,8 +258,10 @@ static int restore_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 		return 0;
 	}
 	reap_watch(pid);
-	if (ev == CKPT_EV_RUNNING && !d->t_running)
+	if (ev == CKPT_EV_RUNNING && !d->t_running) {
 		d->t_running = now_ns(); /* the backend resumed the tasks just before */
+		announce(d);		 /* at once: its clients are waiting */
+	}
 	if (ev == CKPT_EV_RUNNING && fault(arg, "crash-after-resume")) {
 		pr_warn("FERRY_FAULT=crash-after-resume: killing this agent");
 		kill(getpid(), SIGKILL);
@@ -340,7 +356,6 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 				  .rootfs = d->in.root,
 				  .host_if = d->in.host_if};
 	struct restore_result rr;
-	ferr_t gerr = {0};
 	int r;
 
 	d->t_restore = now_ns();
@@ -357,16 +372,15 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	/* the tenant runs from CRIU's resume on, not from when CRIU's answer
 	 * and our registry record are done */
 	st.resume_ms = d->t_running ? (d->t_running - d->t_commit) / 1e6 : ms_since(d->t_commit);
-	uint64_t t_net = now_ns();
-	if (d->b->net_addr && *d->b->net_addr &&
-	    garp_announce(d->b->net_addr, d->in.host_if, &gerr) < 0)
-		pr_warn("tenant %s: %s (neighbours learn the move when their ARP entries expire)",
-			rr.name, gerr.msg);
-	st.net_ms = ms_since(t_net);
+	if (!d->t_running) /* the backend said nothing at the resume */
+		announce(d);
+	st.net_ms = d->net_ms;
 	st.pid = (uint32_t)rr.pid;
 	report_running(d, &rr, st.resume_ms);
+	/* best effort: the source can resolve; first, as the source replays
+	 * the segments it held for the tenant on it (tenant/pkthold.h) */
+	mig_send_step(d->c, MIG_DONE, &st);
 	forget_images(d, rr.name, !post_copy(d)); /* post-copy: the daemon still reads them */
-	mig_send_step(d->c, MIG_DONE, &st);	  /* best effort: the source can resolve */
 	return 0;
 }
 

@@ -4,6 +4,8 @@
 #define LOG_PREFIX "migrate"
 #include "migrate/migrate_src.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include "proto/manifest.h"
 #include "snapshot/dump.h"
 #include "tenant/kind.h"
+#include "tenant/pkthold.h"
 #include "tenant/registry.h"
 #include "transport/chan_sock.h"
 #include "transport/chan_tls.h"
@@ -239,6 +242,56 @@ void msrc_cleanup(struct src *s)
 	fs_rm_rf(s->img, NULL);
 	unlink(s->marker);
 	s->r->cleanup_ms = ms_since(t);
+}
+
+void msrc_hold_packets(struct src *s)
+{
+	ferr_t e = {0};
+
+	s->r->replayed = -1;
+	if (s->hold || !s->rec.net.addr[0] || !pkthold_enabled())
+		return;
+	if (!(s->hold = pkthold_start(s->rec.net.addr, &e)))
+		pr_warn("tenant %s: %s (its clients retransmit by themselves after the move)",
+			s->rec.name, e.msg);
+}
+
+/* The destination's address as this session reaches it. */
+static int dest_addr(const struct src *s, struct in_addr *a)
+{
+	struct sockaddr_in sin;
+	socklen_t l = sizeof(sin);
+
+	if (s->c && s->c->fd >= 0 && getpeername(s->c->fd, (struct sockaddr *)&sin, &l) == 0 &&
+	    sin.sin_family == AF_INET) {
+		*a = sin.sin_addr;
+		return 0;
+	}
+	return inet_pton(AF_INET, s->o->host, a) == 1 ? 0 : -1;
+}
+
+void msrc_replay_packets(struct src *s)
+{
+	struct pkthold_stats st;
+	struct in_addr via;
+	ferr_t e = {0};
+
+	if (!s->hold)
+		return;
+	if (dest_addr(s, &via) < 0)
+		ferr_set(&e, FX_FAIL, "no IPv4 address for %s", s->r->dest);
+	else if (pkthold_replay(s->hold, &via, &st, &e) == 0) {
+		s->r->replayed = (int)st.sent;
+		s->r->replay_lost = st.dropped;
+	}
+	if (e.code)
+		pr_warn("tenant %s: held segments not replayed: %s", s->rec.name, e.msg);
+	else
+		pr_info("tenant %s: %u TCP segments held during the freeze (%u of them again), "
+			"%u replayed to %s, %u lost by the hold",
+			s->rec.name, st.held, st.again, st.sent, s->r->dest, st.dropped);
+	pkthold_free(s->hold);
+	s->hold = NULL;
 }
 
 void msrc_abort(struct src *s)

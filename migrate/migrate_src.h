@@ -39,6 +39,7 @@ struct src {
 	const char *parent_img;
 	bool track_mem;
 	bool live; /* pre-copy by the backend itself: a live final save */
+	struct pkthold *hold; /* copies of what reaches the frozen tenant */
 };
 
 void msrc_progress(struct src *s, const char *stage);
@@ -55,6 +56,11 @@ int msrc_wait_restored(struct src *s, ferr_t *err);
 /* COMMIT, DONE (or resolve on a new connection). */
 int msrc_commit(struct src *s, ferr_t *err);
 void msrc_cleanup(struct src *s);
+/* Hold copies of the TCP segments that reach the tenant from now on (it is
+ * about to freeze; tenant/pkthold.h), and once it runs on the destination
+ * (after msrc_commit), replay them there. Best effort, logged. */
+void msrc_hold_packets(struct src *s);
+void msrc_replay_packets(struct src *s);
 void msrc_abort(struct src *s);
 
 #endif
