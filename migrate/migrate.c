@@ -87,6 +87,8 @@ static int load(struct src *s, ferr_t *err)
 				 s->rec.name);
 	if (uid_check_dumpable(s->rec.name, s->rec.init_pid, err) < 0)
 		return -1;
+	if (!kind_find(s->rec.kind)->ckpt->moves_file_locks)
+		return 0;
 	return lock_check_movable(s->rec.name, s->rec.init_pid, err);
 }
 

@@ -157,6 +157,11 @@ struct ckpt_sink;
 
 struct ckpt_ops {
 	const char *name; /* the manifest's image_format: "criu" */
+	/* The backend takes the tenant's file locks again where it loads it
+	 * (CRIU): a lock on storage the destination shares would stall the held
+	 * handover, so a migration checks them first (tenant/lockcheck.h).
+	 * QEMU hands its disk locks over itself. */
+	bool moves_file_locks;
 	/* Find the backend's program on this host (ckpt_env.tool). */
 	int (*locate)(char *out, size_t len, ferr_t *err);
 	int (*save)(const struct ckpt_env *env, const struct ckpt_target *t,

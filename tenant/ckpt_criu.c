@@ -359,6 +359,7 @@ static int criu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
 
 const struct ckpt_ops ckpt_criu = {
     .name = "criu",
+    .moves_file_locks = true,
     .locate = criu_find,
     .save = criu_save,
     .load = criu_load,
