@@ -11,21 +11,52 @@
 
 #include "cmd/cmd.h"
 #include "cmd/opts.h"
+#include "tenant/cgroup.h"
 #include "tenant/kind.h"
 #include "lib/json.h"
 #include "tenant/net.h"
 #include "tenant/registry.h"
+#include "tenant/userns.h"
 #include "lib/util.h"
+
+static int parse_size(const char *arg, void *field, ferr_t *err)
+{
+	int64_t v = cgroup_parse_size(arg);
+
+	if (v < (4LL << 20))
+		return ferr_set(err, FX_USAGE,
+				"--memory %s: a size of at least 4M (bytes, or with K, M, G, T)",
+				arg);
+	*(int64_t *)field = v;
+	return 0;
+}
+
+static int parse_cpus(const char *arg, void *field, ferr_t *err)
+{
+	char *end;
+	double v = strtod(arg, &end);
+
+	if (end == arg || *end || !(v >= 0.01 && v <= 1024))
+		return ferr_set(err, FX_USAGE, "--cpus %s: a number of CPUs, 0.01..1024 (e.g. 0.5)",
+				arg);
+	*(int64_t *)field = (int64_t)(v * 1000 + 0.5);
+	return 0;
+}
 
 struct run_opts {
 	const char *name;
 	const char *rootfs;
 	const char *net;
 	bool host_only;
+	bool userns;
+	bool isolate;
+	bool privileged;
+	int64_t mem_max;
+	int64_t cpu_milli;
+	int pids_max;
+	int io_weight;
 	bool json;
 	bool vm;
-	const char *memory;
-	int cpus;
 	const char *kernel, *initrd, *append, *disk;
 	int argc;
 	char **argv;
@@ -55,18 +86,6 @@ static const struct opt run_opts[] = {
      .help = "start a VM tenant: QEMU (KVM where a probe guest boots under it, TCG "
 	     "otherwise: see `ferry check`) booting --kernel or --disk; its serial console "
 	     "goes to the tenant's console.log (`ferry logs`)"},
-    {.name = "memory",
-     .type = OPT_STR,
-     .off = offsetof(struct run_opts, memory),
-     .arg = "SIZE",
-     .help = "VM: memory, as QEMU's -m (64M, 1G; default 128M)"},
-    {.name = "cpus",
-     .type = OPT_INT,
-     .off = offsetof(struct run_opts, cpus),
-     .arg = "N",
-     .min = 1,
-     .max = 64,
-     .help = "VM: virtual CPUs (default 1)"},
     {.name = "kernel",
      .type = OPT_STR,
      .off = offsetof(struct run_opts, kernel),
@@ -88,6 +107,55 @@ static const struct opt run_opts[] = {
      .arg = "IMAGE",
      .help = "VM: boot this disk image (raw or qcow2; it must be at the same path on a "
 	     "host the VM moves to)"},
+    {.name = "userns",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, userns),
+     .help = "run the tenant in a user namespace of its own: its root is an unprivileged "
+	     "host ID range allocated per tenant (65536 IDs from 100000 on); the rootfs's "
+	     "owners are shifted into that range once (docs/isolation.md)"},
+    {.name = "isolate",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, isolate),
+     .help = "the full isolation of docs/isolation.md: --userns, a cgroup with limits "
+	     "(defaults --memory 1G --pids 1024), the OCI default capabilities, "
+	     "no_new_privs, a seccomp filter, masked and read-only /proc and /sys. Not yet "
+	     "the default (FERRY_ISOLATE=1 in the environment makes it so)"},
+    {.name = "privileged",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, privileged),
+     .help = "no isolation beyond the namespaces: the tenant's root is the host's root "
+	     "(today's default; overrides FERRY_ISOLATE=1; refuses to go with --isolate, "
+	     "--userns or limits)"},
+    {.name = "memory",
+     .type = OPT_FN,
+     .off = offsetof(struct run_opts, mem_max),
+     .arg = "SIZE",
+     .parse = parse_size,
+     .help = "memory limit of the tenant's cgroup (swap included where accounted), e.g. "
+	     "512M; the kernel's OOM killer acts inside the tenant only. A VM (--vm): its "
+	     "memory (default 128M)"},
+    {.name = "cpus",
+     .type = OPT_FN,
+     .off = offsetof(struct run_opts, cpu_milli),
+     .arg = "N",
+     .parse = parse_cpus,
+     .help = "CPU time limit in CPUs (CFS quota), e.g. 0.5 (default: no limit). A VM: "
+	     "its virtual CPUs, a whole number (default 1)"},
+    {.name = "pids",
+     .type = OPT_INT,
+     .off = offsetof(struct run_opts, pids_max),
+     .arg = "N",
+     .min = 8,
+     .max = 4194304,
+     .help = "most tasks (processes and threads) the tenant may have (pids.max)"},
+    {.name = "io-weight",
+     .type = OPT_INT,
+     .off = offsetof(struct run_opts, io_weight),
+     .arg = "W",
+     .min = 10,
+     .max = 1000,
+     .help = "block I/O weight (exit 7 where the host's I/O scheduler has no weights, as "
+	     "with v1 blkio without CFQ/BFQ)"},
     OPTS_JSON(struct run_opts, json),
     {0},
 };
@@ -127,6 +195,16 @@ static void print_result(const struct tenant_rec *r, const char *tenant_dir, boo
 	jw_str(&w, "address", r->net.addr[0] ? r->net.addr : NULL);
 	jw_str(&w, "host_if", r->net.host_if[0] ? r->net.host_if : NULL);
 	jw_str(&w, "console", console);
+	jw_obj_begin(&w, "isolation");
+	jw_bool(&w, "userns", r->iso.id_count > 0);
+	jw_int(&w, "id_base", r->iso.id_base);
+	jw_int(&w, "id_count", r->iso.id_count);
+	jw_bool(&w, "hardened", r->iso.hardened);
+	jw_int(&w, "memory_max", r->iso.mem_max);
+	jw_int(&w, "pids_max", r->iso.pids_max);
+	jw_int(&w, "cpu_milli", r->iso.cpu_milli);
+	jw_int(&w, "io_weight", r->iso.io_weight);
+	jw_obj_end(&w);
 	jw_obj_end(&w);
 	jw_finish(&w);
 }
@@ -158,13 +236,13 @@ static int vm_path(const char *in, char *out, const char *what, ferr_t *err)
 
 /* What kind, from the options: a container's rootfs and command, or a VM. */
 static int check_kind(const struct run_opts *o, struct tenant_start *so, struct vm_spec *vm,
-		      char paths[4][PATH_MAX], ferr_t *err)
+		      char paths[4][PATH_MAX], char mem[32], ferr_t *err)
 {
 	if (!o->vm) {
-		if (o->memory || o->cpus || o->kernel || o->initrd || o->append || o->disk)
-			return ferr_set(err, FX_USAGE,
-					"--memory, --cpus, --kernel, --initrd, --append and "
-					"--disk are for VMs (--vm)");
+		if (o->kernel || o->initrd || o->append || o->disk)
+			return ferr_set(
+			    err, FX_USAGE,
+			    "--kernel, --initrd, --append and --disk are for VMs (--vm)");
 		if (!o->rootfs || o->argc < 1)
 			return ferr_set(err, FX_USAGE, "a container needs --rootfs DIR and -- CMD");
 		if (!realpath(o->rootfs, paths[0]))
@@ -175,11 +253,19 @@ static int check_kind(const struct run_opts *o, struct tenant_start *so, struct 
 	}
 	if (o->rootfs || o->argc > 0)
 		return ferr_set(err, FX_USAGE, "a VM takes no --rootfs and no command");
+	if (o->userns || o->isolate || o->privileged || o->pids_max || o->io_weight)
+		return ferr_set(err, FX_USAGE,
+				"--userns, --isolate, --privileged, --pids and --io-weight are for "
+				"containers (a VM is isolated by QEMU)");
+	if (o->cpu_milli % 1000)
+		return ferr_set(err, FX_USAGE, "--cpus of a VM: a whole number of virtual CPUs");
+	snprintf(mem, 32, "%lldM", (long long)(o->mem_max ? o->mem_max >> 20 : 128));
 	if (!o->kernel == !o->disk)
 		return ferr_set(err, FX_USAGE, "a VM boots either --kernel FILE or --disk IMAGE");
 	if ((o->initrd || o->append) && !o->kernel)
 		return ferr_set(err, FX_USAGE, "--initrd and --append go with --kernel");
-	*vm = (struct vm_spec){.memory = o->memory, .cpus = o->cpus, .append = o->append};
+	*vm = (struct vm_spec){
+	    .memory = mem, .cpus = (int)(o->cpu_milli / 1000), .append = o->append};
 	if (vm_path(o->kernel, paths[1], "kernel", err) < 0 ||
 	    vm_path(o->initrd, paths[2], "initrd", err) < 0 ||
 	    vm_path(o->disk, paths[3], "disk", err) < 0)
@@ -191,10 +277,39 @@ static int check_kind(const struct run_opts *o, struct tenant_start *so, struct 
 	return 0;
 }
 
+/* The isolation the options ask for (docs/isolation.md). */
+static int run_iso(const struct global_opts *g, const struct run_opts *o, struct tenant_iso *iso,
+		   ferr_t *err)
+{
+	bool limits = o->mem_max || o->cpu_milli || o->pids_max || o->io_weight;
+	const char *def = getenv("FERRY_ISOLATE");
+	bool isolate = o->isolate || (def && !strcmp(def, "1") && !o->privileged);
+
+	if (o->privileged && (o->isolate || o->userns || limits))
+		return ferr_set(
+		    err, FX_USAGE,
+		    "--privileged goes with none of --isolate, --userns and the limits");
+	iso->mem_max = o->mem_max;
+	iso->cpu_milli = o->cpu_milli;
+	iso->pids_max = o->pids_max;
+	iso->io_weight = o->io_weight;
+	if (isolate || limits) {
+		iso->mem_max = iso->mem_max ? iso->mem_max : CG_DEF_MEMORY;
+		iso->pids_max = iso->pids_max ? iso->pids_max : CG_DEF_PIDS;
+	}
+	iso->hardened = isolate;
+	if (!isolate && !o->userns)
+		return 0;
+	if (userns_alloc(g->state_dir, &iso->id_base, err) < 0)
+		return -1;
+	iso->id_count = USERNS_SIZE;
+	return 0;
+}
+
 static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *err)
 {
 	const struct tenant_kind_ops *kind = kind_by_name(o->vm ? "vm" : "container");
-	char paths[4][PATH_MAX], dir[PATH_MAX];
+	char paths[4][PATH_MAX], dir[PATH_MAX], mem[32];
 	struct tenant_rec rec = {0};
 	struct vm_spec vm;
 	int lock, r = -1;
@@ -207,7 +322,7 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 
 	if (!tenant_name_valid(o->name))
 		return registry_tenant_dir(g->state_dir, o->name, dir, sizeof(dir), err);
-	if (check_kind(o, &so, &vm, paths, err) < 0)
+	if (check_kind(o, &so, &vm, paths, mem, err) < 0)
 		return -1;
 	if (registry_tenant_dir(g->state_dir, o->name, dir, sizeof(dir), err) < 0)
 		return -1;
@@ -215,6 +330,11 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 		return -1;
 	if (check_free(g->state_dir, o->name, err) < 0)
 		goto out;
+
+	struct tenant_iso iso = {0};
+	if (!o->vm && run_iso(g, o, &iso, err) < 0)
+		goto out;
+	so.iso = &iso;
 	snprintf(rec.name, sizeof(rec.name), "%s", o->name);
 	if (kind->start(&so, &rec, err) < 0)
 		goto out;
@@ -222,6 +342,7 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	    kind->registered(g->state_dir, &rec, err) < 0) {
 		kind->kill(&rec, SIGKILL, 5000, NULL);
 		kind->unplumb(&rec.net, NULL);
+		tenant_released(kind, &rec);
 		registry_remove(g->state_dir, o->name, NULL);
 		goto out;
 	}

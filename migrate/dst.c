@@ -27,6 +27,7 @@
 #include "lib/log.h"
 #include "lib/reap.h"
 #include "migrate/migrate_files.h"
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/net.h"
 #include "migrate/dst_precopy.h"
@@ -113,7 +114,10 @@ static int precheck(struct dst *d, ferr_t *err)
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->in.root);
 	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
 	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", d->in.host_if);
-	if (d->ops->precheck(&rec, d->o->host_name, err) < 0) {
+	iso_from_pb(b->iso, &rec.iso);
+	if (d->ops->precheck(&rec, d->o->host_name, err) < 0 ||
+	    iso_precheck(d->o->state_dir, b->tenant, &rec.iso, err) < 0 ||
+	    (d->mode == MIG_POST_COPY && iso_precheck_lazy(&rec.iso, err) < 0)) {
 		if (err->code == FX_NOTFOUND || err->code == FX_HOST)
 			err->code = FX_CONFLICT; /* the destination cannot take it: 4 */
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);

@@ -17,6 +17,7 @@
 #include "migrate/migrate_src.h"
 #include "migrate/reconcile.h"
 #include "tenant/garp.h"
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/lockcheck.h"
 #include "migrate/wire_enums.h"
@@ -59,7 +60,9 @@ static int begin(struct src *s, ferr_t *err)
 	hq_fill_begin(&b, s->o->state_dir, s->o->source_agent, agent, sizeof(agent));
 	if (msrc_connect(s, &s->c, err) < 0)
 		return ferr_wrap(err, "connecting to %s", s->r->dest);
+	b.iso = iso_to_pb(&s->rec.iso);
 	frame_send_pb(s->c, MIG_REQ_BEGIN, &b.base);
+	free(b.iso);
 	chan_flush(s->c);
 	r = mig_recv(s->c, &fb, MIG_ACCEPT, "ACCEPT", NULL, err);
 	frame_buf_free(&fb);

@@ -280,8 +280,10 @@ static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
 		return ferr_wrap(err, "%s %s", kind->name, rec->name);
 	r->criu_ms = res->ms;
 	r->backend = res->backend;
-	if (!o->leave_running)
+	if (!o->leave_running) {
 		kind->unplumb(&rec->net, NULL);
+		tenant_released(kind, rec);
+	}
 	return 0;
 }
 

@@ -63,6 +63,15 @@ struct ckpt_target {
 	const char *name;	      /* the tenant's name */
 	int argc;		      /* its command (VM: its QEMU configuration) */
 	char *const *argv;
+	uint32_t userns_gid; /* load: in a user namespace whose root is this host
+			      * GID (0: none); CRIU reads images as that root */
+	/* load: the cgroup (per v1 hierarchy; ctrl "" for v2) that becomes the
+	 * tree's cgroup root here, made and limited by the kind beforehand */
+	struct {
+		char ctrl[16];
+		char path[256];
+	} cg_root[6];
+	int n_cg_root;
 };
 
 enum ckpt_event {

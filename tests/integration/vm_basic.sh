@@ -18,7 +18,9 @@ t_log "option errors"
 t_expect_fail 2 "either --kernel FILE or --disk IMAGE" "$FERRY" run $N --vm
 t_expect_fail 2 "either --kernel FILE or --disk IMAGE" \
 	"$FERRY" run $N --vm --disk "$VM_IMG" --kernel "$VM_IMG"
-t_expect_fail 2 "are for VMs" "$FERRY" run $N --memory 32M --rootfs / -- /bin/true
+t_expect_fail 2 "are for VMs" "$FERRY" run $N --disk "$VM_IMG" --rootfs / -- /bin/true
+t_expect_fail 2 "are for containers" "$FERRY" run $N --vm --disk "$VM_IMG" --pids 100
+t_expect_fail 2 "whole number" "$FERRY" run $N --vm --disk "$VM_IMG" --cpus 0.5
 t_expect_fail 3 "no-such.img" "$FERRY" run $N --vm --disk "$T/no-such.img"
 
 t_log "run, ps, logs"
