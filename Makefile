@@ -6,6 +6,7 @@
 #   make bench      dump/restore benchmark against raw CRIU
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
 #   make bench-snapshot incremental encrypted snapshots vs criu dump and restic
+#   make bench-vm   VM migration vs QEMU's native migration (with and without TLS)
 #   make bench-clients  what clients of a migrated server wait (held segments replayed or not)
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
@@ -63,13 +64,15 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
+VMT_SRC  := $(wildcard tests/vm/*.c)
+VMT_BIN  := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMT_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients bench-snapshot demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients bench-snapshot bench-vm demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -130,12 +133,17 @@ $(B)/tests/tools/%: tests/tools/%.c $(O)/libferry.a | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
 
+# The VM tests' tools (tests/vm), linked like the unit tests.
+$(B)/tests/vm/%: tests/vm/%.c $(O)/libferry.a | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
+
 # Workloads run inside tenants' minimal root file systems: static binaries.
 $(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -static -pthread -o $@ $<
 
-test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN)
+test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN) $(VMT_BIN)
 
 # libFuzzer targets (built with FUZZ=1) and their seeds (tests/fuzz/seeds.c,
 # built like a test tool: valid frames, manifests and requests).
@@ -190,6 +198,11 @@ bench-migrate: deps
 bench-snapshot: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-snapshot.sh
+# VM migration: ferry (pre-copy, stop-copy) against QEMU's native migration
+# with and without its TLS, same run, same accelerator.
+bench-vm: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-vm.sh
 
 bench-clients: deps
 	@$(MAKE) --no-print-directory test-bins

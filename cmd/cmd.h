@@ -31,6 +31,7 @@ int cmd_run(int argc, char **argv, const struct global_opts *g);
 int cmd_ps(int argc, char **argv, const struct global_opts *g);
 int cmd_kill(int argc, char **argv, const struct global_opts *g);
 int cmd_rm(int argc, char **argv, const struct global_opts *g);
+int cmd_logs(int argc, char **argv, const struct global_opts *g);
 int cmd_dump(int argc, char **argv, const struct global_opts *g);
 int cmd_restore(int argc, char **argv, const struct global_opts *g);
 int cmd_cert(int argc, char **argv, const struct global_opts *g);

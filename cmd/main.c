@@ -11,10 +11,11 @@
 
 static const struct cmd_desc commands[] = {
     {"check", cmd_check, "report whether this host can dump, restore and migrate"},
-    {"run", cmd_run, "start a container tenant"},
+    {"run", cmd_run, "start a container (or with --vm a VM) tenant"},
     {"ps", cmd_ps, "list tenants"},
     {"kill", cmd_kill, "stop a tenant"},
     {"rm", cmd_rm, "remove a stopped tenant from the registry"},
+    {"logs", cmd_logs, "print a tenant's console (a VM's serial port)"},
     {"dump", cmd_dump, "stage 1: freeze a tenant and write its images"},
     {"restore", cmd_restore, "stage 3: verify an image set and resume the tenant"},
     {"cert", cmd_cert, "create a CA and issue host certificates"},

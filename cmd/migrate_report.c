@@ -73,6 +73,15 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 	jw_uint(w, "wire_bytes", r->wire_bytes);
 	if (r->mode == MIG_PRE_COPY)
 		precopy_json(w, r);
+	if (r->backend.has) {
+		jw_obj_begin(w, "backend");
+		jw_double(w, "downtime_ms", r->backend.downtime_ms);
+		jw_double(w, "total_ms", r->backend.total_ms);
+		jw_uint(w, "transferred_bytes", r->backend.transferred);
+		jw_uint(w, "passes", r->backend.passes);
+		jw_uint(w, "dirty_pages_rate", r->backend.dirty_rate);
+		jw_obj_end(w);
+	}
 	if (rc) {
 		jw_int(w, "code", err->code);
 		jw_str(w, "error", err->msg);

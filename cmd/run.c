@@ -1,4 +1,5 @@
-/* ferry run: start a container tenant and register it. */
+/* ferry run: start a container tenant (or with --vm a VM tenant) and
+ * register it. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -55,6 +56,8 @@ struct run_opts {
 	int pids_max;
 	int io_weight;
 	bool json;
+	bool vm;
+	const char *kernel, *initrd, *append, *disk;
 	int argc;
 	char **argv;
 };
@@ -64,8 +67,7 @@ static const struct opt run_opts[] = {
      .type = OPT_STR,
      .off = offsetof(struct run_opts, rootfs),
      .arg = "DIR",
-     .flags = OPT_REQUIRED,
-     .help = "root file system of the tenant"},
+     .help = "root file system of the tenant (a container: required)"},
     {.name = "net",
      .type = OPT_STR,
      .off = offsetof(struct run_opts, net),
@@ -78,6 +80,33 @@ static const struct opt run_opts[] = {
      .off = offsetof(struct run_opts, host_only),
      .help = "accept an ADDR outside every host subnet: the tenant is reached from this "
 	     "host only and cannot be migrated"},
+    {.name = "vm",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, vm),
+     .help = "start a VM tenant: QEMU (KVM where a probe guest boots under it, TCG "
+	     "otherwise: see `ferry check`) booting --kernel or --disk; its serial console "
+	     "goes to the tenant's console.log (`ferry logs`)"},
+    {.name = "kernel",
+     .type = OPT_STR,
+     .off = offsetof(struct run_opts, kernel),
+     .arg = "FILE",
+     .help = "VM: boot this kernel"},
+    {.name = "initrd",
+     .type = OPT_STR,
+     .off = offsetof(struct run_opts, initrd),
+     .arg = "FILE",
+     .help = "VM: with --kernel, this initial RAM disk"},
+    {.name = "append",
+     .type = OPT_STR,
+     .off = offsetof(struct run_opts, append),
+     .arg = "CMDLINE",
+     .help = "VM: with --kernel, its command line"},
+    {.name = "disk",
+     .type = OPT_STR,
+     .off = offsetof(struct run_opts, disk),
+     .arg = "IMAGE",
+     .help = "VM: boot this disk image (raw or qcow2; it must be at the same path on a "
+	     "host the VM moves to)"},
     {.name = "userns",
      .type = OPT_FLAG,
      .off = offsetof(struct run_opts, userns),
@@ -103,13 +132,15 @@ static const struct opt run_opts[] = {
      .arg = "SIZE",
      .parse = parse_size,
      .help = "memory limit of the tenant's cgroup (swap included where accounted), e.g. "
-	     "512M; the kernel's OOM killer acts inside the tenant only"},
+	     "512M; the kernel's OOM killer acts inside the tenant only. A VM (--vm): its "
+	     "memory (default 128M)"},
     {.name = "cpus",
      .type = OPT_FN,
      .off = offsetof(struct run_opts, cpu_milli),
      .arg = "N",
      .parse = parse_cpus,
-     .help = "CPU time limit in CPUs (CFS quota), e.g. 0.5 (default: no limit)"},
+     .help = "CPU time limit in CPUs (CFS quota), e.g. 0.5 (default: no limit). A VM: "
+	     "its virtual CPUs, a whole number (default 1)"},
     {.name = "pids",
      .type = OPT_INT,
      .off = offsetof(struct run_opts, pids_max),
@@ -132,12 +163,14 @@ static const struct opt run_opts[] = {
 static const struct cmd_spec run_spec = {
     .name = "run",
     .args = "NAME",
-    .tail = "-- CMD [ARG...]",
-    .min_args = 2,
+    .tail = "-- CMD [ARG...]   (a VM: --vm, no CMD)",
+    .min_args = 1,
     .max_args = -1,
     .about = "Start a container tenant: CMD runs as PID 1 of its own PID, mount, UTS, IPC and\n"
 	     "network namespaces, with DIR as its root (own /proc and /dev), hostname NAME.\n"
-	     "Its output goes to DIR/.ferry/console.log (linked from the tenant's state dir).\n",
+	     "Its output goes to DIR/.ferry/console.log (linked from the tenant's state dir).\n"
+	     "With --vm: a QEMU virtual machine booting --kernel FILE [--initrd FILE]\n"
+	     "[--append CMDLINE] or --disk IMAGE, with --memory and --cpus.\n",
     .opts = run_opts,
 };
 
@@ -158,7 +191,7 @@ static void print_result(const struct tenant_rec *r, const char *tenant_dir, boo
 	jw_str(&w, "kind", tenant_kind_str(r->kind));
 	jw_str(&w, "state", tenant_state_str(r->state));
 	jw_int(&w, "pid", r->init_pid);
-	jw_str(&w, "rootfs", r->rootfs);
+	jw_str(&w, "rootfs", r->rootfs[0] ? r->rootfs : NULL);
 	jw_str(&w, "address", r->net.addr[0] ? r->net.addr : NULL);
 	jw_str(&w, "host_if", r->net.host_if[0] ? r->net.host_if : NULL);
 	jw_str(&w, "console", console);
@@ -193,6 +226,57 @@ static int check_free(const char *state_dir, const char *name, ferr_t *err)
 	return r;
 }
 
+/* Absolute path of a file the VM needs (FX_NOTFOUND if missing). */
+static int vm_path(const char *in, char *out, const char *what, ferr_t *err)
+{
+	if (in && !realpath(in, out))
+		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL, "%s %s", what, in);
+	return 0;
+}
+
+/* What kind, from the options: a container's rootfs and command, or a VM. */
+static int check_kind(const struct run_opts *o, struct tenant_start *so, struct vm_spec *vm,
+		      char paths[4][PATH_MAX], char mem[32], ferr_t *err)
+{
+	if (!o->vm) {
+		if (o->kernel || o->initrd || o->append || o->disk)
+			return ferr_set(
+			    err, FX_USAGE,
+			    "--kernel, --initrd, --append and --disk are for VMs (--vm)");
+		if (!o->rootfs || o->argc < 1)
+			return ferr_set(err, FX_USAGE, "a container needs --rootfs DIR and -- CMD");
+		if (!realpath(o->rootfs, paths[0]))
+			return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL,
+					"rootfs %s (tenant %s)", o->rootfs, o->name);
+		so->rootfs = paths[0];
+		return 0;
+	}
+	if (o->rootfs || o->argc > 0)
+		return ferr_set(err, FX_USAGE, "a VM takes no --rootfs and no command");
+	if (o->userns || o->isolate || o->privileged || o->pids_max || o->io_weight)
+		return ferr_set(err, FX_USAGE,
+				"--userns, --isolate, --privileged, --pids and --io-weight are for "
+				"containers (a VM is isolated by QEMU)");
+	if (o->cpu_milli % 1000)
+		return ferr_set(err, FX_USAGE, "--cpus of a VM: a whole number of virtual CPUs");
+	snprintf(mem, 32, "%lldM", (long long)(o->mem_max ? o->mem_max >> 20 : 128));
+	if (!o->kernel == !o->disk)
+		return ferr_set(err, FX_USAGE, "a VM boots either --kernel FILE or --disk IMAGE");
+	if ((o->initrd || o->append) && !o->kernel)
+		return ferr_set(err, FX_USAGE, "--initrd and --append go with --kernel");
+	*vm = (struct vm_spec){
+	    .memory = mem, .cpus = (int)(o->cpu_milli / 1000), .append = o->append};
+	if (vm_path(o->kernel, paths[1], "kernel", err) < 0 ||
+	    vm_path(o->initrd, paths[2], "initrd", err) < 0 ||
+	    vm_path(o->disk, paths[3], "disk", err) < 0)
+		return -1;
+	vm->kernel = o->kernel ? paths[1] : NULL;
+	vm->initrd = o->initrd ? paths[2] : NULL;
+	vm->disk = o->disk ? paths[3] : NULL;
+	so->vm = vm;
+	return 0;
+}
+
 /* The isolation the options ask for (docs/isolation.md). */
 static int run_iso(const struct global_opts *g, const struct run_opts *o, struct tenant_iso *iso,
 		   ferr_t *err)
@@ -224,16 +308,22 @@ static int run_iso(const struct global_opts *g, const struct run_opts *o, struct
 
 static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *err)
 {
-	const struct tenant_kind_ops *kind = kind_by_name("container");
-	char rootfs[PATH_MAX], dir[PATH_MAX];
+	const struct tenant_kind_ops *kind = kind_by_name(o->vm ? "vm" : "container");
+	char paths[4][PATH_MAX], dir[PATH_MAX], mem[32];
 	struct tenant_rec rec = {0};
+	struct vm_spec vm;
 	int lock, r = -1;
+	struct tenant_start so = {.name = o->name,
+				  .net = o->net,
+				  .host_only = o->host_only,
+				  .argc = o->argc,
+				  .argv = o->argv,
+				  .dir = dir};
 
 	if (!tenant_name_valid(o->name))
 		return registry_tenant_dir(g->state_dir, o->name, dir, sizeof(dir), err);
-	if (!realpath(o->rootfs, rootfs))
-		return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL,
-				"rootfs %s (tenant %s)", o->rootfs, o->name);
+	if (check_kind(o, &so, &vm, paths, mem, err) < 0)
+		return -1;
 	if (registry_tenant_dir(g->state_dir, o->name, dir, sizeof(dir), err) < 0)
 		return -1;
 	if ((lock = registry_lock(g->state_dir, o->name, err)) < 0)
@@ -242,15 +332,9 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 		goto out;
 
 	struct tenant_iso iso = {0};
-	if (run_iso(g, o, &iso, err) < 0)
+	if (!o->vm && run_iso(g, o, &iso, err) < 0)
 		goto out;
-	struct tenant_start so = {.iso = &iso,
-				  .name = o->name,
-				  .rootfs = rootfs,
-				  .net = o->net,
-				  .host_only = o->host_only,
-				  .argc = o->argc,
-				  .argv = o->argv};
+	so.iso = &iso;
 	snprintf(rec.name, sizeof(rec.name), "%s", o->name);
 	if (kind->start(&so, &rec, err) < 0)
 		goto out;

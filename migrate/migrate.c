@@ -46,7 +46,8 @@ static int begin(struct src *s, ferr_t *err)
 	b.host_if = s->rec.net.host_if[0] ? s->rec.net.host_if : NULL;
 	b.tenant_if = s->rec.net.tenant_if[0] ? s->rec.net.tenant_if : NULL;
 	b.has_mode = true;
-	b.mode = mode_to_wire(s->r->mode);
+	/* a backend's own pre-copy is one stream, as stop-copy's */
+	b.mode = mode_to_wire(s->live ? MIG_STOP_COPY : s->r->mode);
 	uint8_t mac[6];
 	if (s->rec.net.host_if[0] && l2_get_mac(s->rec.net.host_if, mac, NULL) == 0) {
 		b.has_host_if_mac = true;
@@ -89,6 +90,8 @@ static int load(struct src *s, ferr_t *err)
 				 s->rec.name);
 	if (uid_check_dumpable(s->rec.name, s->rec.init_pid, err) < 0)
 		return -1;
+	if (!kind_find(s->rec.kind)->ckpt->moves_file_locks)
+		return 0;
 	return lock_check_movable(s->rec.name, s->rec.init_pid, err);
 }
 
@@ -155,6 +158,7 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 	r->on_source = true;
 	if (mig_mode_choose(o, kind_find(s.rec.kind)->ckpt, &r->mode, err) < 0)
 		goto out;
+	s.live = r->mode == MIG_PRE_COPY && mig_mode_backend_live(kind_find(s.rec.kind)->ckpt);
 	if (prepare(&s, err) < 0)
 		goto out;
 	/* locked while we live: recovery knows when we are gone (reconcile.h) */

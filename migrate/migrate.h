@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "tenant/ckpt.h"
 
 enum mig_mode { MIG_AUTO = 0, MIG_STOP_COPY, MIG_PRE_COPY, MIG_POST_COPY };
 
@@ -57,6 +58,9 @@ struct migrate_opts {
 	 * to go on (percent of the previous round); 0: defaults (precopy.h) */
 	unsigned precopy_rounds;
 	unsigned precopy_shrink_pct;
+	/* a backend's live pre-copy (QEMU): the longest stop it may plan for
+	 * (0: its default) */
+	int max_downtime_ms;
 	migrate_progress_fn progress;
 	void *progress_arg;
 };
@@ -94,6 +98,7 @@ struct migrate_result {
 	struct mig_round rounds[MIG_ROUNDS_MAX];
 	struct mig_round final_round;
 	char precopy_stop[24];
+	struct ckpt_backend_stats backend; /* the backend's own figures (QEMU's) */
 };
 
 int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err);

@@ -50,6 +50,14 @@ static bool skip_check(void)
 	return f && !strcmp(f, "precopy-skip-check");
 }
 
+bool mig_mode_backend_live(const struct ckpt_ops *ckpt)
+{
+	struct ckpt_env env = {0};
+	struct ckpt_caps f = {.live = true};
+
+	return ckpt->probe(&env, &f, NULL) == 0 && f.live;
+}
+
 int mig_mode_choose(const struct migrate_opts *o, const struct ckpt_ops *ckpt, enum mig_mode *mode,
 		    ferr_t *err)
 {
@@ -62,22 +70,22 @@ int mig_mode_choose(const struct migrate_opts *o, const struct ckpt_ops *ckpt, e
 		 * handover) and shortens the freeze: take it where this host
 		 * tracks dirty memory */
 		ferr_t e = {0};
-		f.rounds = true;
+		f.rounds = f.live = true;
 		if (ckpt->probe(&env, &f, &e) < 0) {
 			pr_info("auto: no %s feature check (%s): stop-copy", ckpt->name, e.msg);
-			f.rounds = false;
+			f.rounds = f.live = false;
 		}
-		*mode = f.rounds ? MIG_PRE_COPY : MIG_STOP_COPY;
+		*mode = f.rounds || f.live ? MIG_PRE_COPY : MIG_STOP_COPY;
 		return 0;
 	}
 	case MIG_STOP_COPY:
 		*mode = MIG_STOP_COPY;
 		return 0;
 	case MIG_PRE_COPY:
-		f.rounds = true;
+		f.rounds = f.live = true;
 		if (ckpt->probe(&env, &f, err) < 0)
 			return -1;
-		if (!f.rounds && !skip_check())
+		if (!f.rounds && !f.live && !skip_check())
 			return ferr_set(
 			    err, FX_HOST,
 			    "pre-copy needs dirty memory tracking (soft-dirty), which "

@@ -36,5 +36,9 @@ const struct mig_mode_ops *mig_mode_ops(enum mig_mode m);
  * o->tune_host, post-copy's sysctls are set (and said so on stderr). */
 int mig_mode_choose(const struct migrate_opts *o, const struct ckpt_ops *ckpt, enum mig_mode *mode,
 		    ferr_t *err);
+/* Does ckpt pre-copy by itself (ckpt_caps.live: one live save, e.g.
+ * QEMU's iterative passes) rather than through rounds? Then pre-copy is
+ * one stream on the wire, as stop-copy's. */
+bool mig_mode_backend_live(const struct ckpt_ops *ckpt);
 
 #endif

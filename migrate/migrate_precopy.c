@@ -213,6 +213,10 @@ static int pre_copy(struct src *s, ferr_t *err)
 	uint64_t t_final;
 	int r = -1;
 
+	if (s->live) { /* the backend's own pre-copy: one live save */
+		snprintf(s->r->precopy_stop, sizeof(s->r->precopy_stop), "backend");
+		return mig_mode_stop_copy.run(s, err);
+	}
 	if (setup(&p, err) < 0)
 		goto fail;
 	while (why == PRECOPY_CONTINUE) {

@@ -38,6 +38,7 @@ struct src {
 	/* pre-copy's final save: the last round's images, change tracking */
 	const char *parent_img;
 	bool track_mem;
+	bool live; /* pre-copy by the backend itself: a live final save */
 	struct pkthold *hold; /* copies of what reaches the frozen tenant */
 };
 

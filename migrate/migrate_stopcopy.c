@@ -54,7 +54,9 @@ static int stop_copy(struct src *s, ferr_t *err)
 			      .on_event = src_event,
 			      .event_arg = s,
 			      .prev = s->parent_img,
-			      .track = s->track_mem};
+			      .track = s->track_mem,
+			      .live = s->live,
+			      .max_downtime_ms = s->o->max_downtime_ms};
 	struct dump_result dr;
 	int r;
 
@@ -70,6 +72,7 @@ static int stop_copy(struct src *s, ferr_t *err)
 	close(s->sv[0]);
 	close(s->sv[1]);
 	s->r->freeze_ms = dr.freeze_ms;
+	s->r->backend = dr.backend;
 	if (r < 0 && s->commit_decided && !ktree_alive(s->rec.init_pid)) {
 		/* CRIU got our "ok" and the source copy is gone: the decision stands */
 		pr_warn("after the handover decision: %s", err->msg);

@@ -269,6 +269,8 @@ static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
 				    .track = o->track,
 				    .leave_running = o->leave_running,
 				    .tcp_established = o->tcp_established,
+				    .live = o->live,
+				    .max_downtime_ms = o->max_downtime_ms,
 				    .on_event = o->on_event,
 				    .arg = o->event_arg};
 
@@ -277,6 +279,7 @@ static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
 	if (kind->ckpt->save(&env, &t, &so, res, err) < 0)
 		return ferr_wrap(err, "%s %s", kind->name, rec->name);
 	r->criu_ms = res->ms;
+	r->backend = res->backend;
 	if (!o->leave_running) {
 		kind->unplumb(&rec->net, NULL);
 		tenant_released(kind, rec);

@@ -32,6 +32,9 @@ struct dump_opts {
 	 * images_dir) and change tracking, so that only dirty pages go */
 	const char *prev;
 	bool track;
+	/* a backend's live save (ckpt_save_opts.live) and its longest stop */
+	bool live;
+	int max_downtime_ms;
 };
 
 struct dump_result {
@@ -45,6 +48,7 @@ struct dump_result {
 	double freeze_ms, frozen_ms, mem_dump_ms, mem_write_ms; /* CRIU's stats */
 	double criu_ms;						/* wall time of the CRIU request */
 	double total_ms;					/* whole stage, manifest included */
+	struct ckpt_backend_stats backend;			/* the backend's own figures */
 };
 
 int dump_tenant(const struct dump_opts *o, struct dump_result *r, ferr_t *err);

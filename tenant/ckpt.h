@@ -60,8 +60,11 @@ struct ckpt_target {
 	const struct tenant_net *net; /* load: its interface to recreate (NULL: none) */
 	bool host_session;	      /* lives in the host's session and namespaces */
 	bool own_mounts;	      /* has a mount namespace of its own */
-	uint32_t userns_gid;	      /* load: in a user namespace whose root is this host
-				       * GID (0: none); CRIU reads images as that root */
+	const char *name;	      /* the tenant's name */
+	int argc;		      /* its command (VM: its QEMU configuration) */
+	char *const *argv;
+	uint32_t userns_gid; /* load: in a user namespace whose root is this host
+			      * GID (0: none); CRIU reads images as that root */
 	/* load: the cgroup (per v1 hierarchy; ctrl "" for v2) that becomes the
 	 * tree's cgroup root here, made and limited by the kind beforehand */
 	struct {
@@ -100,8 +103,23 @@ struct ckpt_save_opts {
 	bool track;	  /* track changes for a later round or final save */
 	bool leave_running;
 	bool tcp_established;
+	/* live (caps.live): a full save that copies memory while the tenant
+	 * runs and stops it for the last pass only, keeping the stop within
+	 * max_downtime_ms (0: the backend's default) */
+	bool live;
+	int max_downtime_ms;
 	ckpt_event_fn on_event; /* NULL: no events */
 	void *arg;
+};
+
+/* A backend's own figures of a save (QEMU: query-migrate); has: any. */
+struct ckpt_backend_stats {
+	bool has;
+	double downtime_ms; /* the tenant stopped, as the backend counts it */
+	double total_ms;
+	uint64_t transferred; /* bytes of its stream */
+	uint64_t passes;      /* iterations over the memory */
+	uint64_t dirty_rate;  /* pages dirtied per second, last measured */
 };
 
 struct ckpt_save_result {
@@ -113,6 +131,7 @@ struct ckpt_save_result {
 	double mem_dump_ms;  /* collecting memory */
 	double mem_write_ms; /* writing or streaming it */
 	uint64_t pages;	     /* memory pages written */
+	struct ckpt_backend_stats backend;
 };
 
 struct ckpt_load_opts {
@@ -136,6 +155,8 @@ struct ckpt_load_result {
 struct ckpt_caps {
 	bool rounds; /* pre-copy rounds: tracking what changed since a save */
 	bool lazy;   /* lazy saves and loads: memory served on demand */
+	bool live;   /* live full saves: the backend iterates over the memory
+		      * itself while the tenant runs (QEMU's pre-copy) */
 	bool tune;   /* in: the backend may change host settings a capability
 		      * needs (`--tune-host`) */
 };
@@ -145,6 +166,11 @@ struct ckpt_sink;
 
 struct ckpt_ops {
 	const char *name; /* the manifest's image_format: "criu" */
+	/* The backend takes the tenant's file locks again where it loads it
+	 * (CRIU): a lock on storage the destination shares would stall the held
+	 * handover, so a migration checks them first (tenant/lockcheck.h).
+	 * QEMU hands its disk locks over itself. */
+	bool moves_file_locks;
 	/* Find the backend's program on this host (ckpt_env.tool). */
 	int (*locate)(char *out, size_t len, ferr_t *err);
 	int (*save)(const struct ckpt_env *env, const struct ckpt_target *t,
@@ -172,5 +198,6 @@ struct ckpt_ops {
 };
 
 extern const struct ckpt_ops ckpt_criu;
+extern const struct ckpt_ops ckpt_qemu;
 
 #endif

@@ -321,6 +321,9 @@ static int criu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t
 {
 	struct criu_features f = {.mem_track = caps->rounds, .lazy_pages = caps->lazy};
 
+	caps->live = false; /* pre-copy through rounds of pre-dumps */
+	if (!caps->rounds && !caps->lazy)
+		return 0; /* nothing to ask CRIU */
 	if (criu_check_features(env->tool, &f, err) < 0)
 		return -1;
 	caps->rounds = caps->rounds && f.mem_track;
@@ -398,6 +401,7 @@ static int criu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
 
 const struct ckpt_ops ckpt_criu = {
     .name = "criu",
+    .moves_file_locks = true,
     .locate = criu_find,
     .save = criu_save,
     .load = criu_load,

@@ -24,6 +24,7 @@
 #include "tenant/kind.h"
 #include "tenant/registry.h"
 #include "tenant/uidcheck.h"
+#include "tenant/vmprobe.h"
 
 #define PIPE_MAX_WANTED (16u << 20) /* what a lazy (post-copy) dump needed here */
 #define CMD_TIMEOUT_MS	20000
@@ -316,9 +317,6 @@ static void set_mode(struct hostcheck_report *r, enum hc_mode m, const char *nam
 	snprintf(r->modes[m].note, sizeof(r->modes[m].note), "%s", note);
 }
 
-/* VM tenants: only a VM tenant kind can claim them, with its own probe of
- * the host (KVM, its hypervisor). This build has no VM kind, so the item
- * says so instead of probing for parts nothing here would use. */
 /* Isolation of container tenants (docs/isolation.md): none of it stops
  * dumps or migrations, so WARN at worst. */
 static void check_isolation(struct hostcheck_report *r, const char *state_dir)
@@ -338,15 +336,31 @@ static void check_isolation(struct hostcheck_report *r, const char *state_dir)
 	add(r, "seccomp", ok ? HC_OK : HC_WARN, "%s", d);
 }
 
+/* VM tenants: QEMU and the accelerator a probe guest really boots under
+ * (tenant/vmprobe.h). */
 static void check_vm(struct hostcheck_report *r)
 {
-	bool kind = kind_find(TK_VM) != NULL;
+	struct vm_probe p;
+	ferr_t e = {0};
 
-	add(r, "vm", HC_WARN, "%s",
-	    kind ? "this build has a VM tenant kind without a host probe: VM tenants not checked"
-		 : "VM tenants are not supported by this build (it has no VM tenant kind): "
-		   "containers and process trees only");
-	set_mode(r, HC_VM, "vm", false, "VM tenants are not supported by this build");
+	if (!kind_find(TK_VM)) {
+		add(r, "vm", HC_WARN, "VM tenants are not supported by this build");
+		set_mode(r, HC_VM, "vm", false, "VM tenants are not supported by this build");
+		return;
+	}
+	if (vm_probe(&p, &e) < 0) {
+		add(r, "vm", HC_WARN, "VM tenants cannot run here: %s", e.msg);
+		set_mode(r, HC_VM, "vm", false, "no working QEMU");
+		return;
+	}
+	add(r, "vm", HC_OK, "QEMU %s (%s), accelerator %s: %s", p.version, p.qemu,
+	    vm_accel_str(p.accel), p.detail);
+	set_mode(r, HC_VM, "vm", true,
+		 p.accel == VM_ACCEL_KVM
+		     ? "VM tenants run under KVM: run, dump, restore, stop-copy and pre-copy "
+		       "(QEMU's) migration"
+		     : "VM tenants run under TCG (emulated, slow): run, dump, restore, "
+		       "stop-copy and pre-copy (QEMU's) migration");
 }
 
 int hostcheck_run(const struct hostcheck_opts *o, struct hostcheck_report *r, ferr_t *err)

@@ -5,7 +5,7 @@
 
 #include "lib/util.h"
 
-static const struct tenant_kind_ops *const kinds[] = {&kind_container, &kind_proctree};
+static const struct tenant_kind_ops *const kinds[] = {&kind_container, &kind_proctree, &kind_vm};
 
 const struct tenant_kind_ops *kind_find(enum tenant_kind kind)
 {

@@ -30,6 +30,18 @@ struct tenant_start {
 	char **argv;
 	pid_t pid;		      /* adopt this running tree */
 	const struct tenant_iso *iso; /* containers: user namespace, limits (or NULL) */
+	const char *dir;	      /* the tenant's state directory (registry_tenant_dir) */
+	const struct vm_spec *vm;     /* VM tenants: what QEMU runs */
+};
+
+/* A VM tenant's machine (kind vm, `ferry run --vm`). */
+struct vm_spec {
+	const char *memory; /* QEMU's -m: "64M", "1G" */
+	int cpus;
+	const char *kernel; /* boot a kernel (absolute path) ... */
+	const char *initrd;
+	const char *append;
+	const char *disk; /* ... or a disk image (absolute path) */
 };
 
 struct tenant_kind_ops {
@@ -88,5 +100,6 @@ void tenant_released(const struct tenant_kind_ops *ops, const struct tenant_rec 
 
 extern const struct tenant_kind_ops kind_container;
 extern const struct tenant_kind_ops kind_proctree;
+extern const struct tenant_kind_ops kind_vm;
 
 #endif

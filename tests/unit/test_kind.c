@@ -20,17 +20,20 @@ static void test_lookup(void)
 
 	CHECK(kind_find(TK_CONTAINER) == &kind_container);
 	CHECK(kind_find(TK_PROCTREE) == &kind_proctree);
-	CHECK(kind_find(TK_VM) == NULL);
+	CHECK(kind_find(TK_VM) == &kind_vm);
+	CHECK(kind_find((enum tenant_kind)99) == NULL);
 	CHECK(kind_by_name("container") == &kind_container);
 	CHECK(kind_by_name("proctree") == &kind_proctree);
-	CHECK(kind_by_name("vm") == NULL && kind_by_name(NULL) == NULL);
-	CHECK(kind_get(TK_VM, "v1", &e) == NULL && e.code == FX_HOST && strstr(e.msg, "vm"));
+	CHECK(kind_by_name("vm") == &kind_vm && kind_by_name("xen") == NULL &&
+	      kind_by_name(NULL) == NULL);
+	CHECK(kind_get((enum tenant_kind)99, "v1", &e) == NULL && e.code == FX_HOST &&
+	      strstr(e.msg, "no driver"));
 	CHECK(kind_from_manifest(FERRY__TENANT_KIND__TENANT_PROCTREE, &k, NULL) == 0 &&
 	      k == TK_PROCTREE);
 	CHECK(kind_from_manifest(FERRY__TENANT_KIND__TENANT_VM, &k, NULL) == 0 && k == TK_VM);
 	ferr_clear(&e);
 	CHECK(kind_from_manifest((Ferry__TenantKind)77, &k, &e) < 0 && e.code == FX_INTEGRITY);
-	for (enum tenant_kind i = TK_CONTAINER; i <= TK_PROCTREE; i++) {
+	for (enum tenant_kind i = TK_CONTAINER; i <= TK_VM; i++) {
 		const struct tenant_kind_ops *o = kind_find(i);
 		CHECK(o && o->kind == i && !strcmp(o->name, tenant_kind_str(i)));
 	}
@@ -38,7 +41,7 @@ static void test_lookup(void)
 
 static void test_complete(void)
 {
-	const struct tenant_kind_ops *kinds[] = {&kind_container, &kind_proctree};
+	const struct tenant_kind_ops *kinds[] = {&kind_container, &kind_proctree, &kind_vm};
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		const struct tenant_kind_ops *o = kinds[i];

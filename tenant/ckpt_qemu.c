@@ -1,0 +1,545 @@
+/* The QEMU checkpoint backend (ckpt.h, ckpt_qemu.h): a VM's state is QEMU's
+ * migration stream. A save stops the VM (CKPT_EV_FROZEN), streams it with
+ * QMP `migrate` to an fd ferry owns (the image file DIR/vm.state, or the
+ * caller's page-stream socket) and writes DIR/vm.json (QEMU version,
+ * machine type, memory, CPU model, disks, QEMU's figures); its hold point
+ * (CKPT_EV_SAVED) is answered by `quit` (commit) or `cont` (abort). A load
+ * starts QEMU with `-incoming defer`, feeds it the stream (QMP
+ * `migrate-incoming` on an fd) and holds it paused (CKPT_EV_LOADED):
+ * `cont` commits, `quit` aborts. No pre-copy rounds nor lazy saves yet:
+ * probe says so and the migration modes fall back to stop-copy. */
+#define LOG_PREFIX "qemu"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "tenant/ckpt.h"
+#include "tenant/ckpt_qemu.h"
+#include "tenant/kind_tree.h"
+#include "tenant/vmprobe.h"
+
+#define MIG_FD		"ferry-mig"
+#define RESUME_TRIES	300	     /* 100 ms apart */
+#define LIVE_MAX_PASSES 40	     /* then the stop is forced */
+#define MIG_BANDWIDTH	(10LL << 30) /* bytes/s: ferry's relay sets the pace */
+
+static int ev(ckpt_event_fn fn, void *arg, enum ckpt_event e, pid_t pid, ferr_t *err)
+{
+	return fn ? fn(e, pid, arg, err) : 0;
+}
+
+static json_int_t jint(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(o, a);
+	return json_integer_value(b ? json_object_get(v, b) : v);
+}
+
+/* A live save paused before the switchover: the VM stopped (FROZEN), then
+ * QEMU sends what is left. */
+struct switchover {
+	const struct ckpt_save_opts *o;
+	pid_t pid;
+	bool *stopped;
+	bool forced;
+};
+
+/* The guest dirties its memory faster than the stream goes, even
+ * throttled: stop planning a short stop, finish (its downtime then is what
+ * the last pass takes). */
+static void force_switchover(struct qmp *q, struct switchover *sw)
+{
+	sw->forced = true;
+	pr_warn("VM: no convergence after %d passes: finishing with a longer stop",
+		LIVE_MAX_PASSES);
+	qmp_exec(q, "migrate-set-parameters",
+		 json_pack("{s:I}", "downtime-limit", (json_int_t)100000), -1, 5000, NULL, NULL);
+}
+
+static int at_switchover(struct qmp *q, struct switchover *sw, ferr_t *err)
+{
+	*sw->stopped = true;
+	if (ev(sw->o->on_event, sw->o->arg, CKPT_EV_FROZEN, sw->pid, err) < 0)
+		return -1;
+	return qmp_exec(q, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"), -1,
+			10000, NULL, err);
+}
+
+/* A stopped save: the VM stopped before the stream (FROZEN). */
+static int at_switchover_stopped(const struct ckpt_save_opts *o, pid_t pid, bool *stopped,
+				 ferr_t *err)
+{
+	*stopped = true;
+	return ev(o->on_event, o->arg, CKPT_EV_FROZEN, pid, err);
+}
+
+/* Poll query-migrate until the migration ends; *info its last answer. sw:
+ * a live save's switchover (NULL otherwise). */
+static int wait_migration(struct qmp *q, pid_t pid, struct switchover *sw, json_t **info,
+			  ferr_t *err)
+{
+	for (;;) {
+		json_t *r = NULL;
+		if (qmp_exec(q, "query-migrate", NULL, -1, 10000, &r, err) < 0)
+			return -1;
+		const char *st = json_string_value(json_object_get(r, "status"));
+		if (st && !strcmp(st, "completed")) {
+			*info = r;
+			return 0;
+		}
+		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
+			const char *d = json_string_value(json_object_get(r, "error-desc"));
+			ferr_set(err, FX_FAIL, "QEMU's migration %s%s%s", st, d ? ": " : "",
+				 d ? d : "");
+			json_decref(r);
+			return -1;
+		}
+		bool pre = st && sw && !strcmp(st, "pre-switchover") && !*sw->stopped;
+		if (sw && !sw->forced && jint(r, "ram", "dirty-sync-count") > LIVE_MAX_PASSES)
+			force_switchover(q, sw);
+		json_decref(r);
+		if (pre && at_switchover(q, sw, err) < 0)
+			return -1;
+		if (!ktree_alive(pid))
+			return ferr_set(err, FX_FAIL, "QEMU (pid %d) exited", pid);
+		struct timespec ts = {0, 5 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Capabilities and parameters of a save: a live one pauses before the
+ * switchover (ferry's hold), converges by throttling a guest that dirties
+ * faster than the stream goes, plans its stop within max_downtime_ms.
+ * Set every time: they stay in QEMU from one save to the next. */
+static int set_mode(struct qmp *q, const struct ckpt_save_opts *o, ferr_t *err)
+{
+	json_t *caps = json_pack("{s:[{s:s, s:b}, {s:s, s:b}]}", "capabilities", "capability",
+				 "pause-before-switchover", "state", o->live, "capability",
+				 "auto-converge", "state", o->live);
+	json_t *par = json_pack("{s:I}", "max-bandwidth", (json_int_t)MIG_BANDWIDTH);
+
+	if (par && o->max_downtime_ms > 0)
+		json_object_set_new(par, "downtime-limit", json_integer(o->max_downtime_ms));
+	if (qmp_exec(q, "migrate-set-capabilities", caps, -1, 5000, NULL, err) < 0) {
+		json_decref(par);
+		return -1;
+	}
+	return qmp_exec(q, "migrate-set-parameters", par, -1, 5000, NULL, err);
+}
+
+/* Hand fd to QEMU under MIG_FD. */
+static int pass_fd(struct qmp *q, int fd, ferr_t *err)
+{
+	return qmp_exec(q, "getfd", json_pack("{s:s}", "fdname", MIG_FD), fd, 5000, NULL, err);
+}
+
+/* The machine's facts, from its configuration (ckpt_qemu.h): machine type,
+ * CPU model, memory, CPUs, disks, kernel, and all of it as "config". */
+static json_t *config_info(const struct ckpt_target *t)
+{
+	json_t *o = json_object(), *args = json_array(), *disks = json_array();
+	static const char *const keys[][2] = {{"-machine", "machine"}, {"-cpu", "cpu"},
+					      {"-m", "memory"},	       {"-smp", "cpus"},
+					      {"-kernel", "kernel"},   {"-initrd", "initrd"}};
+
+	for (int i = 0; i < t->argc; i++) {
+		const char *a = t->argv[i], *v = i + 1 < t->argc ? t->argv[i + 1] : NULL;
+		json_array_append_new(args, json_string(a));
+		for (size_t k = 0; v && k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (!strcmp(a, keys[k][0]))
+				json_object_set_new(o, keys[k][1], json_string(v));
+		if (v && !strcmp(a, "-drive") && !strncmp(v, "file=", 5))
+			json_array_append_new(disks, json_stringn(v + 5, strcspn(v + 5, ",")));
+	}
+	json_object_set_new(o, "config", args);
+	json_object_set_new(o, "disks", disks);
+	return o;
+}
+
+/* What a load elsewhere must check, and QEMU's figures of the save. */
+static int write_info(struct qmp *q, const char *dir, const struct ckpt_target *t, json_t *mig,
+		      ferr_t *err)
+{
+	json_t *ver = NULL, *o;
+	char path[PATH_MAX], qv[32] = "";
+
+	if (qmp_exec(q, "query-version", NULL, -1, 5000, &ver, err) < 0)
+		return -1;
+	json_t *v = json_object_get(ver, "qemu");
+	snprintf(qv, sizeof(qv), "%lld.%lld.%lld", jint(v, "major", NULL), jint(v, "minor", NULL),
+		 jint(v, "micro", NULL));
+	json_decref(ver);
+	o = config_info(t);
+	json_t *x = json_pack(
+	    "{s:s, s:s, s:I, s:I, s:I, s:I}", "kind", "vm", "qemu_version", qv, "downtime_ms",
+	    jint(mig, "downtime", NULL), "total_ms", jint(mig, "total-time", NULL), "transferred",
+	    jint(mig, "ram", "transferred"), "rounds", jint(mig, "ram", "dirty-sync-count"));
+	json_object_update(o, x);
+	json_decref(x);
+	char *s = o ? json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	if (!s)
+		return ferr_set(err, FX_FAIL, "out of memory");
+	int r = xsnprintf_path(path, sizeof(path), dir, QEMU_INFO_FILE) < 0
+		    ? ferr_set(err, FX_FAIL, "path too long")
+		    : fs_write_atomic(path, s, strlen(s), 0600, err);
+	free(s);
+	return r;
+}
+
+/* Stop, stream, describe. *stopped: the VM was stopped by us. */
+static int save_stream(struct qmp *q, const struct ckpt_target *t, const struct ckpt_save_opts *o,
+		       struct ckpt_save_result *res, bool *stopped, ferr_t *err)
+{
+	struct switchover sw = {.o = o, .pid = t->pid, .stopped = stopped};
+	char path[PATH_MAX];
+	json_t *mig = NULL;
+	int fd = o->stream_fd;
+
+	if (set_mode(q, o, err) < 0)
+		return -1;
+	if (!o->live && (qmp_exec(q, "stop", NULL, -1, 10000, NULL, err) < 0 ||
+			 at_switchover_stopped(o, t->pid, stopped, err) < 0))
+		return -1;
+	if (fd < 0) {
+		if (xsnprintf_path(path, sizeof(path), o->dir, QEMU_STATE_FILE) < 0)
+			return ferr_set(err, FX_FAIL, "path too long: %s", o->dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return ferr_sys(err, FX_FAIL, "%s", path);
+	}
+	int r = pass_fd(q, fd, err);
+	if (fd != o->stream_fd)
+		close(fd);
+	if (r < 0 ||
+	    qmp_exec(q, "migrate", json_pack("{s:s}", "uri", "fd:" MIG_FD), -1, 10000, NULL, err) <
+		0 ||
+	    wait_migration(q, t->pid, o->live ? &sw : NULL, &mig, err) < 0)
+		return -1;
+	*stopped = true; /* completed: QEMU keeps it paused */
+	res->has_stats = true;
+	res->frozen_ms = (double)jint(mig, o->live ? "downtime" : "total-time", NULL);
+	res->mem_write_ms = (double)jint(mig, "total-time", NULL);
+	res->pages = (uint64_t)jint(mig, "ram", "normal");
+	res->backend = (struct ckpt_backend_stats){
+	    .has = true,
+	    .downtime_ms = (double)jint(mig, "downtime", NULL),
+	    .total_ms = (double)jint(mig, "total-time", NULL),
+	    .transferred = (uint64_t)jint(mig, "ram", "transferred"),
+	    .passes = (uint64_t)jint(mig, "ram", "dirty-sync-count"),
+	    .dirty_rate = (uint64_t)jint(mig, "ram", "dirty-pages-rate")};
+	pr_info("VM %s saved: %lld ms, %lld ms stopped, %lld bytes, %lld passes, dirty rate %lld "
+		"pages/s",
+		t->name, jint(mig, "total-time", NULL), jint(mig, "downtime", NULL),
+		jint(mig, "ram", "transferred"), jint(mig, "ram", "dirty-sync-count"),
+		jint(mig, "ram", "dirty-pages-rate"));
+	r = write_info(q, o->dir, t, mig, err);
+	json_decref(mig);
+	return r;
+}
+
+/* Resume the source after an abort. The destination's QEMU holds the
+ * disks' locks once it loaded the stream: until it is gone (discarded by its
+ * agent, or by its guard when that agent died) `cont` fails; try again for
+ * a while. */
+static void resume(struct qmp *q, const char *name)
+{
+	ferr_t e = {0};
+
+	for (int i = 0; i < RESUME_TRIES; i++) {
+		ferr_clear(&e);
+		if (qmp_exec(q, "cont", NULL, -1, 5000, NULL, &e) == 0)
+			return;
+		if (!strstr(e.msg, "lock"))
+			break;
+		struct timespec ts = {0, 100 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	pr_warn("VM %s could not resume: %s", name, e.msg);
+}
+
+static int qemu_save(const struct ckpt_env *env, const struct ckpt_target *t,
+		     const struct ckpt_save_opts *o, struct ckpt_save_result *res, ferr_t *err)
+{
+	struct qmp *q = NULL;
+	bool stopped = false;
+	uint64_t t0 = now_ns();
+
+	memset(res, 0, sizeof(*res));
+	if (o->mode != CKPT_SAVE_FULL)
+		return ferr_set(err, FX_HOST, "the QEMU backend has no %s saves yet",
+				o->mode == CKPT_SAVE_ROUND ? "pre-copy round" : "lazy");
+	if (qemu_qmp(env->work_dir, &q, err) < 0)
+		return ferr_wrap(err, "VM monitor");
+	int r = save_stream(q, t, o, res, &stopped, err);
+	res->ms = ms_since(t0);
+	if (r == 0 && o->on_event)
+		r = o->on_event(CKPT_EV_SAVED, t->pid, o->arg, err);
+	else if (r == 0 && o->leave_running)
+		r = 1; /* a dump that leaves it running: resume */
+	if (r == 0) {
+		qemu_end(q, t->pid, 10000);
+	} else if (stopped) {
+		resume(q, t->name);
+	}
+	qmp_close(q);
+	return r < 0 ? -1 : 0;
+}
+
+/* The host's QEMU must be able to take the stream: not older than the
+ * source's, knowing its machine type. */
+static int check_info(const char *dir, ferr_t *err)
+{
+	char path[PATH_MAX], ver[32], mach[64], want[64] = "", qemu[PATH_MAX];
+	json_error_t je;
+	json_t *o;
+
+	if (xsnprintf_path(path, sizeof(path), dir, QEMU_INFO_FILE) < 0)
+		return ferr_set(err, FX_FAIL, "path too long: %s", dir);
+	if (!(o = json_load_file(path, 0, &je)))
+		return ferr_set(err, FX_INTEGRITY, "%s: %s", path, je.text);
+	const char *sv = json_string_value(json_object_get(o, "qemu_version"));
+	json_t *cfg = json_object_get(o, "config");
+	for (size_t i = 0; i + 1 < json_array_size(cfg); i++)
+		if (!strcmp(json_string_value(json_array_get(cfg, i)) ?: "", "-machine"))
+			snprintf(want, sizeof(want), "%s",
+				 json_string_value(json_array_get(cfg, i + 1)) ?: "");
+	int r = 0;
+	if (vm_qemu_locate(qemu, sizeof(qemu), err) < 0 ||
+	    vm_qemu_version(qemu, ver, sizeof(ver), err) < 0)
+		r = -1;
+	else if (sv && vm_version_cmp(ver, sv) < 0)
+		r = ferr_set(err, FX_HOST,
+			     "this host's QEMU %s is older than the source's %s: it cannot "
+			     "load this VM",
+			     ver, sv);
+	else if (want[0] && qemu_machine(qemu, mach, sizeof(mach), NULL) == 0 &&
+		 vm_version_cmp(mach + strcspn(mach, "0123456789"),
+				want + strcspn(want, "0123456789")) < 0)
+		r = ferr_set(err, FX_HOST,
+			     "the VM's machine type %s is newer than this host's QEMU (%s)", want,
+			     mach);
+	json_decref(o);
+	return r;
+}
+
+/* Feed the stream in dir to the incoming QEMU and wait until it loaded. */
+static int feed(struct qmp *q, const char *dir, pid_t pid, ferr_t *err)
+{
+	char path[PATH_MAX];
+	json_t *mig = NULL;
+	int fd;
+
+	if (xsnprintf_path(path, sizeof(path), dir, QEMU_STATE_FILE) < 0)
+		return ferr_set(err, FX_FAIL, "path too long: %s", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return ferr_sys(err, FX_INTEGRITY, "%s", path);
+	int r = pass_fd(q, fd, err);
+	close(fd);
+	if (r < 0 || qmp_exec(q, "migrate-incoming", json_pack("{s:s}", "uri", "fd:" MIG_FD), -1,
+			      10000, NULL, err) < 0)
+		return -1;
+	if (wait_migration(q, pid, NULL, &mig, err) < 0)
+		return -1;
+	json_decref(mig);
+	return 0;
+}
+
+static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
+		     const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err)
+{
+	struct qemu_guard g;
+	struct qmp *q = NULL;
+	uint64_t t0 = now_ns();
+	pid_t pid = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (o->lazy)
+		return ferr_set(err, FX_HOST, "the QEMU backend has no lazy loads yet");
+	if (check_info(o->dir, err) < 0)
+		return -1;
+	if (qemu_launch(env->work_dir, t->name, t->argc, t->argv, t->net, &g, &pid, &q, err) < 0)
+		return -1;
+	int r = ev(o->on_event, o->arg, CKPT_EV_TASK, pid, err);
+	if (r == 0)
+		r = feed(q, o->dir, pid, err);
+	if (r == 0)
+		r = ev(o->on_event, o->arg, CKPT_EV_LOADED, pid, err);
+	if (r == 0)
+		r = qmp_exec(q, "cont", NULL, -1, 10000, NULL, err);
+	qemu_guard_release(&g, r == 0);
+	if (r < 0) {
+		qemu_end(q, pid, 3000);
+		qmp_close(q);
+		return ferr_wrap(err, "VM %s", t->name);
+	}
+	qmp_close(q);
+	res->pid = pid;
+	res->load_ms = ms_since(t0);
+	return ev(o->on_event, o->arg, CKPT_EV_RUNNING, pid, err);
+}
+
+/* Pre-copy is QEMU's own (live saves: its iterative passes while the VM
+ * runs); its post-copy is not driven through ferry's lazy saves yet. */
+static int qemu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t *err)
+{
+	(void)env;
+	bool lazy = caps->lazy;
+
+	caps->rounds = false;
+	caps->lazy = false;
+	if (lazy)
+		return ferr_set(err, FX_HOST,
+				"VM tenants: this ferry's QEMU backend has no post-copy yet: use "
+				"--mode pre-copy, stop-copy or auto");
+	return 0;
+}
+
+static int qemu_fixup(const char *dir, ferr_t *err)
+{
+	(void)dir;
+	(void)err;
+	return 0;
+}
+
+static void *qemu_prepare(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy)
+{
+	(void)env;
+	(void)t;
+	(void)lazy;
+	return NULL;
+}
+
+static void qemu_prepared_free(void *p)
+{
+	(void)p;
+}
+
+static int qemu_locate(char *out, size_t len, ferr_t *err)
+{
+	return vm_qemu_locate(out, len, err);
+}
+
+/* The destination of a streamed save: the stream into DIR/vm.state. */
+struct ckpt_sink {
+	pthread_t th;
+	int in, out;
+	bool failed, done;
+	uint64_t bytes;
+	char err[256];
+};
+
+static void *sink_main(void *arg)
+{
+	struct ckpt_sink *s = arg;
+	enum { BUF = 1 << 16 };
+	char *b = malloc(BUF);
+
+	for (ssize_t n; b && !s->failed;) {
+		n = read(s->in, b, BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* the relay ends once our direction is closed too */
+			shutdown(s->in, SHUT_WR);
+			s->done = n == 0;
+			if (n < 0)
+				snprintf(s->err, sizeof(s->err), "read: %s", strerror(errno));
+			break;
+		}
+		for (ssize_t w = 0; w < n;) {
+			ssize_t k = write(s->out, b + w, (size_t)(n - w));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				snprintf(s->err, sizeof(s->err), "write: %s", strerror(errno));
+				s->failed = true;
+				break;
+			}
+			w += k;
+		}
+		s->bytes += (uint64_t)n;
+	}
+	free(b);
+	return NULL;
+}
+
+static int qemu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev,
+			  struct ckpt_sink **out, int *fd, ferr_t *err)
+{
+	char path[PATH_MAX];
+	int sv[2];
+	struct ckpt_sink *s = calloc(1, sizeof(*s));
+
+	(void)env;
+	if (!s)
+		return ferr_set(err, FX_FAIL, "out of memory");
+	if (prev && *prev)
+		pr_warn("the QEMU backend ignores an earlier round (%s)", prev);
+	if (xsnprintf_path(path, sizeof(path), dir, QEMU_STATE_FILE) < 0 ||
+	    (s->out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		free(s);
+		return ferr_sys(err, FX_FAIL, "%s/%s", dir, QEMU_STATE_FILE);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		close(s->out);
+		free(s);
+		return ferr_sys(err, FX_FAIL, "socketpair");
+	}
+	s->in = sv[1];
+	if (pthread_create(&s->th, NULL, sink_main, s) != 0) {
+		close(sv[0]);
+		close(sv[1]);
+		close(s->out);
+		free(s);
+		return ferr_set(err, FX_FAIL, "cannot start the stream's receiver");
+	}
+	*fd = sv[0];
+	*out = s;
+	return 0;
+}
+
+static int qemu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
+{
+	int r = 0;
+
+	if (!s)
+		return 0;
+	if (failed) {
+		s->failed = true;
+		shutdown(s->in, SHUT_RDWR);
+	}
+	pthread_join(s->th, NULL);
+	if (!failed && (!s->done || s->err[0]))
+		r = ferr_set(err, FX_PEER, "VM state stream: %s",
+			     s->err[0] ? s->err : "ended early");
+	if (!failed && r == 0 && fsync(s->out) < 0)
+		r = ferr_sys(err, FX_FAIL, "VM state");
+	close(s->in);
+	close(s->out);
+	free(s);
+	return r;
+}
+
+const struct ckpt_ops ckpt_qemu = {
+    .name = "qemu",
+    .locate = qemu_locate,
+    .save = qemu_save,
+    .load = qemu_load,
+    .probe = qemu_probe,
+    .fixup = qemu_fixup,
+    .prepare_load = qemu_prepare,
+    .prepared_free = qemu_prepared_free,
+    .sink_open = qemu_sink_open,
+    .sink_close = qemu_sink_close,
+};
