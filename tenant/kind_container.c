@@ -5,6 +5,7 @@
  * The host side of the veth is plumbed at the load's hold point (tree
  * loaded, not yet running, network still locked) and removed once the
  * tenant left this host (docs/tenants.md). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,10 @@
 
 #include "lib/util.h"
 #include "tenant/container.h"
+#include "tenant/image.h"
 #include "tenant/kind.h"
 #include "tenant/net.h"
+#include "tenant/rootfs.h"
 
 static bool has_net(const struct tenant_net *n)
 {
@@ -61,7 +64,10 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 /* The init of a PID namespace takes every task of it along. */
 static int ctr_kill(const struct tenant_rec *rec, int sig, int timeout_ms, ferr_t *err)
 {
-	return container_stop(rec->init_pid, rec->init_start, sig, timeout_ms, err);
+	if (container_stop(rec->init_pid, rec->init_start, sig, timeout_ms, err) < 0)
+		return -1;
+	/* an image tenant's overlay goes with it (its upper layer stays) */
+	return rec->image[0] ? rootfs_umount(rec->rootfs, err) : 0;
 }
 
 static int ctr_plumb(const struct tenant_net *n, ferr_t *err)
@@ -88,7 +94,16 @@ static int ctr_precheck(const struct tenant_rec *rec, const char *host, ferr_t *
 {
 	struct stat st;
 
-	if (!rec->rootfs[0] || stat(rec->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (rec->image[0] && rec->rootfs[0]) {
+		char sd[PATH_MAX];
+		const char *name;
+		if (rootfs_split(rec->rootfs, sd, sizeof(sd), &name, err) < 0)
+			return -1;
+		if (!image_present(sd, rec->image))
+			return ferr_set(err, FX_NOTFOUND,
+					"image %.12s of tenant %s is not in the image store on %s",
+					rec->image, rec->name, host);
+	} else if (!rec->rootfs[0] || stat(rec->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
 		return ferr_set(err, FX_NOTFOUND,
 				"root file system %s of tenant %s is missing on %s",
 				rec->rootfs[0] ? rec->rootfs : "(none)", rec->name, host);
@@ -101,6 +116,9 @@ static int ctr_precheck(const struct tenant_rec *rec, const char *host, ferr_t *
 /* CRIU reopens the init's stdio (the console log) by path. */
 static int ctr_prepare_load(const struct tenant_rec *rec, ferr_t *err)
 {
+	/* CRIU restores into the overlay: it must be there first */
+	if (rec->image[0] && rootfs_mount_root(rec->rootfs, rec->image, err) < 0)
+		return -1;
 	return container_prepare_restore(rec->rootfs, err);
 }
 
