@@ -32,6 +32,9 @@ struct dump_opts {
 	 * images_dir) and change tracking, so that only dirty pages go */
 	const char *prev;
 	bool track;
+	/* image tenants: their own layer (and the image) into the set
+	 * (snapshot/rootfs_set.h) */
+	bool with_rootfs, with_image;
 };
 
 struct dump_result {

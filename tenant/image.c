@@ -350,8 +350,8 @@ int image_import(const char *state_dir, const char *src, struct image_info *out,
 	return 0;
 }
 
-int image_adopt(const char *state_dir, const char *tree, const char *source, struct image_info *out,
-		bool *existed, ferr_t *err)
+int image_adopt(const char *state_dir, const char *tree, const char *source,
+		const struct treepack_stats *st, struct image_info *out, bool *existed, ferr_t *err)
 {
 	char staging[PATH_MAX], dst[PATH_MAX];
 
@@ -365,6 +365,8 @@ int image_adopt(const char *state_dir, const char *tree, const char *source, str
 		return -1;
 	}
 	snprintf(out->source, sizeof(out->source), "%s", source);
+	out->entries = st ? st->entries : 0;
+	out->bytes = st ? st->bytes : 0;
 	if (commit_staging(state_dir, staging, out, existed, err) < 0) {
 		fs_rm_rf(staging, NULL);
 		return -1;

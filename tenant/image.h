@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
+#include "tenant/treepack.h"
 
 #define IMAGE_ID_LEN 64 /* hex characters */
 
@@ -41,8 +42,9 @@ int image_import(const char *state_dir, const char *src, struct image_info *out,
 		 ferr_t *err);
 /* Add an already extracted tree (moved into the store when its content id is
  * new, else removed): what a restore or a migration received. */
-int image_adopt(const char *state_dir, const char *tree, const char *source, struct image_info *out,
-		bool *existed, ferr_t *err);
+int image_adopt(const char *state_dir, const char *tree, const char *source,
+		const struct treepack_stats *st, struct image_info *out, bool *existed,
+		ferr_t *err);
 /* An image named by its id or a unique prefix of at least 8 characters. */
 int image_find(const char *state_dir, const char *ref, char id[IMAGE_ID_LEN + 1], ferr_t *err);
 int image_info_load(const char *state_dir, const char *id, struct image_info *out, ferr_t *err);

@@ -139,6 +139,8 @@ static void ctr_describe(const struct tenant_rec *rec, manifest_t *m)
 {
 	if (rec->rootfs[0])
 		manifest_set_str(&m->rootfs, rec->rootfs);
+	if (rec->image[0])
+		manifest_set_str(&m->image_id, rec->image);
 	if (!rec->net.addr[0] && !rec->net.host_if[0])
 		return;
 	Ferry__NetConfig *n = calloc(1, sizeof(*n));

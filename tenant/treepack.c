@@ -28,6 +28,7 @@ struct tp_src {
 	bool disk;	  /* a directory through archive_read_disk */
 	const char *root; /* disk: the directory (as given to the reader) */
 	struct archive_entry_linkresolver *lr;
+	bool layer; /* an overlay's upper dir: drop overlayfs's bookkeeping xattrs */
 };
 
 struct tp_dst {
@@ -162,6 +163,38 @@ static int copy_data(struct tp_src *s, struct tp_dst *d, const char *name, ferr_
 	return 0;
 }
 
+/* Keep trusted.overlay.opaque of overlayfs's xattrs, drop the others. */
+static void drop_overlay_xattrs(struct archive_entry *e)
+{
+	struct {
+		char *name;
+		void *val;
+		size_t size;
+	} keep[64];
+	const char *name;
+	const void *val;
+	size_t size, n = 0;
+
+	if (archive_entry_xattr_reset(e) == 0)
+		return;
+	while (archive_entry_xattr_next(e, &name, &val, &size) == ARCHIVE_OK && n < 64)
+		if (strncmp(name, "trusted.overlay.", 16) ||
+		    !strcmp(name, "trusted.overlay.opaque")) {
+			keep[n].name = strdup(name);
+			keep[n].val = malloc(size ? size : 1);
+			if (keep[n].name && keep[n].val) {
+				memcpy(keep[n].val, val, size);
+				keep[n++].size = size;
+			}
+		}
+	archive_entry_xattr_clear(e);
+	for (size_t i = 0; i < n; i++) {
+		archive_entry_xattr_add_entry(e, keep[i].name, keep[i].val, keep[i].size);
+		free(keep[i].name);
+		free(keep[i].val);
+	}
+}
+
 /* Map, check and rename one entry for the writer. */
 static int prepare_entry(struct tp_src *s, struct tp_dst *d, struct archive_entry *e, char *rel,
 			 ferr_t *err)
@@ -182,6 +215,8 @@ static int prepare_entry(struct tp_src *s, struct tp_dst *d, struct archive_entr
 	if (out_name(d, rel, out, sizeof(out), err) < 0)
 		return -1;
 	archive_entry_set_pathname(e, out);
+	if (s->layer)
+		drop_overlay_xattrs(e);
 	return 0;
 }
 
@@ -370,9 +405,10 @@ int treepack_copy_dir(const char *src, const char *dest, struct treepack_stats *
 	return r;
 }
 
-int treepack_pack(const char *src, const char *path, int fd, struct treepack_stats *st, ferr_t *err)
+static int pack(const char *src, const char *path, int fd, bool layer, struct treepack_stats *st,
+		ferr_t *err)
 {
-	struct tp_src s = {0};
+	struct tp_src s = {.layer = layer};
 	struct tp_dst d = {.disk = false};
 	int r = -1;
 
@@ -394,4 +430,15 @@ int treepack_pack(const char *src, const char *path, int fd, struct treepack_sta
 out:
 	disk_source_free(&s);
 	return r;
+}
+
+int treepack_pack(const char *src, const char *path, int fd, struct treepack_stats *st, ferr_t *err)
+{
+	return pack(src, path, fd, false, st, err);
+}
+
+int treepack_pack_layer(const char *src, const char *path, int fd, struct treepack_stats *st,
+			ferr_t *err)
+{
+	return pack(src, path, fd, true, st, err);
 }

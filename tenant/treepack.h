@@ -44,5 +44,10 @@ int treepack_copy_dir(const char *src, const char *dest, struct treepack_stats *
  * path is NULL. */
 int treepack_pack(const char *src, const char *path, int fd, struct treepack_stats *st,
 		  ferr_t *err);
+/* The same for an overlay's upper directory: overlayfs's own bookkeeping
+ * xattrs (trusted.overlay.* but opaque, which marks a directory that hides
+ * the lower one) name the source's file handles and stay behind. */
+int treepack_pack_layer(const char *src, const char *path, int fd, struct treepack_stats *st,
+			ferr_t *err);
 
 #endif
