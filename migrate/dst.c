@@ -21,6 +21,7 @@
 #include "migrate/handover.h"
 #include "migrate/dst_indoubt.h"
 #include "migrate/dst_lazy.h"
+#include "migrate/dst_fs.h"
 #include "migrate/query.h"
 #include "migrate/reconcile.h"
 #include "lib/log.h"
@@ -57,6 +58,7 @@ struct dst {
 	bool restored_sent;		   /* MIG_RESTORED went out: the source may commit */
 	struct hq_source src_agent;	   /* whom to ask when in doubt (query.h) */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
+	struct mfs_dst *fs;			 /* the tenant's files travel (dst_fs.h) */
 };
 
 static bool fault(const struct dst *d, const char *what)
@@ -105,6 +107,8 @@ static int precheck(struct dst *d, ferr_t *err)
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", b->rootfs ? b->rootfs : "");
 	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
 	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", b->host_if ? b->host_if : "");
+	if (mfs_dst_wanted(b) && mfs_dst_precheck_rec(d->o->state_dir, b, &rec, err) < 0)
+		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
 	if (d->ops->precheck(&rec, d->o->host_name, err) < 0) {
 		if (err->code == FX_NOTFOUND || err->code == FX_HOST)
 			err->code = FX_CONFLICT; /* the destination cannot take it: 4 */
@@ -412,11 +416,11 @@ static int run(struct dst *d, ferr_t *err)
 		return -1;
 	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
 		return -1;
-	if (prepare(d, err) < 0 ||
+	if (prepare(d, err) < 0 || mfs_dst_begin(d->c, d->o->state_dir, d->b, &d->fs, err) < 0 ||
 	    (post_copy(d)	       ? prepare_lazy(d, err)
 	     : d->mode == MIG_PRE_COPY ? receive_rounds(d, err)
 				       : receive_pages(d, err)) < 0 ||
-	    mig_files_recv(d->c, d->dir, &raw, err) < 0)
+	    mfs_dst_final(d->fs, d->c, err) < 0 || mig_files_recv(d->c, d->dir, &raw, err) < 0)
 		return -1;
 	if (frame_recv(d->c, &fb, err) < 0) {
 		frame_buf_free(&fb);
@@ -499,6 +503,7 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 		lazy_drop(d.m->lazy, d.b->migration_id, true);
 	if (d.ops && d.prepared)
 		d.ops->ckpt->prepared_free(d.prepared);
+	mfs_dst_end(d.fs, ret == 0);
 	wire_free(d.b);
 	return ret;
 }

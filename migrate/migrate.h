@@ -90,6 +90,12 @@ struct migrate_result {
 	struct mig_round rounds[MIG_ROUNDS_MAX];
 	struct mig_round final_round;
 	char precopy_stop[24];
+	/* an image tenant's files (docs/rootfs.md): sent while it ran (the
+	 * image too when the destination lacked it), and the change sent while
+	 * it was frozen (fs_delta_ms is part of the downtime) */
+	bool fs_carried, fs_image_sent;
+	uint64_t fs_raw, fs_wire, fs_delta_raw, fs_delta_wire, fs_delta_entries, fs_deleted;
+	double fs_first_ms, fs_delta_ms;
 };
 
 int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err);

@@ -16,6 +16,8 @@
 #include "tenant/registry.h"
 #include "transport/relay.h"
 
+struct mfs_src;
+
 struct src {
 	const struct migrate_opts *o;
 	struct migrate_result *r;
@@ -38,6 +40,7 @@ struct src {
 	/* pre-copy's final save: the last round's images, change tracking */
 	const char *parent_img;
 	bool track_mem;
+	struct mfs_src *fs; /* the tenant's files travel (migrate_fs.h) */
 };
 
 void msrc_progress(struct src *s, const char *stage);

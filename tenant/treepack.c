@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "lib/fsutil.h"
 #include "lib/util.h"
 
 #define WRITE_DISK_FLAGS                                                                           \
@@ -29,6 +31,8 @@ struct tp_src {
 	const char *root; /* disk: the directory (as given to the reader) */
 	struct archive_entry_linkresolver *lr;
 	bool layer; /* an overlay's upper dir: drop overlayfs's bookkeeping xattrs */
+	treepack_filter filter;
+	void *farg;
 };
 
 struct tp_dst {
@@ -226,6 +230,13 @@ static int copy_entry(struct tp_src *s, struct tp_dst *d, struct archive_entry *
 	char rel[PATH_MAX];
 	int r;
 
+	if (s->filter) {
+		char r0[PATH_MAX];
+		if (map_name(s, archive_entry_pathname(e), "entry", r0, sizeof(r0), err) < 0)
+			return -1;
+		if (!s->filter(r0, archive_entry_stat(e), s->farg))
+			return 0;
+	}
 	if (s->lr) {
 		struct archive_entry *spare = NULL;
 		archive_entry_linkify(s->lr, &e, &spare);
@@ -405,10 +416,10 @@ int treepack_copy_dir(const char *src, const char *dest, struct treepack_stats *
 	return r;
 }
 
-static int pack(const char *src, const char *path, int fd, bool layer, struct treepack_stats *st,
-		ferr_t *err)
+static int pack(const char *src, const char *path, int fd, bool layer, treepack_filter f,
+		void *farg, struct treepack_stats *st, ferr_t *err)
 {
-	struct tp_src s = {.layer = layer};
+	struct tp_src s = {.layer = layer, .filter = f, .farg = farg};
 	struct tp_dst d = {.disk = false};
 	int r = -1;
 
@@ -434,11 +445,63 @@ out:
 
 int treepack_pack(const char *src, const char *path, int fd, struct treepack_stats *st, ferr_t *err)
 {
-	return pack(src, path, fd, false, st, err);
+	return pack(src, path, fd, false, NULL, NULL, st, err);
 }
 
 int treepack_pack_layer(const char *src, const char *path, int fd, struct treepack_stats *st,
 			ferr_t *err)
 {
-	return pack(src, path, fd, true, st, err);
+	return pack(src, path, fd, true, NULL, NULL, st, err);
+}
+
+int treepack_pack_filtered(const char *src, const char *path, bool layer, treepack_filter f,
+			   void *arg, struct treepack_stats *st, ferr_t *err)
+{
+	return pack(src, path, -1, layer, f, arg, st, err);
+}
+
+int treepack_remove(const char *root, const char *rel, ferr_t *err)
+{
+	char comp[NAME_MAX + 1], p[PATH_MAX];
+	int dfd, r = 0;
+	struct stat st;
+
+	if (treepack_check_name(rel, "deleted path", err) < 0)
+		return -1;
+	if ((dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return ferr_sys(err, FX_FAIL, "open %s", root);
+	for (const char *c = rel; *c;) {
+		size_t n = strcspn(c, "/");
+		const char *next = c + n;
+		while (*next == '/')
+			next++;
+		if (n == 0 || n > NAME_MAX || (n == 1 && c[0] == '.')) {
+			c = next;
+			continue;
+		}
+		memcpy(comp, c, n);
+		comp[n] = '\0';
+		if (!*next) { /* the last component: never followed */
+			if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				break;
+			if (!S_ISDIR(st.st_mode)) {
+				if (unlinkat(dfd, comp, 0) < 0 && errno != ENOENT)
+					r = ferr_sys(err, FX_FAIL, "remove %s", rel);
+			} else if (xsnprintf(p, sizeof(p), err, "/proc/self/fd/%d/%s", dfd, comp) <
+				       0 ||
+				   fs_rm_rf(p, err) < 0)
+				r = -1;
+			break;
+		}
+		int nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(dfd);
+		if (nfd < 0)
+			return errno == ENOENT || errno == ENOTDIR || errno == ELOOP
+				   ? 0 /* nothing to remove below a file or a link */
+				   : ferr_sys(err, FX_FAIL, "open %s", rel);
+		dfd = nfd;
+		c = next;
+	}
+	close(dfd);
+	return r;
 }

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "lib/err.h"
 
@@ -49,5 +50,14 @@ int treepack_pack(const char *src, const char *path, int fd, struct treepack_sta
  * the lower one) name the source's file handles and stay behind. */
 int treepack_pack_layer(const char *src, const char *path, int fd, struct treepack_stats *st,
 			ferr_t *err);
+
+/* Which entries a pack takes: called with each entry's path relative to the
+ * root and its lstat; 1 takes it, 0 leaves it out (a delta). */
+typedef int (*treepack_filter)(const char *rel, const struct stat *st, void *arg);
+int treepack_pack_filtered(const char *src, const char *path, bool layer, treepack_filter f,
+			   void *arg, struct treepack_stats *st, ferr_t *err);
+/* Remove rel (recursively) under root, never through a symbolic link of the
+ * tree; a missing rel is no error. */
+int treepack_remove(const char *root, const char *rel, ferr_t *err);
 
 #endif

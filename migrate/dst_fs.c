@@ -1,0 +1,188 @@
+/* Destination side of the file-system transfer (dst_fs.h). */
+#define LOG_PREFIX "handover"
+#include "migrate/dst_fs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "migrate/fs_wire.h"
+#include "migrate/handover.h"
+#include "tenant/image.h"
+#include "tenant/rootfs.h"
+#include "tenant/treepack.h"
+
+struct mfs_dst {
+	char state_dir[PATH_MAX]; /* realpath: libarchive refuses links on its way */
+	char work[PATH_MAX];	  /* STATE/migrations/ID.fs (an agent start removes it) */
+	char upper[PATH_MAX];
+	char image[IMAGE_ID_LEN + 1];
+	bool adopted; /* the image came with this migration */
+};
+
+bool mfs_dst_wanted(const Ferry__Wire__MigrateBegin *b)
+{
+	return b->has_carry_fs && b->carry_fs;
+}
+
+int mfs_dst_precheck_rec(const char *state_dir, const Ferry__Wire__MigrateBegin *b,
+			 struct tenant_rec *rec, ferr_t *err)
+{
+	if (!b->image_id || !image_id_valid(b->image_id))
+		return ferr_set(err, FX_INTEGRITY, "the source sent a bad image id");
+	if (rootfs_root(state_dir, b->tenant, rec->rootfs, sizeof(rec->rootfs), err) < 0 ||
+	    fs_mkdir_p(rec->rootfs, 0755, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int send_have(struct chan *c, bool has, ferr_t *err)
+{
+	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
+
+	st.has_has_image = true;
+	st.has_image = has;
+	if (mig_send_step(c, MIG_FS_HAVE, &st) < 0)
+		return chan_take_error(c, err);
+	return 0;
+}
+
+static int adopt(struct mfs_dst *f, const char *dir, ferr_t *err)
+{
+	char file[PATH_MAX], tmp[PATH_MAX];
+	struct treepack_stats ts;
+	struct image_info in;
+	bool existed;
+
+	if (xsnprintf(file, sizeof(file), err, "%s/" FS_IMAGE_FILE, dir) < 0 ||
+	    xsnprintf(tmp, sizeof(tmp), err, "%s/image", f->work) < 0 || mkdir(tmp, 0755) < 0)
+		return ferr_sys(err, FX_FAIL, "image of the migration");
+	if (treepack_extract_file(file, tmp, &ts, err) < 0 ||
+	    image_adopt(f->state_dir, tmp, "migration", &ts, &in, &existed, err) < 0)
+		return ferr_wrap(err, "image of the migration");
+	f->adopted = !existed;
+	if (strcmp(in.id, f->image)) {
+		if (f->adopted)
+			image_remove(f->state_dir, in.id, NULL);
+		f->adopted = false;
+		return ferr_set(err, FX_INTEGRITY, "the image sent has content id %.12s, not %.12s",
+				in.id, f->image);
+	}
+	return 0;
+}
+
+static int place_layer(struct mfs_dst *f, const char *dir, ferr_t *err)
+{
+	char file[PATH_MAX], tdir[PATH_MAX], work[PATH_MAX];
+
+	if (xsnprintf(file, sizeof(file), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
+	    xsnprintf(tdir, sizeof(tdir), err, "%.*s", (int)(strlen(f->upper) - 6), f->upper) < 0 ||
+	    xsnprintf(work, sizeof(work), err, "%s/work", tdir) < 0)
+		return -1;
+	/* nothing of an earlier tenant of that name (it has no record here) */
+	if (fs_rm_rf(f->upper, err) < 0 || fs_rm_rf(work, err) < 0 ||
+	    fs_mkdir_p(f->upper, 0755, err) < 0)
+		return -1;
+	return treepack_extract_file(file, f->upper, NULL, err);
+}
+
+static int recv_step(struct mfs_dst *f, struct chan *c, int n, char *dir, ferr_t *err)
+{
+	uint64_t raw;
+
+	if (xsnprintf(dir, PATH_MAX, err, "%s/%d", f->work, n) < 0)
+		return -1;
+	if (mkdir(dir, 0700) < 0)
+		return ferr_sys(err, FX_FAIL, "create %s", dir);
+	return fs_wire_recv(c, dir, &raw, err);
+}
+
+int mfs_dst_begin(struct chan *c, const char *state_dir, const Ferry__Wire__MigrateBegin *b,
+		  struct mfs_dst **out, ferr_t *err)
+{
+	struct mfs_dst *f;
+	char dir[PATH_MAX], upper[PATH_MAX];
+
+	*out = NULL;
+	if (!mfs_dst_wanted(b))
+		return 0;
+	if (!(f = *out = calloc(1, sizeof(*f))))
+		return ferr_set(err, FX_FAIL, "out of memory");
+	snprintf(f->image, sizeof(f->image), "%s", b->image_id);
+	if (!realpath(state_dir, f->state_dir))
+		return ferr_sys(err, FX_FAIL, "state directory %s", state_dir);
+	if (xsnprintf(f->work, sizeof(f->work), err, "%s/migrations/%s.fs", f->state_dir,
+		      b->migration_id) < 0 ||
+	    rootfs_upper(f->state_dir, b->tenant, upper, sizeof(upper), err) < 0 ||
+	    xsnprintf(f->upper, sizeof(f->upper), err, "%s", upper) < 0 ||
+	    fs_mkdir_p(f->work, 0700, err) < 0)
+		return -1;
+	bool has = image_present(f->state_dir, f->image);
+	if (send_have(c, has, err) < 0 || recv_step(f, c, 1, dir, err) < 0)
+		return ferr_wrap(err, "file system of tenant %s", b->tenant);
+	if (!has && adopt(f, dir, err) < 0)
+		return -1;
+	if (!image_present(f->state_dir, f->image))
+		return ferr_set(err, FX_INTEGRITY, "the source did not send image %.12s", f->image);
+	if (place_layer(f, dir, err) < 0)
+		return ferr_wrap(err, "layer of tenant %s", b->tenant);
+	fs_rm_rf(dir, NULL);
+	pr_info("tenant %s: file system in place (image %.12s %s)", b->tenant, f->image,
+		has ? "was here" : "received");
+	return 0;
+}
+
+static int apply_deleted(struct mfs_dst *f, const char *dir, ferr_t *err)
+{
+	char p[PATH_MAX], *buf;
+	size_t len;
+
+	if (xsnprintf(p, sizeof(p), err, "%s/" FS_DELETED_FILE, dir) < 0 ||
+	    fs_read_all(p, &buf, &len, 64u << 20, err) < 0)
+		return -1;
+	int r = 0;
+	for (size_t i = 0; i < len && r == 0;) {
+		const char *rel = buf + i;
+		size_t n = strnlen(rel, len - i);
+		if (n == len - i) {
+			r = ferr_set(err, FX_INTEGRITY, "unterminated deleted path");
+			break;
+		}
+		r = treepack_remove(f->upper, rel, err);
+		i += n + 1;
+	}
+	free(buf);
+	return r;
+}
+
+int mfs_dst_final(struct mfs_dst *f, struct chan *c, ferr_t *err)
+{
+	char dir[PATH_MAX], file[PATH_MAX];
+
+	if (!f)
+		return 0;
+	if (recv_step(f, c, 2, dir, err) < 0 || apply_deleted(f, dir, err) < 0 ||
+	    xsnprintf(file, sizeof(file), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
+	    treepack_extract_file(file, f->upper, NULL, err) < 0)
+		return ferr_wrap(err, "the frozen file-system changes");
+	fs_rm_rf(dir, NULL);
+	return 0;
+}
+
+void mfs_dst_end(struct mfs_dst *f, bool ok)
+{
+	if (!f)
+		return;
+	if (!ok && f->adopted)
+		image_remove(f->state_dir, f->image, NULL);
+	if (f->work[0])
+		fs_rm_rf(f->work, NULL);
+	free(f);
+}
