@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
@@ -23,6 +25,7 @@ struct mfs_dst {
 	char state_dir[PATH_MAX]; /* realpath: libarchive refuses links on its way */
 	char work[PATH_MAX];	  /* STATE/migrations/ID.fs (an agent start removes it) */
 	char upper[PATH_MAX];
+	char staged[PATH_MAX]; /* work/upper until the end */
 	char image[IMAGE_ID_LEN + 1];
 	bool adopted; /* the image came with this migration */
 };
@@ -37,9 +40,10 @@ int mfs_dst_precheck_rec(const char *state_dir, const Ferry__Wire__MigrateBegin 
 {
 	if (!b->image_id || !image_id_valid(b->image_id))
 		return ferr_set(err, FX_INTEGRITY, "the source sent a bad image id");
-	if (rootfs_root(state_dir, b->tenant, rec->rootfs, sizeof(rec->rootfs), err) < 0 ||
-	    fs_mkdir_p(rec->rootfs, 0755, err) < 0)
-		return -1;
+	/* the overlay is made at the restore, from the image (here, or sent)
+	 * and the layer: the kind checks only that the store's host is there */
+	if (!realpath(state_dir, rec->rootfs))
+		return ferr_sys(err, FX_FAIL, "state directory %s", state_dir);
 	return 0;
 }
 
@@ -78,19 +82,51 @@ static int adopt(struct mfs_dst *f, const char *dir, ferr_t *err)
 	return 0;
 }
 
-static int place_layer(struct mfs_dst *f, const char *dir, ferr_t *err)
+/* The layer is built in the migration's directory (an agent killed now
+ * leaves nothing a restart does not remove) and moves in place at the end. */
+static int stage_layer(struct mfs_dst *f, const char *dir, ferr_t *err)
 {
-	char file[PATH_MAX], tdir[PATH_MAX], work[PATH_MAX];
+	char file[PATH_MAX];
 
 	if (xsnprintf(file, sizeof(file), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    xsnprintf(tdir, sizeof(tdir), err, "%.*s", (int)(strlen(f->upper) - 6), f->upper) < 0 ||
+	    xsnprintf(f->staged, sizeof(f->staged), err, "%s/upper", f->work) < 0 ||
+	    mkdir(f->staged, 0755) < 0)
+		return ferr_sys(err, FX_FAIL, "create %s", f->staged);
+	return treepack_extract_file(file, f->staged, NULL, err);
+}
+
+static int place_layer(struct mfs_dst *f, ferr_t *err)
+{
+	char tdir[PATH_MAX], work[PATH_MAX];
+
+	if (xsnprintf(tdir, sizeof(tdir), err, "%.*s", (int)(strlen(f->upper) - 6), f->upper) < 0 ||
 	    xsnprintf(work, sizeof(work), err, "%s/work", tdir) < 0)
 		return -1;
 	/* nothing of an earlier tenant of that name (it has no record here) */
 	if (fs_rm_rf(f->upper, err) < 0 || fs_rm_rf(work, err) < 0 ||
-	    fs_mkdir_p(f->upper, 0755, err) < 0)
+	    fs_mkdir_p(tdir, 0700, err) < 0)
 		return -1;
-	return treepack_extract_file(file, f->upper, NULL, err);
+	if (rename(f->staged, f->upper) < 0)
+		return ferr_sys(err, FX_FAIL, "move the layer to %s", f->upper);
+	return 0;
+}
+
+/* FERRY_FAULT (testing hooks, docs/rootfs.md): fs-link-cut drops the
+ * session, fs-crash kills this agent, after 1 MiB of the first transfer. */
+static void on_chunk(uint64_t raw, void *arg)
+{
+	struct chan *c = arg;
+	const char *f = getenv("FERRY_FAULT");
+
+	if (!f || raw < (1U << 20))
+		return;
+	if (!strcmp(f, "fs-link-cut")) {
+		pr_warn("FERRY_FAULT=fs-link-cut: dropping the session");
+		shutdown(c->fd, SHUT_RDWR);
+	} else if (!strcmp(f, "fs-crash")) {
+		pr_warn("FERRY_FAULT=fs-crash: killing this agent");
+		kill(getpid(), SIGKILL);
+	}
 }
 
 static int recv_step(struct mfs_dst *f, struct chan *c, int n, char *dir, ferr_t *err)
@@ -101,7 +137,7 @@ static int recv_step(struct mfs_dst *f, struct chan *c, int n, char *dir, ferr_t
 		return -1;
 	if (mkdir(dir, 0700) < 0)
 		return ferr_sys(err, FX_FAIL, "create %s", dir);
-	return fs_wire_recv(c, dir, &raw, err);
+	return fs_wire_recv_cb(c, dir, n == 1 ? on_chunk : NULL, c, &raw, err);
 }
 
 int mfs_dst_begin(struct chan *c, const char *state_dir, const Ferry__Wire__MigrateBegin *b,
@@ -131,7 +167,7 @@ int mfs_dst_begin(struct chan *c, const char *state_dir, const Ferry__Wire__Migr
 		return -1;
 	if (!image_present(f->state_dir, f->image))
 		return ferr_set(err, FX_INTEGRITY, "the source did not send image %.12s", f->image);
-	if (place_layer(f, dir, err) < 0)
+	if (stage_layer(f, dir, err) < 0)
 		return ferr_wrap(err, "layer of tenant %s", b->tenant);
 	fs_rm_rf(dir, NULL);
 	pr_info("tenant %s: file system in place (image %.12s %s)", b->tenant, f->image,
@@ -155,7 +191,7 @@ static int apply_deleted(struct mfs_dst *f, const char *dir, ferr_t *err)
 			r = ferr_set(err, FX_INTEGRITY, "unterminated deleted path");
 			break;
 		}
-		r = treepack_remove(f->upper, rel, err);
+		r = treepack_remove(f->staged, rel, err);
 		i += n + 1;
 	}
 	free(buf);
@@ -170,7 +206,7 @@ int mfs_dst_final(struct mfs_dst *f, struct chan *c, ferr_t *err)
 		return 0;
 	if (recv_step(f, c, 2, dir, err) < 0 || apply_deleted(f, dir, err) < 0 ||
 	    xsnprintf(file, sizeof(file), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    treepack_extract_file(file, f->upper, NULL, err) < 0)
+	    treepack_extract_file(file, f->staged, NULL, err) < 0 || place_layer(f, err) < 0)
 		return ferr_wrap(err, "the frozen file-system changes");
 	fs_rm_rf(dir, NULL);
 	return 0;

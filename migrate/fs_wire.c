@@ -105,6 +105,8 @@ out:
 }
 
 struct fs_rx {
+	void (*on_chunk)(uint64_t, void *);
+	void *arg;
 	const char *dir;
 	int fd;
 	char cur[256];
@@ -149,8 +151,14 @@ static int store(struct fs_rx *r, const Ferry__Wire__MigrateFsChunk *ch, uint64_
 		data = r->buf;
 		n = ch->raw_len;
 	}
-	if (n && write(r->fd, data, n) != (ssize_t)n)
-		return ferr_sys(err, FX_FAIL, "write %s/%s", r->dir, ch->name);
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(r->fd, (const char *)data + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return ferr_sys(err, FX_FAIL, "write %s/%s", r->dir, ch->name);
+		done += (size_t)w;
+	}
 	r->next_off += n;
 	*raw += n;
 	if (ch->has_last && ch->last) {
@@ -210,6 +218,8 @@ static int recv_loop(struct chan *c, struct fs_rx *r, uint64_t *raw, ferr_t *err
 		wire_free(ch);
 		if (s < 0)
 			break;
+		if (r->on_chunk)
+			r->on_chunk(*raw, r->arg);
 	}
 	frame_buf_free(&fb);
 	return ret;
@@ -217,7 +227,14 @@ static int recv_loop(struct chan *c, struct fs_rx *r, uint64_t *raw, ferr_t *err
 
 int fs_wire_recv(struct chan *c, const char *dir, uint64_t *raw, ferr_t *err)
 {
-	struct fs_rx r = {.dir = dir, .fd = -1, .buf = malloc(FS_CHUNK)};
+	return fs_wire_recv_cb(c, dir, NULL, NULL, raw, err);
+}
+
+int fs_wire_recv_cb(struct chan *c, const char *dir, void (*on_chunk)(uint64_t, void *), void *arg,
+		    uint64_t *raw, ferr_t *err)
+{
+	struct fs_rx r = {
+	    .on_chunk = on_chunk, .arg = arg, .dir = dir, .fd = -1, .buf = malloc(FS_CHUNK)};
 	int ret;
 
 	*raw = 0;

@@ -25,5 +25,9 @@ int fs_wire_send(struct chan *c, const char *dir, const char *tenant, Ferry__Ten
 /* Receive one transfer into dir (flat names, never overwriting) and check
  * every file against its manifest. */
 int fs_wire_recv(struct chan *c, const char *dir, uint64_t *raw, ferr_t *err);
+/* The same, calling on_chunk(total raw bytes so far, arg) after each chunk
+ * (the destination's fault hooks). */
+int fs_wire_recv_cb(struct chan *c, const char *dir, void (*on_chunk)(uint64_t, void *), void *arg,
+		    uint64_t *raw, ferr_t *err);
 
 #endif
