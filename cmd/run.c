@@ -181,6 +181,7 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 
 	struct tenant_start so = {.name = o->name,
 				  .rootfs = rootfs,
+				  .image = o->image ? rec.image : NULL,
 				  .net = o->net,
 				  .host_only = o->host_only,
 				  .argc = o->argc,

@@ -107,7 +107,8 @@ static int precheck(struct dst *d, ferr_t *err)
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", b->rootfs ? b->rootfs : "");
 	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
 	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", b->host_if ? b->host_if : "");
-	if (mfs_dst_wanted(b) && mfs_dst_precheck_rec(d->o->state_dir, b, &rec, err) < 0)
+	if ((mfs_dst_wanted(b) ? mfs_dst_precheck_rec(d->o->state_dir, b, &rec, err)
+			       : mfs_dst_check_shared(b, d->o->host_name, err)) < 0)
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
 	if (d->ops->precheck(&rec, d->o->host_name, err) < 0) {
 		if (err->code == FX_NOTFOUND || err->code == FX_HOST)

@@ -28,6 +28,8 @@ struct mfs_dst {
 	char staged[PATH_MAX]; /* work/upper until the end */
 	char image[IMAGE_ID_LEN + 1];
 	bool adopted; /* the image came with this migration */
+	bool copy;    /* --copy-rootfs: upper is the tenant's DIR itself */
+	bool placed;  /* copy: DIR was made by this migration */
 };
 
 bool mfs_dst_wanted(const Ferry__Wire__MigrateBegin *b)
@@ -35,10 +37,41 @@ bool mfs_dst_wanted(const Ferry__Wire__MigrateBegin *b)
 	return b->has_carry_fs && b->carry_fs;
 }
 
+static bool copying(const Ferry__Wire__MigrateBegin *b)
+{
+	return b->has_copy_rootfs && b->copy_rootfs;
+}
+
+int mfs_dst_check_shared(const Ferry__Wire__MigrateBegin *b, const char *host, ferr_t *err)
+{
+	char id[33];
+	ferr_t e = {0};
+
+	if (!b->rootfs_id || mfs_dst_wanted(b) || !b->rootfs)
+		return 0; /* an older source: the kind checks the path */
+	if (rootfs_identity(b->rootfs, false, id, &e) == 0 && !strcmp(id, b->rootfs_id))
+		return 0;
+	return ferr_set(err, FX_CONFLICT,
+			"%s on %s is not the tenant's root file system (%s): it shares no "
+			"storage with the source; migrate with --copy-rootfs to copy the tree",
+			b->rootfs, host, e.code ? e.msg : "another identity in .ferry/rootfs-id");
+}
+
 int mfs_dst_precheck_rec(const char *state_dir, const Ferry__Wire__MigrateBegin *b,
 			 struct tenant_rec *rec, ferr_t *err)
 {
-	if (!b->image_id || !image_id_valid(b->image_id))
+	if (copying(b)) {
+		struct stat st;
+		if (!b->rootfs || b->rootfs[0] != '/' || strstr(b->rootfs, "/../") ||
+		    !strcmp(b->rootfs, "/"))
+			return ferr_set(err, FX_INTEGRITY, "the source sent a bad rootfs path");
+		if (lstat(b->rootfs, &st) == 0)
+			return ferr_set(err, FX_CONFLICT,
+					"%s exists here: --copy-rootfs copies into a new directory "
+					"(remove it first, or migrate without --copy-rootfs if it "
+					"is the same tree on shared storage)",
+					b->rootfs);
+	} else if (!b->image_id || !image_id_valid(b->image_id))
 		return ferr_set(err, FX_INTEGRITY, "the source sent a bad image id");
 	/* the overlay is made at the restore, from the image (here, or sent)
 	 * and the layer: the kind checks only that the store's host is there */
@@ -95,10 +128,37 @@ static int stage_layer(struct mfs_dst *f, const char *dir, ferr_t *err)
 	return treepack_extract_file(file, f->staged, NULL, err);
 }
 
+/* --copy-rootfs: the tree becomes DIR (which did not exist). */
+static int place_copy(struct mfs_dst *f, ferr_t *err)
+{
+	char parent[PATH_MAX];
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", f->upper);
+	if ((slash = strrchr(parent, '/')) && slash != parent) {
+		*slash = '\0';
+		if (fs_mkdir_p(parent, 0755, err) < 0)
+			return -1;
+	}
+	if (rename(f->staged, f->upper) == 0) {
+		f->placed = true;
+		return 0;
+	}
+	if (errno != EXDEV)
+		return ferr_sys(err, errno == EEXIST || errno == ENOTEMPTY ? FX_CONFLICT : FX_FAIL,
+				"move the copied tree to %s", f->upper);
+	if (mkdir(f->upper, 0755) < 0)
+		return ferr_sys(err, FX_CONFLICT, "create %s", f->upper);
+	f->placed = true;
+	return treepack_copy_dir(f->staged, f->upper, NULL, err);
+}
+
 static int place_layer(struct mfs_dst *f, ferr_t *err)
 {
 	char tdir[PATH_MAX], work[PATH_MAX];
 
+	if (f->copy)
+		return place_copy(f, err);
 	if (xsnprintf(tdir, sizeof(tdir), err, "%.*s", (int)(strlen(f->upper) - 6), f->upper) < 0 ||
 	    xsnprintf(work, sizeof(work), err, "%s/work", tdir) < 0)
 		return -1;
@@ -151,27 +211,32 @@ int mfs_dst_begin(struct chan *c, const char *state_dir, const Ferry__Wire__Migr
 		return 0;
 	if (!(f = *out = calloc(1, sizeof(*f))))
 		return ferr_set(err, FX_FAIL, "out of memory");
-	snprintf(f->image, sizeof(f->image), "%s", b->image_id);
+	f->copy = copying(b);
+	snprintf(f->image, sizeof(f->image), "%s", b->image_id ? b->image_id : "");
 	if (!realpath(state_dir, f->state_dir))
 		return ferr_sys(err, FX_FAIL, "state directory %s", state_dir);
 	if (xsnprintf(f->work, sizeof(f->work), err, "%s/migrations/%s.fs", f->state_dir,
 		      b->migration_id) < 0 ||
-	    rootfs_upper(f->state_dir, b->tenant, upper, sizeof(upper), err) < 0 ||
+	    (f->copy ? xsnprintf(upper, sizeof(upper), err, "%s", b->rootfs)
+		     : rootfs_upper(f->state_dir, b->tenant, upper, sizeof(upper), err)) < 0 ||
 	    xsnprintf(f->upper, sizeof(f->upper), err, "%s", upper) < 0 ||
 	    fs_mkdir_p(f->work, 0700, err) < 0)
 		return -1;
-	bool has = image_present(f->state_dir, f->image);
+	bool has = f->copy || image_present(f->state_dir, f->image);
 	if (send_have(c, has, err) < 0 || recv_step(f, c, 1, dir, err) < 0)
 		return ferr_wrap(err, "file system of tenant %s", b->tenant);
 	if (!has && adopt(f, dir, err) < 0)
 		return -1;
-	if (!image_present(f->state_dir, f->image))
+	if (!f->copy && !image_present(f->state_dir, f->image))
 		return ferr_set(err, FX_INTEGRITY, "the source did not send image %.12s", f->image);
 	if (stage_layer(f, dir, err) < 0)
 		return ferr_wrap(err, "layer of tenant %s", b->tenant);
 	fs_rm_rf(dir, NULL);
-	pr_info("tenant %s: file system in place (image %.12s %s)", b->tenant, f->image,
-		has ? "was here" : "received");
+	pr_info("tenant %s: file system staged (%s%.12s %s)", b->tenant,
+		f->copy ? "a copy of its root" : "image ", f->image,
+		f->copy ? ""
+		: has	? "was here"
+			: "received");
 	return 0;
 }
 
@@ -218,6 +283,8 @@ void mfs_dst_end(struct mfs_dst *f, bool ok)
 		return;
 	if (!ok && f->adopted)
 		image_remove(f->state_dir, f->image, NULL);
+	if (!ok && f->placed)
+		fs_rm_rf(f->upper, NULL);
 	if (f->work[0])
 		fs_rm_rf(f->work, NULL);
 	free(f);

@@ -19,6 +19,9 @@ struct mfs_dst;
 /* BEGIN carries the file system: the precheck's record gets this host's
  * overlay root for the tenant (created empty) instead of the source's. */
 bool mfs_dst_wanted(const Ferry__Wire__MigrateBegin *b);
+/* A --rootfs DIR tenant without the copy: this host's DIR must be the same
+ * tree (its identity, rootfs.h); FX_CONFLICT naming --copy-rootfs if not. */
+int mfs_dst_check_shared(const Ferry__Wire__MigrateBegin *b, const char *host, ferr_t *err);
 int mfs_dst_precheck_rec(const char *state_dir, const Ferry__Wire__MigrateBegin *b,
 			 struct tenant_rec *rec, ferr_t *err);
 /* After the checks, before MIG_ACCEPT: MIG_FS_HAVE, then the image and the

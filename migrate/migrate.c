@@ -26,6 +26,7 @@
 #include "transport/session.h"
 #include "transport/wire.h"
 #include "migrate/migrate_fs.h"
+#include "tenant/rootfs.h"
 
 /* ---- the whole thing ---- */
 
@@ -57,8 +58,13 @@ static int begin(struct src *s, ferr_t *err)
 	hq_fill_begin(&b, s->o->state_dir, s->o->source_agent, agent, sizeof(agent));
 	if (msrc_connect(s, &s->c, err) < 0)
 		return ferr_wrap(err, "connecting to %s", s->r->dest);
-	b.image_id = mfs_carries(s) ? s->rec.image : NULL;
+	b.image_id = s->rec.image[0] ? s->rec.image : NULL;
 	b.has_carry_fs = b.carry_fs = mfs_carries(s);
+	b.has_copy_rootfs = b.copy_rootfs = !s->rec.image[0] && s->o->copy_rootfs;
+	char rid[33];
+	if (!s->rec.image[0] && s->rec.rootfs[0] && !s->o->copy_rootfs &&
+	    rootfs_identity(s->rec.rootfs, true, rid, NULL) == 0)
+		b.rootfs_id = rid;
 	frame_send_pb(s->c, MIG_REQ_BEGIN, &b.base);
 	chan_flush(s->c);
 	if (mfs_src_begin(s, err) < 0)

@@ -49,10 +49,11 @@ struct migrate_opts {
 	 * STATE/agent.addr, written by `ferry serve`) */
 	const char *source_agent;
 	enum mig_mode mode;
-	bool tune_host;	 /* post-copy: set the pipe sysctls it needs */
-	bool compress;	 /* LZ4 on the relay */
-	int timeout_ms;	 /* one read or write on the session (restore included) */
-	int retry_for_s; /* reconnecting to deliver the decision after a drop */
+	bool tune_host;	  /* post-copy: set the pipe sysctls it needs */
+	bool compress;	  /* LZ4 on the relay */
+	bool copy_rootfs; /* a --rootfs DIR tenant: copy DIR (docs/rootfs.md) */
+	int timeout_ms;	  /* one read or write on the session (restore included) */
+	int retry_for_s;  /* reconnecting to deliver the decision after a drop */
 	/* pre-copy: pre-dump rounds at most, and the shrink a round must reach
 	 * to go on (percent of the previous round); 0: defaults (precopy.h) */
 	unsigned precopy_rounds;

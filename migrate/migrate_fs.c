@@ -44,6 +44,11 @@ struct mfs_src {
 
 bool mfs_carries(const struct src *s)
 {
+	return s->rec.image[0] != '\0' || (s->o->copy_rootfs && s->rec.rootfs[0]);
+}
+
+static bool has_image(const struct src *s)
+{
 	return s->rec.image[0] != '\0';
 }
 
@@ -129,15 +134,16 @@ static int pack_first(struct src *s, struct mfs_src *f, const char *dir, bool ha
 	char p[PATH_MAX], img[PATH_MAX];
 	struct treepack_stats ts;
 
-	if (!has && (image_root(s->o->state_dir, s->rec.image, img, sizeof(img), err) < 0 ||
-		     xsnprintf(p, sizeof(p), err, "%s/" FS_IMAGE_FILE, dir) < 0 ||
-		     treepack_pack(img, p, -1, &ts, err) < 0))
+	if (!has && has_image(s) &&
+	    (image_root(s->o->state_dir, s->rec.image, img, sizeof(img), err) < 0 ||
+	     xsnprintf(p, sizeof(p), err, "%s/" FS_IMAGE_FILE, dir) < 0 ||
+	     treepack_pack(img, p, -1, &ts, err) < 0))
 		return ferr_wrap(err, "pack image %.12s", s->rec.image);
 	if (xsnprintf(p, sizeof(p), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    treepack_pack_filtered(f->upper, p, true, remember, f, &ts, err) < 0)
+	    treepack_pack_filtered(f->upper, p, has_image(s), remember, f, &ts, err) < 0)
 		return ferr_wrap(err, "pack the layer of %s", s->rec.name);
 	qsort(f->v, f->n, sizeof(*f->v), cmp_ent);
-	f->st.image_sent = !has;
+	f->st.image_sent = !has && has_image(s);
 	return 0;
 }
 
@@ -154,7 +160,9 @@ int mfs_src_begin(struct src *s, ferr_t *err)
 		return ferr_set(err, FX_FAIL, "out of memory");
 	if (xsnprintf(f->work, sizeof(f->work), err, "%s/migrations/out-%s-fs", s->o->state_dir,
 		      s->r->migration_id) < 0 ||
-	    rootfs_upper(s->o->state_dir, s->rec.name, f->upper, sizeof(f->upper), err) < 0 ||
+	    (has_image(s)
+		 ? rootfs_upper(s->o->state_dir, s->rec.name, f->upper, sizeof(f->upper), err)
+		 : xsnprintf(f->upper, sizeof(f->upper), err, "%s", s->rec.rootfs)) < 0 ||
 	    fs_mkdir_p(f->work, 0700, err) < 0)
 		return -1;
 	if (recv_have(s, &has, err) < 0 || step_dir(f, 1, dir, err) < 0 ||
@@ -203,7 +211,7 @@ int mfs_src_final(struct src *s, ferr_t *err)
 		return 0;
 	if (step_dir(f, 2, dir, err) < 0 ||
 	    xsnprintf(p, sizeof(p), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    treepack_pack_filtered(f->upper, p, true, changed, f, &ts, err) < 0 ||
+	    treepack_pack_filtered(f->upper, p, has_image(s), changed, f, &ts, err) < 0 ||
 	    write_deleted(f, dir, err) < 0)
 		return ferr_wrap(err, "the changes in the layer of %s", s->rec.name);
 	f->st.delta_entries = ts.entries;
@@ -227,6 +235,11 @@ void mfs_src_end(struct src *s, struct mfs_stats *out)
 	*out = f->st;
 	if (f->work[0])
 		fs_rm_rf(f->work, NULL);
+	/* --copy-rootfs: the tree lives on the destination now (an image
+	 * tenant's layer went with its record) */
+	ferr_t e = {0};
+	if (s->r->moved && f->st.carried && !has_image(s) && fs_rm_rf(f->upper, &e) < 0)
+		pr_warn("tenant %s moved; its old root file system stays: %s", s->rec.name, e.msg);
 	for (size_t i = 0; i < f->n; i++)
 		free(f->v[i].path);
 	free(f->v);

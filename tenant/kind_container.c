@@ -53,6 +53,11 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 	    .host_if = rec->net.host_if,
 	    .tenant_if = rec->net.tenant_if,
 	};
+	/* what tells hosts sharing the tree from hosts that only have a
+	 * directory of that name (a migration's destination checks it) */
+	char id[33];
+	if (!o->image) /* not fatal: a migration makes it when missing */
+		rootfs_identity(o->rootfs, true, id, NULL);
 	if (container_start(&co, &ci, err) < 0)
 		return -1;
 	rec->init_pid = ci.pid;

@@ -9,6 +9,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <openssl/rand.h>
 
 #include "lib/fsutil.h"
 #include "lib/util.h"
@@ -115,6 +118,46 @@ int rootfs_mount(const char *state_dir, const char *name, const char *image_id, 
 	if (rootfs_root(state_dir, name, root, sizeof(root), err) < 0)
 		return -1;
 	return rootfs_mount_root(root, image_id, err);
+}
+
+static int read_id(const char *dir, char out[33], ferr_t *err)
+{
+	int fd = fs_open_in_root(dir, ROOTFS_ID_FILE, O_RDONLY, 0, err);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, out, 32);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	if (n != 32 || strspn(out, "0123456789abcdef") != 32)
+		return ferr_set(err, FX_INTEGRITY, "%s/" ROOTFS_ID_FILE " holds no identity", dir);
+	return 0;
+}
+
+int rootfs_identity(const char *dir, bool create, char out[33], ferr_t *err)
+{
+	unsigned char rnd[16];
+	ferr_t e = {0};
+	int fd;
+
+	if (read_id(dir, out, &e) == 0)
+		return 0;
+	if (!create || e.code != FX_NOTFOUND) {
+		if (err)
+			*err = e;
+		return -1;
+	}
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return ferr_set(err, FX_FAIL, "no random bytes for a root file system identity");
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+	fd = fs_open_in_root(dir, ROOTFS_ID_FILE, O_WRONLY | O_CREAT | O_EXCL, 0600, err);
+	if (fd < 0)
+		return ferr_wrap(err, "root file system identity");
+	bool ok = write(fd, out, 32) == 32;
+	close(fd);
+	return ok ? 0 : ferr_sys(err, FX_FAIL, "write %s/" ROOTFS_ID_FILE, dir);
 }
 
 int rootfs_umount(const char *root, ferr_t *err)

@@ -27,4 +27,11 @@ int rootfs_mount_root(const char *root, const char *image_id, ferr_t *err);
  * keep it). */
 int rootfs_umount(const char *root, ferr_t *err);
 
+/* The identity of a --rootfs DIR tree: a random id ferry keeps in
+ * DIR/.ferry/rootfs-id (created when missing and create is set; read
+ * without following links out of DIR). Hosts that see the same id see the
+ * same tree (shared storage). */
+#define ROOTFS_ID_FILE ".ferry/rootfs-id"
+int rootfs_identity(const char *dir, bool create, char out[33], ferr_t *err);
+
 #endif

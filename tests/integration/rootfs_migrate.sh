@@ -85,18 +85,45 @@ else
 	t_log "post-copy not available here: not run"
 fi
 
-t_log "the workload checks its files on $HOST"
-pid=$(mh_pid "$HOST" "$NAME")
-mh_exec "$HOST" kill -USR1 "$pid"
-n=600
-until in_host "$HOST" test -e "$(root "$HOST")/tmp/wl.result"; do
-	((n-- > 0)) || t_fail "no result"
-	sleep 0.1
-done
-res=$(in_host "$HOST" cat "$(root "$HOST")/tmp/wl.result")
-t_log "$NAME on $HOST: $res"
-[ "$res" = PASS ] || {
-	in_host "$HOST" tail -n 20 "$(root "$HOST")/.ferry/console.log"
-	t_fail "wl_fs: $res"
+# verify_on HOST NAME ROOT: wl_fs's self-check, its files seen from HOST
+verify_on() {
+	local h=$1 name=$2 r=$3 n=600 res
+	mh_exec "$h" kill -USR1 "$(mh_pid "$h" "$name")"
+	until in_host "$h" test -e "$r/tmp/wl.result"; do
+		((n-- > 0)) || t_fail "no result from $name"
+		sleep 0.1
+	done
+	res=$(in_host "$h" cat "$r/tmp/wl.result")
+	t_log "$name on $h: $res"
+	[ "$res" = PASS ] || {
+		in_host "$h" tail -n 20 "$r/.ferry/console.log"
+		t_fail "wl_fs: $res"
+	}
 }
+t_log "the workload checks its files on $HOST"
+verify_on "$HOST" "$NAME" "$(root "$HOST")"
+
+t_log "a --rootfs DIR tenant: b does not share DIR (its own empty directory there)"
+SH=$T/shared
+R2=$SH/r2
+N2=rfm-dir
+mkdir -p "$SH"
+t_rootfs "$R2"
+mh_exec b mount -t tmpfs -o size=256m tmpfs "$SH"
+t_defer "mh_exec b umount -l '$SH'"
+mh_ferry a run "$N2" --rootfs "$R2" -- wl_fs >/dev/null || t_fail "run $N2 on a"
+t_wait_file "$R2/tmp/wl.ready" 30
+[ -s "$R2/.ferry/rootfs-id" ] || t_fail "no identity in $R2/.ferry"
+t_expect_fail 4 "copy-rootfs" mh_migrate a b "$N2" --mode stop-copy
+mh_assert_one_host "$N2" a a
+old=$(mh_pid a "$N2")
+mh_migrate a b "$N2" --mode stop-copy --copy-rootfs --json >"$T/m2.json" || {
+	cat "$T/m2.json"
+	t_fail "migration with --copy-rootfs"
+}
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["moved"] and not d["rootfs"]["image_sent"] and d["rootfs"]["raw_bytes"] > 0, d' "$T/m2.json" ||
+	t_fail "report of the copy"
+mh_assert_one_host "$N2" a b "$old"
+[ ! -e "$R2" ] || t_fail "a kept its copy of $R2"
+verify_on b "$N2" "$R2"
 echo PASS
