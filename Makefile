@@ -54,7 +54,7 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
 
-.PHONY: all deps layers check check-kernels unit test-bins bench bench-transport bench-migrate demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins bench bench-transport bench-migrate bench-rootfs demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -152,6 +152,10 @@ bench: deps
 bench-migrate: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-migrate.sh
+
+bench-rootfs: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-rootfs.sh
 
 bench-transport: deps
 	@$(MAKE) --no-print-directory test-bins

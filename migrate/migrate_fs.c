@@ -5,7 +5,9 @@
 #define LOG_PREFIX "migrate"
 #include "migrate/migrate_fs.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +40,9 @@ struct mfs_src {
 	char upper[PATH_MAX]; /* the tenant's own layer */
 	struct ent *v;
 	size_t n, cap;
-	bool sorted;
+	char **list; /* the frozen pass: entries to send */
+	size_t nl, capl;
+	bool oom;
 	struct mfs_stats st;
 };
 
@@ -52,21 +56,19 @@ static bool has_image(const struct src *s)
 	return s->rec.image[0] != '\0';
 }
 
-static int remember(const char *rel, const struct stat *st, void *arg)
+static void remember(struct mfs_src *f, const char *rel, const struct stat *st)
 {
-	struct mfs_src *f = arg;
-
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 256;
 		struct ent *nv = realloc(f->v, cap * sizeof(*nv));
 		if (!nv)
-			return 1; /* an entry we do not remember is sent again: safe */
+			return; /* an entry we do not remember is sent again: safe */
 		f->v = nv;
 		f->cap = cap;
 	}
 	struct ent *e = &f->v[f->n];
 	if (!(e->path = strdup(rel)))
-		return 1;
+		return;
 	e->ino = st->st_ino;
 	e->ctime = st->st_ctim;
 	e->mtime = st->st_mtim;
@@ -74,6 +76,11 @@ static int remember(const char *rel, const struct stat *st, void *arg)
 	e->type = st->st_mode & S_IFMT;
 	e->seen = false;
 	f->n++;
+}
+
+static int remember_sent(const char *rel, const struct stat *st, void *arg)
+{
+	remember(arg, rel, st);
 	return 1;
 }
 
@@ -87,23 +94,93 @@ static bool same_ts(struct timespec a, struct timespec b)
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-/* The frozen pass: new or changed entries only. */
-static int changed(const char *rel, const struct stat *st, void *arg)
+/* The frozen pass: new or changed entries go on the list. */
+static void collect(struct mfs_src *f, const char *rel, const struct stat *st)
 {
-	struct mfs_src *f = arg;
 	struct ent key = {.path = (char *)rel};
 	struct ent *e = bsearch(&key, f->v, f->n, sizeof(*f->v), cmp_ent);
 
-	if (!e)
-		return 1;
-	e->seen = true;
-	if (e->ino == st->st_ino && same_ts(e->ctime, st->st_ctim) &&
-	    same_ts(e->mtime, st->st_mtim) && e->size == st->st_size &&
-	    e->type == (st->st_mode & S_IFMT))
-		return 0;
-	if (e->type != (st->st_mode & S_IFMT))
-		e->seen = false; /* replaced by another type: deleted first */
-	return 1;
+	if (e) {
+		e->seen = true;
+		if (e->ino == st->st_ino && same_ts(e->ctime, st->st_ctim) &&
+		    same_ts(e->mtime, st->st_mtim) && e->size == st->st_size &&
+		    e->type == (st->st_mode & S_IFMT))
+			return;
+		if (e->type != (st->st_mode & S_IFMT))
+			e->seen = false; /* replaced by another type: deleted first */
+	}
+	if (f->nl == f->capl) {
+		size_t cap = f->capl ? f->capl * 2 : 64;
+		char **nl = realloc(f->list, cap * sizeof(*nl));
+		if (!nl) {
+			f->oom = true;
+			return;
+		}
+		f->list = nl;
+		f->capl = cap;
+	}
+	if (!(f->list[f->nl] = strdup(rel)))
+		f->oom = true;
+	else
+		f->nl++;
+}
+
+typedef void (*scan_fn)(struct mfs_src *f, const char *rel, const struct stat *st);
+
+/* lstat every entry below dfd (rel its path), parents before children; no
+ * link followed, no mount point crossed. */
+static int scan_dir(struct mfs_src *f, int dfd, char *rel, size_t len, dev_t dev, scan_fn fn,
+		    ferr_t *err)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		close(dfd);
+		return ferr_sys(err, FX_FAIL, "read %s/%s", f->upper, rel);
+	}
+	while (r == 0 && (de = readdir(d))) {
+		struct stat st;
+		size_t n = strlen(de->d_name);
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (len + n + 2 >= PATH_MAX) {
+			r = ferr_set(err, FX_FAIL, "path too long below %s", f->upper);
+			break;
+		}
+		snprintf(rel + len, PATH_MAX - len, "%s%s", len ? "/" : "", de->d_name);
+		size_t l2 = len + n + (len ? 1 : 0);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = ferr_sys(err, FX_FAIL, "stat %s/%s", f->upper, rel);
+			break;
+		}
+		fn(f, rel, &st);
+		if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
+			int cfd = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			r = cfd < 0 ? ferr_sys(err, FX_FAIL, "open %s/%s", f->upper, rel)
+				    : scan_dir(f, cfd, rel, l2, dev, fn, err);
+		}
+		rel[len] = '\0';
+	}
+	closedir(d);
+	return r;
+}
+
+static int scan(struct mfs_src *f, scan_fn fn, ferr_t *err)
+{
+	char rel[PATH_MAX] = "";
+	struct stat st;
+	int fd = open(f->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return ferr_sys(err, FX_FAIL, "open %s", f->upper);
+	}
+	fn(f, ".", &st);
+	return scan_dir(f, fd, rel, 0, st.st_dev, fn, err);
 }
 
 static int step_dir(struct mfs_src *f, int n, char *out, ferr_t *err)
@@ -139,8 +216,11 @@ static int pack_first(struct src *s, struct mfs_src *f, const char *dir, bool ha
 	     xsnprintf(p, sizeof(p), err, "%s/" FS_IMAGE_FILE, dir) < 0 ||
 	     treepack_pack(img, p, -1, &ts, err) < 0))
 		return ferr_wrap(err, "pack image %.12s", s->rec.image);
+	/* what was sent, each entry's state from just before it was read: one
+	 * that changes later, or that was sent and is gone later, is dealt with
+	 * while frozen */
 	if (xsnprintf(p, sizeof(p), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    treepack_pack_filtered(f->upper, p, has_image(s), remember, f, &ts, err) < 0)
+	    treepack_pack_filtered(f->upper, p, has_image(s), remember_sent, f, &ts, err) < 0)
 		return ferr_wrap(err, "pack the layer of %s", s->rec.name);
 	qsort(f->v, f->n, sizeof(*f->v), cmp_ent);
 	f->st.image_sent = !has && has_image(s);
@@ -211,7 +291,8 @@ int mfs_src_final(struct src *s, ferr_t *err)
 		return 0;
 	if (step_dir(f, 2, dir, err) < 0 ||
 	    xsnprintf(p, sizeof(p), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    treepack_pack_filtered(f->upper, p, has_image(s), changed, f, &ts, err) < 0 ||
+	    scan(f, collect, err) < 0 || (f->oom && ferr_set(err, FX_FAIL, "out of memory") < 0) ||
+	    treepack_pack_list(f->upper, f->list, f->nl, p, has_image(s), &ts, err) < 0 ||
 	    write_deleted(f, dir, err) < 0)
 		return ferr_wrap(err, "the changes in the layer of %s", s->rec.name);
 	f->st.delta_entries = ts.entries;
@@ -243,6 +324,9 @@ void mfs_src_end(struct src *s, struct mfs_stats *out)
 	for (size_t i = 0; i < f->n; i++)
 		free(f->v[i].path);
 	free(f->v);
+	for (size_t i = 0; i < f->nl; i++)
+		free(f->list[i]);
+	free(f->list);
 	free(f);
 	s->fs = NULL;
 }

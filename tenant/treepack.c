@@ -162,7 +162,9 @@ static int copy_data(struct tp_src *s, struct tp_dst *d, const char *name, ferr_
 			return arc_err(d->a, err, "write", name);
 		at = off + (int64_t)size;
 	}
-	if (r != ARCHIVE_EOF)
+	/* a running tenant's file deleted while it was read: the entry is
+	 * padded; its state was taken before, so a delta deletes it later */
+	if (r != ARCHIVE_EOF && !(s->disk && archive_errno(s->a) == ENOENT))
 		return arc_err(s->a, err, "read", name);
 	return 0;
 }
@@ -278,6 +280,8 @@ static int copy_all(struct tp_src *s, struct tp_dst *d, struct treepack_stats *s
 		int h = archive_read_next_header2(s->a, e);
 		if (h == ARCHIVE_EOF)
 			break;
+		if (h == ARCHIVE_FAILED && s->disk && archive_errno(s->a) == ENOENT)
+			continue; /* gone since its directory was read (a running tenant) */
 		if (h < ARCHIVE_WARN) {
 			r = arc_err(s->a, err, "read", s->disk ? s->root : "archive");
 			break;
@@ -503,5 +507,76 @@ int treepack_remove(const char *root, const char *rel, ferr_t *err)
 		c = next;
 	}
 	close(dfd);
+	return r;
+}
+
+/* One entry of a list: a disk reader opened on it, not descended. */
+static int pack_one(struct tp_src *s, struct tp_dst *d, const char *rel, struct treepack_stats *st,
+		    ferr_t *err)
+{
+	char full[PATH_MAX];
+	struct archive_entry *e = archive_entry_new();
+	int r = -1;
+
+	s->a = archive_read_disk_new();
+	if (!e || !s->a) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		goto out;
+	}
+	archive_read_disk_set_symlink_physical(s->a);
+	if (treepack_check_name(rel, "entry", err) < 0 ||
+	    (strcmp(rel, ".") ? xsnprintf(full, sizeof(full), err, "%s/%s", s->root, rel)
+			      : xsnprintf(full, sizeof(full), err, "%s", s->root)) < 0)
+		goto out;
+	if (archive_read_disk_open(s->a, full) != ARCHIVE_OK ||
+	    archive_read_next_header2(s->a, e) < ARCHIVE_WARN) {
+		arc_err(s->a, err, "read", full);
+		goto out;
+	}
+	r = copy_entry(s, d, e, st, err);
+out:
+	if (s->a)
+		archive_read_free(s->a);
+	s->a = NULL;
+	if (e)
+		archive_entry_free(e);
+	return r;
+}
+
+int treepack_pack_list(const char *src, char *const *rels, size_t n, const char *path, bool layer,
+		       struct treepack_stats *st, ferr_t *err)
+{
+	struct tp_src s = {.layer = layer, .disk = true, .root = src};
+	struct tp_dst d = {.disk = false};
+	struct treepack_stats dummy;
+	int r = -1;
+
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	s.lr = archive_entry_linkresolver_new();
+	d.a = archive_write_new();
+	if (!s.lr || !d.a) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		goto out;
+	}
+	archive_entry_linkresolver_set_strategy(s.lr, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+	archive_write_set_format_pax_restricted(d.a);
+	archive_write_add_filter_none(d.a);
+	archive_write_set_bytes_in_last_block(d.a, 1);
+	if (archive_write_open_filename(d.a, path) != ARCHIVE_OK) {
+		arc_err(d.a, err, "create", path);
+		goto out;
+	}
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = pack_one(&s, &d, rels[i], st, err);
+	if (archive_write_close(d.a) < ARCHIVE_WARN && r == 0)
+		r = arc_err(d.a, err, "close", path);
+out:
+	if (d.a)
+		archive_write_free(d.a);
+	if (s.lr)
+		archive_entry_linkresolver_free(s.lr);
 	return r;
 }

@@ -14,6 +14,7 @@
 #define FERRY_TREEPACK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -56,6 +57,10 @@ int treepack_pack_layer(const char *src, const char *path, int fd, struct treepa
 typedef int (*treepack_filter)(const char *rel, const struct stat *st, void *arg);
 int treepack_pack_filtered(const char *src, const char *path, bool layer, treepack_filter f,
 			   void *arg, struct treepack_stats *st, ferr_t *err);
+/* Pack only the entries rels (paths relative to src, "." for src itself;
+ * directories without what they hold) as a pax archive at path: a delta. */
+int treepack_pack_list(const char *src, char *const *rels, size_t n, const char *path, bool layer,
+		       struct treepack_stats *st, ferr_t *err);
 /* Remove rel (recursively) under root, never through a symbolic link of the
  * tree; a missing rel is no error. */
 int treepack_remove(const char *root, const char *rel, ferr_t *err);
