@@ -115,7 +115,7 @@ baseline() { # MODULE -> RS_FINAL_MS RS_BYTES
 	local m=$1 t0 b1 b2 pids
 	mh_exec a rsync -a --stats "$RA/" "rsync://$MH_NET.2:8730/$m/" >"$T/rs1-$m" ||
 		t_fail "rsync $m"
-	pids=$(tenant_pids)
+	pids=$(tenant_pids | tr "\n" " ")
 	[ -n "$pids" ] || t_fail "no tenant processes on a"
 	# the tenant's init first: its children (short-lived dd, sleep) may be gone
 	mh_exec a sh -c "for p in $pids; do kill -STOP \$p 2>/dev/null; done; true"
