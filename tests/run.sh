@@ -41,11 +41,17 @@ if ((!unit_only)); then
 fi
 
 # leftovers NAME: a test must not leave workload processes behind (they would
-# confuse the tests after it); name and kill any that are still alive.
+# confuse the tests after it); name and kill any that are still alive. Only
+# processes of this checkout's tests count (their program or their root
+# mount lies under build/): another checkout's test run is not ours.
 leftovers() {
-	local p left=()
+	local p exe root left=()
 	for p in $(pgrep '^wl_'); do
 		[ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" = Z ] && continue
+		# a tenant's /proc/PID/root reads "/": its root mount names the directory
+		exe=$(readlink "/proc/$p/exe" 2>/dev/null)
+		root=$(awk '$5 == "/" { print $4; exit }' "/proc/$p/mountinfo" 2>/dev/null)
+		[[ "$exe" == "$ROOT/build/"* || "$root" == "$ROOT/build/"* ]] || continue
 		left+=("$p($(cat "/proc/$p/comm" 2>/dev/null))")
 		kill -9 "$p" 2>/dev/null
 	done

@@ -11,7 +11,7 @@ cr_require
 cr_need_wl wl_memory wl_counter
 . "$TESTS_ROOT/lib/mhosts.sh"
 
-export MH_SERVE_TIMEOUT=5
+export MH_SERVE_TIMEOUT=$(t_secs 5)
 mh_setup flt
 NAME=mig-flt
 mkdir -p "$T/hide"
@@ -47,7 +47,7 @@ fault() {
 	t_log "fault: $f"
 	mh_kill_serve b
 	mh_serve b FERRY_FAULT="$f" "$@"
-	mh_migrate a b "$NAME" --mode stop-copy --timeout 5 >"$T/out" 2>"$T/err" || rc=$?
+	mh_migrate a b "$NAME" --mode stop-copy --timeout "$(t_secs 5)" >"$T/out" 2>"$T/err" || rc=$?
 	cat "$T/err"
 	((rc != 0)) || t_fail "migration with fault $f succeeded"
 	grep -Eq "$pat" "$T/err" || t_fail "fault $f: expected /$pat/"
@@ -102,8 +102,12 @@ fault skip-precheck "root file system|missing" -- unshare --mount sh -c 'mount -
 mh_kill_serve b
 mh_serve b
 mh_exec a tc qdisc replace dev lan0 root tbf rate 40mbit burst 64kb latency 400ms
-mh_bg_migrate a b "$NAME" --mode stop-copy --timeout 5
-sleep 1
+rm -f "$T/state-a/tenants/$NAME/dump.log"
+mh_bg_migrate a b "$NAME" --mode stop-copy --timeout "$(t_secs 5)"
+# cut once the dump (and so the transfer) is under way: on a slow guest
+# kernel (make check-kernels, TCG) a fixed wait cut it before the connection
+t_wait_file "$T/state-a/tenants/$NAME/dump.log" 30
+sleep 0.5
 ip -n "fym-$MH_ID-a" link set lan0 down
 rc=0
 wait $MH_MIG || rc=$?
@@ -115,7 +119,7 @@ on_a
 
 # the source `ferry migrate` killed mid-way: CRIU loses its peer, the dump
 # aborts and the tenant resumes; b drops the session's images
-mh_bg_migrate a b "$NAME" --mode stop-copy --timeout 5
+mh_bg_migrate a b "$NAME" --mode stop-copy --timeout "$(t_secs 5)"
 sleep 1
 kill -9 "$MH_MIG_PID"
 wait $MH_MIG 2>/dev/null || true
@@ -127,6 +131,6 @@ mh_exec a tc qdisc del dev lan0 root
 mh_kill_serve b
 mh_serve b FERRY_FAULT=drop-after-restored
 old=$(mh_pid a "$NAME")
-mh_migrate a b "$NAME" --mode stop-copy --timeout 5 || t_fail "in-doubt commit was not resolved"
+mh_migrate a b "$NAME" --mode stop-copy --timeout "$(t_secs 5)" || t_fail "in-doubt commit was not resolved"
 mh_assert_one_host "$NAME" a b "$old"
 mh_verify b "$NAME" "$R"

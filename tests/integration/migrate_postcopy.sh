@@ -57,7 +57,7 @@ mh_assert_one_host mig-pcm a a
 restart_b FERRY_FAULT=skip-precheck -- unshare --mount sh -c \
 	'mount -t tmpfs none "$0" && exec "$@"' "$T/hide"
 rc=0
-mh_migrate a b mig-pct --mode post-copy --tune-host --timeout 10 >"$T/out" 2>"$T/err" || rc=$?
+mh_migrate a b mig-pct --mode post-copy --tune-host --timeout "$(t_secs 10)" >"$T/out" 2>"$T/err" || rc=$?
 cat "$T/err"
 ((rc != 0)) || t_fail "post-copy onto a missing root file system succeeded"
 grep -q "runs on this host again" "$T/err" || t_fail "failed restore: message"

@@ -15,7 +15,7 @@ cr_require
 cr_need_wl wl_memory wl_tcp_server tcp_client
 . "$TESTS_ROOT/lib/mhosts.sh"
 
-export MH_SERVE_TIMEOUT=5
+export MH_SERVE_TIMEOUT=$(t_secs 5)
 mh_setup rcv
 mh_serve a
 mh_serve b
@@ -53,7 +53,7 @@ src_fault() {
 	OLD=$(mh_pid "$from" "$name")
 	mh_exec "$from" env FERRY_FAULT="$f" FERRY_STATE_DIR="$T/state-$from" "$FERRY" migrate \
 		"$name" --to "$(mh_addr "$to"):7000" --tls "$T/certs" --name "$from" --peer "$to" \
-		--timeout 10 "$@" >"$T/out" 2>"$T/err" || rc=$?
+		--timeout "$(t_secs 10)" "$@" >"$T/out" 2>"$T/err" || rc=$?
 	cat "$T/err"
 	((rc == 137)) || t_fail "$f: ferry migrate exited $rc, want 137 (killed)"
 }
@@ -102,7 +102,7 @@ client_alive() {
 #    peer and resumes the tenant; `ferry ps` on a settles the record (running).
 mh_exec a tc qdisc replace dev lan0 root tbf rate 40mbit burst 64kb latency 400ms
 OLD=$(mh_pid a rcv-mem)
-mh_bg_migrate a b rcv-mem --mode stop-copy --timeout 5
+mh_bg_migrate a b rcv-mem --mode stop-copy --timeout "$(t_secs 5)"
 sleep 1
 kill -9 "$MH_MIG_PID"
 wait $MH_MIG 2>/dev/null || true
@@ -128,7 +128,7 @@ grep -q "source's agent says: commit" "$T/serve-b.log" || t_fail "b did not ask 
 #    the restarted agent registers it running and confirms the source's retry.
 restart a FERRY_FAULT=crash-after-resume
 OLD=$(mh_pid b rcv-mem)
-mh_bg_migrate b a rcv-mem --mode stop-copy --timeout 10
+mh_bg_migrate b a rcv-mem --mode stop-copy --timeout "$(t_secs 10)"
 n=200
 while ((n-- > 0)) && kill -0 "$MH_PID_a" 2>/dev/null; do sleep 0.05; done
 kill -0 "$MH_PID_a" 2>/dev/null && t_fail "a's agent did not crash"

@@ -65,7 +65,12 @@ t_expect_fail 4 "re-src is already running" "$FERRY" restore -D "$T/good"
 	t_fail "the running tenant's record changed"
 # one live process tree with the tenant's root: the restored one (the dumped
 # source's init is a zombie at most); other tests' processes do not count
-mapfile -t trees < <(python3 "$TESTS_ROOT/lib/onehost.py" trees "$R")
+# (waits up to 5 s: the dumped init may still be dying)
+for _ in $(seq 50); do
+	mapfile -t trees < <(python3 "$TESTS_ROOT/lib/onehost.py" trees "$R")
+	((${#trees[@]} == 2)) && break
+	sleep 0.1
+done
 ((${#trees[@]} == 2)) || t_fail "$((${#trees[@]} - 1)) live trees with the root $R, want 1: ${trees[*]}"
 [ "${trees[1]%% *}" = "$pid" ] || t_fail "the live tree is ${trees[1]}, not the restored pid $pid"
 cr_verify re-src "$R"

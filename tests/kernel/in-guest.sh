@@ -20,7 +20,7 @@ done
 # TCG moves pages at a few MB/s: the pre-copy tenants are sized for that (a
 # 256 MiB tenant dirtying 8 MiB/s rewrites all its memory during one round)
 export PRECOPY_MIB=${PRECOPY_MIB:-64} PRECOPY_DIRTY=${PRECOPY_DIRTY:-1} MIB=${MIB:-64}
-export MIG_TIMEOUT=${MIG_TIMEOUT:-120} TEST_TIMEOUT=${TEST_TIMEOUT:-1800}
+export MIG_TIMEOUT=${MIG_TIMEOUT:-120} TEST_TIMEOUT=${TEST_TIMEOUT:-1800} TIMEOUT_SCALE=${TIMEOUT_SCALE:-4}
 
 crius=()
 if [ -s .deps/criu-versions ]; then

@@ -50,6 +50,11 @@ t_skip() {
 
 t_log() { echo "-- $*"; }
 
+# t_secs N: N seconds scaled by TIMEOUT_SCALE (default 1), for the short
+# timeouts fault tests use to see a stall quickly; the slow test guest of
+# make check-kernels (TCG) sets a larger scale.
+t_secs() { echo $(($1 * ${TIMEOUT_SCALE:-1})); }
+
 # t_expect_fail RC_WANTED PATTERN CMD...: CMD must fail with exit code RC_WANTED
 # (or any non-zero if RC_WANTED is '*') and print PATTERN (grep -E) on stderr.
 t_expect_fail() {
