@@ -49,6 +49,12 @@ int mfs_dst_check_shared(const Ferry__Wire__MigrateBegin *b, const char *host, f
 
 	if (!b->rootfs_id || mfs_dst_wanted(b) || !b->rootfs)
 		return 0; /* an older source: the kind checks the path */
+	struct stat st;
+	if (stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return ferr_set(err, FX_CONFLICT,
+				"root file system %s of tenant %s is missing on %s: migrate with "
+				"--copy-rootfs to copy the tree",
+				b->rootfs, b->tenant, host);
 	if (rootfs_identity(b->rootfs, false, id, &e) == 0 && !strcmp(id, b->rootfs_id))
 		return 0;
 	return ferr_set(err, FX_CONFLICT,
