@@ -306,7 +306,10 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	struct ckpt_target t = {0};
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->b->rootfs ? d->b->rootfs : "");
 	d->ops->target(&rec, &t);
-	d->prepared = d->ops->ckpt->prepare_load(&d->env, &t, true);
+	/* not for a tenant whose files travel (dst_fs.h): its overlay is
+	 * mounted at the restore, after a CRIU started now in a private mount
+	 * namespace would have copied this host's mounts */
+	d->prepared = d->fs ? NULL : d->ops->ckpt->prepare_load(&d->env, &t, true);
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err);
 	return 0;
