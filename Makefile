@@ -5,8 +5,11 @@
 #   make check      deps + layer order + build + unit and integration tests
 #   make bench      dump/restore benchmark against raw CRIU
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
+#   make bench-clients  what clients of a migrated server wait (held segments replayed or not)
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
+#   make fuzz       the libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (300);
+#                   `make check` runs each briefly (fuzz-brief)
 CC      ?= gcc
 PKGS    := libnl-route-3.0 libnl-3.0 libprotobuf-c liblz4 openssl libarchive libseccomp jansson
 DEPSDIR := $(CURDIR)/.deps
@@ -20,6 +23,14 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 else
 VARIANT  := release
 SANFLAGS :=
+endif
+
+# libFuzzer builds (make fuzz): clang, the library instrumented for coverage
+ifeq ($(FUZZ),1)
+CC       := clang
+VARIANT  := fuzz
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined -Wno-unknown-warning-option -Wno-string-plus-int
 endif
 
 B        := build
@@ -53,8 +64,11 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 WL_SRC   := $(wildcard tests/workloads/*.c)
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/workloads/%,$(WL_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps layers check check-kernels unit test-bins bench bench-transport bench-migrate bench-rootfs demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients bench-rootfs demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -122,6 +136,24 @@ $(B)/tests/workloads/%: tests/workloads/%.c tests/workloads/zdtm.h
 
 test-bins: $(B)/ferry $(UNIT_BIN) $(WL_BIN) $(TOOL_BIN)
 
+# libFuzzer targets (built with FUZZ=1) and their seeds (tests/fuzz/seeds.c,
+# built like a test tool: valid frames, manifests and requests).
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/memchan.h $(O)/libferry.a | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -fsanitize=fuzzer -o $@ $< $(O)/libferry.a $(LDFLAGS) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz:
+	@$(MAKE) --no-print-directory test-bins
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-brief:
+	@$(MAKE) --no-print-directory test-bins
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+	@bash tests/fuzz/run.sh 4
+
 deps:
 	@bash scripts/deps.sh
 
@@ -136,6 +168,7 @@ unit: test-bins
 
 check: deps layers
 	@$(MAKE) --no-print-directory test-bins
+	@$(MAKE) --no-print-directory fuzz-brief
 	@bash tests/run.sh
 
 # The migration tests inside a QEMU guest that boots Debian 12's stock kernel
@@ -156,6 +189,10 @@ bench-migrate: deps
 bench-rootfs: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-rootfs.sh
+
+bench-clients: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-clients.sh
 
 bench-transport: deps
 	@$(MAKE) --no-print-directory test-bins

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migrate/dst_check.h"
+
 #define POLICY_LINE_MAX 4096
 
 struct rule {
@@ -15,6 +17,8 @@ struct rule {
 struct policy {
 	struct rule *r;
 	size_t n;
+	struct dst_policy intake; /* kinds, rootfs-under, subnet lines */
+	bool kinds_set;		  /* a kinds line replaced the default */
 };
 
 void policy_free(struct policy *p)
@@ -69,20 +73,50 @@ static int parse_allow(struct policy *p, char *reqs, char *peers, const char *co
 	return 0;
 }
 
+/* "kinds LIST", "rootfs-under DIR..." or "subnet CIDR..." (dst_check.h). */
+static int parse_intake(struct policy *p, char **w, int n, ferr_t *err)
+{
+	int r = 0;
+
+	if (n < 2)
+		return ferr_set(err, FX_USAGE, "%s: expected a value", w[0]);
+	if (!strcmp(w[0], "kinds") && !p->kinds_set) {
+		p->intake.kinds = 0;
+		p->kinds_set = true;
+	}
+	for (int i = 1; i < n && r == 0; i++) {
+		if (!strcmp(w[0], "kinds"))
+			r = dst_policy_add_kinds(&p->intake, w[i], err);
+		else if (!strcmp(w[0], "rootfs-under"))
+			r = dst_policy_add_root(&p->intake, w[i], err);
+		else
+			r = dst_policy_add_subnet(&p->intake, w[i], err);
+	}
+	return r;
+}
+
+#define POLICY_WORDS 40
+
 static int parse_line(struct policy *p, char *line, const char *const *names, size_t n_names,
 		      ferr_t *err)
 {
-	char *save = NULL, *w[4] = {0};
+	char *save = NULL, *w[POLICY_WORDS] = {0};
 	int n = 0;
 
 	line[strcspn(line, "#\n")] = '\0';
-	for (char *t = strtok_r(line, " \t\r", &save); t && n < 4;
-	     t = strtok_r(NULL, " \t\r", &save))
+	for (char *t = strtok_r(line, " \t\r", &save); t; t = strtok_r(NULL, " \t\r", &save)) {
+		if (n == POLICY_WORDS)
+			return ferr_set(err, FX_USAGE, "too many words");
 		w[n++] = t;
+	}
 	if (n == 0)
 		return 0;
+	if (!strcmp(w[0], "kinds") || !strcmp(w[0], "rootfs-under") || !strcmp(w[0], "subnet"))
+		return parse_intake(p, w, n, err);
 	if (n != 3 || strcmp(w[0], "allow"))
-		return ferr_set(err, FX_USAGE, "expected 'allow REQUEST[,...] PEER[,...]'");
+		return ferr_set(err, FX_USAGE,
+				"expected 'allow REQUEST[,...] PEER[,...]', 'kinds KIND[,...]', "
+				"'rootfs-under DIR...' or 'subnet CIDR...'");
 	return parse_allow(p, w[1], w[2], names, n_names, err);
 }
 
@@ -93,6 +127,8 @@ struct policy *policy_load(const char *path, const char *const *names, size_t n_
 	FILE *f = fopen(path, "re");
 	int no = 0;
 
+	if (p)
+		dst_policy_default(&p->intake);
 	if (!p || !f) {
 		if (!p)
 			ferr_set(err, FX_FAIL, "out of memory");
@@ -134,4 +170,9 @@ bool policy_allows(const struct policy *p, const char *request, const char *peer
 size_t policy_rules(const struct policy *p)
 {
 	return p ? p->n : 0;
+}
+
+const struct dst_policy *policy_intake(const struct policy *p)
+{
+	return &p->intake;
 }

@@ -544,6 +544,7 @@ static int load_config(struct server *s, bool force, ferr_t *err)
 	old = s->policy;
 	s->policy = p;
 	pthread_mutex_unlock(&s->lock);
+	mig_state_set_intake(s->mig, policy_intake(p));
 	policy_free(old);
 	return 1;
 }

@@ -66,6 +66,10 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 		jw_int(w, "dest_pid", r->dest_pid);
 	jw_double(w, "downtime_ms", r->downtime_ms);
 	jw_double(w, "total_ms", r->total_ms);
+	if (r->moved) {
+		jw_int(w, "replayed_segments", r->replayed);
+		jw_uint(w, "replay_lost_segments", r->replay_lost);
+	}
 	if (r->mode == MIG_POST_COPY)
 		jw_double(w, "pages_done_ms", r->pages_done_ms);
 	jw_obj_begin(w, "stages_ms");

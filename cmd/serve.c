@@ -56,9 +56,11 @@ static const struct opt serve_opts[] = {
      .type = OPT_STR,
      .off = offsetof(struct serve_args, o.config),
      .arg = "FILE",
-     .help = "which peers may make which requests (docs/security.md; default: every "
-	     "peer the CA signed); reloaded when it changes or on SIGHUP (DIR/crl.pem "
-	     "and DIR/NAME.pem too, when they change)"},
+     .help = "which peers may make which requests, and the tenant kinds, root "
+	     "directories and subnets peers may send (docs/security.md; default: every "
+	     "peer the CA signed; containers and VMs, roots under STATE/roots and "
+	     "/srv/ferry, the interfaces' subnets); reloaded when it changes or on SIGHUP "
+	     "(DIR/crl.pem and DIR/NAME.pem too, when they change)"},
     {0},
 };
 

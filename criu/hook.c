@@ -33,8 +33,10 @@ enum criu_hook_result criu_hook_run(void)
 	if (!action || !path || !*path || strlen(path) >= sizeof(sa.sun_path))
 		return CRIU_HOOK_USAGE;
 	/* Only the handover matters to ferry migrate, which is busy in it
-	 * while CRIU runs later actions (network-unlock, status-ready) */
-	if (strcmp(action, "post-dump"))
+	 * while CRIU runs later actions (network-unlock, status-ready), and the
+	 * network lock before it (the freeze: it holds the tenant's packets) */
+	bool lock = !strcmp(action, "network-lock");
+	if (strcmp(action, "post-dump") && !lock)
 		return CRIU_HOOK_OK;
 	memcpy(sa.sun_path, path, strlen(path));
 	if (path[0] == '@')
@@ -45,7 +47,7 @@ enum criu_hook_result criu_hook_run(void)
 		return CRIU_HOOK_FAIL;
 	/* only a `ferry migrate` of our own user answers for the dump */
 	if (connect(fd, (struct sockaddr *)&sa, len) < 0 || !criu_hook_peer_ok(fd) ||
-	    write(fd, "post-dump\n", 10) != 10) {
+	    (lock ? write(fd, "network-lock\n", 13) != 13 : write(fd, "post-dump\n", 10) != 10)) {
 		close(fd);
 		return CRIU_HOOK_FAIL;
 	}

@@ -18,6 +18,7 @@
 #include "lib/fsutil.h"
 #include "tenant/garp.h"
 #include "migrate/dst.h"
+#include "migrate/dst_check.h"
 #include "migrate/handover.h"
 #include "migrate/dst_indoubt.h"
 #include "migrate/dst_lazy.h"
@@ -57,8 +58,11 @@ struct dst {
 	void *prepared;			   /* post-copy: the backend's prepare_load, at BEGIN */
 	bool restored_sent;		   /* MIG_RESTORED went out: the source may commit */
 	struct hq_source src_agent;	   /* whom to ask when in doubt (query.h) */
+	struct dst_policy pol;		   /* what peers may send, at BEGIN */
+	struct dst_intake in;		   /* what we decided: root, host interface */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 	struct mfs_dst *fs;			 /* the tenant's files travel (dst_fs.h) */
+	double net_ms;				 /* the gratuitous ARP, at t_running */
 };
 
 static bool fault(const struct dst *d, const char *what)
@@ -101,12 +105,16 @@ static int precheck(struct dst *d, ferr_t *err)
 		return -1;
 	}
 	ferr_clear(err);
+	/* the destination decides: kind, root, address, host interface */
+	if (dst_check_begin(&d->pol, d->o->state_dir, d->o->host_name, b, d->kind, &d->in, err) < 0)
+		return ferr_wrap(err, "tenant %s cannot come to %s (nothing was frozen)", b->tenant,
+				 d->o->host_name);
 	/* what the kind checks on this host (root file system, address) */
 	memset(&rec, 0, sizeof(rec));
 	snprintf(rec.name, sizeof(rec.name), "%s", b->tenant);
-	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", b->rootfs ? b->rootfs : "");
+	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->in.root);
 	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
-	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", b->host_if ? b->host_if : "");
+	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", d->in.host_if);
 	if ((mfs_dst_wanted(b) ? mfs_dst_precheck_rec(d->o->state_dir, b, &rec, err)
 			       : mfs_dst_check_shared(b, d->o->host_name, err)) < 0)
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
@@ -114,13 +122,6 @@ static int precheck(struct dst *d, ferr_t *err)
 		if (err->code == FX_NOTFOUND || err->code == FX_HOST)
 			err->code = FX_CONFLICT; /* the destination cannot take it: 4 */
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
-	}
-	/* a migration only: its clients must reach the address here too */
-	if (rec.net.addr[0] && net_check_movable(rec.net.addr, err) < 0) {
-		if (err->code == FX_HOST)
-			err->code = FX_CONFLICT;
-		return ferr_wrap(err, "tenant %s cannot get its address on %s (nothing was frozen)",
-				 b->tenant, d->o->host_name);
 	}
 	return 0;
 }
@@ -230,11 +231,24 @@ static void keep_mac(struct dst *d)
 	const Ferry__Wire__MigrateBegin *b = d->b;
 	ferr_t e = {0};
 
-	if (!b->has_host_if_mac || b->host_if_mac.len != 6 || !b->host_if || !b->net_addr)
+	if (!b->has_host_if_mac || b->host_if_mac.len != 6 || !d->in.host_if[0] || !b->net_addr)
 		return;
-	if (l2_set_mac(b->host_if, b->host_if_mac.data, &e) < 0 ||
-	    net_host_plumb(b->host_if, b->net_addr, &e) < 0)
+	if (l2_set_mac(d->in.host_if, b->host_if_mac.data, &e) < 0 ||
+	    net_host_plumb(d->in.host_if, b->net_addr, &e) < 0)
 		pr_warn("tenant %s: %s (its neighbour entries recover by ARP)", b->tenant, e.msg);
+}
+
+/* The tenant's address is reached through this host now. */
+static void announce(struct dst *d)
+{
+	uint64_t t = now_ns();
+	ferr_t e = {0};
+
+	if (d->b->net_addr && *d->b->net_addr &&
+	    garp_announce(d->b->net_addr, d->in.host_if, &e) < 0)
+		pr_warn("tenant %s: %s (neighbours learn the move when their ARP entries expire)",
+			d->b->tenant, e.msg);
+	d->net_ms = ms_since(t);
 }
 
 /* The load's events (tenant/ckpt.h): its hold point is the handover. */
@@ -249,8 +263,10 @@ static int restore_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 		return 0;
 	}
 	reap_watch(pid);
-	if (ev == CKPT_EV_RUNNING && !d->t_running)
+	if (ev == CKPT_EV_RUNNING && !d->t_running) {
 		d->t_running = now_ns(); /* the backend resumed the tasks just before */
+		announce(d);		 /* at once: its clients are waiting */
+	}
 	if (ev == CKPT_EV_RUNNING && fault(arg, "crash-after-resume")) {
 		pr_warn("FERRY_FAULT=crash-after-resume: killing this agent");
 		kill(getpid(), SIGKILL);
@@ -304,7 +320,7 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	/* before anything is frozen: what the backend's load needs started */
 	struct tenant_rec rec = {0};
 	struct ckpt_target t = {0};
-	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->b->rootfs ? d->b->rootfs : "");
+	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->in.root);
 	d->ops->target(&rec, &t);
 	/* not for a tenant whose files travel (dst_fs.h): its overlay is
 	 * mounted at the restore, after a CRIU started now in a private mount
@@ -343,9 +359,11 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 				  .event_arg = d,
 				  .lazy = post_copy(d),
 				  .prepared = d->prepared,
-				  .register_held = true};
+				  .register_held = true,
+				  /* what this host decided, not the peer's strings */
+				  .rootfs = d->in.root,
+				  .host_if = d->in.host_if};
 	struct restore_result rr;
-	ferr_t gerr = {0};
 	int r;
 
 	d->t_restore = now_ns();
@@ -362,16 +380,15 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 	/* the tenant runs from CRIU's resume on, not from when CRIU's answer
 	 * and our registry record are done */
 	st.resume_ms = d->t_running ? (d->t_running - d->t_commit) / 1e6 : ms_since(d->t_commit);
-	uint64_t t_net = now_ns();
-	if (d->b->net_addr && *d->b->net_addr &&
-	    garp_announce(d->b->net_addr, d->b->host_if, &gerr) < 0)
-		pr_warn("tenant %s: %s (neighbours learn the move when their ARP entries expire)",
-			rr.name, gerr.msg);
-	st.net_ms = ms_since(t_net);
+	if (!d->t_running) /* the backend said nothing at the resume */
+		announce(d);
+	st.net_ms = d->net_ms;
 	st.pid = (uint32_t)rr.pid;
 	report_running(d, &rr, st.resume_ms);
+	/* best effort: the source can resolve; first, as the source replays
+	 * the segments it held for the tenant on it (tenant/pkthold.h) */
+	mig_send_step(d->c, MIG_DONE, &st);
 	forget_images(d, rr.name, !post_copy(d)); /* post-copy: the daemon still reads them */
-	mig_send_step(d->c, MIG_DONE, &st);	  /* best effort: the source can resolve */
 	return 0;
 }
 
@@ -425,6 +442,9 @@ static int run(struct dst *d, ferr_t *err)
 	     : d->mode == MIG_PRE_COPY ? receive_rounds(d, err)
 				       : receive_pages(d, err)) < 0 ||
 	    mfs_dst_final(d->fs, d->c, err) < 0 || mig_files_recv(d->c, d->dir, &raw, err) < 0)
+		return -1;
+	/* the verified manifest is what gets restored: it must be what BEGIN said */
+	if (dst_check_manifest(&d->pol, d->o->state_dir, d->dir, d->b, d->kind, err) < 0)
 		return -1;
 	if (frame_recv(d->c, &fb, err) < 0) {
 		frame_buf_free(&fb);
@@ -481,6 +501,9 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 	} else if (begin_kind_mode(d.b, &d.kind, &d.mode, err) < 0) {
 		ret = -1;
 	} else {
+		pthread_mutex_lock(&d.m->lock);
+		d.pol = d.m->intake;
+		pthread_mutex_unlock(&d.m->lock);
 		pr_info("migration %s of tenant %s from %s", d.b->migration_id, d.b->tenant,
 			chan_peer(c));
 		hq_source_of(&d.src_agent, d.b, c);
@@ -584,6 +607,8 @@ struct mig_state *mig_state_new(unsigned conns, ferr_t *err)
 		return NULL;
 	}
 	/* outcomes: every connection's, several times over */
+	pthread_mutex_init(&m->lock, NULL);
+	dst_policy_default(&m->intake);
 	m->indoubt = indoubt_new(conns * 8 > 64 ? conns * 8 : 64, err);
 	m->lazy = m->indoubt ? lazy_tab_new(err) : NULL;
 	if (!m->lazy) {
@@ -599,7 +624,15 @@ void mig_state_free(struct mig_state *m)
 		return;
 	indoubt_free(m->indoubt);
 	lazy_tab_free(m->lazy);
+	pthread_mutex_destroy(&m->lock);
 	free(m);
+}
+
+void mig_state_set_intake(struct mig_state *m, const struct dst_policy *p)
+{
+	pthread_mutex_lock(&m->lock);
+	m->intake = *p;
+	pthread_mutex_unlock(&m->lock);
 }
 
 static void settled(const char *id, bool running, void *arg)

@@ -12,7 +12,10 @@
 #ifndef FERRY_DST_H
 #define FERRY_DST_H
 
+#include <pthread.h>
+
 #include "lib/err.h"
+#include "migrate/dst_check.h"
 #include "migrate/dst_indoubt.h"
 #include "migrate/dst_lazy.h"
 #include "transport/request.h"
@@ -23,6 +26,8 @@
 struct mig_state {
 	struct indoubt *indoubt; /* migrations waiting for the source's decision */
 	struct lazy_tab *lazy;	 /* post-copy migrations and their lazy-pages daemons */
+	pthread_mutex_t lock;	 /* protects intake */
+	struct dst_policy intake; /* what peers may send (dst_check.h) */
 };
 
 /* conns: the agent's connection limit (sizes what is remembered). */
@@ -34,6 +39,10 @@ void mig_state_free(struct mig_state *m);
  * settled here are remembered for a source that asks), then remove the
  * directories of incoming migrations an earlier agent left. */
 int mig_state_start(struct mig_state *m, const char *state_dir, ferr_t *err);
+
+/* The agent's configuration changed: what peers may send from now on (a
+ * migration takes a copy at its BEGIN). */
+void mig_state_set_intake(struct mig_state *m, const struct dst_policy *p);
 
 /* The handlers, state: a struct mig_state. Ends with fn NULL. */
 extern const struct req_handler mig_requests[];

@@ -18,9 +18,11 @@
 #include "migrate/reconcile.h"
 #include "tenant/garp.h"
 #include "tenant/kind.h"
+#include "tenant/lockcheck.h"
 #include "migrate/wire_enums.h"
 #include "tenant/registry.h"
 #include "tenant/net.h"
+#include "tenant/pkthold.h"
 #include "tenant/uidcheck.h"
 #include "transport/chan_tls.h"
 #include "transport/session.h"
@@ -93,7 +95,9 @@ static int load(struct src *s, ferr_t *err)
 	if (s->rec.net.addr[0] && net_check_movable(s->rec.net.addr, err) < 0)
 		return ferr_wrap(err, "tenant %s cannot move its address (nothing was frozen)",
 				 s->rec.name);
-	return uid_check_dumpable(s->rec.name, s->rec.init_pid, err);
+	if (uid_check_dumpable(s->rec.name, s->rec.init_pid, err) < 0)
+		return -1;
+	return lock_check_movable(s->rec.name, s->rec.init_pid, err);
 }
 
 static int prepare(struct src *s, ferr_t *err)
@@ -164,6 +168,7 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 	int ret = -1, inflight = -1;
 
 	memset(r, 0, sizeof(*r));
+	r->replayed = -1;
 	s.t0 = now_ns();
 	snprintf(r->tenant, sizeof(r->tenant), "%s", o->tenant);
 	snprintf(r->dest, sizeof(r->dest), "%s:%u", o->host, o->port);
@@ -197,6 +202,7 @@ out:
 	inflight_end(o->state_dir, r->migration_id, inflight, !r->moved && s.restore_sent);
 	if (s.relay_chan && s.relay_chan != s.c)
 		chan_close(s.relay_chan);
+	pkthold_free(s.hold); /* a migration that failed: nothing to replay */
 	chan_close(s.c);
 	if (s.tls)
 		tls_ctx_free(s.tls);

@@ -67,19 +67,23 @@ struct migrate_result {
 	char migration_id[40];
 	char dest[300];
 	enum mig_mode mode;
-	bool moved;	      /* the tenant runs on the destination */
-	bool on_source;	      /* failure: the tenant still (again) runs here */
-	pid_t dest_pid;	      /* init pid on the destination */
-	double downtime_ms;   /* frozen on the source -> running on the destination */
-	double total_ms;      /* whole command */
-	double freeze_ms;     /* CRIU: stopping every task */
-	double dump_ms;	      /* frozen -> CRIU dump done (pages streamed meanwhile) */
-	double transfer_ms;   /* non-page images after the dump */
-	double restore_ms;    /* destination restore (until held) */
-	double handover_ms;   /* RESTORED -> COMMIT sent (source copy killed) */
-	double resume_ms;     /* COMMIT -> running on the destination */
-	double net_ms;	      /* destination: network switch announcement */
-	double cleanup_ms;    /* source cleanup */
+	bool moved;	    /* the tenant runs on the destination */
+	bool on_source;	    /* failure: the tenant still (again) runs here */
+	pid_t dest_pid;	    /* init pid on the destination */
+	double downtime_ms; /* frozen on the source -> running on the destination */
+	double total_ms;    /* whole command */
+	double freeze_ms;   /* CRIU: stopping every task */
+	double dump_ms;	    /* frozen -> CRIU dump done (pages streamed meanwhile) */
+	double transfer_ms; /* non-page images after the dump */
+	double restore_ms;  /* destination restore (until held) */
+	double handover_ms; /* RESTORED -> COMMIT sent (source copy killed) */
+	double resume_ms;   /* COMMIT -> running on the destination */
+	double net_ms;	    /* destination: network switch announcement */
+	double cleanup_ms;  /* source cleanup */
+	/* TCP segments held during the freeze and replayed to the destination
+	 * (tenant/pkthold.h); -1: none held (no address, or replay off) */
+	int replayed;
+	unsigned replay_lost; /* held segments the hold's buffer had no room for */
 	double pages_done_ms; /* post-copy: running on the destination -> last page sent */
 	uint64_t pages_raw;   /* page-server bytes relayed */
 	uint64_t pages_payload;

@@ -68,6 +68,9 @@ static int pc_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 
 	(void)pid;
 	switch (ev) {
+	case CKPT_EV_FROZEN:
+		msrc_hold_packets(s); /* CRIU locks the network right after this */
+		return 0;
 	case CKPT_EV_SAVED:
 		if (on_saved(p) < 0)
 			return ferr_set(err, p->commit_err.code, "%s", p->commit_err.msg);
@@ -88,6 +91,8 @@ static int pc_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 	case CKPT_EV_COMMITTED:
 		p->committed = true;
 		p->commit_ok = msrc_commit(s, &p->commit_err) == 0;
+		if (p->commit_ok)
+			msrc_replay_packets(s); /* it runs there now */
 		msrc_progress(s, "pages");
 		return 0;
 	default:

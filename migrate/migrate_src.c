@@ -5,6 +5,8 @@
 #include "migrate/migrate_src.h"
 #include "migrate/migrate_fs.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +23,11 @@
 #include "proto/manifest.h"
 #include "snapshot/dump.h"
 #include "tenant/kind.h"
+#include "tenant/pkthold.h"
 #include "tenant/registry.h"
 #include "transport/chan_sock.h"
 #include "transport/chan_tls.h"
+#include "migrate/query.h"
 #include "transport/relay.h"
 #include "transport/session.h"
 #include "transport/wire.h"
@@ -46,7 +50,9 @@ int msrc_connect(struct src *s, struct chan **out, ferr_t *err)
 			       err);
 	if (!*out)
 		return -1;
-	if (session_hello_client(*out, s->o->name, &si, err) < 0) {
+	/* only this certificate may ask our agent about the migration (query.h) */
+	if (query_bind_peer(s->o->state_dir, s->r->migration_id, chan_tls_peer_cn(*out), err) < 0 ||
+	    session_hello_client(*out, s->o->name, &si, err) < 0) {
 		chan_close(*out);
 		*out = NULL;
 		return -1;
@@ -239,6 +245,56 @@ void msrc_cleanup(struct src *s)
 	fs_rm_rf(s->img, NULL);
 	unlink(s->marker);
 	s->r->cleanup_ms = ms_since(t);
+}
+
+void msrc_hold_packets(struct src *s)
+{
+	ferr_t e = {0};
+
+	s->r->replayed = -1;
+	if (s->hold || !s->rec.net.addr[0] || !pkthold_enabled())
+		return;
+	if (!(s->hold = pkthold_start(s->rec.net.addr, &e)))
+		pr_warn("tenant %s: %s (its clients retransmit by themselves after the move)",
+			s->rec.name, e.msg);
+}
+
+/* The destination's address as this session reaches it. */
+static int dest_addr(const struct src *s, struct in_addr *a)
+{
+	struct sockaddr_in sin;
+	socklen_t l = sizeof(sin);
+
+	if (s->c && s->c->fd >= 0 && getpeername(s->c->fd, (struct sockaddr *)&sin, &l) == 0 &&
+	    sin.sin_family == AF_INET) {
+		*a = sin.sin_addr;
+		return 0;
+	}
+	return inet_pton(AF_INET, s->o->host, a) == 1 ? 0 : -1;
+}
+
+void msrc_replay_packets(struct src *s)
+{
+	struct pkthold_stats st;
+	struct in_addr via;
+	ferr_t e = {0};
+
+	if (!s->hold)
+		return;
+	if (dest_addr(s, &via) < 0)
+		ferr_set(&e, FX_FAIL, "no IPv4 address for %s", s->r->dest);
+	else if (pkthold_replay(s->hold, &via, &st, &e) == 0) {
+		s->r->replayed = (int)st.sent;
+		s->r->replay_lost = st.dropped;
+	}
+	if (e.code)
+		pr_warn("tenant %s: held segments not replayed: %s", s->rec.name, e.msg);
+	else
+		pr_info("tenant %s: %u TCP segments held during the freeze (%u of them again), "
+			"%u replayed to %s, %u lost by the hold",
+			s->rec.name, st.held, st.again, st.sent, s->r->dest, st.dropped);
+	pkthold_free(s->hold);
+	s->hold = NULL;
 }
 
 void msrc_abort(struct src *s)

@@ -40,7 +40,8 @@ struct src {
 	/* pre-copy's final save: the last round's images, change tracking */
 	const char *parent_img;
 	bool track_mem;
-	struct mfs_src *fs; /* the tenant's files travel (migrate_fs.h) */
+	struct mfs_src *fs;   /* the tenant's files travel (migrate_fs.h) */
+	struct pkthold *hold; /* copies of what reaches the frozen tenant */
 };
 
 void msrc_progress(struct src *s, const char *stage);
@@ -57,6 +58,11 @@ int msrc_wait_restored(struct src *s, ferr_t *err);
 /* COMMIT, DONE (or resolve on a new connection). */
 int msrc_commit(struct src *s, ferr_t *err);
 void msrc_cleanup(struct src *s);
+/* Hold copies of the TCP segments that reach the tenant from now on (it is
+ * about to freeze; tenant/pkthold.h), and once it runs on the destination
+ * (after msrc_commit), replay them there. Best effort, logged. */
+void msrc_hold_packets(struct src *s);
+void msrc_replay_packets(struct src *s);
 void msrc_abort(struct src *s);
 
 #endif

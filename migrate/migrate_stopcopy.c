@@ -34,6 +34,7 @@ static int src_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 
 	(void)pid;
 	if (ev == CKPT_EV_FROZEN && !s->t_lock) {
+		msrc_hold_packets(s); /* CRIU locks the network right after this */
 		s->t_lock = now_ns();
 		msrc_progress(s, "dump");
 	}
@@ -86,6 +87,7 @@ static int stop_copy(struct src *s, ferr_t *err)
 	}
 	if (msrc_commit(s, err) < 0)
 		return -1;
+	msrc_replay_packets(s); /* it runs there now */
 	s->r->moved = true;
 	msrc_cleanup(s);
 	return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/fsutil.h"
 #include "transport/chan_sock.h"
 #include "transport/chan_tls.h"
 #include "lib/log.h"
@@ -152,6 +153,42 @@ static void report_query(const struct req_ctx *ctx, const char *id, enum mig_ver
 	ev_emit(ctx->events, &e);
 }
 
+static int peer_path(char *p, size_t n, const char *state_dir, const char *id, ferr_t *err)
+{
+	return xsnprintf(p, n, err, "%s/migrations/%s.peer", state_dir, id);
+}
+
+int query_bind_peer(const char *state_dir, const char *id, const char *peer_name, ferr_t *err)
+{
+	char p[PATH_MAX];
+
+	if (!peer_name || !*peer_name || peer_path(p, sizeof(p), state_dir, id, err) < 0)
+		return peer_name && *peer_name ? -1 : ferr_set(err, FX_PEER, "peer without a name");
+	return fs_write_atomic(p, peer_name, strlen(peer_name), 0600, err);
+}
+
+/* 1: peer_name is the one migration id went to; 0: the migration has no
+ * such record here; -1: another peer's (err set). */
+static int query_bound(const char *state_dir, const char *id, const char *peer_name, ferr_t *err)
+{
+	char p[PATH_MAX], *who = NULL;
+	size_t n = 0;
+	ferr_t e = {0};
+	int r;
+
+	if (peer_path(p, sizeof(p), state_dir, id, err) < 0)
+		return -1;
+	if (fs_read_all(p, &who, &n, 256, &e) < 0)
+		return 0;
+	r = strcmp(who, peer_name) ? ferr_set(err, FX_CONFLICT,
+					      "migration %s went to another peer: only it may "
+					      "query it",
+					      id)
+				   : 1;
+	free(who);
+	return r;
+}
+
 int query_answer(struct chan *c, const struct frame_buf *req, const struct req_ctx *o, ferr_t *err)
 {
 	Ferry__Wire__MigrateVerdict mv = FERRY__WIRE__MIGRATE_VERDICT__INIT;
@@ -167,7 +204,16 @@ int query_answer(struct chan *c, const struct frame_buf *req, const struct req_c
 		wire_free(m);
 		return -1;
 	}
-	if (reconcile_migration(o->state_dir, m->migration_id, QUERY_SETTLE_MS, &v, &e) < 0) {
+	int bound = query_bound(o->state_dir, m->migration_id, o->peer_name, err);
+	if (bound < 0) {
+		session_send_error(c, err);
+		wire_free(m);
+		return -1;
+	}
+	if (bound == 0) {
+		v = MV_UNKNOWN; /* not a migration to this peer: nothing is settled */
+	} else if (reconcile_migration(o->state_dir, m->migration_id, QUERY_SETTLE_MS, &v, &e) <
+		   0) {
 		v = MV_PENDING;
 		mv.detail = e.msg;
 	}

@@ -46,9 +46,16 @@ int hq_ask(const struct hq_source *q, const struct req_ctx *ctx, const char *id,
 int hq_wait_decision(const struct hq_source *q, const struct req_ctx *ctx, struct indoubt *t,
 		     const char *id, int seconds);
 
+/* Source: the certificate name of the destination migration id went to
+ * (STATE/migrations/ID.peer): only it may query the outcome. */
+int query_bind_peer(const char *state_dir, const char *id, const char *peer_name, ferr_t *err);
+
 /* Source host's agent: MIG_REQ_QUERY (req: MigrateStep with the migration
  * id) from a destination in doubt. Settles the migration (reconcile.h),
- * answers MIG_VERDICT, and reports a "query" event on ctx->events. */
+ * answers MIG_VERDICT, and reports a "query" event on ctx->events. Bound
+ * like the other migration-scoped requests: only the certificate the
+ * migration went to (query_bind_peer) gets an answer; FX_CONFLICT for
+ * another peer, "unknown" for a migration without that record. */
 int query_answer(struct chan *c, const struct frame_buf *req, const struct req_ctx *ctx,
 		 ferr_t *err);
 

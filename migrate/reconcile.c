@@ -92,6 +92,10 @@ void inflight_end(const char *state_dir, const char *id, int fd, bool aborted)
 		write_aborted(state_dir, id, "the source gave up before deciding");
 	if (mpath(p, sizeof(p), state_dir, id, ".src", NULL) == 0)
 		unlink(p);
+	/* no decision to ask for: who may ask (query.h) is not kept either */
+	if (verdict_from_files(state_dir, id) == MV_UNKNOWN &&
+	    mpath(p, sizeof(p), state_dir, id, ".peer", NULL) == 0)
+		unlink(p);
 	close(fd);
 }
 
@@ -324,7 +328,8 @@ static void scan_migrations(const char *state_dir)
 			if (reconcile_migration(state_dir, id, 5000, &v, &e) < 0)
 				pr_warn("%s", e.msg);
 		} else if ((has_suffix(de->d_name, ".committed", id, sizeof(id)) ||
-			    has_suffix(de->d_name, ".aborted", id, sizeof(id))) &&
+			    has_suffix(de->d_name, ".aborted", id, sizeof(id)) ||
+			    has_suffix(de->d_name, ".peer", id, sizeof(id))) &&
 			   xsnprintf_path(p, sizeof(p), dir, de->d_name) == 0 &&
 			   stat(p, &st) == 0 && st.st_mtime + DECISION_KEEP_S < time(NULL)) {
 			unlink(p);

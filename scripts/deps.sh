@@ -20,7 +20,8 @@ PKGS=(build-essential pkg-config libprotobuf-c-dev protobuf-c-compiler
 	libnl-3-dev libnl-route-3-dev liblz4-dev lz4 libssl-dev openssl
 	criu iproute2 nftables iptables busybox-static util-linux procps
 	python3 qemu-system-x86 qemu-utils socat file time
-	libarchive-dev libseccomp-dev libjansson-dev zstd rsync restic)
+	libarchive-dev libseccomp-dev libjansson-dev zstd rsync restic
+	clang libclang-rt-14-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

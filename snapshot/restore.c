@@ -62,20 +62,25 @@ static int check_name_free(const struct restore_opts *o, const char *name, struc
 }
 
 /* The record the restored tenant gets (everything but its pid). */
-static int build_record(const manifest_t *m, const char *name, const struct tenant_rec *old,
-			bool had_old, struct tenant_rec *rec, ferr_t *err)
+static int build_record(const struct restore_opts *o, const manifest_t *m, const char *name,
+			const struct tenant_rec *old, bool had_old, struct tenant_rec *rec,
+			ferr_t *err)
 {
 	memset(rec, 0, sizeof(*rec));
 	snprintf(rec->name, sizeof(rec->name), "%s", name);
 	if (kind_from_manifest(m->kind, &rec->kind, err) < 0)
 		return -1;
-	if (m->rootfs)
+	if (o->rootfs && *o->rootfs)
+		snprintf(rec->rootfs, sizeof(rec->rootfs), "%s", o->rootfs);
+	else if (m->rootfs)
 		snprintf(rec->rootfs, sizeof(rec->rootfs), "%s", m->rootfs);
 	if (m->net && m->net->addr && m->net->addr[0]) {
 		snprintf(rec->net.addr, sizeof(rec->net.addr), "%s", m->net->addr);
 		snprintf(rec->net.tenant_if, sizeof(rec->net.tenant_if), "%s",
 			 m->net->tenant_if && *m->net->tenant_if ? m->net->tenant_if : "eth0");
-		if (had_old && old->net.host_if[0])
+		if (o->host_if && *o->host_if)
+			snprintf(rec->net.host_if, sizeof(rec->net.host_if), "%s", o->host_if);
+		else if (had_old && old->net.host_if[0])
 			snprintf(rec->net.host_if, sizeof(rec->net.host_if), "%s",
 				 old->net.host_if);
 		else if (!strcmp(name, m->tenant_name) && m->net->host_if && *m->net->host_if)
@@ -228,7 +233,7 @@ int restore_tenant(const struct restore_opts *o, struct restore_result *r, ferr_
 		goto out;
 	if (check_name_free(o, name, &old, &had_old, err) < 0)
 		goto out;
-	if (build_record(m, name, &old, had_old, &rec, err) < 0)
+	if (build_record(o, m, name, &old, had_old, &rec, err) < 0)
 		goto out;
 	if (rootfs_set_unpack(o->state_dir, m, r->dir, &rec, err) < 0) {
 		if (rec.image[0] && !had_old)

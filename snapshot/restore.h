@@ -33,6 +33,11 @@ struct restore_opts {
 	 * record of a live tenant, never a live tenant without a record. A
 	 * failed restore puts back the previous record (or none). */
 	bool register_held;
+	/* What the caller decided, in place of the manifest's (a destination
+	 * never takes a peer's path or interface name): the tenant's root, its
+	 * host interface; NULL or "": the manifest's. */
+	const char *rootfs;
+	const char *host_if;
 };
 
 struct restore_result {

@@ -61,7 +61,7 @@ static int hook_listen(struct lazy *l, ferr_t *err)
 /* CRIU execs its action script directly, for every action, mostly while
  * the tenant is frozen: the static ferry-criu-hook next to this executable
  * (hook/ferry_criu_hook.c, well under 1 ms), else a shell script next to
- * the images that runs `ferry criu-hook` for post-dump only. */
+ * the images that runs `ferry criu-hook` for network-lock and post-dump. */
 static int hook_script(struct lazy *l, ferr_t *err)
 {
 	char exe[PATH_MAX], body[PATH_MAX + 128];
@@ -82,7 +82,8 @@ static int hook_script(struct lazy *l, ferr_t *err)
 		return -1;
 	l->script_tmp = true;
 	snprintf(body, sizeof(body),
-		 "#!/bin/sh\ncase \"$CRTOOLS_SCRIPT_ACTION\" in post-dump) exec '%s' criu-hook;; "
+		 "#!/bin/sh\ncase \"$CRTOOLS_SCRIPT_ACTION\" in post-dump|network-lock) exec '%s' "
+		 "criu-hook;; "
 		 "esac\n",
 		 exe);
 	return fs_write_atomic(l->script, body, strlen(body), 0700, err);
@@ -151,6 +152,10 @@ static void answer(struct lazy *l, int fd)
 		l->answered = true;
 		handover(l, fd);
 		return;
+	}
+	if (!strcmp(line, "network-lock")) { /* CRIU locks it after our answer */
+		ferr_t e = {0};
+		event(l, CKPT_EV_FROZEN, &e);
 	}
 	if (write(fd, "ok\n", 3) < 0)
 		pr_debug("answering CRIU's action script: %s", strerror(errno));

@@ -56,7 +56,7 @@ for mode in $MODES; do
 			tail -n 30 "$T/serve-$to.log"
 			t_fail "$mode migration $i ($at -> $to) under the storm failed"
 		}
-		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("--", sys.argv[2], d["mode"], "downtime_ms", round(d["downtime_ms"],1))' "$T/m.json" "$i"
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("--", sys.argv[2], d["mode"], "downtime_ms", round(d["downtime_ms"],1), "replayed", d.get("replayed_segments"), "lost", d.get("replay_lost_segments"))' "$T/m.json" "$i"
 		mh_assert_one_host "$NAME" "$at" "$to" "$old"
 		at=$to
 		moves=$((moves + 1))

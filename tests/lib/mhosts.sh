@@ -23,6 +23,10 @@
 #                             gets its pid, MH_LOG_<HOST> its log (stdout and
 #                             stderr); with MH_SERVE_JSON=1 the agent runs with
 #                             --json and its stdout goes to $T/serve-HOST.json
+#                             The agent runs with --config $T/agent-HOST.conf:
+#                             every peer may make every request, tenants' roots
+#                             under $T (the test's files), kinds container and
+#                             vm; MH_SERVE_CONF=FILE gives another file
 #   mh_kill_serve HOST        stop HOST's agent
 #   mh_migrate FROM TO NAME --mode MODE [ARGS...]  ferry migrate from host
 #                             FROM to TO; this and mh_bg_migrate refuse to run
@@ -164,8 +168,9 @@ mh_serve() {
 		shift
 	done
 	(($#)) && { shift; wrap=("$@"); }
-	local log="$T/serve-$h.log" addr out json=()
+	local log="$T/serve-$h.log" addr out json=() conf=${MH_SERVE_CONF:-$T/agent-$h.conf}
 	: >"$log"
+	[ -n "${MH_SERVE_CONF:-}" ] || printf 'allow * *\nrootfs-under %s\n' "$T" >"$conf"
 	out=$log
 	if [ "${MH_SERVE_JSON:-}" = 1 ]; then
 		json=(--json)
@@ -177,7 +182,7 @@ mh_serve() {
 	addr=$(mh_addr "$h")
 	"${MH_CMD[@]}" env FERRY_STATE_DIR="$T/state-$h" ${envs[@]+"${envs[@]}"} \
 		${wrap[@]+"${wrap[@]}"} "$FERRY" serve --listen "$addr:7000" \
-		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" ${json[@]+"${json[@]}"} \
+		--tls "$T/certs" --name "$h" --timeout "${MH_SERVE_TIMEOUT:-20}" --config "$conf" ${json[@]+"${json[@]}"} \
 		>>"$out" 2>>"$log" &
 	local pid
 	pid=$(mh_child $!) || t_fail "no agent process in host $h"

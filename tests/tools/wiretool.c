@@ -21,6 +21,15 @@
  *   wiretool mig HOST:PORT TLSDIR NAME PEER begin|resolve|pages ID
  *       a migration request for migration ID (begin: a container "mig-ID"
  *       without root; resolve: commit); prints the first answer
+ *   wiretool begin HOST:PORT TLSDIR NAME PEER ID [KEY=VALUE...]
+ *       a crafted MIGRATE_BEGIN for migration ID; keys: tenant (default
+ *       mig-ID), kind (container|proctree|vm), mode (stop|post), rootfs, addr,
+ *       host_if, mac (the host side's MAC, aa:bb:..). With files=DIR, after ACCEPT: DIR's files and
+ * a manifest of them describing the tenant as BEGIN did, except for the keys mtenant, mkind,
+ * mrootfs, maddr; then RESTORE. Prints the first refusal
+ *       ("refused: ..."), or "accepted" / "answer: frame type N"
+ *   wiretool query HOST:PORT TLSDIR NAME PEER ID
+ *       the in-doubt query for migration ID; prints the verdict or refusal
  *   wiretool hookcred
  *       the post-copy action socket against a local user (uid 65534): its
  *       post-dump is refused by the listener's check, and the action script
@@ -50,6 +59,7 @@
 #include "lib/util.h"
 #include "transport/wire.h"
 #include "migrate/handover.h"
+#include "migrate/migrate_files.h"
 #include "criu/hook.h"
 #include "lib/fsutil.h"
 #include "tenant/container.h"
@@ -441,6 +451,176 @@ static int mig(const char *to, const char *tls_dir, const char *name, const char
 	return 0;
 }
 
+/* KEY=VALUE from argv, or def. */
+static const char *kv(int argc, char **argv, const char *key, const char *def)
+{
+	size_t n = strlen(key);
+
+	for (int i = 0; i < argc; i++)
+		if (!strncmp(argv[i], key, n) && argv[i][n] == '=')
+			return argv[i] + n + 1;
+	return def;
+}
+
+static Ferry__TenantKind kind_of(const char *k)
+{
+	return !strcmp(k, "proctree") ? FERRY__TENANT_KIND__TENANT_PROCTREE
+	       : !strcmp(k, "vm")     ? FERRY__TENANT_KIND__TENANT_VM
+				      : FERRY__TENANT_KIND__TENANT_CONTAINER;
+}
+
+static struct chan *dial(const char *to, const char *tls_dir, const char *name, const char *peer,
+			 struct tls_ctx **t, ferr_t *e)
+{
+	char host[256];
+	uint16_t port;
+	struct chan *c = NULL;
+	struct session_info si;
+
+	if (parse_hostport(to, host, sizeof(host), &port, e) < 0 ||
+	    !(*t = tls_ctx_new(tls_dir, name, false, e)) ||
+	    !(c = chan_tcp_connect(host, port, 5000, e)) ||
+	    !(c = chan_tls_client(c, *t, peer, 30000, e)) ||
+	    session_hello_client(c, name, &si, e) < 0)
+		return NULL;
+	return c;
+}
+
+/* The answer to what was sent: 0 refused (printed), 1 other. */
+static int peer_answer(struct chan *c, uint8_t want)
+{
+	struct frame_buf fb = {0};
+	ferr_t e = {0};
+	int r = 1;
+
+	if (frame_recv(c, &fb, &e) < 0) {
+		printf("connection ended: %s\n", e.msg);
+	} else if (fb.h.type == WIRE_ERROR) {
+		session_peer_error(&fb, "receiver", &e);
+		printf("refused: %s\n", e.msg);
+		r = 0;
+	} else if (fb.h.type == want) {
+		r = 2;
+	} else {
+		printf("answer: frame type %u\n", fb.h.type);
+	}
+	frame_buf_free(&fb);
+	return r;
+}
+
+/* The set a crafted source sends after ACCEPT: DIR's files, a manifest. */
+static int send_set(struct chan *c, int argc, char **argv, const Ferry__Wire__MigrateBegin *b)
+{
+	const char *dir = kv(argc, argv, "files", NULL);
+	manifest_t *m =
+	    manifest_new(kv(argc, argv, "mtenant", b->tenant),
+			 kind_of(kv(argc, argv, "mkind", kv(argc, argv, "kind", "container"))));
+	const char *root = kv(argc, argv, "mrootfs", b->rootfs),
+		   *addr = kv(argc, argv, "maddr", b->net_addr);
+	uint64_t raw;
+	ferr_t e = {0};
+
+	if (root)
+		manifest_set_str(&m->rootfs, root);
+	if (addr && *addr) {
+		m->net = calloc(1, sizeof(*m->net));
+		ferry__net_config__init(m->net);
+		manifest_set_str(&m->net->addr, addr);
+		manifest_set_str(&m->net->host_if, kv(argc, argv, "host_if", "eth0"));
+	}
+	if (manifest_add_dir(m, dir, NULL, &e) < 0 || mig_files_send(c, dir, m, &raw, &e) < 0) {
+		printf("wiretool: %s\n", e.msg);
+		manifest_free(m);
+		return 1;
+	}
+	manifest_free(m);
+	mig_send_step(c, MIG_RESTORE, NULL);
+	chan_flush(c);
+	return 0;
+}
+
+static int begin(const char *to, const char *tls_dir, const char *name, const char *peer,
+		 const char *id, int argc, char **argv)
+{
+	Ferry__Wire__MigrateBegin b = FERRY__WIRE__MIGRATE_BEGIN__INIT;
+	char tenant[80];
+	struct tls_ctx *t = NULL;
+	ferr_t e = {0};
+	struct chan *c = dial(to, tls_dir, name, peer, &t, &e);
+	int r;
+
+	if (!c) {
+		fprintf(stderr, "wiretool: %s\n", e.msg);
+		return 2;
+	}
+	snprintf(tenant, sizeof(tenant), "mig-%.60s", id);
+	b.migration_id = (char *)id;
+	b.tenant = (char *)kv(argc, argv, "tenant", tenant);
+	b.has_kind = b.has_mode = 1;
+	b.kind = kind_of(kv(argc, argv, "kind", "container"));
+	b.mode = !strcmp(kv(argc, argv, "mode", "stop"), "post")
+		     ? FERRY__WIRE__MIGRATION_MODE__MODE_POST_COPY
+		     : FERRY__WIRE__MIGRATION_MODE__MODE_STOP_COPY;
+	b.rootfs = (char *)kv(argc, argv, "rootfs", NULL);
+	b.net_addr = (char *)kv(argc, argv, "addr", NULL);
+	b.host_if = (char *)kv(argc, argv, "host_if", NULL);
+	if (kv(argc, argv, "mac", NULL)) {
+		static uint8_t mac[6];
+		sscanf(kv(argc, argv, "mac", NULL), "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0],
+		       &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]);
+		b.has_host_if_mac = 1;
+		b.host_if_mac.data = mac;
+		b.host_if_mac.len = 6;
+	}
+	frame_send_pb(c, MIG_REQ_BEGIN, &b.base);
+	chan_flush(c);
+	r = peer_answer(c, MIG_ACCEPT);
+	if (r == 2 && kv(argc, argv, "files", NULL)) {
+		if (send_set(c, argc, argv, &b) == 0)
+			r = peer_answer(c, MIG_RESTORED);
+		if (r == 2)
+			printf("restored\n");
+	} else if (r == 2) {
+		printf("accepted\n");
+	}
+	chan_close(c);
+	tls_ctx_free(t);
+	return 0;
+}
+
+static int query(const char *to, const char *tls_dir, const char *name, const char *peer,
+		 const char *id)
+{
+	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
+	struct tls_ctx *t = NULL;
+	ferr_t e = {0};
+	struct chan *c = dial(to, tls_dir, name, peer, &t, &e);
+	struct frame_buf fb = {0};
+
+	if (!c) {
+		fprintf(stderr, "wiretool: %s\n", e.msg);
+		return 2;
+	}
+	st.migration_id = (char *)id;
+	frame_send_pb(c, MIG_REQ_QUERY, &st.base);
+	chan_flush(c);
+	if (frame_recv(c, &fb, &e) < 0) {
+		printf("connection ended: %s\n", e.msg);
+	} else if (fb.h.type == WIRE_ERROR) {
+		session_peer_error(&fb, "receiver", &e);
+		printf("refused: %s\n", e.msg);
+	} else if (fb.h.type == MIG_VERDICT) {
+		Ferry__Wire__MigrateVerdict *v =
+		    wire_unpack(&ferry__wire__migrate_verdict__descriptor, fb.data, fb.h.len, &e);
+		printf("verdict: %d\n", v ? (int)v->verdict : -1);
+		wire_free(v);
+	}
+	frame_buf_free(&fb);
+	chan_close(c);
+	tls_ctx_free(t);
+	return 0;
+}
+
 static int unix_sock(const char *name, bool listen_it, struct sockaddr_un *sa, socklen_t *len)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -570,6 +750,10 @@ int main(int argc, char **argv)
 		return atomic(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "hookcred"))
 		return hookcred();
+	if (argc >= 7 && !strcmp(argv[1], "begin"))
+		return begin(argv[2], argv[3], argv[4], argv[5], argv[6], argc - 7, argv + 7);
+	if (argc == 7 && !strcmp(argv[1], "query"))
+		return query(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	if (argc == 8 && !strcmp(argv[1], "mig"))
 		return mig(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]);
 	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "hold"))

@@ -1,5 +1,6 @@
 /*
  * tcp_client --addr A --port P [--interval-ms MS (20)] [--duration-s S (0: forever)]
+ *            [--gap-log-ms MS (0: off)]
  *
  * The outside half of wl_tcp_server: connects once, sends "SEQ n" with
  * n = 1, 2, 3, ... and checks each answer is "ACK n n" (nothing lost,
@@ -9,7 +10,9 @@
  * once the first answer came back: "READY" on stdout and WL_DIR/client.ready. On SIGUSR1 or
  * after --duration-s it says "BYE" and reports "PASS n=<answers>
  * max_gap_ms=<longest wait between two answers>" or "FAIL: reason" on
- * stdout and in WL_DIR/client.result; exit 0 / 1.
+ * stdout and in WL_DIR/client.result; exit 0 / 1. With --gap-log-ms, every
+ * wait between two answers of at least MS is written to stderr as it ends:
+ * "GAP <ms>" (a benchmark's per-migration figure).
  */
 #include "zdtm.h"
 
@@ -30,6 +33,7 @@ struct client {
 	char buf[4096];
 	size_t len;
 	uint64_t end_ms; /* 0: run until SIGUSR1 */
+	uint64_t gap_log_ms;
 };
 
 static bool should_stop(const struct client *c)
@@ -88,6 +92,10 @@ static bool on_line(struct client *c, const char *line)
 	c->answered = n;
 	if (c->last_answer_ms && now - c->last_answer_ms > c->max_gap_ms)
 		c->max_gap_ms = now - c->last_answer_ms;
+	if (c->gap_log_ms && c->last_answer_ms && now - c->last_answer_ms >= c->gap_log_ms) {
+		fprintf(stderr, "GAP %llu\n", (unsigned long long)(now - c->last_answer_ms));
+		fflush(stderr);
+	}
 	c->last_answer_ms = now;
 	return true;
 }
@@ -178,7 +186,7 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s --addr IPV4 --port P [--interval-ms MS (20)] "
-		"[--duration-s S (0: until SIGUSR1)]\n",
+		"[--duration-s S (0: until SIGUSR1)] [--gap-log-ms MS]\n",
 		prog);
 	exit(2);
 }
@@ -189,6 +197,7 @@ int main(int argc, char **argv)
 					     {"port", required_argument, 0, 'p'},
 					     {"interval-ms", required_argument, 0, 'i'},
 					     {"duration-s", required_argument, 0, 'd'},
+					     {"gap-log-ms", required_argument, 0, 'g'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -198,7 +207,7 @@ int main(int argc, char **argv)
 	long port = 0, duration = 0;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "a:p:i:d:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "a:p:i:d:g:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'a':
 			addr = optarg;
@@ -211,6 +220,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			duration = zdtm_parse_long("--duration-s", optarg, 0, 1L << 30);
+			break;
+		case 'g':
+			c.gap_log_ms = (uint64_t)zdtm_parse_long("--gap-log-ms", optarg, 1, 60000);
 			break;
 		default:
 			usage(argv[0]);

@@ -1,0 +1,56 @@
+/* Held packets: the TCP segments that reach a tenant's address while it is
+ * frozen for a move, replayed to its new host as soon as it runs there.
+ *
+ * Without them a client waits the downtime plus a retransmission timeout:
+ * what it sent during the freeze was dropped (CRIU's network lock), and its
+ * TCP retransmits only when its timer fires (>= 200 ms after the send, then
+ * doubling; a SYN after 1 s). Replayed, the restored sockets see those
+ * segments at once: a request is answered, a SYN gets its SYN-ACK.
+ *
+ * A copy of each segment is taken on this host's side (an AF_PACKET socket on
+ * every interface, a BPF filter: IPv4, TCP, destination the tenant's
+ * address; only frames addressed to this host, so not the tenant's own or
+ * what this host sends), while the original goes on to be dropped as before.
+ * Only TCP: a segment the tenant had already received before the lock is
+ * discarded by its TCP as a duplicate, so nothing reaches the application
+ * twice; datagrams (UDP) have no such guard and are never replayed.
+ * Replay: each segment, checksums recomputed (a local sender's checksum may
+ * be left to an offload that no longer happens), sent over the interface the
+ * destination host is reached on, to its MAC address (this host's neighbour
+ * table): it forwards them to the tenant by its /32 route. Best effort: a
+ * segment that cannot be sent is left to the client's retransmission. */
+#ifndef FERRY_PKTHOLD_H
+#define FERRY_PKTHOLD_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+struct pkthold;
+
+struct pkthold_stats {
+	unsigned held;	  /* segments read from the hold */
+	unsigned sent;	  /* replayed */
+	unsigned again;	  /* the same segment held again (replayed once) */
+	unsigned dropped; /* lost by the hold (its buffer was full) */
+};
+
+/* Off (the old behaviour: the client's own retransmission) when the
+ * environment has FERRY_PACKET_REPLAY=0. */
+bool pkthold_enabled(void);
+/* Start holding copies of the TCP segments to addr_cidr's address. */
+struct pkthold *pkthold_start(const char *addr_cidr, ferr_t *err);
+/* Replay what was held up to now to the host with address via (st: what
+ * happened). Fails when via's MAC address is unknown here. */
+int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_stats *st,
+		   ferr_t *err);
+/* Both checksums of a whole, unfragmented IPv4/TCP packet of n bytes,
+ * computed again in place; false (untouched) when it is not one. */
+bool pkthold_fix_checksums(uint8_t *p, size_t n);
+/* Stop holding (NULL is fine); what is still held is forgotten. */
+void pkthold_free(struct pkthold *h);
+
+#endif
