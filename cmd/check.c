@@ -56,7 +56,8 @@ static void print_text(const struct hostcheck_report *r)
 				  : "NOT ready: tenants cannot be dumped or restored here.");
 	for (size_t i = 0; r->ready && i < r->n_items; i++)
 		if (!strcmp(r->items[i].id, "other-users") && r->items[i].status != HC_OK)
-			printf("Except tenants with processes of other users (see other-users).\n");
+			printf("Except tenants with processes of other users (see other-users),\n"
+			       "unless they run in a user namespace of their own (--userns).\n");
 }
 
 struct check_args {
@@ -82,7 +83,8 @@ static const struct cmd_spec check_spec = {
     .about = "Report whether this host can dump, restore and migrate tenants: the CRIU found\n"
 	     "and whether 'criu check' passes, the kernel features that decide which\n"
 	     "migration modes work (dirty memory tracking, userfaultfd, pipe limits,\n"
-	     "nftables network lock, TCP repair), then the modes available.\n"
+	     "nftables network lock, TCP repair), what isolates tenants (cgroups, user\n"
+	     "namespaces, idmapped mounts, seccomp), then the modes available.\n"
 	     "Each item is OK, WARN (a mode is unavailable) or FAIL (nothing works).\n",
     .notes = "Exit code 0 when dump and restore work here, 7 otherwise.\n",
     .opts = check_opts,

@@ -8,6 +8,7 @@
 #include "cmd/opts.h"
 #include "lib/json.h"
 #include "migrate/reconcile.h"
+#include "tenant/cgroup.h"
 #include "tenant/registry.h"
 #include "lib/util.h"
 
@@ -66,6 +67,50 @@ static const char *fmt_age(int64_t secs, char *buf, size_t len)
 	return buf;
 }
 
+static void jw_opt(struct jw *w, const char *k, int64_t v)
+{
+	if (v >= 0)
+		jw_int(w, k, v);
+	else
+		jw_str(w, k, NULL);
+}
+
+/* Its user namespace, limits and (running, with a cgroup) usage. */
+static void print_iso(struct jw *w, const struct tenant_rec *r)
+{
+	const struct tenant_iso *iso = &r->iso;
+	struct tenant_cg cg;
+	struct cg_usage u;
+
+	jw_obj_begin(w, "isolation");
+	jw_bool(w, "userns", iso->id_count > 0);
+	jw_bool(w, "hardened", iso->hardened);
+	jw_int(w, "id_base", iso->id_base);
+	jw_int(w, "id_count", iso->id_count);
+	jw_int(w, "memory_max", iso->mem_max);
+	jw_int(w, "pids_max", iso->pids_max);
+	jw_int(w, "cpu_milli", iso->cpu_milli);
+	jw_int(w, "io_weight", iso->io_weight);
+	if (tenant_has_cgroup(iso) && r->state == TS_RUNNING &&
+	    cgroup_locate(r->name, &cg, NULL) == 0 && cgroup_usage(&cg, &u, NULL) == 0) {
+		jw_obj_begin(w, "cgroups"); /* hierarchy -> the tenant's cgroup in it */
+		for (int i = 0; i < cg.n; i++)
+			jw_str(w, cg.v2 ? "unified" : cg.h[i].ctrl, cg.h[i].rel);
+		jw_obj_end(w);
+		jw_obj_begin(w, "usage");
+		jw_opt(w, "memory_bytes", u.mem_bytes);
+		jw_opt(w, "memory_max", u.mem_max);
+		jw_opt(w, "oom_kills", u.mem_oom_kills);
+		jw_opt(w, "pids", u.pids);
+		jw_opt(w, "pids_max", u.pids_max);
+		jw_opt(w, "cpu_ns", u.cpu_usage_ns);
+		jw_opt(w, "cpu_quota_us", u.cpu_quota_us);
+		jw_opt(w, "cpu_period_us", u.cpu_period_us);
+		jw_obj_end(w);
+	}
+	jw_obj_end(w);
+}
+
 static void print_json(const struct tenant_rec *v, size_t n, int64_t now)
 {
 	struct jw w;
@@ -91,6 +136,7 @@ static void print_json(const struct tenant_rec *v, size_t n, int64_t now)
 		for (int a = 0; a < r->argc; a++)
 			jw_str(&w, NULL, r->argv[a]);
 		jw_arr_end(&w);
+		print_iso(&w, r);
 		jw_obj_end(&w);
 	}
 	jw_arr_end(&w);

@@ -31,6 +31,8 @@ static int do_rm(const struct global_opts *g, const char *name, bool force, ferr
 		if (tenant_kill(g->state_dir, &rec, SIGKILL, 10000, err) < 0)
 			goto out;
 	}
+	/* what the kind still holds here (a tenant that ended by itself) */
+	tenant_released(kind_find(rec.kind), &rec);
 	r = registry_remove(g->state_dir, name, err);
 out:
 	tenant_rec_free(&rec);

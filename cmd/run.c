@@ -10,6 +10,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/opts.h"
+#include "tenant/cgroup.h"
 #include "tenant/kind.h"
 #include "lib/json.h"
 #include "tenant/net.h"
@@ -18,7 +19,32 @@
 #include "tenant/image.h"
 #include "lib/fsutil.h"
 #include <sys/stat.h>
+#include "tenant/userns.h"
 #include "lib/util.h"
+
+static int parse_size(const char *arg, void *field, ferr_t *err)
+{
+	int64_t v = cgroup_parse_size(arg);
+
+	if (v < (4LL << 20))
+		return ferr_set(err, FX_USAGE,
+				"--memory %s: a size of at least 4M (bytes, or with K, M, G, T)",
+				arg);
+	*(int64_t *)field = v;
+	return 0;
+}
+
+static int parse_cpus(const char *arg, void *field, ferr_t *err)
+{
+	char *end;
+	double v = strtod(arg, &end);
+
+	if (end == arg || *end || !(v >= 0.01 && v <= 1024))
+		return ferr_set(err, FX_USAGE, "--cpus %s: a number of CPUs, 0.01..1024 (e.g. 0.5)",
+				arg);
+	*(int64_t *)field = (int64_t)(v * 1000 + 0.5);
+	return 0;
+}
 
 struct run_opts {
 	const char *name;
@@ -26,6 +52,13 @@ struct run_opts {
 	const char *image;
 	const char *net;
 	bool host_only;
+	bool userns;
+	bool isolate;
+	bool privileged;
+	int64_t mem_max;
+	int64_t cpu_milli;
+	int pids_max;
+	int io_weight;
 	bool json;
 	int argc;
 	char **argv;
@@ -56,6 +89,53 @@ static const struct opt run_opts[] = {
      .off = offsetof(struct run_opts, host_only),
      .help = "accept an ADDR outside every host subnet: the tenant is reached from this "
 	     "host only and cannot be migrated"},
+    {.name = "userns",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, userns),
+     .help = "run the tenant in a user namespace of its own: its root is an unprivileged "
+	     "host ID range allocated per tenant (65536 IDs from 100000 on); the rootfs's "
+	     "owners are shifted into that range once (docs/isolation.md)"},
+    {.name = "isolate",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, isolate),
+     .help = "the full isolation of docs/isolation.md: --userns, a cgroup with limits "
+	     "(defaults --memory 1G --pids 1024), the OCI default capabilities, "
+	     "no_new_privs, a seccomp filter, masked and read-only /proc and /sys. Not yet "
+	     "the default (FERRY_ISOLATE=1 in the environment makes it so)"},
+    {.name = "privileged",
+     .type = OPT_FLAG,
+     .off = offsetof(struct run_opts, privileged),
+     .help = "no isolation beyond the namespaces: the tenant's root is the host's root "
+	     "(today's default; overrides FERRY_ISOLATE=1; refuses to go with --isolate, "
+	     "--userns or limits)"},
+    {.name = "memory",
+     .type = OPT_FN,
+     .off = offsetof(struct run_opts, mem_max),
+     .arg = "SIZE",
+     .parse = parse_size,
+     .help = "memory limit of the tenant's cgroup (swap included where accounted), e.g. "
+	     "512M; the kernel's OOM killer acts inside the tenant only"},
+    {.name = "cpus",
+     .type = OPT_FN,
+     .off = offsetof(struct run_opts, cpu_milli),
+     .arg = "N",
+     .parse = parse_cpus,
+     .help = "CPU time limit in CPUs (CFS quota), e.g. 0.5 (default: no limit)"},
+    {.name = "pids",
+     .type = OPT_INT,
+     .off = offsetof(struct run_opts, pids_max),
+     .arg = "N",
+     .min = 8,
+     .max = 4194304,
+     .help = "most tasks (processes and threads) the tenant may have (pids.max)"},
+    {.name = "io-weight",
+     .type = OPT_INT,
+     .off = offsetof(struct run_opts, io_weight),
+     .arg = "W",
+     .min = 10,
+     .max = 1000,
+     .help = "block I/O weight (exit 7 where the host's I/O scheduler has no weights, as "
+	     "with v1 blkio without CFQ/BFQ)"},
     OPTS_JSON(struct run_opts, json),
     {0},
 };
@@ -93,6 +173,16 @@ static void print_result(const struct tenant_rec *r, const char *tenant_dir, boo
 	jw_str(&w, "address", r->net.addr[0] ? r->net.addr : NULL);
 	jw_str(&w, "host_if", r->net.host_if[0] ? r->net.host_if : NULL);
 	jw_str(&w, "console", console);
+	jw_obj_begin(&w, "isolation");
+	jw_bool(&w, "userns", r->iso.id_count > 0);
+	jw_int(&w, "id_base", r->iso.id_base);
+	jw_int(&w, "id_count", r->iso.id_count);
+	jw_bool(&w, "hardened", r->iso.hardened);
+	jw_int(&w, "memory_max", r->iso.mem_max);
+	jw_int(&w, "pids_max", r->iso.pids_max);
+	jw_int(&w, "cpu_milli", r->iso.cpu_milli);
+	jw_int(&w, "io_weight", r->iso.io_weight);
+	jw_obj_end(&w);
 	jw_obj_end(&w);
 	jw_finish(&w);
 }
@@ -154,6 +244,35 @@ static int image_root_for(const struct global_opts *g, const char *name, const c
 	return rootfs_mount(g->state_dir, name, id, err);
 }
 
+/* The isolation the options ask for (docs/isolation.md). */
+static int run_iso(const struct global_opts *g, const struct run_opts *o, struct tenant_iso *iso,
+		   ferr_t *err)
+{
+	bool limits = o->mem_max || o->cpu_milli || o->pids_max || o->io_weight;
+	const char *def = getenv("FERRY_ISOLATE");
+	bool isolate = o->isolate || (def && !strcmp(def, "1") && !o->privileged);
+
+	if (o->privileged && (o->isolate || o->userns || limits))
+		return ferr_set(
+		    err, FX_USAGE,
+		    "--privileged goes with none of --isolate, --userns and the limits");
+	iso->mem_max = o->mem_max;
+	iso->cpu_milli = o->cpu_milli;
+	iso->pids_max = o->pids_max;
+	iso->io_weight = o->io_weight;
+	if (isolate || limits) {
+		iso->mem_max = iso->mem_max ? iso->mem_max : CG_DEF_MEMORY;
+		iso->pids_max = iso->pids_max ? iso->pids_max : CG_DEF_PIDS;
+	}
+	iso->hardened = isolate;
+	if (!isolate && !o->userns)
+		return 0;
+	if (userns_alloc(g->state_dir, &iso->id_base, err) < 0)
+		return -1;
+	iso->id_count = USERNS_SIZE;
+	return 0;
+}
+
 static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *err)
 {
 	const struct tenant_kind_ops *kind = kind_by_name("container");
@@ -179,7 +298,11 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	if (o->image && image_root_for(g, o->name, rec.image, rootfs, err) < 0)
 		goto out;
 
-	struct tenant_start so = {.name = o->name,
+	struct tenant_iso iso = {0};
+	if (run_iso(g, o, &iso, err) < 0)
+		goto out;
+	struct tenant_start so = {.iso = &iso,
+				  .name = o->name,
 				  .rootfs = rootfs,
 				  .image = o->image ? rec.image : NULL,
 				  .net = o->net,
@@ -196,6 +319,7 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	    kind->registered(g->state_dir, &rec, err) < 0) {
 		kind->kill(&rec, SIGKILL, 5000, NULL);
 		kind->unplumb(&rec.net, NULL);
+		tenant_released(kind, &rec);
 		registry_remove(g->state_dir, o->name, NULL);
 		goto out;
 	}

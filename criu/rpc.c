@@ -426,6 +426,21 @@ static bool take_swrk(const struct criu_restore_opts *o, struct criu_conn *c)
 	return true;
 }
 
+static void fill_cg_roots(CriuOpts *opts, const struct criu_restore_opts *o, CgroupRoot *cgr,
+			  CgroupRoot **cgrp)
+{
+	size_t n = o->n_cg_roots < CRIU_MAX_CG_ROOTS ? o->n_cg_roots : CRIU_MAX_CG_ROOTS;
+
+	for (size_t i = 0; i < n; i++) {
+		cgroup_root__init(&cgr[i]);
+		cgr[i].ctrl = (char *)o->cg_roots[i].ctrl;
+		cgr[i].path = (char *)o->cg_roots[i].path;
+		cgrp[i] = &cgr[i];
+	}
+	opts->n_cg_root = n;
+	opts->cg_root = cgrp;
+}
+
 int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
 {
 	CriuOpts opts = CRIU_OPTS__INIT;
@@ -435,6 +450,7 @@ int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
 	struct criu_conn c = {.pid = -1, .sk = -1};
 	CriuVethPair *vp = NULL, **vpp = NULL;
 	InheritFd *ifd = NULL, **ifdp = NULL;
+	CgroupRoot cgr[CRIU_MAX_CG_ROOTS], *cgrp[CRIU_MAX_CG_ROOTS];
 	int dirs[2] = {-1, -1}, r = -1;
 	int *keep = calloc(o->n_inherit + 1, sizeof(int));
 
@@ -458,6 +474,7 @@ int criu_restore(const struct criu_restore_opts *o, pid_t *pid, ferr_t *err)
 	}
 	opts.n_veths = o->n_veths;
 	opts.veths = vpp;
+	fill_cg_roots(&opts, o, cgr, cgrp);
 	for (size_t i = 0; i < o->n_inherit; i++) {
 		inherit_fd__init(&ifd[i]);
 		ifd[i].key = (char *)o->inherit[i].key;

@@ -90,8 +90,19 @@ struct criu_veth {
 
 struct criu_swrk;
 
+/* --cgroup-root [CTRL:]PATH: the tree's cgroup (its cgroup namespace's
+ * root) goes to PATH in hierarchy CTRL (NULL: every hierarchy). */
+struct criu_cg_root {
+	const char *ctrl;
+	const char *path;
+};
+
+#define CRIU_MAX_CG_ROOTS 8
+
 struct criu_restore_opts {
 	struct criu_common_opts c;
+	struct criu_cg_root cg_roots[CRIU_MAX_CG_ROOTS];
+	size_t n_cg_roots;
 	const char *root; /* new root for the tree (containers: the rootfs) */
 	const struct criu_veth *veths;
 	size_t n_veths;

@@ -28,6 +28,7 @@
 #include "lib/log.h"
 #include "lib/reap.h"
 #include "migrate/migrate_files.h"
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/net.h"
 #include "migrate/dst_precopy.h"
@@ -118,7 +119,10 @@ static int precheck(struct dst *d, ferr_t *err)
 	if ((mfs_dst_wanted(b) ? mfs_dst_precheck_rec(d->o->state_dir, b, &rec, err)
 			       : mfs_dst_check_shared(b, d->o->host_name, err)) < 0)
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
-	if (d->ops->precheck(&rec, d->o->host_name, err) < 0) {
+	iso_from_pb(b->iso, &rec.iso);
+	if (d->ops->precheck(&rec, d->o->host_name, err) < 0 ||
+	    iso_precheck(d->o->state_dir, b->tenant, &rec.iso, err) < 0 ||
+	    (d->mode == MIG_POST_COPY && iso_precheck_lazy(&rec.iso, err) < 0)) {
 		if (err->code == FX_NOTFOUND || err->code == FX_HOST)
 			err->code = FX_CONFLICT; /* the destination cannot take it: 4 */
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);

@@ -17,6 +17,7 @@
 #include "migrate/migrate_src.h"
 #include "migrate/reconcile.h"
 #include "tenant/garp.h"
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/lockcheck.h"
 #include "migrate/wire_enums.h"
@@ -67,7 +68,9 @@ static int begin(struct src *s, ferr_t *err)
 	if (!s->rec.image[0] && s->rec.rootfs[0] && !s->o->copy_rootfs &&
 	    rootfs_identity(s->rec.rootfs, true, rid, NULL) == 0)
 		b.rootfs_id = rid;
+	b.iso = iso_to_pb(&s->rec.iso);
 	frame_send_pb(s->c, MIG_REQ_BEGIN, &b.base);
+	free(b.iso);
 	chan_flush(s->c);
 	if (mfs_src_begin(s, err) < 0)
 		return -1;

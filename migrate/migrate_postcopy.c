@@ -137,6 +137,7 @@ static int finish(struct pc *p, int saved, ferr_t *serr, ferr_t *err)
 		if (saved < 0)
 			pr_debug("after the handover: %s", serr->msg);
 		p->kind->unplumb(&s->rec.net, NULL);
+		tenant_released(p->kind, &s->rec);
 		s->r->moved = true;
 		msrc_cleanup(s);
 		return 0;

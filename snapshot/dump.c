@@ -280,8 +280,10 @@ static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
 	if (kind->ckpt->save(&env, &t, &so, res, err) < 0)
 		return ferr_wrap(err, "%s %s", kind->name, rec->name);
 	r->criu_ms = res->ms;
-	if (!o->leave_running)
+	if (!o->leave_running) {
 		kind->unplumb(&rec->net, NULL);
+		tenant_released(kind, rec);
+	}
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -74,6 +75,7 @@ static int build_record(const struct restore_opts *o, const manifest_t *m, const
 		snprintf(rec->rootfs, sizeof(rec->rootfs), "%s", o->rootfs);
 	else if (m->rootfs)
 		snprintf(rec->rootfs, sizeof(rec->rootfs), "%s", m->rootfs);
+	iso_from_pb(m->iso, &rec->iso);
 	if (m->net && m->net->addr && m->net->addr[0]) {
 		snprintf(rec->net.addr, sizeof(rec->net.addr), "%s", m->net->addr);
 		snprintf(rec->net.tenant_if, sizeof(rec->net.tenant_if), "%s",
@@ -171,7 +173,8 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	if (!l.kind)
 		return ferr_set(err, FX_HOST, "no restore driver for a %s tenant on this host",
 				tenant_kind_str(rec->kind));
-	if (l.kind->precheck(rec, "this host", err) < 0)
+	if (l.kind->precheck(rec, "this host", err) < 0 ||
+	    iso_precheck(o->state_dir, rec->name, &rec->iso, err) < 0)
 		return ferr_wrap(err, "restore of tenant %s (nothing was started)", rec->name);
 	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
 	    fs_mkdir_p(work, 0700, err) < 0 || l.kind->prepare_load(rec, err) < 0)
@@ -181,9 +184,11 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	uint64_t t0 = now_ns();
 	int rr = load(&l, m, work, r->dir, &res, err);
 	*early = l.saved;
-	if (rr < 0)
+	if (rr < 0) {
+		tenant_released(l.kind, rec); /* e.g. the cgroup made for it */
 		return ferr_wrap(err, "restore of tenant %s failed (nothing is running)",
 				 rec->name);
+	}
 	r->criu_ms = ms_since(t0);
 	r->criu_restore_ms = res.load_ms;
 	pid = res.pid;
@@ -197,6 +202,7 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	if (registry_save(o->state_dir, rec, err) < 0) {
 		l.kind->kill(rec, SIGKILL, 5000, NULL);
 		l.kind->unplumb(&rec->net, NULL);
+		tenant_released(l.kind, rec);
 		return ferr_wrap(err, "tenant %s was restored but not registered (killed it)",
 				 rec->name);
 	}

@@ -60,6 +60,15 @@ struct ckpt_target {
 	const struct tenant_net *net; /* load: its interface to recreate (NULL: none) */
 	bool host_session;	      /* lives in the host's session and namespaces */
 	bool own_mounts;	      /* has a mount namespace of its own */
+	uint32_t userns_gid;	      /* load: in a user namespace whose root is this host
+				       * GID (0: none); CRIU reads images as that root */
+	/* load: the cgroup (per v1 hierarchy; ctrl "" for v2) that becomes the
+	 * tree's cgroup root here, made and limited by the kind beforehand */
+	struct {
+		char ctrl[16];
+		char path[256];
+	} cg_root[6];
+	int n_cg_root;
 };
 
 enum ckpt_event {

@@ -10,7 +10,10 @@
 #define LOG_PREFIX "criu"
 #include "tenant/ckpt.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +183,32 @@ static int restore_lazy(const struct ckpt_env *env, const struct ckpt_load_opts 
 	return rc;
 }
 
+/* CRIU reads images after it entered the tenant's user namespace, as its
+ * root (a host GID of the tenant's range), through the directory's fd: the
+ * directory becomes searchable and its files readable by that group. */
+static int share_images(const char *dir, uint32_t gid, ferr_t *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int r = 0;
+
+	if (!d)
+		return ferr_sys(err, FX_FAIL, "open images %s", dir);
+	if (fchown(dirfd(d), (uid_t)-1, gid) < 0 || fchmod(dirfd(d), 0750) < 0)
+		r = ferr_sys(err, FX_FAIL, "share images %s with the tenant's root", dir);
+	while (!r && (e = readdir(d))) {
+		struct stat sb;
+		if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		if (fchownat(dirfd(d), e->d_name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    fchmodat(dirfd(d), e->d_name, (sb.st_mode & 0700) | 0040, 0) < 0)
+			r = ferr_sys(err, FX_FAIL, "share image %s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	return r;
+}
+
 static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		     const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err)
 {
@@ -199,17 +228,30 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	r.rst_sibling = true;
 	r.lazy_pages = o->lazy;
 	r.ps.fd = -1;
-	r.swrk = o->prepared;
+	/* post-copy: the tenant is down while CRIU starts (criu/kdat.h); but
+	 * in that private mount namespace CRIU cannot mount its cgroup yard
+	 * (EINVAL): a tenant with a cgroup pays CRIU's probes instead */
+	r.swrk = t->n_cg_root ? NULL : o->prepared;
 	r.root = t->root;
-	/* post-copy: the tenant is down while CRIU starts (criu/kdat.h) */
-	r.kdat_ns = o->lazy && t->own_mounts;
+	r.kdat_ns = o->lazy && t->own_mounts && !t->n_cg_root;
 	if (t->net && t->net->addr[0] && t->net->host_if[0]) {
 		veth.if_in = t->net->tenant_if[0] ? t->net->tenant_if : "eth0";
 		veth.if_out = t->net->host_if;
 		r.veths = &veth;
 		r.n_veths = 1;
 	}
+	for (int i = 0; i < t->n_cg_root && i < CRIU_MAX_CG_ROOTS; i++) {
+		r.cg_roots[i].ctrl = t->cg_root[i].ctrl[0] ? t->cg_root[i].ctrl : NULL;
+		r.cg_roots[i].path = t->cg_root[i].path;
+		r.n_cg_roots++;
+	}
+	/* the tenant's cgroup exists (the kind made it with its limits):
+	 * CRIU puts the tree in, leaving the limits alone */
+	if (t->n_cg_root)
+		r.c.cg_mode = CRIU_CG_SOFT;
 	memset(res, 0, sizeof(*res));
+	if (t->userns_gid && share_images(o->dir, t->userns_gid, err) < 0)
+		return -1;
 	stats_clear(env, "stats-restore");
 	rc = o->lazy ? restore_lazy(env, o, &r, &res->pid, err) : criu_restore(&r, &res->pid, err);
 	if (rc < 0) {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,15 +30,17 @@
 
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "tenant/isolate.h"
 #include "tenant/net.h"
 #include "tenant/registry.h"
+#include "tenant/userns.h"
 #include "lib/util.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-enum { MSG_PID = 'P', MSG_READY = 'R', MSG_ERROR = 'E' };
+enum { MSG_PID = 'P', MSG_READY = 'R', MSG_ERROR = 'E', MSG_USERNS = 'U' };
 
 struct msg {
 	char type;
@@ -67,6 +70,20 @@ static void send_msg(int fd, char type, int32_t pid, const char *fmt, ...)
 		_exit(1);                                                                          \
 	} while (0)
 
+static void dev_links(int st);
+
+/* In a user namespace the nodes are files of the rootfs (userns_make_dev,
+ * made by ferry before): only /dev/pts and the links are added. */
+static void make_dev_userns(int st)
+{
+	if (mkdir("/dev/pts", 0755) < 0 && errno != EEXIST)
+		child_fail(st, "mkdir /dev/pts: %s", strerror(errno));
+	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "newinstance,ptmxmode=0666,mode=0620") < 0)
+		child_fail(st, "mount devpts on /dev/pts: %s", strerror(errno));
+	dev_links(st);
+}
+
 static void make_dev(int st)
 {
 	static const struct {
@@ -74,11 +91,6 @@ static void make_dev(int st)
 		unsigned maj, min;
 	} devs[] = {{"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
 		    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
-	static const char *const links[][2] = {{"ptmx", "pts/ptmx"},
-					       {"fd", "/proc/self/fd"},
-					       {"stdin", "/proc/self/fd/0"},
-					       {"stdout", "/proc/self/fd/1"},
-					       {"stderr", "/proc/self/fd/2"}};
 	char p[64];
 
 	if (mkdir("/dev", 0755) < 0 && errno != EEXIST)
@@ -91,24 +103,56 @@ static void make_dev(int st)
 		    chmod(p, 0666) < 0)
 			child_fail(st, "mknod %s: %s", p, strerror(errno));
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
-		snprintf(p, sizeof(p), "/dev/%s", links[i][0]);
-		if (symlink(links[i][1], p) < 0)
-			child_fail(st, "symlink %s: %s", p, strerror(errno));
-	}
 	if (mkdir("/dev/pts", 0755) < 0)
 		child_fail(st, "mkdir /dev/pts: %s", strerror(errno));
 	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 		  "newinstance,ptmxmode=0666,mode=0620") < 0)
 		child_fail(st, "mount devpts on /dev/pts: %s", strerror(errno));
+	dev_links(st);
 }
 
-static void pivot_into(int st, const char *rootfs)
+static void dev_links(int st)
 {
+	static const char *const links[][2] = {{"ptmx", "pts/ptmx"},
+					       {"fd", "/proc/self/fd"},
+					       {"stdin", "/proc/self/fd/0"},
+					       {"stdout", "/proc/self/fd/1"},
+					       {"stderr", "/proc/self/fd/2"}};
+	char p[64];
+
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+		snprintf(p, sizeof(p), "/dev/%s", links[i][0]);
+		if (symlink(links[i][1], p) < 0 && errno != EEXIST)
+			child_fail(st, "symlink %s: %s", p, strerror(errno));
+	}
+}
+
+/* A user namespace may mount a proc only while a full one is visible in
+ * its mount namespace: before the old root goes. */
+static void mount_proc(int st, const char *where)
+{
+	if (mkdir(where, 0555) < 0 && errno != EEXIST)
+		child_fail(st, "rootfs: cannot create /proc: %s", strerror(errno));
+	if (mount("proc", where, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		child_fail(st, "mount /proc: %s", strerror(errno));
+}
+
+static void pivot_into(int st, const struct container_opts *o)
+{
+	const char *rootfs = o->rootfs;
+	bool userns = o->id_count > 0;
+	char proc[PATH_MAX], msg[200];
+
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(st, "make mounts private: %s", strerror(errno));
 	if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		child_fail(st, "bind-mount rootfs %s: %s", rootfs, strerror(errno));
+	snprintf(proc, sizeof(proc), "%s/proc", rootfs);
+	if (userns)
+		mount_proc(st, proc);
+	snprintf(proc, sizeof(proc), "%s/sys", rootfs);
+	if (userns && o->harden && iso_mount_sys(proc, msg, sizeof(msg)) < 0)
+		child_fail(st, "%s", msg);
 	if (chdir(rootfs) < 0)
 		child_fail(st, "chdir %s: %s", rootfs, strerror(errno));
 	/* pivot_root(".", ".") stacks the old root on top of the new one */
@@ -118,10 +162,13 @@ static void pivot_into(int st, const char *rootfs)
 		child_fail(st, "detach the old root: %s", strerror(errno));
 	if (chdir("/") < 0)
 		child_fail(st, "chdir /: %s", strerror(errno));
-	if (mkdir("/proc", 0555) < 0 && errno != EEXIST)
-		child_fail(st, "rootfs: cannot create /proc: %s", strerror(errno));
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		child_fail(st, "mount /proc: %s", strerror(errno));
+	if (userns) {
+		make_dev_userns(st);
+		if (o->harden && iso_mask_paths(msg, sizeof(msg)) < 0)
+			child_fail(st, "%s", msg);
+		return;
+	}
+	mount_proc(st, "/proc");
 	make_dev(st);
 }
 
@@ -164,7 +211,7 @@ static __attribute__((noreturn)) void container_init(const struct container_opts
 		child_fail(st, "setsid: %s", strerror(errno));
 	if (sethostname(o->name, strlen(o->name)) < 0)
 		child_fail(st, "sethostname %s: %s", o->name, strerror(errno));
-	pivot_into(st, o->rootfs);
+	pivot_into(st, o);
 	setup_stdio(st);
 	send_msg(st, MSG_READY, 0, NULL);
 	if (read(go, &c, 1) != 1) /* ferry gave up (network failed or it died) */
@@ -178,8 +225,26 @@ static __attribute__((noreturn)) void container_init(const struct container_opts
 	 * pipe with it, which tells ferry the exec succeeded) */
 	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		child_fail(st, "close_range: %s", strerror(errno));
+	char msg[200];
+	if (o->id_count && o->harden && iso_restrict(msg, sizeof(msg)) < 0)
+		child_fail(st, "%s", msg);
 	execvp(o->argv[0], o->argv);
 	child_fail(st, "cannot run '%s' inside the rootfs: %s", o->argv[0], strerror(errno));
+}
+
+/* A user namespace first (it owns the namespaces made after it); ferry
+ * writes its maps (it holds CAP_SETUID above it) and says "m" on go. */
+static void enter_userns(int st, int go)
+{
+	char c;
+
+	if (unshare(CLONE_NEWUSER) < 0)
+		child_fail(st, "unshare the user namespace: %s", strerror(errno));
+	send_msg(st, MSG_USERNS, getpid(), NULL);
+	if (read(go, &c, 1) != 1 || c != 'm')
+		_exit(1);
+	if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		child_fail(st, "become root of the user namespace: %s", strerror(errno));
 }
 
 static __attribute__((noreturn)) void container_helper(const struct container_opts *o, int st,
@@ -187,7 +252,17 @@ static __attribute__((noreturn)) void container_helper(const struct container_op
 {
 	pid_t c;
 
-	if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0)
+	int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+	int e;
+
+	/* the cgroup first, as the host's root: then its namespace sees it as / */
+	if (o->cg && (e = cgroup_join_self(o->cg)) < 0)
+		child_fail(st, "enter the tenant's cgroup: %s", strerror(-e));
+	if (o->cg)
+		flags |= CLONE_NEWCGROUP;
+	if (o->id_count)
+		enter_userns(st, go);
+	if (unshare(flags) < 0)
 		child_fail(st, "unshare namespaces: %s", strerror(errno));
 	c = fork();
 	if (c < 0)
@@ -230,7 +305,8 @@ static int read_msg(int fd, struct msg *m, uint64_t deadline_ns, ferr_t *err)
 }
 
 /* Wait for the init's PID and its "ready". */
-static int wait_ready(int st, pid_t *pid, uint64_t deadline, ferr_t *err)
+static int wait_ready(const struct container_opts *o, int st, int go, pid_t *pid, uint64_t deadline,
+		      ferr_t *err)
 {
 	bool ready = false;
 	struct msg m;
@@ -244,7 +320,12 @@ static int wait_ready(int st, pid_t *pid, uint64_t deadline, ferr_t *err)
 			return ferr_set(err, FX_FAIL, "container set-up ended without a word");
 		if (m.type == MSG_ERROR)
 			return ferr_set(err, FX_FAIL, "%s", m.text);
-		if (m.type == MSG_PID)
+		if (m.type == MSG_USERNS) {
+			if (userns_write_maps(m.pid, o->id_base, o->id_count, err) < 0)
+				return ferr_wrap(err, "map the tenant's user namespace");
+			if (write(go, "m", 1) != 1)
+				return ferr_sys(err, FX_FAIL, "start the container");
+		} else if (m.type == MSG_PID)
 			*pid = m.pid;
 		else if (m.type == MSG_READY)
 			ready = true;
@@ -259,7 +340,7 @@ static int start_checked(const struct container_opts *o, int st, int go, pid_t h
 	struct msg m;
 	int status, r;
 
-	r = wait_ready(st, &out->pid, deadline, err);
+	r = wait_ready(o, st, go, &out->pid, deadline, err);
 	waitpid(helper, &status, 0);
 	if (r < 0)
 		goto kill;
@@ -311,6 +392,9 @@ int container_start(const struct container_opts *o, struct container_info *out, 
 		return ferr_set(err, FX_USAGE, "rootfs %s: not a directory", o->rootfs);
 	if (!o->argv || !o->argv[0])
 		return ferr_set(err, FX_USAGE, "no command to run in the container");
+	if (o->id_count && (userns_shift_rootfs(o->rootfs, o->id_base, o->id_count, err) < 0 ||
+			    userns_make_dev(o->rootfs, o->id_base, err) < 0))
+		return ferr_wrap(err, "start container %s", o->name);
 	if (pipe2(st, O_CLOEXEC) < 0)
 		return ferr_sys(err, FX_FAIL, "pipe");
 	if (pipe2(go, O_CLOEXEC) < 0) {
@@ -360,8 +444,15 @@ int container_prepare_restore(const char *rootfs, ferr_t *err)
 	int fd = fs_open_in_root(rootfs, CONTAINER_CONSOLE + 1, O_WRONLY | O_CREAT | O_APPEND, 0600,
 				 err);
 
+	struct stat sb;
+
 	if (fd < 0)
 		return ferr_wrap(err, "create the console log");
+	/* a tenant in a user namespace owns its rootfs: its console log too */
+	if (stat(rootfs, &sb) == 0 && sb.st_uid != 0 && fchown(fd, sb.st_uid, sb.st_gid) < 0) {
+		close(fd);
+		return ferr_sys(err, FX_FAIL, "chown the console log");
+	}
 	close(fd);
 	return 0;
 }

@@ -10,19 +10,26 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "tenant/cgroup.h"
 #include "tenant/registry.h"
 
 /* The console log of a container, relative to its root file system. */
 #define CONTAINER_CONSOLE "/.ferry/console.log"
 
 struct container_opts {
-	const char *name;      /* tenant name, also the hostname */
-	const char *rootfs;    /* root file system directory (absolute) */
-	char *const *argv;     /* init command, NULL-terminated, resolved inside rootfs */
-	const char *net_addr;  /* "ADDR/PREFIX" or NULL: no network besides lo */
-	const char *host_if;   /* host side of the veth pair (with net_addr) */
-	const char *tenant_if; /* tenant side ("eth0") (with net_addr) */
-	int timeout_ms;	       /* set-up deadline; 0 = 10 s */
+	const char *name;	    /* tenant name, also the hostname */
+	const char *rootfs;	    /* root file system directory (absolute) */
+	char *const *argv;	    /* init command, NULL-terminated, resolved inside rootfs */
+	const char *net_addr;	    /* "ADDR/PREFIX" or NULL: no network besides lo */
+	const char *host_if;	    /* host side of the veth pair (with net_addr) */
+	const char *tenant_if;	    /* tenant side ("eth0") (with net_addr) */
+	int timeout_ms;		    /* set-up deadline; 0 = 10 s */
+	uint32_t id_base;	    /* user namespace: tenant IDs 0.. map to id_base.. */
+	uint32_t id_count;	    /* 0: no user namespace (the host's) */
+	bool harden;		    /* with id_count: capabilities, no_new_privs, seccomp,
+				     * masked /proc, read-only /sys (tenant/isolate.h) */
+	const struct tenant_cg *cg; /* its cgroup, made and limited (or NULL): the
+				     * init enters it and a cgroup namespace */
 };
 
 struct container_info {

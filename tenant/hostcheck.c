@@ -19,6 +19,8 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "tenant/cgroup.h"
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/registry.h"
 #include "tenant/uidcheck.h"
@@ -301,7 +303,8 @@ static void check_other_users(struct hostcheck_report *r, const char *state_dir)
 	add(r, "other-users", HC_WARN,
 	    "a process running as another user cannot be dumped here (ferry lacks "
 	    "CAP_SYS_RESOURCE: CRIU cannot read its rlimits); dump and migrate refuse such "
-	    "tenants before the freeze; affected now: %s",
+	    "tenants before the freeze (not those in a user namespace of their own: ferry "
+	    "run --userns); affected now: %s",
 	    hit ? list : "none");
 }
 
@@ -316,6 +319,25 @@ static void set_mode(struct hostcheck_report *r, enum hc_mode m, const char *nam
 /* VM tenants: only a VM tenant kind can claim them, with its own probe of
  * the host (KVM, its hypervisor). This build has no VM kind, so the item
  * says so instead of probing for parts nothing here would use. */
+/* Isolation of container tenants (docs/isolation.md): none of it stops
+ * dumps or migrations, so WARN at worst. */
+static void check_isolation(struct hostcheck_report *r, const char *state_dir)
+{
+	char d[400];
+	bool ok;
+
+	ok = cgroup_host_info(d, sizeof(d));
+	add(r, "cgroups", ok ? HC_OK : HC_WARN, "%s%s", d,
+	    ok ? "" : " (--memory, --cpus, --pids and --isolate fail here)");
+	ok = iso_probe_userns(d, sizeof(d));
+	add(r, "userns", ok ? HC_OK : HC_WARN, "%s%s", d,
+	    ok ? "" : ": --userns and --isolate fail here; tenants run as the host's root");
+	iso_probe_idmap(state_dir && *state_dir ? state_dir : "/", d, sizeof(d));
+	add(r, "idmapped-mounts", HC_OK, "%s", d);
+	ok = iso_probe_seccomp(d, sizeof(d));
+	add(r, "seccomp", ok ? HC_OK : HC_WARN, "%s", d);
+}
+
 static void check_vm(struct hostcheck_report *r)
 {
 	bool kind = kind_find(TK_VM) != NULL;
@@ -355,6 +377,7 @@ int hostcheck_run(const struct hostcheck_opts *o, struct hostcheck_report *r, fe
 			  &tcp, err) < 0)
 		return -1;
 	check_other_users(r, o->state_dir);
+	check_isolation(r, o->state_dir);
 
 	set_mode(r, HC_STOP_COPY, "stop-copy", r->ready,
 		 r->ready ? "freeze, dump, transfer, restore" : "CRIU does not work here");

@@ -52,9 +52,16 @@ int tenant_kill(const char *state_dir, struct tenant_rec *rec, int sig, int time
 		return ferr_wrap(err, "tenant %s", rec->name);
 	if (ops->unplumb(&rec->net, err) < 0)
 		return ferr_wrap(err, "tenant %s", rec->name);
+	tenant_released(ops, rec);
 	rec->state = TS_GONE;
 	rec->init_pid = 0;
 	rec->init_start = 0;
 	rec->updated = wall_time();
 	return registry_save(state_dir, rec, err);
+}
+
+void tenant_released(const struct tenant_kind_ops *ops, const struct tenant_rec *rec)
+{
+	if (ops && ops->released)
+		ops->released(rec);
 }

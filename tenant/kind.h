@@ -29,7 +29,8 @@ struct tenant_start {
 	bool host_only;	    /* net may lie outside every host subnet (cannot move) */
 	int argc;
 	char **argv;
-	pid_t pid; /* adopt this running tree */
+	pid_t pid;		      /* adopt this running tree */
+	const struct tenant_iso *iso; /* containers: user namespace, limits (or NULL) */
 };
 
 struct tenant_kind_ops {
@@ -54,6 +55,10 @@ struct tenant_kind_ops {
 	 * is there, its address and host interface are free. host names this
 	 * host in messages. */
 	int (*precheck)(const struct tenant_rec *rec, const char *host, ferr_t *err);
+	/* It runs here no more (ended, killed, dumped, moved away): give back
+	 * what the kind holds on this host for it (a container's cgroup).
+	 * Never fails; NULL: nothing to give back. */
+	void (*released)(const struct tenant_rec *rec);
 	/* Right before its backend loads it here (e.g. files the load opens). */
 	int (*prepare_load)(const struct tenant_rec *rec, ferr_t *err);
 	/* It runs here and has its record (e.g. the console log link). */
@@ -79,6 +84,8 @@ const struct tenant_kind_ops *kind_get(enum tenant_kind kind, const char *tenant
  * unplumb, mark it gone and save the record. The caller holds its lock. */
 int tenant_kill(const char *state_dir, struct tenant_rec *rec, int sig, int timeout_ms,
 		ferr_t *err);
+/* ops->released, when the kind has it. */
+void tenant_released(const struct tenant_kind_ops *ops, const struct tenant_rec *rec);
 
 extern const struct tenant_kind_ops kind_container;
 extern const struct tenant_kind_ops kind_proctree;

@@ -10,13 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/util.h"
+#include "tenant/cgroup.h"
 #include "tenant/container.h"
 #include "tenant/image.h"
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/net.h"
 #include "tenant/rootfs.h"
+#include "tenant/userns.h"
 
 static bool has_net(const struct tenant_net *n)
 {
@@ -35,6 +39,8 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 		net_host_ifname(o->name, rec->net.host_if);
 		snprintf(rec->net.tenant_if, sizeof(rec->net.tenant_if), "eth0");
 	}
+	if (o->iso)
+		rec->iso = *o->iso;
 	if (tenant_rec_set_argv(rec, o->argc, o->argv, err) < 0)
 		return -1;
 	/* fail early, before a container is started only to be killed */
@@ -52,27 +58,56 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 	    .net_addr = o->net,
 	    .host_if = rec->net.host_if,
 	    .tenant_if = rec->net.tenant_if,
+	    .id_base = rec->iso.id_base,
+	    .id_count = rec->iso.id_count,
+	    .harden = rec->iso.hardened,
 	};
 	/* what tells hosts sharing the tree from hosts that only have a
 	 * directory of that name (a migration's destination checks it) */
 	char id[33];
 	if (!o->image) /* not fatal: a migration makes it when missing */
 		rootfs_identity(o->rootfs, true, id, NULL);
-	if (container_start(&co, &ci, err) < 0)
+	struct tenant_cg cg;
+	bool with_cg = tenant_has_cgroup(&rec->iso);
+	if (with_cg &&
+	    (cgroup_locate(o->name, &cg, err) < 0 || cgroup_setup(&cg, &rec->iso, err) < 0))
+		return ferr_wrap(err, "tenant %s", o->name);
+	co.cg = with_cg ? &cg : NULL;
+	if (container_start(&co, &ci, err) < 0) {
+		if (with_cg)
+			cgroup_remove(&cg);
 		return -1;
+	}
 	rec->init_pid = ci.pid;
 	rec->init_start = ci.start;
 	rec->created = rec->updated = wall_time();
 	return 0;
 }
 
-/* The init of a PID namespace takes every task of it along. */
+/* The init of a PID namespace takes every task of it along; their cgroup
+ * empties once the last is reaped: a short wait for that (ctr_released). */
 static int ctr_kill(const struct tenant_rec *rec, int sig, int timeout_ms, ferr_t *err)
 {
+	struct tenant_cg cg;
+
 	if (container_stop(rec->init_pid, rec->init_start, sig, timeout_ms, err) < 0)
 		return -1;
+	if (tenant_has_cgroup(&rec->iso) && cgroup_locate(rec->name, &cg, NULL) == 0)
+		for (int i = 0; i < 50 && (cgroup_remove(&cg), access(cg.h[0].dir, F_OK) == 0); i++)
+			usleep(10000);
 	/* an image tenant's overlay goes with it (its upper layer stays) */
 	return rec->image[0] ? rootfs_umount(rec->rootfs, err) : 0;
+}
+
+/* Its cgroup, at once (a dump or a move must not wait here): one still
+ * busy stays, empty and with no limit in use, and is reused when the
+ * tenant comes back. */
+static void ctr_released(const struct tenant_rec *rec)
+{
+	struct tenant_cg cg;
+
+	if (tenant_has_cgroup(&rec->iso) && cgroup_locate(rec->name, &cg, NULL) == 0)
+		cgroup_remove(&cg);
 }
 
 static int ctr_plumb(const struct tenant_net *n, ferr_t *err)
@@ -121,10 +156,23 @@ static int ctr_precheck(const struct tenant_rec *rec, const char *host, ferr_t *
 /* CRIU reopens the init's stdio (the console log) by path. */
 static int ctr_prepare_load(const struct tenant_rec *rec, ferr_t *err)
 {
+	struct tenant_cg cg;
+
 	/* CRIU restores into the overlay: it must be there first */
 	if (rec->image[0] && rootfs_mount_root(rec->rootfs, rec->image, err) < 0)
 		return -1;
-	return container_prepare_restore(rec->rootfs, err);
+	/* a copy of its rootfs on this host may not be shifted yet: once */
+	if (rec->iso.id_count &&
+	    (userns_shift_rootfs(rec->rootfs, rec->iso.id_base, rec->iso.id_count, err) < 0 ||
+	     userns_make_dev(rec->rootfs, rec->iso.id_base, err) < 0))
+		return ferr_wrap(err, "tenant %s", rec->name);
+	if (container_prepare_restore(rec->rootfs, err) < 0)
+		return -1;
+	/* its limits come with it: its cgroup here, before CRIU puts it in */
+	if (tenant_has_cgroup(&rec->iso) &&
+	    (cgroup_locate(rec->name, &cg, err) < 0 || cgroup_setup(&cg, &rec->iso, err) < 0))
+		return ferr_wrap(err, "tenant %s", rec->name);
+	return 0;
 }
 
 static int ctr_registered(const char *state_dir, const struct tenant_rec *rec, ferr_t *err)
@@ -138,6 +186,16 @@ static void ctr_target(const struct tenant_rec *rec, struct ckpt_target *t)
 	t->root = rec->rootfs[0] ? rec->rootfs : NULL;
 	t->net = &rec->net;
 	t->own_mounts = true;
+	t->userns_gid = rec->iso.id_count ? rec->iso.id_base : 0;
+	struct tenant_cg cg;
+	if (!tenant_has_cgroup(&rec->iso) || !rec->name[0] ||
+	    cgroup_locate(rec->name, &cg, NULL) < 0)
+		return;
+	for (int i = 0; i < cg.n && i < (int)ARRAY_SIZE(t->cg_root); i++) {
+		snprintf(t->cg_root[i].ctrl, sizeof(t->cg_root[i].ctrl), "%s", cg.h[i].ctrl);
+		snprintf(t->cg_root[i].path, sizeof(t->cg_root[i].path), "%s", cg.h[i].rel);
+		t->n_cg_root++;
+	}
 }
 
 static void ctr_describe(const struct tenant_rec *rec, manifest_t *m)
@@ -146,6 +204,7 @@ static void ctr_describe(const struct tenant_rec *rec, manifest_t *m)
 		manifest_set_str(&m->rootfs, rec->rootfs);
 	if (rec->image[0])
 		manifest_set_str(&m->image_id, rec->image);
+	m->iso = iso_to_pb(&rec->iso);
 	if (!rec->net.addr[0] && !rec->net.host_if[0])
 		return;
 	Ferry__NetConfig *n = calloc(1, sizeof(*n));
@@ -168,6 +227,7 @@ const struct tenant_kind_ops kind_container = {
     .cut = ctr_cut,
     .unplumb = ctr_unplumb,
     .precheck = ctr_precheck,
+    .released = ctr_released,
     .prepare_load = ctr_prepare_load,
     .registered = ctr_registered,
     .target = ctr_target,

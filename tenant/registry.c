@@ -181,6 +181,13 @@ int tenant_rec_encode(const struct tenant_rec *r, char **buf, size_t *len, ferr_
 	sb_int(&b, "created", r->created);
 	sb_int(&b, "updated", r->updated);
 	sb_val(&b, "last_dump", r->last_dump);
+	sb_int(&b, "id_base", r->iso.id_base);
+	sb_int(&b, "id_count", r->iso.id_count);
+	sb_int(&b, "mem_max", r->iso.mem_max);
+	sb_int(&b, "pids_max", r->iso.pids_max);
+	sb_int(&b, "cpu_milli", r->iso.cpu_milli);
+	sb_int(&b, "io_weight", r->iso.io_weight);
+	sb_int(&b, "hardened", r->iso.hardened);
 	sb_int(&b, "argc", r->argc);
 	for (int i = 0; i < r->argc; i++)
 		sb_val(&b, "arg", r->argv[i]);
@@ -257,6 +264,28 @@ static int lookup(const char *const *names, int lo, int hi, const char *v)
 	return -1;
 }
 
+/* An isolation field: true when k is one. */
+static bool decode_iso(struct tenant_iso *iso, const char *k, int64_t n)
+{
+	if (!strcmp(k, "id_base"))
+		iso->id_base = (uint32_t)n;
+	else if (!strcmp(k, "id_count"))
+		iso->id_count = (uint32_t)n;
+	else if (!strcmp(k, "mem_max"))
+		iso->mem_max = n;
+	else if (!strcmp(k, "pids_max"))
+		iso->pids_max = n;
+	else if (!strcmp(k, "cpu_milli"))
+		iso->cpu_milli = n;
+	else if (!strcmp(k, "io_weight"))
+		iso->io_weight = n;
+	else if (!strcmp(k, "hardened"))
+		iso->hardened = n != 0;
+	else
+		return false;
+	return true;
+}
+
 /* One "key=value" line into r; argi counts "arg" lines. */
 static int decode_line(struct tenant_rec *r, const char *k, const char *v, int *argi)
 {
@@ -306,6 +335,8 @@ static int decode_line(struct tenant_rec *r, const char *k, const char *v, int *
 			       strcmp(k, "argc")
 			   ? 0 /* unknown key from a newer ferry: ignore */
 			   : -1;
+	if (decode_iso(&r->iso, k, n))
+		return 0;
 	if (!strcmp(k, "init_pid"))
 		r->init_pid = (pid_t)n;
 	else if (!strcmp(k, "created"))

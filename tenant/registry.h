@@ -20,6 +20,24 @@ struct tenant_net {
 	char tenant_if[16]; /* interface name inside the tenant ("eth0") */
 };
 
+/* Isolation of a container tenant (tenant/userns.h, tenant/cgroup.h):
+ * zero fields mean "none". */
+struct tenant_iso {
+	uint32_t id_base;  /* user namespace: tenant ID 0 is host ID id_base */
+	uint32_t id_count; /* 0: the host's user namespace (--privileged) */
+	int64_t mem_max;   /* bytes */
+	int64_t pids_max;
+	int64_t cpu_milli; /* CPUs x 1000 (CFS quota) */
+	int64_t io_weight; /* 10..1000 (blkio/io weight) */
+	bool hardened;	   /* capabilities, no_new_privs, seccomp, masked /proc (--isolate) */
+};
+
+/* A tenant with any limit has a cgroup of its own (tenant/cgroup.h). */
+static inline bool tenant_has_cgroup(const struct tenant_iso *iso)
+{
+	return iso->mem_max || iso->pids_max || iso->cpu_milli || iso->io_weight;
+}
+
 struct tenant_rec {
 	char name[64];
 	enum tenant_kind kind;
@@ -38,6 +56,7 @@ struct tenant_rec {
 	/* start time of init_pid (/proc/PID/stat field 22, clock ticks since
 	 * boot): tells our init from a later process that reuses its PID */
 	uint64_t init_start;
+	struct tenant_iso iso;
 };
 
 const char *tenant_kind_str(enum tenant_kind k);

@@ -88,11 +88,27 @@ mh_child() {
 	return 1
 }
 
+# The host's cgroup hierarchies, "MOUNTPOINT TYPE OPTIONS" (v1 ones with
+# controllers, and cgroup2): `ip netns exec` mounts a sysfs of the network
+# namespace over /sys, which hides them; each simulated host mounts them
+# again (the same hierarchies) so that tenants get their cgroups there.
+_mh_cgroups() {
+	awk '{ split($0, a, " - "); split(a[2], b, " ");
+	       if ((b[1] == "cgroup" && b[3] !~ /name=/) || b[1] == "cgroup2") print $5, b[1], b[3] }' \
+		/proc/self/mountinfo
+}
+
 # _mh_init HOST: the host's init, pid 1 of its PID namespace (reaps orphans).
 _mh_init() {
-	local h=$1 u
+	local h=$1 u cg
+	cg=$(_mh_cgroups) # not in the background command (mh_child would find it)
 	ip netns exec "fym-$MH_ID-$h" unshare --pid --mount --fork --mount-proc \
-		--propagation private sh -c 'trap "" TERM INT HUP; while :; do sleep 3600 & wait; done' \
+		--propagation private sh -c '
+		mount -t tmpfs -o mode=755 cgroups /sys/fs/cgroup 2>/dev/null &&
+		echo "$0" | while read -r mp ty o; do
+			mkdir -p "$mp" && mount -t "$ty" -o "$o" "$ty" "$mp"
+		done
+		trap "" TERM INT HUP; while :; do sleep 3600 & wait; done' "$cg" \
 		</dev/null >/dev/null 2>&1 &
 	u=$!
 	eval "MH_INIT_$h=$(mh_child "$u")"

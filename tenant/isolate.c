@@ -1,0 +1,362 @@
+/* Isolation of container tenants as it travels (isolate.h). */
+#include "tenant/isolate.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/fsutil.h"
+#include "lib/util.h"
+#include "tenant/userns.h"
+
+Ferry__Isolation *iso_to_pb(const struct tenant_iso *iso)
+{
+	Ferry__Isolation *p;
+
+	if (!iso->id_count && !tenant_has_cgroup(iso))
+		return NULL;
+	if (!(p = calloc(1, sizeof(*p))))
+		return NULL;
+	ferry__isolation__init(p);
+	p->has_id_base = p->has_id_count = true;
+	p->id_base = iso->id_base;
+	p->id_count = iso->id_count;
+	p->has_mem_max = p->has_pids_max = p->has_cpu_milli = p->has_io_weight = true;
+	p->mem_max = iso->mem_max;
+	p->pids_max = iso->pids_max;
+	p->cpu_milli = iso->cpu_milli;
+	p->io_weight = iso->io_weight;
+	p->has_hardened = true;
+	p->hardened = iso->hardened;
+	return p;
+}
+
+void iso_from_pb(const Ferry__Isolation *p, struct tenant_iso *iso)
+{
+	*iso = (struct tenant_iso){0};
+	if (!p)
+		return;
+	iso->id_base = p->has_id_base ? p->id_base : 0;
+	iso->id_count = p->has_id_count ? p->id_count : 0;
+	iso->mem_max = p->has_mem_max && p->mem_max > 0 ? p->mem_max : 0;
+	iso->pids_max = p->has_pids_max && p->pids_max > 0 ? p->pids_max : 0;
+	iso->cpu_milli = p->has_cpu_milli && p->cpu_milli > 0 ? p->cpu_milli : 0;
+	iso->io_weight = p->has_io_weight && p->io_weight > 0 ? p->io_weight : 0;
+	iso->hardened = p->has_hardened && p->hardened;
+}
+
+int iso_precheck(const char *state_dir, const char *name, const struct tenant_iso *iso, ferr_t *err)
+{
+	if (iso->id_count && iso->id_base < USERNS_FIRST)
+		return ferr_set(err, FX_INTEGRITY,
+				"tenant %s would map its root to host ID %u: ferry never maps a "
+				"tenant below %u",
+				name, iso->id_base, USERNS_FIRST);
+	return userns_check_free(state_dir, name, iso->id_base, iso->id_count, err);
+}
+
+int iso_precheck_lazy(const struct tenant_iso *iso, ferr_t *err)
+{
+	if (!iso->id_count || fs_read_long("/proc/sys/vm/unprivileged_userfaultfd") == 1)
+		return 0;
+	return ferr_set(err, FX_HOST,
+			"post-copy of a tenant in a user namespace needs userfaultfd inside it, "
+			"which this host allows only with vm.unprivileged_userfaultfd=1 (a host "
+			"setting, see `ferry check`): use --mode stop-copy");
+}
+
+/* ---- inside a container's init ---- */
+
+static int fail_msg(char *msg, size_t len, const char *what, int e)
+{
+	snprintf(msg, len, "%s: %s", what, strerror(e));
+	return -e;
+}
+
+int iso_mount_sys(const char *where, char *msg, size_t len)
+{
+	if (mkdir(where, 0555) < 0 && errno != EEXIST)
+		return fail_msg(msg, len, "create /sys", errno);
+	if (mount("sysfs", where, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fail_msg(msg, len, "mount a read-only /sys", errno);
+	return 0;
+}
+
+int iso_mask_paths(char *msg, size_t len)
+{
+	static const char *const masked[] = {
+	    "/proc/kcore",	 "/proc/keys",	      "/proc/latency_stats", "/proc/timer_list",
+	    "/proc/timer_stats", "/proc/sched_debug", "/proc/acpi",	     "/proc/asound",
+	    "/proc/scsi",	 "/sys/firmware"};
+	static const char *const ro[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+					 "/proc/sysrq-trigger"};
+	struct stat sb;
+	char what[96];
+
+	for (size_t i = 0; i < ARRAY_SIZE(masked); i++) {
+		if (stat(masked[i], &sb) < 0)
+			continue;
+		snprintf(what, sizeof(what), "mask %s", masked[i]);
+		int r = S_ISDIR(sb.st_mode)
+			    ? mount("tmpfs", masked[i], "tmpfs",
+				    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+			    : mount("/dev/null", masked[i], NULL, MS_BIND, NULL);
+		if (r < 0)
+			return fail_msg(msg, len, what, errno);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ro); i++) {
+		if (stat(ro[i], &sb) < 0)
+			continue;
+		snprintf(what, sizeof(what), "make %s read-only", ro[i]);
+		if (mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount(NULL, ro[i], NULL,
+			  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  NULL) < 0)
+			return fail_msg(msg, len, what, errno);
+	}
+	return 0;
+}
+
+/* The OCI runtime spec's default set (runc, containerd, podman). */
+static const int keep_caps[] = {CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,	     CAP_FOWNER,
+				CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,	     CAP_SETUID,
+				CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+				CAP_KILL,    CAP_AUDIT_WRITE};
+
+static bool kept(int c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keep_caps); i++)
+		if (keep_caps[i] == c)
+			return true;
+	return false;
+}
+
+int iso_restrict(char *msg, size_t len)
+{
+	long last = fs_read_long("/proc/sys/kernel/cap_last_cap");
+
+	if (last < CAP_AUDIT_READ)
+		last = CAP_AUDIT_READ;
+	for (int c = 0; c <= last; c++)
+		if (!kept(c) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			return fail_msg(msg, len, "drop a capability from the bounding set", errno);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return fail_msg(msg, len, "clear the ambient capabilities", errno);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return fail_msg(msg, len, "set no_new_privs", errno);
+	return iso_seccomp_load(msg, len);
+}
+
+int iso_seccomp_load(char *msg, size_t len)
+{
+	static const char *const denied[] = {"init_module",
+					     "finit_module",
+					     "delete_module",
+					     "create_module",
+					     "kexec_load",
+					     "kexec_file_load",
+					     "mount",
+					     "umount2",
+					     "fsopen",
+					     "fsconfig",
+					     "fsmount",
+					     "fspick",
+					     "move_mount",
+					     "open_tree",
+					     "mount_setattr",
+					     "pivot_root",
+					     "add_key",
+					     "request_key",
+					     "keyctl",
+					     "bpf",
+					     "perf_event_open",
+					     "swapon",
+					     "swapoff",
+					     "reboot",
+					     "acct",
+					     "settimeofday",
+					     "clock_settime",
+					     "clock_adjtime",
+					     "adjtimex",
+					     "syslog",
+					     "iopl",
+					     "ioperm",
+					     "open_by_handle_at",
+					     "name_to_handle_at",
+					     "lookup_dcookie",
+					     "quotactl",
+					     "quotactl_fd",
+					     "nfsservctl",
+					     "userfaultfd",
+					     "vhangup",
+					     "get_kernel_syms",
+					     "query_module",
+					     "uselib",
+					     "ustat",
+					     "sysfs",
+					     "_sysctl",
+					     "vm86",
+					     "vm86old",
+					     "kcmp",
+					     "process_vm_writev",
+					     "fanotify_init"};
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int r = 0;
+
+	if (!ctx)
+		return fail_msg(msg, len, "seccomp_init", ENOMEM);
+	for (size_t i = 0; i < ARRAY_SIZE(denied) && !r; i++) {
+		int nr = seccomp_syscall_resolve_name(denied[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not on this architecture */
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+		if (r < 0 && r != -EDOM) /* EDOM: a pseudo syscall here */
+			fail_msg(msg, len, denied[i], -r);
+		else
+			r = 0;
+	}
+	if (!r && (r = seccomp_load(ctx)) < 0)
+		fail_msg(msg, len, "load the seccomp filter", -r);
+	seccomp_release(ctx);
+	return r;
+}
+
+/* ---- host probes ---- */
+
+/* A child in a fresh user namespace with maps 0 USERNS_FIRST 65536 that
+ * waits until go closes; its pid, or -1. */
+static pid_t probe_child(int *go_w, char *detail, size_t len)
+{
+	int go[2], rd[2];
+	char c;
+
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(rd, O_CLOEXEC) < 0)
+		return fail_msg(detail, len, "pipe", errno), -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(go[1]);
+		close(rd[0]);
+		if (unshare(CLONE_NEWUSER) == 0)
+			(void)!write(rd[1], "u", 1);
+		close(rd[1]);
+		(void)!read(go[0], &c, 1);
+		_exit(0);
+	}
+	close(go[0]);
+	close(rd[1]);
+	bool ok = pid > 0 && read(rd[0], &c, 1) == 1;
+	int e = errno;
+	close(rd[0]);
+	*go_w = go[1];
+	if (!ok) {
+		snprintf(detail, len, "unshare(CLONE_NEWUSER) failed%s%s", e ? ": " : "",
+			 e ? strerror(e) : "");
+		close(go[1]);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		return -1;
+	}
+	ferr_t err = {0};
+	if (userns_write_maps(pid, USERNS_FIRST, USERNS_SIZE, &err) < 0) {
+		snprintf(detail, len, "%s", err.msg);
+		close(go[1]);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
+static void probe_end(pid_t pid, int go_w)
+{
+	close(go_w);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+bool iso_probe_userns(char *detail, size_t len)
+{
+	int go;
+	pid_t pid = probe_child(&go, detail, len);
+
+	if (pid < 0)
+		return false;
+	probe_end(pid, go);
+	snprintf(detail, len,
+		 "user namespaces work: --userns and --isolate map a tenant's root to a host "
+		 "ID range of its own (65536 IDs each from %u)%s",
+		 USERNS_FIRST,
+		 fs_read_long("/proc/sys/vm/unprivileged_userfaultfd") == 1
+		     ? ""
+		     : "; post-copy of such tenants needs vm.unprivileged_userfaultfd=1 (off "
+		       "here: they move in stop-copy)");
+	return true;
+}
+
+bool iso_probe_idmap(const char *dir, char *detail, size_t len)
+{
+	char path[64];
+	int go, ns = -1, tree = -1;
+	pid_t pid = probe_child(&go, detail, len);
+
+	if (pid < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	tree = (int)syscall(SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ns};
+	int r = ns < 0 || tree < 0
+		    ? -1
+		    : (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &a, sizeof(a));
+	int e = errno;
+	if (tree >= 0)
+		close(tree);
+	if (ns >= 0)
+		close(ns);
+	probe_end(pid, go);
+	if (r < 0)
+		snprintf(detail, len,
+			 "no idmapped mounts of %s here (%s): ferry shifts a tenant's rootfs "
+			 "owners once (chown), which it does anyway (docs/isolation.md)",
+			 dir, strerror(e));
+	else
+		snprintf(detail, len,
+			 "idmapped mounts work on %s; ferry does not use them yet: it shifts a "
+			 "tenant's rootfs owners once (chown), which needs nothing of CRIU "
+			 "(docs/isolation.md)",
+			 dir);
+	return r == 0;
+}
+
+bool iso_probe_seccomp(char *detail, size_t len)
+{
+	const struct scmp_version *v = seccomp_version();
+	char act[256] = "";
+	FILE *f = fopen("/proc/sys/kernel/seccomp/actions_avail", "re");
+
+	if (f) {
+		if (!fgets(act, sizeof(act), f))
+			act[0] = '\0';
+		fclose(f);
+	}
+	if (!strstr(act, "errno") || !v) {
+		snprintf(detail, len,
+			 "no seccomp filters in this kernel: --isolate tenants cannot be "
+			 "filtered (ferry run --isolate fails)");
+		return false;
+	}
+	snprintf(detail, len,
+		 "seccomp filters work (libseccomp %u.%u.%u): --isolate tenants get the "
+		 "default filter, CRIU restores it",
+		 v->major, v->minor, v->micro);
+	return true;
+}

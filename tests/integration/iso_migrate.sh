@@ -1,0 +1,111 @@
+#!/bin/bash
+# Tenants in their own user namespace (--userns) migrate between simulated
+# hosts and keep their ID map: a server whose workers setuid() to the
+# tenant's uid 65534 (issue #9: on these hosts, where root lacks
+# CAP_SYS_RESOURCE, only a user namespace makes it movable). The destination
+# refuses a range one of its own tenants holds (exit 4, names it, nothing
+# frozen); once it is free the move works, in stop-copy and (where the host
+# can) post-copy back, and the workload checks itself at the end (a
+# verified workload ends).
+# A memory hog and a fork bomb (wl_limits) move in stop-copy with their
+# limits: read back from b's cgroup files, and stopped there again; a hog
+# without a user namespace the same in post-copy (where the host can).
+. "$TESTS_ROOT/lib/common.sh"
+t_init iso_migrate
+. "$TESTS_ROOT/lib/cr.sh"
+. "$TESTS_ROOT/lib/iso.sh"
+cr_require
+cr_need_wl wl_workers wl_counter wl_limits
+. "$TESTS_ROOT/lib/mhosts.sh"
+
+mh_setup isom
+mh_serve a
+mh_serve b
+NAME=isom-web
+R="$T/rootfs"
+# the first range of each host is 100000: b's own tenant holds it first
+iso_mh_start b isom-own "$T/rb" --userns -- /bin/iso-wl_counter
+iso_mh_start a "$NAME" "$R" --userns -- /bin/iso-wl_workers --workers 3 --uid 65534
+pid=$(mh_pid a "$NAME")
+map=$(mh_exec a cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
+[ "$map" = "0 100000 65536" ] || t_fail "map on a: '$map'"
+
+iso_mh_start a isom-hog "$T/rh" --userns --memory 48M --pids 40 --cpus 0.5 -- /bin/iso-wl_limits --hog-mb 200
+iso_mh_start a isom-bomb "$T/rbo" --userns --pids 24 -- /bin/iso-wl_limits --forkbomb 1000
+
+# cg_file HOST NAME CTRL FILE: a file of the tenant's cgroup on HOST
+cg_file() {
+	local rel
+	rel=$(mh_ferry "$1" ps --json | python3 -c '
+import json, sys
+for t in json.load(sys.stdin)["tenants"]:
+    if t["name"] == sys.argv[1]:
+        print(t["isolation"]["cgroups"][sys.argv[2]])' "$2" "$3")
+	[ -n "$rel" ] || t_fail "$2 has no $3 cgroup on $1"
+	echo "/sys/fs/cgroup/$3$rel/$4"
+}
+t_log "hog and fork bomb: stop-copy a -> b, limits read back on b"
+for n in isom-hog isom-bomb; do
+	p=$(mh_pid a "$n")
+	mh_migrate a b "$n" --mode stop-copy || t_fail "migration of $n failed"
+	mh_assert_one_host "$n" a b "$p"
+done
+[ "$(cat "$(cg_file b isom-hog memory memory.limit_in_bytes)")" = $((48 << 20)) ] || t_fail "hog: memory limit on b"
+[ "$(cat "$(cg_file b isom-hog pids pids.max)")" = 40 ] || t_fail "hog: pids.max on b"
+[ "$(cat "$(cg_file b isom-hog cpu cpu.cfs_quota_us)")" = 50000 ] || t_fail "hog: cpu quota on b"
+[ "$(cat "$(cg_file b isom-bomb pids pids.max)")" = 24 ] || t_fail "bomb: pids.max on b"
+case "$(cg_file b isom-bomb pids pids.max)" in */ferry-isom-bomb-p*) ;; *) t_fail "not b's own cgroup" ;; esac
+mh_verify b isom-hog "$T/rh"
+mh_verify b isom-bomb "$T/rbo"
+grep -h -E "^(hog|forkbomb):" "$T/rh/.ferry/console.log" "$T/rbo/.ferry/console.log" | sed 's/^/   /'
+
+if mh_postcopy_ok; then
+	t_log "post-copy a -> b of a hog without a user namespace, limits read back on b"
+	mh_keep_pipe_sysctls
+	iso_mh_start a isom-pc "$T/rpc" --memory 48M --pids 40 -- /bin/iso-wl_limits --hog-mb 200
+	p=$(mh_pid a isom-pc)
+	mh_migrate a b isom-pc --mode post-copy --tune-host || t_fail "post-copy of isom-pc failed"
+	mh_assert_one_host isom-pc a b "$p"
+	[ "$(cat "$(cg_file b isom-pc memory memory.limit_in_bytes)")" = $((48 << 20)) ] ||
+		t_fail "post-copy: memory limit on b"
+	[ "$(cat "$(cg_file b isom-pc pids pids.max)")" = 40 ] || t_fail "post-copy: pids.max on b"
+	mh_verify b isom-pc "$T/rpc"
+fi
+
+t_log "b refuses a range its tenant isom-own holds"
+t_expect_fail 4 "host IDs 100000-165535, which tenant isom-own \(running\) already uses" \
+	mh_migrate a b "$NAME" --mode stop-copy
+mh_assert_one_host "$NAME" a a "$pid"
+mh_ferry b kill isom-own >/dev/null
+mh_ferry b rm isom-own >/dev/null
+
+t_log "stop-copy a -> b"
+mh_migrate a b "$NAME" --mode stop-copy || t_fail "migration a -> b failed"
+mh_assert_one_host "$NAME" a b "$pid"
+pid=$(mh_pid b "$NAME")
+map2=$(mh_exec b cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
+[ "$map2" = "$map" ] || t_fail "map on b: '$map2', not '$map'"
+mh_ferry b ps --json | grep -q '"id_base": *100000' || t_fail "b's ps does not show the range"
+
+if ! mh_postcopy_ok; then
+	t_log "no post-copy on this host: stop-copy only"
+elif [ "$(cat /proc/sys/vm/unprivileged_userfaultfd)" != 1 ]; then
+	t_log "post-copy b -> a: refused before the freeze (userfaultfd in a user namespace)"
+	mh_keep_pipe_sysctls
+	t_expect_fail 4 "post-copy of a tenant in a user namespace needs .*vm.unprivileged_userfaultfd=1.*stop-copy" \
+		mh_migrate b a "$NAME" --mode post-copy --tune-host
+	mh_assert_one_host "$NAME" b b "$pid"
+else
+	t_log "post-copy b -> a"
+	mh_keep_pipe_sysctls
+	mh_migrate b a "$NAME" --mode post-copy --tune-host || t_fail "post-copy b -> a failed"
+	mh_assert_one_host "$NAME" b a "$pid"
+	pid=$(mh_pid a "$NAME")
+	map3=$(mh_exec a cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
+	[ "$map3" = "$map" ] || t_fail "map on a after post-copy: '$map3'"
+	mh_verify a "$NAME" "$R"
+	echo PASS
+	exit 0
+fi
+mh_verify b "$NAME" "$R"
+echo PASS

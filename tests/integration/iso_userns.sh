@@ -1,0 +1,45 @@
+#!/bin/bash
+# Tenants in a user namespace that ferry creates (--userns): root of the
+# tenant is host UID/GID base (100000 + 65536 per tenant), two tenants get
+# disjoint ranges, the rootfs is owned by the range. A plain counter and a
+# server whose workers setuid() to another user (wl_workers: the tenant's
+# uid 65534, host uid base+65534) are dumped and restored with ferry's CRIU,
+# then migrate between simulated hosts, keeping their maps.
+. "$TESTS_ROOT/lib/common.sh"
+t_init iso_userns
+. "$TESTS_ROOT/lib/cr.sh"
+. "$TESTS_ROOT/lib/iso.sh"
+cr_require
+cr_need_wl wl_counter wl_workers
+
+# map_of PID: "inside outside count" of its uid_map (first line)
+map_of() { awk 'NR==1 {print $1, $2, $3}' "/proc/$1/uid_map"; }
+
+R1="$T/r1" R2="$T/r2"
+iso_cr_start iu-count-$$ "$R1" --userns -- /bin/iso-wl_counter
+iso_cr_start iu-work-$$ "$R2" --userns -- /bin/iso-wl_workers --workers 3 --uid 65534
+p1=$(cr_pid iu-count-$$)
+p2=$(cr_pid iu-work-$$)
+m1=$(map_of "$p1") m2=$(map_of "$p2")
+t_log "maps: $m1 / $m2"
+set -- $m1
+b1=$2
+set -- $m2
+b2=$2
+[ "$1" = 0 ] && [ "$3" = 65536 ] || t_fail "tenant 2's map is '$m2'"
+((b1 >= 100000 && b2 >= 100000 && (b1 - b2 >= 65536 || b2 - b1 >= 65536))) ||
+	t_fail "ranges overlap or are privileged: $b1 $b2"
+[ "$(stat -c %u "$R1/bin")" = "$b1" ] || t_fail "rootfs of tenant 1 is not owned by $b1"
+[ "$(awk '/^Uid:/ {print $2}' /proc/$p1/status)" = "$b1" ] || t_fail "init of tenant 1 is not host uid $b1"
+# a worker runs as the tenant's 65534: host base+65534
+w=$(cat "/proc/$p2/task/$p2/children" | awk '{print $1}')
+[ "$(awk '/^Uid:/ {print $2}' "/proc/$w/status")" = $((b2 + 65534)) ] || t_fail "worker $w is not host uid $((b2 + 65534))"
+
+t_log "dump and restore"
+cr_dump_restore iu-count-$$ "$T/img1"
+cr_dump_restore iu-work-$$ "$T/img2"
+[ "$(map_of "$(cr_pid iu-count-$$)")" = "$m1" ] || t_fail "tenant 1 lost its map on restore"
+[ "$(map_of "$(cr_pid iu-work-$$)")" = "$m2" ] || t_fail "tenant 2 lost its map on restore"
+cr_verify iu-count-$$ "$R1"
+cr_verify iu-work-$$ "$R2"
+echo PASS
