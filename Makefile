@@ -7,6 +7,7 @@
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
 #   make bench-snapshot incremental encrypted snapshots vs criu dump and restic
 #   make bench-vm   VM migration vs QEMU's native migration (with and without TLS)
+#   make bench-rootfs  a tenant's files carried by migration vs rsync
 #   make bench-clients  what clients of a migrated server wait (held segments replayed or not)
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
@@ -72,7 +73,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients bench-snapshot bench-vm demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients bench-snapshot bench-vm bench-rootfs demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -198,11 +199,16 @@ bench-migrate: deps
 bench-snapshot: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-snapshot.sh
+
 # VM migration: ferry (pre-copy, stop-copy) against QEMU's native migration
 # with and without its TLS, same run, same accelerator.
 bench-vm: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-vm.sh
+
+bench-rootfs: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-rootfs.sh
 
 bench-clients: deps
 	@$(MAKE) --no-print-directory test-bins

@@ -27,6 +27,7 @@ struct cmd_desc {
 int cmd_report(const char *cmd, const ferr_t *err);
 
 int cmd_check(int argc, char **argv, const struct global_opts *g);
+int cmd_image(int argc, char **argv, const struct global_opts *g);
 int cmd_run(int argc, char **argv, const struct global_opts *g);
 int cmd_ps(int argc, char **argv, const struct global_opts *g);
 int cmd_kill(int argc, char **argv, const struct global_opts *g);

@@ -12,6 +12,7 @@
 static const struct cmd_desc commands[] = {
     {"check", cmd_check, "report whether this host can dump, restore and migrate"},
     {"run", cmd_run, "start a container (or with --vm a VM) tenant"},
+    {"image", cmd_image, "import, list and remove root file system images"},
     {"ps", cmd_ps, "list tenants"},
     {"kill", cmd_kill, "stop a tenant"},
     {"rm", cmd_rm, "remove a stopped tenant from the registry"},

@@ -83,6 +83,13 @@ static const struct opt migrate_opts[] = {
      .type = OPT_CLEAR,
      .off = offsetof(struct migrate_args, o.compress),
      .help = "no LZ4 on the page stream"},
+    {.name = "copy-rootfs",
+     .type = OPT_FLAG,
+     .off = offsetof(struct migrate_args, o.copy_rootfs),
+     .help = "a tenant started with --rootfs DIR whose DIR the destination does not share: "
+	     "copy the tree (while it runs, then what changed while frozen) to the same path "
+	     "there (which must not exist); this host's DIR is removed once it moved. Without "
+	     "it the destination must see the same tree (ferry's identity in DIR/.ferry)"},
     OPTS_JSON(struct migrate_args, json),
     {0},
 };

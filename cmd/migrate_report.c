@@ -23,6 +23,22 @@ static void round_json(struct jw *w, const char *key, unsigned n, const struct m
 
 /* Pre-copy: each pre-dump round, the final dump's pages, why the rounds
  * stopped. */
+/* An image tenant's files (docs/rootfs.md). */
+static void rootfs_json(struct jw *w, const struct migrate_result *r)
+{
+	jw_obj_begin(w, "rootfs");
+	jw_bool(w, "image_sent", r->fs_image_sent);
+	jw_uint(w, "raw_bytes", r->fs_raw);
+	jw_uint(w, "wire_bytes", r->fs_wire);
+	jw_double(w, "copy_ms", r->fs_first_ms);
+	jw_uint(w, "delta_raw_bytes", r->fs_delta_raw);
+	jw_uint(w, "delta_wire_bytes", r->fs_delta_wire);
+	jw_uint(w, "delta_entries", r->fs_delta_entries);
+	jw_uint(w, "deleted", r->fs_deleted);
+	jw_double(w, "delta_ms", r->fs_delta_ms);
+	jw_obj_end(w);
+}
+
 static void precopy_json(struct jw *w, const struct migrate_result *r)
 {
 	jw_obj_begin(w, "precopy");
@@ -82,6 +98,8 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 		jw_uint(w, "dirty_pages_rate", r->backend.dirty_rate);
 		jw_obj_end(w);
 	}
+	if (r->fs_carried)
+		rootfs_json(w, r);
 	if (rc) {
 		jw_int(w, "code", err->code);
 		jw_str(w, "error", err->msg);
@@ -118,6 +136,13 @@ void migrate_report_text(const struct migrate_result *r)
 	}
 	printf("  %s raw, %s on the wire\n", fmt_bytes(r->pages_raw + r->files_raw, b1, sizeof(b1)),
 	       fmt_bytes(r->wire_bytes, b2, sizeof(b2)));
+	if (r->fs_carried)
+		printf("  files: %s%s while running (%.1f ms), %llu changed / %llu deleted entries "
+		       "(%s) while frozen (%.1f ms)\n",
+		       r->fs_image_sent ? "image and layer " : "layer ",
+		       fmt_bytes(r->fs_raw, b1, sizeof(b1)), r->fs_first_ms,
+		       (unsigned long long)r->fs_delta_entries, (unsigned long long)r->fs_deleted,
+		       fmt_bytes(r->fs_delta_raw, b2, sizeof(b2)), r->fs_delta_ms);
 }
 
 void migrate_progress_tty(const char *stage, const struct migrate_result *r, void *arg)

@@ -16,6 +16,10 @@
 #include "lib/json.h"
 #include "tenant/net.h"
 #include "tenant/registry.h"
+#include "tenant/rootfs.h"
+#include "tenant/image.h"
+#include "lib/fsutil.h"
+#include <sys/stat.h>
 #include "tenant/userns.h"
 #include "lib/util.h"
 
@@ -46,6 +50,7 @@ static int parse_cpus(const char *arg, void *field, ferr_t *err)
 struct run_opts {
 	const char *name;
 	const char *rootfs;
+	const char *image;
 	const char *net;
 	bool host_only;
 	bool userns;
@@ -67,7 +72,14 @@ static const struct opt run_opts[] = {
      .type = OPT_STR,
      .off = offsetof(struct run_opts, rootfs),
      .arg = "DIR",
-     .help = "root file system of the tenant (a container: required)"},
+     .help = "root file system of the tenant (a directory it writes to; or --image)"},
+    {.name = "image",
+     .type = OPT_STR,
+     .off = offsetof(struct run_opts, image),
+     .arg = "PATH|ID",
+     .help = "root file system from an image: a directory or tar archive (imported into "
+	     "the image store once, see 'ferry image') or an image id; the tenant writes to "
+	     "its own overlay layer in its state directory (docs/rootfs.md)"},
     {.name = "net",
      .type = OPT_STR,
      .off = offsetof(struct run_opts, net),
@@ -243,16 +255,19 @@ static int check_kind(const struct run_opts *o, struct tenant_start *so, struct 
 			return ferr_set(
 			    err, FX_USAGE,
 			    "--kernel, --initrd, --append and --disk are for VMs (--vm)");
-		if (!o->rootfs || o->argc < 1)
-			return ferr_set(err, FX_USAGE, "a container needs --rootfs DIR and -- CMD");
+		if (!o->rootfs == !o->image || o->argc < 1)
+			return ferr_set(err, FX_USAGE,
+					"a container needs either --rootfs DIR or --image, and -- CMD");
+		if (o->image)
+			return 0; /* its root: the overlay, made once the name is locked */
 		if (!realpath(o->rootfs, paths[0]))
 			return ferr_sys(err, errno == ENOENT ? FX_NOTFOUND : FX_FAIL,
 					"rootfs %s (tenant %s)", o->rootfs, o->name);
 		so->rootfs = paths[0];
 		return 0;
 	}
-	if (o->rootfs || o->argc > 0)
-		return ferr_set(err, FX_USAGE, "a VM takes no --rootfs and no command");
+	if (o->rootfs || o->image || o->argc > 0)
+		return ferr_set(err, FX_USAGE, "a VM takes no --rootfs, no --image and no command");
 	if (o->userns || o->isolate || o->privileged || o->pids_max || o->io_weight)
 		return ferr_set(err, FX_USAGE,
 				"--userns, --isolate, --privileged, --pids and --io-weight are for "
@@ -275,6 +290,46 @@ static int check_kind(const struct run_opts *o, struct tenant_start *so, struct 
 	vm->disk = o->disk ? paths[3] : NULL;
 	so->vm = vm;
 	return 0;
+}
+
+/* --image PATH|ID: the content id, importing PATH when it is a path. */
+static int resolve_image(const struct global_opts *g, const char *ref, char *id, ferr_t *err)
+{
+	struct image_info in;
+	struct stat st;
+	bool existed;
+
+	if (stat(ref, &st) < 0)
+		return image_find(g->state_dir, ref, id, err);
+	if (image_import(g->state_dir, ref, &in, &existed, err) < 0)
+		return -1;
+	snprintf(id, IMAGE_ID_LEN + 1, "%s", in.id);
+	return 0;
+}
+
+/* Unmount a tenant's overlay and drop its own layer. */
+static int clear_layer(const struct global_opts *g, const char *name, ferr_t *err)
+{
+	static const char *const subs[] = {"upper", "work", "root"};
+	char p[PATH_MAX], dir[PATH_MAX];
+
+	if (rootfs_root(g->state_dir, name, p, sizeof(p), err) < 0 || rootfs_umount(p, err) < 0 ||
+	    registry_tenant_dir(g->state_dir, name, dir, sizeof(dir), err) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (xsnprintf(p, sizeof(p), err, "%s/%s", dir, subs[i]) < 0 || fs_rm_rf(p, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* A fresh overlay for a new image tenant (a gone one's layer is dropped). */
+static int image_root_for(const struct global_opts *g, const char *name, const char *id, char *root,
+			  ferr_t *err)
+{
+	if (clear_layer(g, name, err) < 0 ||
+	    rootfs_root(g->state_dir, name, root, PATH_MAX, err) < 0)
+		return -1;
+	return rootfs_mount(g->state_dir, name, id, err);
 }
 
 /* The isolation the options ask for (docs/isolation.md). */
@@ -324,20 +379,31 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 		return registry_tenant_dir(g->state_dir, o->name, dir, sizeof(dir), err);
 	if (check_kind(o, &so, &vm, paths, mem, err) < 0)
 		return -1;
+	if (o->image && resolve_image(g, o->image, rec.image, err) < 0)
+		return -1;
 	if (registry_tenant_dir(g->state_dir, o->name, dir, sizeof(dir), err) < 0)
 		return -1;
 	if ((lock = registry_lock(g->state_dir, o->name, err)) < 0)
 		return -1;
 	if (check_free(g->state_dir, o->name, err) < 0)
 		goto out;
+	if (o->image) {
+		if (image_root_for(g, o->name, rec.image, paths[0], err) < 0)
+			goto out;
+		so.rootfs = paths[0];
+		so.image = rec.image;
+	}
 
 	struct tenant_iso iso = {0};
 	if (!o->vm && run_iso(g, o, &iso, err) < 0)
 		goto out;
 	so.iso = &iso;
 	snprintf(rec.name, sizeof(rec.name), "%s", o->name);
-	if (kind->start(&so, &rec, err) < 0)
+	if (kind->start(&so, &rec, err) < 0) {
+		if (o->image)
+			clear_layer(g, o->name, NULL);
 		goto out;
+	}
 	if (registry_save(g->state_dir, &rec, err) < 0 ||
 	    kind->registered(g->state_dir, &rec, err) < 0) {
 		kind->kill(&rec, SIGKILL, 5000, NULL);

@@ -22,6 +22,7 @@
 #include "migrate/handover.h"
 #include "migrate/dst_indoubt.h"
 #include "migrate/dst_lazy.h"
+#include "migrate/dst_fs.h"
 #include "migrate/query.h"
 #include "migrate/reconcile.h"
 #include "lib/log.h"
@@ -61,6 +62,7 @@ struct dst {
 	struct dst_policy pol;		   /* what peers may send, at BEGIN */
 	struct dst_intake in;		   /* what we decided: root, host interface */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
+	struct mfs_dst *fs;			 /* the tenant's files travel (dst_fs.h) */
 	double net_ms;				 /* the gratuitous ARP, at t_running */
 };
 
@@ -114,6 +116,9 @@ static int precheck(struct dst *d, ferr_t *err)
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->in.root);
 	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
 	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", d->in.host_if);
+	if ((mfs_dst_wanted(b) ? mfs_dst_precheck_rec(d->o->state_dir, b, &rec, err)
+			       : mfs_dst_check_shared(b, d->o->host_name, err)) < 0)
+		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
 	iso_from_pb(b->iso, &rec.iso);
 	if (d->ops->precheck(&rec, d->o->host_name, err) < 0 ||
 	    iso_precheck(d->o->state_dir, b->tenant, &rec.iso, err) < 0 ||
@@ -321,7 +326,10 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	struct ckpt_target t = {0};
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->in.root);
 	d->ops->target(&rec, &t);
-	d->prepared = d->ops->ckpt->prepare_load(&d->env, &t, true);
+	/* not for a tenant whose files travel (dst_fs.h): its overlay is
+	 * mounted at the restore, after a CRIU started now in a private mount
+	 * namespace would have copied this host's mounts */
+	d->prepared = d->fs ? NULL : d->ops->ckpt->prepare_load(&d->env, &t, true);
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err);
 	return 0;
@@ -433,11 +441,11 @@ static int run(struct dst *d, ferr_t *err)
 		return -1;
 	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
 		return -1;
-	if (prepare(d, err) < 0 ||
+	if (prepare(d, err) < 0 || mfs_dst_begin(d->c, d->o->state_dir, d->b, &d->fs, err) < 0 ||
 	    (post_copy(d)	       ? prepare_lazy(d, err)
 	     : d->mode == MIG_PRE_COPY ? receive_rounds(d, err)
 				       : receive_pages(d, err)) < 0 ||
-	    mig_files_recv(d->c, d->dir, &raw, err) < 0)
+	    mfs_dst_final(d->fs, d->c, err) < 0 || mig_files_recv(d->c, d->dir, &raw, err) < 0)
 		return -1;
 	/* the verified manifest is what gets restored: it must be what BEGIN said */
 	if (dst_check_manifest(&d->pol, d->o->state_dir, d->dir, d->b, d->kind, err) < 0)
@@ -526,6 +534,7 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 		lazy_drop(d.m->lazy, d.b->migration_id, true);
 	if (d.ops && d.prepared)
 		d.ops->ckpt->prepared_free(d.prepared);
+	mfs_dst_end(d.fs, ret == 0);
 	wire_free(d.b);
 	return ret;
 }

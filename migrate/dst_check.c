@@ -271,6 +271,37 @@ static int check_kind(const struct dst_policy *p, enum tenant_kind kind, ferr_t 
 			tenant_kind_str(kind));
 }
 
+/* --copy-rootfs: rootfs is made here; its parent must exist and the new
+ * directory lie under one this agent allows for tenants' roots. */
+static int new_root(const struct dst_policy *p, const char *state_dir, const char *rootfs,
+		    ferr_t *err)
+{
+	char parent[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
+	const char *base = strrchr(rootfs, '/');
+	int n = p->n_roots >= 0 ? p->n_roots : 2;
+
+	if (rootfs[0] != '/' || !base || !base[1] || !strcmp(base + 1, "..") ||
+	    !strcmp(base + 1, ".") || base - rootfs >= (long)sizeof(parent))
+		return ferr_set(err, FX_CONFLICT, "root file system %s: not a new directory path",
+				rootfs);
+	snprintf(parent, sizeof(parent), "%.*s", (int)(base - rootfs), rootfs);
+	if (!realpath(parent[0] ? parent : "/", real) ||
+	    xsnprintf(parent, sizeof(parent), err, "%s/%s", real, base + 1) < 0)
+		return ferr_set(err, FX_CONFLICT, "root file system %s: its parent is missing here",
+				rootfs);
+	if (system_dir(parent))
+		return ferr_set(err, FX_CONFLICT,
+				"root file system %s lies in a host system directory: refused",
+				rootfs);
+	for (int i = 0; i < n; i++)
+		if (allowed_dir(p, state_dir, i, dir) && under(parent, dir) && strcmp(dir, "/"))
+			return 0;
+	return ferr_set(err, FX_CONFLICT,
+			"root file system %s lies under no directory this agent allows for "
+			"tenants' roots (rootfs-under in its configuration)",
+			rootfs);
+}
+
 int dst_check_begin(const struct dst_policy *p, const char *state_dir, const char *host,
 		    const Ferry__Wire__MigrateBegin *b, enum tenant_kind kind,
 		    struct dst_intake *in, ferr_t *err)
@@ -281,12 +312,21 @@ int dst_check_begin(const struct dst_policy *p, const char *state_dir, const cha
 	if (check_kind(p, kind, err) < 0)
 		return -1;
 	struct stat st;
-	if (kind == TK_CONTAINER &&
-	    (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
+	/* a tenant whose files travel (migrate/dst_fs.h): an image tenant's root
+	 * is this host's own overlay; --copy-rootfs makes a new directory */
+	bool carried = b->has_carry_fs && b->carry_fs;
+	if (carried && b->has_copy_rootfs && b->copy_rootfs) {
+		if (new_root(p, state_dir, b->rootfs ? b->rootfs : "", err) < 0)
+			return -1;
+	} else if (carried) {
+		/* nothing of the peer's path is used */
+	} else if (kind == TK_CONTAINER &&
+		   (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return ferr_set(err, FX_CONFLICT,
-				"root file system %s of tenant %s is missing on %s",
+				"root file system %s of tenant %s is missing on %s (migrate with "
+				"--copy-rootfs to copy the tree)",
 				b->rootfs && *b->rootfs ? b->rootfs : "(none)", b->tenant, host);
-	if (kind == TK_CONTAINER || (b->rootfs && *b->rootfs)) {
+	if (!carried && (kind == TK_CONTAINER || (b->rootfs && *b->rootfs))) {
 		if (dst_check_root(p, state_dir, b->rootfs ? b->rootfs : "", in->root,
 				   sizeof(in->root), err) < 0)
 			return -1;
@@ -348,7 +388,7 @@ int dst_check_manifest(const struct dst_policy *p, const char *state_dir, const 
 	}
 	/* the root again: shared storage may have changed under us */
 	int r = 0;
-	if (m->rootfs && *m->rootfs)
+	if (m->rootfs && *m->rootfs && !(b->image_id && *b->image_id))
 		r = dst_check_root(p, state_dir, m->rootfs, root, sizeof(root), err);
 	manifest_free(m);
 	return r;

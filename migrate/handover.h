@@ -58,6 +58,9 @@ enum mig_type {
 	MIG_ABORT = 71,	      /* S: give up; discard everything */
 	MIG_VERDICT = 72,     /* source's agent: MigrateVerdict (query.h) */
 	MIG_ROUND = 80,	      /* S: pre-copy round (MigrateRound); D answers MIG_ACCEPT */
+	MIG_FS_HAVE = 81,     /* D: after BEGIN with carry_fs: has the image? (MigrateStep) */
+	MIG_FS_CHUNK = 82,    /* S: MigrateFsChunk (migrate_fs.h) */
+	MIG_FS_END = 83,      /* S: MigrateFsEnd */
 };
 
 #define MIG_STREAM_PAGES 1

@@ -28,6 +28,8 @@
 #include "transport/chan_tls.h"
 #include "transport/session.h"
 #include "transport/wire.h"
+#include "migrate/migrate_fs.h"
+#include "tenant/rootfs.h"
 
 /* ---- the whole thing ---- */
 
@@ -60,10 +62,19 @@ static int begin(struct src *s, ferr_t *err)
 	hq_fill_begin(&b, s->o->state_dir, s->o->source_agent, agent, sizeof(agent));
 	if (msrc_connect(s, &s->c, err) < 0)
 		return ferr_wrap(err, "connecting to %s", s->r->dest);
+	b.image_id = s->rec.image[0] ? s->rec.image : NULL;
+	b.has_carry_fs = b.carry_fs = mfs_carries(s);
+	b.has_copy_rootfs = b.copy_rootfs = !s->rec.image[0] && s->o->copy_rootfs;
+	char rid[33];
+	if (!s->rec.image[0] && s->rec.rootfs[0] && !s->o->copy_rootfs &&
+	    rootfs_identity(s->rec.rootfs, true, rid, NULL) == 0)
+		b.rootfs_id = rid;
 	b.iso = iso_to_pb(&s->rec.iso);
 	frame_send_pb(s->c, MIG_REQ_BEGIN, &b.base);
 	free(b.iso);
 	chan_flush(s->c);
+	if (mfs_src_begin(s, err) < 0)
+		return -1;
 	r = mig_recv(s->c, &fb, MIG_ACCEPT, "ACCEPT", NULL, err);
 	frame_buf_free(&fb);
 	return r;
@@ -139,6 +150,24 @@ static void msrc_timings(struct src *s)
 	r->total_ms = ms_since(s->t0);
 }
 
+static void fs_result(struct src *s)
+{
+	struct migrate_result *r = s->r;
+	struct mfs_stats f;
+
+	mfs_src_end(s, &f);
+	r->fs_carried = f.carried;
+	r->fs_image_sent = f.image_sent;
+	r->fs_raw = f.first_raw;
+	r->fs_wire = f.first_wire;
+	r->fs_delta_raw = f.delta_raw;
+	r->fs_delta_wire = f.delta_wire;
+	r->fs_delta_entries = f.delta_entries;
+	r->fs_deleted = f.deleted;
+	r->fs_first_ms = f.first_ms;
+	r->fs_delta_ms = f.delta_ms;
+}
+
 int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err)
 {
 	struct src s = {.o = o, .r = r, .sv = {-1, -1}};
@@ -176,6 +205,7 @@ int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_
 	msrc_timings(&s);
 	msrc_progress(&s, ret == 0 ? "done" : "failed");
 out:
+	fs_result(&s);
 	inflight_end(o->state_dir, r->migration_id, inflight, !r->moved && s.restore_sent);
 	if (s.relay_chan && s.relay_chan != s.c)
 		chan_close(s.relay_chan);

@@ -50,10 +50,11 @@ struct migrate_opts {
 	 * STATE/agent.addr, written by `ferry serve`) */
 	const char *source_agent;
 	enum mig_mode mode;
-	bool tune_host;	 /* post-copy: set the pipe sysctls it needs */
-	bool compress;	 /* LZ4 on the relay */
-	int timeout_ms;	 /* one read or write on the session (restore included) */
-	int retry_for_s; /* reconnecting to deliver the decision after a drop */
+	bool tune_host;	  /* post-copy: set the pipe sysctls it needs */
+	bool compress;	  /* LZ4 on the relay */
+	bool copy_rootfs; /* a --rootfs DIR tenant: copy DIR (docs/rootfs.md) */
+	int timeout_ms;	  /* one read or write on the session (restore included) */
+	int retry_for_s;  /* reconnecting to deliver the decision after a drop */
 	/* pre-copy: pre-dump rounds at most, and the shrink a round must reach
 	 * to go on (percent of the previous round); 0: defaults (precopy.h) */
 	unsigned precopy_rounds;
@@ -99,6 +100,12 @@ struct migrate_result {
 	struct mig_round final_round;
 	char precopy_stop[24];
 	struct ckpt_backend_stats backend; /* the backend's own figures (QEMU's) */
+	/* an image tenant's files (docs/rootfs.md): sent while it ran (the
+	 * image too when the destination lacked it), and the change sent while
+	 * it was frozen (fs_delta_ms is part of the downtime) */
+	bool fs_carried, fs_image_sent;
+	uint64_t fs_raw, fs_wire, fs_delta_raw, fs_delta_wire, fs_delta_entries, fs_deleted;
+	double fs_first_ms, fs_delta_ms;
 };
 
 int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err);

@@ -3,6 +3,7 @@
  * and its delivery, cleanup and abort. */
 #define LOG_PREFIX "migrate"
 #include "migrate/migrate_src.h"
+#include "migrate/migrate_fs.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -127,6 +128,8 @@ static int send_images(struct src *s, ferr_t *err)
 
 int msrc_send_restore(struct src *s, ferr_t *err)
 {
+	if (mfs_src_final(s, err) < 0)
+		return ferr_wrap(err, "to %s", s->r->dest);
 	msrc_progress(s, "images");
 	if (send_images(s, err) < 0)
 		return ferr_wrap(err, "sending images to %s", s->r->dest);

@@ -16,6 +16,8 @@
 #include "tenant/registry.h"
 #include "transport/relay.h"
 
+struct mfs_src;
+
 struct src {
 	const struct migrate_opts *o;
 	struct migrate_result *r;
@@ -39,6 +41,7 @@ struct src {
 	const char *parent_img;
 	bool track_mem;
 	bool live; /* pre-copy by the backend itself: a live final save */
+	struct mfs_src *fs;   /* the tenant's files travel (migrate_fs.h) */
 	struct pkthold *hold; /* copies of what reaches the frozen tenant */
 };
 

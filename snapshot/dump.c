@@ -1,6 +1,7 @@
 /* Stage 1: dump a tenant into an image set. */
 #define LOG_PREFIX "dump"
 #include "snapshot/dump.h"
+#include "snapshot/rootfs_set.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -221,6 +222,8 @@ static int write_manifest(const struct dump_opts *o, const struct tenant_kind_op
 	if (kind->ckpt->fixup(r->dir, &fx) < 0)
 		pr_warn("tenant %s: %s (images kept as the %s backend wrote them)", rec->name,
 			fx.msg, kind->ckpt->name);
+	if (o->with_rootfs && rootfs_set_pack(o->state_dir, rec, r->dir, o->with_image, m, err) < 0)
+		goto out;
 	if (manifest_add_dir(m, r->dir, NULL, err) < 0)
 		goto out;
 	r->total_ms = ms_since(t0);
@@ -340,6 +343,13 @@ int dump_tenant(const struct dump_opts *o, struct dump_result *r, ferr_t *err)
 		return ferr_set(err, FX_USAGE, "invalid tenant name '%s'", o->name);
 	if (registry_init(o->state_dir, err) < 0)
 		return -1;
+	if ((o->with_image && !o->with_rootfs) || (o->with_rootfs && o->leave_running))
+		return ferr_set(err, FX_USAGE,
+				o->with_image
+				    ? "--with-image goes with --with-rootfs"
+				    : "--with-rootfs needs the tenant stopped by the dump "
+				      "(no --leave-running): its files are packed after "
+				      "the freeze");
 	if (dump_prepare_dir(o->images_dir, err) < 0)
 		return -1;
 	if (!realpath(o->images_dir, r->dir))

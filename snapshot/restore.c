@@ -1,6 +1,7 @@
 /* Stage 3: restore a tenant from a verified image set. */
 #define LOG_PREFIX "restore"
 #include "snapshot/restore.h"
+#include "snapshot/rootfs_set.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -240,10 +241,17 @@ int restore_tenant(const struct restore_opts *o, struct restore_result *r, ferr_
 		goto out;
 	if (build_record(o, m, name, &old, had_old, &rec, err) < 0)
 		goto out;
+	if (rootfs_set_unpack(o->state_dir, m, r->dir, &rec, err) < 0) {
+		if (rec.image[0] && !had_old)
+			rootfs_set_discard(o->state_dir, name);
+		goto out;
+	}
 	r->kind = rec.kind;
 	pr_info("restoring %s %s from %s", tenant_kind_str(rec.kind), name, r->dir);
 	bool early = false;
 	ret = run_restore(o, m, &rec, r, &early, err);
+	if (ret < 0 && rec.image[0] && !had_old)
+		rootfs_set_discard(o->state_dir, name);
 	if (ret < 0 && early) {
 		/* registered at post-restore, then the restore failed */
 		if (had_old)

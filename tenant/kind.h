@@ -24,6 +24,7 @@
 struct tenant_start {
 	const char *name;
 	const char *rootfs; /* absolute */
+	const char *image;  /* the rootfs is this image's overlay (rootfs.h) */
 	const char *net;    /* "ADDR/PREFIX" or NULL */
 	bool host_only;	    /* net may lie outside every host subnet (cannot move) */
 	int argc;

@@ -5,6 +5,7 @@
  * The host side of the veth is plumbed at the load's hold point (tree
  * loaded, not yet running, network still locked) and removed once the
  * tenant left this host (docs/tenants.md). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,11 @@
 #include "lib/util.h"
 #include "tenant/cgroup.h"
 #include "tenant/container.h"
+#include "tenant/image.h"
 #include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/net.h"
+#include "tenant/rootfs.h"
 #include "tenant/userns.h"
 
 static bool has_net(const struct tenant_net *n)
@@ -59,6 +62,11 @@ static int ctr_start(const struct tenant_start *o, struct tenant_rec *rec, ferr_
 	    .id_count = rec->iso.id_count,
 	    .harden = rec->iso.hardened,
 	};
+	/* what tells hosts sharing the tree from hosts that only have a
+	 * directory of that name (a migration's destination checks it) */
+	char id[33];
+	if (!o->image) /* not fatal: a migration makes it when missing */
+		rootfs_identity(o->rootfs, true, id, NULL);
 	struct tenant_cg cg;
 	bool with_cg = tenant_has_cgroup(&rec->iso);
 	if (with_cg &&
@@ -87,7 +95,8 @@ static int ctr_kill(const struct tenant_rec *rec, int sig, int timeout_ms, ferr_
 	if (tenant_has_cgroup(&rec->iso) && cgroup_locate(rec->name, &cg, NULL) == 0)
 		for (int i = 0; i < 50 && (cgroup_remove(&cg), access(cg.h[0].dir, F_OK) == 0); i++)
 			usleep(10000);
-	return 0;
+	/* an image tenant's overlay goes with it (its upper layer stays) */
+	return rec->image[0] ? rootfs_umount(rec->rootfs, err) : 0;
 }
 
 /* Its cgroup, at once (a dump or a move must not wait here): one still
@@ -125,7 +134,16 @@ static int ctr_precheck(const struct tenant_rec *rec, const char *host, ferr_t *
 {
 	struct stat st;
 
-	if (!rec->rootfs[0] || stat(rec->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (rec->image[0] && rec->rootfs[0]) {
+		char sd[PATH_MAX];
+		const char *name;
+		if (rootfs_split(rec->rootfs, sd, sizeof(sd), &name, err) < 0)
+			return -1;
+		if (!image_present(sd, rec->image))
+			return ferr_set(err, FX_NOTFOUND,
+					"image %.12s of tenant %s is not in the image store on %s",
+					rec->image, rec->name, host);
+	} else if (!rec->rootfs[0] || stat(rec->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
 		return ferr_set(err, FX_NOTFOUND,
 				"root file system %s of tenant %s is missing on %s",
 				rec->rootfs[0] ? rec->rootfs : "(none)", rec->name, host);
@@ -140,6 +158,9 @@ static int ctr_prepare_load(const struct tenant_rec *rec, ferr_t *err)
 {
 	struct tenant_cg cg;
 
+	/* CRIU restores into the overlay: it must be there first */
+	if (rec->image[0] && rootfs_mount_root(rec->rootfs, rec->image, err) < 0)
+		return -1;
 	/* a copy of its rootfs on this host may not be shifted yet: once */
 	if (rec->iso.id_count &&
 	    (userns_shift_rootfs(rec->rootfs, rec->iso.id_base, rec->iso.id_count, err) < 0 ||
@@ -181,6 +202,8 @@ static void ctr_describe(const struct tenant_rec *rec, manifest_t *m)
 {
 	if (rec->rootfs[0])
 		manifest_set_str(&m->rootfs, rec->rootfs);
+	if (rec->image[0])
+		manifest_set_str(&m->image_id, rec->image);
 	m->iso = iso_to_pb(&rec->iso);
 	if (!rec->net.addr[0] && !rec->net.host_if[0])
 		return;

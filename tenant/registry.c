@@ -21,6 +21,7 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "tenant/rootfs.h"
 
 #define RECORD_FILE  "record"
 #define RECORD_MAGIC "ferry-tenant 1"
@@ -172,6 +173,8 @@ int tenant_rec_encode(const struct tenant_rec *r, char **buf, size_t *len, ferr_
 	snprintf(num, sizeof(num), "%" PRIu64, r->init_start);
 	sb_val(&b, "init_start", num);
 	sb_val(&b, "rootfs", r->rootfs);
+	if (r->image[0])
+		sb_val(&b, "image", r->image);
 	sb_val(&b, "net_addr", r->net.addr);
 	sb_val(&b, "net_host_if", r->net.host_if);
 	sb_val(&b, "net_tenant_if", r->net.tenant_if);
@@ -305,6 +308,8 @@ static int decode_line(struct tenant_rec *r, const char *k, const char *v, int *
 	}
 	if (!strcmp(k, "rootfs"))
 		return copy_field(r->rootfs, sizeof(r->rootfs), v);
+	if (!strcmp(k, "image"))
+		return copy_field(r->image, sizeof(r->image), v);
 	if (!strcmp(k, "net_addr"))
 		return copy_field(r->net.addr, sizeof(r->net.addr), v);
 	if (!strcmp(k, "net_host_if"))
@@ -504,6 +509,9 @@ int registry_remove(const char *state_dir, const char *name, ferr_t *err)
 	/* the record goes first: a crash half-way leaves no half tenant */
 	if (unlink(p) < 0)
 		return ferr_sys(err, FX_FAIL, "remove %s", p);
+	/* an image tenant's overlay (rootfs.h), if still mounted */
+	if (xsnprintf(p, sizeof(p), err, "%s/root", dir) < 0 || rootfs_umount(p, err) < 0)
+		return -1;
 	return fs_rm_rf(dir, err);
 }
 

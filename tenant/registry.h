@@ -44,6 +44,9 @@ struct tenant_rec {
 	enum tenant_state state;
 	pid_t init_pid;	       /* in the host's PID namespace; 0 when not running */
 	char rootfs[PATH_MAX]; /* containers: the root file system directory */
+	/* containers from an image (tenant/image.h): its content id; rootfs is
+	 * then the overlay of that image and the tenant's upper layer */
+	char image[72];
 	struct tenant_net net;
 	int argc;
 	char **argv;	 /* malloc'd, NULL-terminated; freed by tenant_rec_free */

@@ -18,8 +18,10 @@ mkdir -p "$T/hide"
 R="$T/hide/rootfs"
 mh_start a "$NAME" "$R" -- /bin/wl_counter
 pid=$(mh_pid a "$NAME")
-# b's agent sees an empty root file system: CRIU's restore fails
-mh_serve b -- unshare --mount sh -c 'mount -t tmpfs none "$0" && mkdir "$0/rootfs" && exec "$@"' "$T/hide"
+# b's agent sees an empty root file system: CRIU's restore fails (it holds
+# the tree's identity, .ferry/rootfs-id, so the migration gets past its check
+# before the freeze; that refusal is tested in rootfs_migrate)
+mh_serve b -- unshare --mount sh -c 'id=$(cat "$0/rootfs/.ferry/rootfs-id") && mount -t tmpfs none "$0" && mkdir -p "$0/rootfs/.ferry" && printf %s "$id" >"$0/rootfs/.ferry/rootfs-id" && exec "$@"' "$T/hide"
 rc=0
 mh_migrate a b "$NAME" --mode stop-copy --timeout 10 2>"$T/err" || rc=$?
 cat "$T/err"

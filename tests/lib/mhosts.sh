@@ -317,8 +317,12 @@ _mh_one_host_why() {
 		{ echo "ferry ps on $dst failed: $(cat "$T/one.err")"; return; }
 	mh_ferry "$other" ps --json >"$T/one-$other.json" 2>"$T/one.err" ||
 		{ echo "ferry ps on $other failed: $(cat "$T/one.err")"; return; }
-	out=$(python3 "$TESTS_ROOT/lib/onehost.py" check "$name" "$dst" "$T/one-$dst.json" \
-		"$other" "$T/one-$other.json") || out="why: onehost.py failed (see above)"
+	# the root as DST sees it: an image tenant's overlay is mounted there only
+	local root want
+	root=$(python3 -c 'import json,sys; print(next((t.get("rootfs") or "" for t in json.load(open(sys.argv[1]))["tenants"] if t["name"] == sys.argv[2]), ""))' "$T/one-$dst.json" "$name")
+	want=$([ -n "$root" ] && mh_exec "$dst" stat -L -c %d:%i "$root" 2>/dev/null || true)
+	out=$(ONEHOST_WANT=$want python3 "$TESTS_ROOT/lib/onehost.py" check "$name" "$dst" \
+		"$T/one-$dst.json" "$other" "$T/one-$other.json") || out="why: onehost.py failed (see above)"
 	[[ "$out" == ok\ * ]] || { echo "${out#why: }"; return; }
 	read -ra r <<<"$out" # ok DEV:INO PID MPID
 	if [ "$src" != "$dst" ] && mh_exec "$src" test -e "/proc/$old"; then

@@ -1,0 +1,248 @@
+/* File-system transfers over a migration session (fs_wire.h). */
+#define LOG_PREFIX "migrate"
+#include "migrate/fs_wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/fsutil.h"
+#include "lib/util.h"
+#include "migrate/handover.h"
+#include "transport/compress.h"
+#include "transport/frame.h"
+#include "transport/session.h"
+#include "transport/wire.h"
+
+#define FS_CHUNK (1U << 20)
+
+struct fs_tx {
+	struct chan *c;
+	bool lz4;
+	uint8_t *buf, *z;
+	uint64_t raw, wire;
+};
+
+static int send_file(struct fs_tx *t, const char *dir, const char *name, ferr_t *err)
+{
+	Ferry__Wire__MigrateFsChunk ch = FERRY__WIRE__MIGRATE_FS_CHUNK__INIT;
+	char path[PATH_MAX];
+	uint64_t off = 0;
+	int fd;
+
+	if (xsnprintf(path, sizeof(path), err, "%s/%s", dir, name) < 0)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return ferr_sys(err, FX_FAIL, "open %s", path);
+	for (;;) {
+		ssize_t n = read(fd, t->buf, FS_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return ferr_sys(err, FX_FAIL, "read %s", path);
+		}
+		size_t z = t->lz4 && n ? lz4_pack(t->buf, (size_t)n, t->z, lz4_bound(FS_CHUNK)) : 0;
+		ch.name = (char *)name;
+		ch.offset = off;
+		ch.data.data = z ? t->z : t->buf;
+		ch.data.len = z ? z : (size_t)n;
+		ch.has_raw_len = z != 0;
+		ch.raw_len = (uint32_t)n;
+		ch.has_last = true;
+		ch.last = n < (ssize_t)FS_CHUNK;
+		frame_send_pb(t->c, MIG_FS_CHUNK, &ch.base);
+		off += (uint64_t)n;
+		t->raw += (uint64_t)n;
+		t->wire += ch.data.len;
+		if (ch.last || chan_error(t->c))
+			break;
+	}
+	close(fd);
+	return chan_take_error(t->c, err);
+}
+
+int fs_wire_send(struct chan *c, const char *dir, const char *tenant, Ferry__TenantKind kind,
+		 bool lz4, uint64_t *raw, uint64_t *wire, ferr_t *err)
+{
+	Ferry__Wire__MigrateFsEnd end = FERRY__WIRE__MIGRATE_FS_END__INIT;
+	struct fs_tx t = {.c = c, .lz4 = lz4};
+	manifest_t *m = manifest_new(tenant, kind);
+	uint8_t *mbuf = NULL;
+	size_t mlen = 0;
+	int ret = -1;
+
+	t.buf = malloc(FS_CHUNK);
+	t.z = malloc(lz4_bound(FS_CHUNK));
+	if (!m || !t.buf || !t.z) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		goto out;
+	}
+	if (manifest_add_dir(m, dir, NULL, err) < 0)
+		goto out;
+	for (size_t i = 0; i < m->n_files; i++)
+		if (send_file(&t, dir, m->files[i]->name, err) < 0)
+			goto out;
+	if (manifest_encode(m, &mbuf, &mlen, err) < 0)
+		goto out;
+	end.manifest.data = mbuf;
+	end.manifest.len = mlen;
+	frame_send_pb(c, MIG_FS_END, &end.base);
+	chan_flush(c);
+	ret = chan_take_error(c, err);
+out:
+	*raw = t.raw;
+	*wire = t.wire;
+	manifest_free(m);
+	free(mbuf);
+	free(t.buf);
+	free(t.z);
+	return ret;
+}
+
+struct fs_rx {
+	void (*on_chunk)(uint64_t, void *);
+	void *arg;
+	const char *dir;
+	int fd;
+	char cur[256];
+	uint64_t next_off;
+	uint8_t *buf;
+};
+
+static int open_next(struct fs_rx *r, const Ferry__Wire__MigrateFsChunk *ch, ferr_t *err)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(ch->name);
+
+	if (!len || len >= sizeof(r->cur) || !fs_name_is_safe(ch->name, len) ||
+	    !strcmp(ch->name, MANIFEST_NAME))
+		return ferr_set(err, FX_INTEGRITY, "refusing file name '%s' from the peer",
+				ch->name);
+	if (ch->offset != 0)
+		return ferr_set(err, FX_INTEGRITY, "file %s starts at offset %llu", ch->name,
+				(unsigned long long)ch->offset);
+	if (xsnprintf(path, sizeof(path), err, "%s/%s", r->dir, ch->name) < 0)
+		return -1;
+	r->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (r->fd < 0)
+		return ferr_sys(err, FX_INTEGRITY, "file %s (sent twice?)", path);
+	snprintf(r->cur, sizeof(r->cur), "%s", ch->name);
+	r->next_off = 0;
+	return 0;
+}
+
+static int store(struct fs_rx *r, const Ferry__Wire__MigrateFsChunk *ch, uint64_t *raw, ferr_t *err)
+{
+	const void *data = ch->data.data;
+	size_t n = ch->data.len;
+
+	if (r->fd < 0 && open_next(r, ch, err) < 0)
+		return -1;
+	if (strcmp(r->cur, ch->name) || ch->offset != r->next_off)
+		return ferr_set(err, FX_INTEGRITY, "file %s: chunk out of order", ch->name);
+	if (ch->has_raw_len) {
+		if (ch->raw_len > FS_CHUNK || lz4_unpack(data, n, r->buf, ch->raw_len, err) < 0)
+			return ferr_set(err, FX_INTEGRITY, "file %s: bad LZ4 chunk", ch->name);
+		data = r->buf;
+		n = ch->raw_len;
+	}
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(r->fd, (const char *)data + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return ferr_sys(err, FX_FAIL, "write %s/%s", r->dir, ch->name);
+		done += (size_t)w;
+	}
+	r->next_off += n;
+	*raw += n;
+	if (ch->has_last && ch->last) {
+		close(r->fd);
+		r->fd = -1;
+	}
+	return 0;
+}
+
+static int finish(const char *dir, const struct frame_buf *fb, ferr_t *err)
+{
+	Ferry__Wire__MigrateFsEnd *end =
+	    wire_unpack(&ferry__wire__migrate_fs_end__descriptor, fb->data, fb->h.len, err);
+	manifest_t *m = NULL, *checked = NULL;
+	int ret = -1;
+
+	if (!end)
+		return -1;
+	if (wire_manifest_bounded(end->manifest.data, end->manifest.len, err) < 0 ||
+	    manifest_decode(end->manifest.data, end->manifest.len, &m, err) < 0 ||
+	    wire_check_manifest(end->manifest.data, end->manifest.len, m->set_id, &checked, err) <
+		0)
+		goto out;
+	ret = manifest_verify_files(dir, checked, err);
+out:
+	manifest_free(m);
+	manifest_free(checked);
+	wire_free(end);
+	return ret;
+}
+
+static int recv_loop(struct chan *c, struct fs_rx *r, uint64_t *raw, ferr_t *err)
+{
+	struct frame_buf fb = {0};
+	int ret = -1;
+
+	for (;;) {
+		if (frame_recv(c, &fb, err) < 0)
+			break;
+		if (fb.h.type == WIRE_ERROR) {
+			session_peer_error(&fb, chan_peer(c), err);
+			break;
+		}
+		if (fb.h.type == MIG_FS_END) {
+			ret = finish(r->dir, &fb, err);
+			break;
+		}
+		if (fb.h.type != MIG_FS_CHUNK) {
+			session_unexpected(&fb, chan_peer(c), "MIG_FS_CHUNK", err);
+			break;
+		}
+		Ferry__Wire__MigrateFsChunk *ch =
+		    wire_unpack(&ferry__wire__migrate_fs_chunk__descriptor, fb.data, fb.h.len, err);
+		if (!ch)
+			break;
+		int s = store(r, ch, raw, err);
+		wire_free(ch);
+		if (s < 0)
+			break;
+		if (r->on_chunk)
+			r->on_chunk(*raw, r->arg);
+	}
+	frame_buf_free(&fb);
+	return ret;
+}
+
+int fs_wire_recv(struct chan *c, const char *dir, uint64_t *raw, ferr_t *err)
+{
+	return fs_wire_recv_cb(c, dir, NULL, NULL, raw, err);
+}
+
+int fs_wire_recv_cb(struct chan *c, const char *dir, void (*on_chunk)(uint64_t, void *), void *arg,
+		    uint64_t *raw, ferr_t *err)
+{
+	struct fs_rx r = {
+	    .on_chunk = on_chunk, .arg = arg, .dir = dir, .fd = -1, .buf = malloc(FS_CHUNK)};
+	int ret;
+
+	*raw = 0;
+	if (!r.buf)
+		return ferr_set(err, FX_FAIL, "out of memory");
+	ret = recv_loop(c, &r, raw, err);
+	if (r.fd >= 0)
+		close(r.fd);
+	free(r.buf);
+	return ret;
+}

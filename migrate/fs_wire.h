@@ -1,0 +1,33 @@
+/* The tenant's file system over a migration session (docs/rootfs.md): one
+ * transfer is the files of a local directory (the image or the tenant's own
+ * layer as pax archives, the list of deleted paths) as MIG_FS_CHUNK frames,
+ * LZ4 per chunk when it shrinks, then MIG_FS_END with a manifest listing
+ * them (sizes, SHA-256), which the receiver checks before it uses a byte.
+ * Used by both ends (migrate_fs.c, dst_fs.c). */
+#ifndef FERRY_FS_WIRE_H
+#define FERRY_FS_WIRE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "proto/manifest.h"
+#include "transport/chan.h"
+
+#define FS_LAYER_FILE	"layer.tar"
+#define FS_IMAGE_FILE	"image.tar"
+#define FS_DELETED_FILE "deleted.list" /* NUL-terminated paths */
+
+/* Send every file of dir (listed in a manifest for tenant/kind), then
+ * MIG_FS_END. *raw / *wire: file bytes, bytes after LZ4. */
+int fs_wire_send(struct chan *c, const char *dir, const char *tenant, Ferry__TenantKind kind,
+		 bool lz4, uint64_t *raw, uint64_t *wire, ferr_t *err);
+/* Receive one transfer into dir (flat names, never overwriting) and check
+ * every file against its manifest. */
+int fs_wire_recv(struct chan *c, const char *dir, uint64_t *raw, ferr_t *err);
+/* The same, calling on_chunk(total raw bytes so far, arg) after each chunk
+ * (the destination's fault hooks). */
+int fs_wire_recv_cb(struct chan *c, const char *dir, void (*on_chunk)(uint64_t, void *), void *arg,
+		    uint64_t *raw, ferr_t *err);
+
+#endif

@@ -1,0 +1,332 @@
+/* Source side of the file-system transfer (migrate_fs.h). The first copy
+ * remembers, per entry of the tenant's layer, what identifies its state
+ * (inode, ctime, mtime, size, type); the frozen pass packs only the entries
+ * whose state differs or that are new, and lists those that are gone. */
+#define LOG_PREFIX "migrate"
+#include "migrate/migrate_fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "migrate/fs_wire.h"
+#include "migrate/handover.h"
+#include "migrate/migrate_src.h"
+#include "tenant/image.h"
+#include "tenant/rootfs.h"
+#include "tenant/treepack.h"
+#include "transport/wire.h"
+
+struct ent {
+	char *path;
+	ino_t ino;
+	struct timespec ctime, mtime;
+	off_t size;
+	mode_t type;
+	bool seen;
+};
+
+struct mfs_src {
+	char work[PATH_MAX];  /* STATE/migrations/out-ID-fs */
+	char upper[PATH_MAX]; /* the tenant's own layer */
+	struct ent *v;
+	size_t n, cap;
+	char **list; /* the frozen pass: entries to send */
+	size_t nl, capl;
+	bool oom;
+	struct mfs_stats st;
+};
+
+bool mfs_carries(const struct src *s)
+{
+	return s->rec.image[0] != '\0' || (s->o->copy_rootfs && s->rec.rootfs[0]);
+}
+
+static bool has_image(const struct src *s)
+{
+	return s->rec.image[0] != '\0';
+}
+
+static void remember(struct mfs_src *f, const char *rel, const struct stat *st)
+{
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 256;
+		struct ent *nv = realloc(f->v, cap * sizeof(*nv));
+		if (!nv)
+			return; /* an entry we do not remember is sent again: safe */
+		f->v = nv;
+		f->cap = cap;
+	}
+	struct ent *e = &f->v[f->n];
+	if (!(e->path = strdup(rel)))
+		return;
+	e->ino = st->st_ino;
+	e->ctime = st->st_ctim;
+	e->mtime = st->st_mtim;
+	e->size = st->st_size;
+	e->type = st->st_mode & S_IFMT;
+	e->seen = false;
+	f->n++;
+}
+
+static int remember_sent(const char *rel, const struct stat *st, void *arg)
+{
+	remember(arg, rel, st);
+	return 1;
+}
+
+static int cmp_ent(const void *a, const void *b)
+{
+	return strcmp(((const struct ent *)a)->path, ((const struct ent *)b)->path);
+}
+
+static bool same_ts(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* The frozen pass: new or changed entries go on the list. */
+static void collect(struct mfs_src *f, const char *rel, const struct stat *st)
+{
+	struct ent key = {.path = (char *)rel};
+	struct ent *e = bsearch(&key, f->v, f->n, sizeof(*f->v), cmp_ent);
+
+	if (e) {
+		e->seen = true;
+		if (e->ino == st->st_ino && same_ts(e->ctime, st->st_ctim) &&
+		    same_ts(e->mtime, st->st_mtim) && e->size == st->st_size &&
+		    e->type == (st->st_mode & S_IFMT))
+			return;
+		if (e->type != (st->st_mode & S_IFMT))
+			e->seen = false; /* replaced by another type: deleted first */
+	}
+	if (f->nl == f->capl) {
+		size_t cap = f->capl ? f->capl * 2 : 64;
+		char **nl = realloc(f->list, cap * sizeof(*nl));
+		if (!nl) {
+			f->oom = true;
+			return;
+		}
+		f->list = nl;
+		f->capl = cap;
+	}
+	if (!(f->list[f->nl] = strdup(rel)))
+		f->oom = true;
+	else
+		f->nl++;
+}
+
+typedef void (*scan_fn)(struct mfs_src *f, const char *rel, const struct stat *st);
+
+/* lstat every entry below dfd (rel its path), parents before children; no
+ * link followed, no mount point crossed. */
+static int scan_dir(struct mfs_src *f, int dfd, char *rel, size_t len, dev_t dev, scan_fn fn,
+		    ferr_t *err)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		close(dfd);
+		return ferr_sys(err, FX_FAIL, "read %s/%s", f->upper, rel);
+	}
+	while (r == 0 && (de = readdir(d))) {
+		struct stat st;
+		size_t n = strlen(de->d_name);
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (len + n + 2 >= PATH_MAX) {
+			r = ferr_set(err, FX_FAIL, "path too long below %s", f->upper);
+			break;
+		}
+		snprintf(rel + len, PATH_MAX - len, "%s%s", len ? "/" : "", de->d_name);
+		size_t l2 = len + n + (len ? 1 : 0);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = ferr_sys(err, FX_FAIL, "stat %s/%s", f->upper, rel);
+			break;
+		}
+		fn(f, rel, &st);
+		if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
+			int cfd = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			r = cfd < 0 ? ferr_sys(err, FX_FAIL, "open %s/%s", f->upper, rel)
+				    : scan_dir(f, cfd, rel, l2, dev, fn, err);
+		}
+		rel[len] = '\0';
+	}
+	closedir(d);
+	return r;
+}
+
+static int scan(struct mfs_src *f, scan_fn fn, ferr_t *err)
+{
+	char rel[PATH_MAX] = "";
+	struct stat st;
+	int fd = open(f->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return ferr_sys(err, FX_FAIL, "open %s", f->upper);
+	}
+	fn(f, ".", &st);
+	return scan_dir(f, fd, rel, 0, st.st_dev, fn, err);
+}
+
+static int step_dir(struct mfs_src *f, int n, char *out, ferr_t *err)
+{
+	if (xsnprintf(out, PATH_MAX, err, "%s/%d", f->work, n) < 0)
+		return -1;
+	if (mkdir(out, 0700) < 0)
+		return ferr_sys(err, FX_FAIL, "create %s", out);
+	return 0;
+}
+
+static int recv_have(struct src *s, bool *has, ferr_t *err)
+{
+	Ferry__Wire__MigrateStep *st = NULL;
+	struct frame_buf fb = {0};
+	int r = mig_recv(s->c, &fb, MIG_FS_HAVE, "FS_HAVE", &st, err);
+
+	frame_buf_free(&fb);
+	if (r < 0)
+		return -1;
+	*has = st->has_has_image && st->has_image;
+	wire_free(st);
+	return 0;
+}
+
+static int pack_first(struct src *s, struct mfs_src *f, const char *dir, bool has, ferr_t *err)
+{
+	char p[PATH_MAX], img[PATH_MAX];
+	struct treepack_stats ts;
+
+	if (!has && has_image(s) &&
+	    (image_root(s->o->state_dir, s->rec.image, img, sizeof(img), err) < 0 ||
+	     xsnprintf(p, sizeof(p), err, "%s/" FS_IMAGE_FILE, dir) < 0 ||
+	     treepack_pack(img, p, -1, &ts, err) < 0))
+		return ferr_wrap(err, "pack image %.12s", s->rec.image);
+	/* what was sent, each entry's state from just before it was read: one
+	 * that changes later, or that was sent and is gone later, is dealt with
+	 * while frozen */
+	if (xsnprintf(p, sizeof(p), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
+	    treepack_pack_filtered(f->upper, p, has_image(s), remember_sent, f, &ts, err) < 0)
+		return ferr_wrap(err, "pack the layer of %s", s->rec.name);
+	qsort(f->v, f->n, sizeof(*f->v), cmp_ent);
+	f->st.image_sent = !has && has_image(s);
+	return 0;
+}
+
+int mfs_src_begin(struct src *s, ferr_t *err)
+{
+	struct mfs_src *f;
+	char dir[PATH_MAX];
+	bool has;
+	uint64_t t0 = now_ns();
+
+	if (!mfs_carries(s))
+		return 0;
+	if (!(f = s->fs = calloc(1, sizeof(*f))))
+		return ferr_set(err, FX_FAIL, "out of memory");
+	if (xsnprintf(f->work, sizeof(f->work), err, "%s/migrations/out-%s-fs", s->o->state_dir,
+		      s->r->migration_id) < 0 ||
+	    (has_image(s)
+		 ? rootfs_upper(s->o->state_dir, s->rec.name, f->upper, sizeof(f->upper), err)
+		 : xsnprintf(f->upper, sizeof(f->upper), err, "%s", s->rec.rootfs)) < 0 ||
+	    fs_mkdir_p(f->work, 0700, err) < 0)
+		return -1;
+	if (recv_have(s, &has, err) < 0 || step_dir(f, 1, dir, err) < 0 ||
+	    pack_first(s, f, dir, has, err) < 0)
+		return -1;
+	msrc_progress(s, has ? "files" : "image+files");
+	if (fs_wire_send(s->c, dir, s->rec.name, tenant_kind_to_pb(s->rec.kind), s->o->compress,
+			 &f->st.first_raw, &f->st.first_wire, err) < 0)
+		return ferr_wrap(err, "sending the file system of %s", s->rec.name);
+	fs_rm_rf(dir, NULL);
+	f->st.carried = true;
+	f->st.first_ms = ms_since(t0);
+	pr_info("tenant %s: file system sent while running (%s%llu bytes, %llu on the wire)",
+		s->rec.name, has ? "" : "image and layer, ", (unsigned long long)f->st.first_raw,
+		(unsigned long long)f->st.first_wire);
+	return 0;
+}
+
+static int write_deleted(struct mfs_src *f, const char *dir, ferr_t *err)
+{
+	char p[PATH_MAX];
+	FILE *out;
+
+	if (xsnprintf(p, sizeof(p), err, "%s/" FS_DELETED_FILE, dir) < 0)
+		return -1;
+	if (!(out = fopen(p, "we")))
+		return ferr_sys(err, FX_FAIL, "create %s", p);
+	for (size_t i = 0; i < f->n; i++)
+		if (!f->v[i].seen && strcmp(f->v[i].path, ".")) {
+			fwrite(f->v[i].path, 1, strlen(f->v[i].path) + 1, out);
+			f->st.deleted++;
+		}
+	if (fclose(out) != 0)
+		return ferr_sys(err, FX_FAIL, "write %s", p);
+	return 0;
+}
+
+int mfs_src_final(struct src *s, ferr_t *err)
+{
+	struct mfs_src *f = s->fs;
+	char dir[PATH_MAX], p[PATH_MAX];
+	struct treepack_stats ts;
+	uint64_t t0 = now_ns();
+
+	if (!f || !f->st.carried)
+		return 0;
+	if (step_dir(f, 2, dir, err) < 0 ||
+	    xsnprintf(p, sizeof(p), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
+	    scan(f, collect, err) < 0 || (f->oom && ferr_set(err, FX_FAIL, "out of memory") < 0) ||
+	    treepack_pack_list(f->upper, f->list, f->nl, p, has_image(s), &ts, err) < 0 ||
+	    write_deleted(f, dir, err) < 0)
+		return ferr_wrap(err, "the changes in the layer of %s", s->rec.name);
+	f->st.delta_entries = ts.entries;
+	if (fs_wire_send(s->c, dir, s->rec.name, tenant_kind_to_pb(s->rec.kind), s->o->compress,
+			 &f->st.delta_raw, &f->st.delta_wire, err) < 0)
+		return ferr_wrap(err, "sending the changes of %s", s->rec.name);
+	f->st.delta_ms = ms_since(t0);
+	pr_info("tenant %s: file-system delta: %llu entries, %llu deleted, %llu bytes in %.1f ms",
+		s->rec.name, (unsigned long long)ts.entries, (unsigned long long)f->st.deleted,
+		(unsigned long long)f->st.delta_raw, f->st.delta_ms);
+	return 0;
+}
+
+void mfs_src_end(struct src *s, struct mfs_stats *out)
+{
+	struct mfs_src *f = s->fs;
+
+	memset(out, 0, sizeof(*out));
+	if (!f)
+		return;
+	*out = f->st;
+	if (f->work[0])
+		fs_rm_rf(f->work, NULL);
+	/* --copy-rootfs: the tree lives on the destination now (an image
+	 * tenant's layer went with its record) */
+	ferr_t e = {0};
+	if (s->r->moved && f->st.carried && !has_image(s) && fs_rm_rf(f->upper, &e) < 0)
+		pr_warn("tenant %s moved; its old root file system stays: %s", s->rec.name, e.msg);
+	for (size_t i = 0; i < f->n; i++)
+		free(f->v[i].path);
+	free(f->v);
+	for (size_t i = 0; i < f->nl; i++)
+		free(f->list[i]);
+	free(f->list);
+	free(f);
+	s->fs = NULL;
+}
