@@ -1,6 +1,7 @@
 /* Tenant kinds: lookup and what every kind shares (kind.h). */
 #include "tenant/kind.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/util.h"
@@ -64,4 +65,18 @@ void tenant_released(const struct tenant_kind_ops *ops, const struct tenant_rec 
 {
 	if (ops && ops->released)
 		ops->released(rec);
+}
+
+void kind_describe_net(const struct tenant_net *net, manifest_t *m)
+{
+	if (!net->addr[0] && !net->host_if[0])
+		return;
+	Ferry__NetConfig *n = calloc(1, sizeof(*n));
+	if (!n)
+		return;
+	ferry__net_config__init(n);
+	manifest_set_str(&n->addr, net->addr);
+	manifest_set_str(&n->host_if, net->host_if);
+	manifest_set_str(&n->tenant_if, net->tenant_if);
+	m->net = n;
 }

@@ -96,6 +96,9 @@ const struct tenant_kind_ops *kind_get(enum tenant_kind kind, const char *tenant
  * unplumb, mark it gone and save the record. The caller holds its lock. */
 int tenant_kill(const char *state_dir, struct tenant_rec *rec, int sig, int timeout_ms,
 		ferr_t *err);
+/* describe's network part, shared by the kinds that have one: the tenant's
+ * address and interfaces into m->net (nothing when neither is set). */
+void kind_describe_net(const struct tenant_net *net, manifest_t *m);
 /* ops->released, when the kind has it. */
 void tenant_released(const struct tenant_kind_ops *ops, const struct tenant_rec *rec);
 

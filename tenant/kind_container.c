@@ -205,16 +205,7 @@ static void ctr_describe(const struct tenant_rec *rec, manifest_t *m)
 	if (rec->image[0])
 		manifest_set_str(&m->image_id, rec->image);
 	m->iso = iso_to_pb(&rec->iso);
-	if (!rec->net.addr[0] && !rec->net.host_if[0])
-		return;
-	Ferry__NetConfig *n = calloc(1, sizeof(*n));
-	if (!n)
-		return;
-	ferry__net_config__init(n);
-	manifest_set_str(&n->addr, rec->net.addr);
-	manifest_set_str(&n->host_if, rec->net.host_if);
-	manifest_set_str(&n->tenant_if, rec->net.tenant_if);
-	m->net = n;
+	kind_describe_net(&rec->net, m);
 }
 
 const struct tenant_kind_ops kind_container = {

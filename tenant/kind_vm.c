@@ -234,16 +234,8 @@ static void vm_target(const struct tenant_rec *rec, struct ckpt_target *t)
 
 static void vm_describe(const struct tenant_rec *rec, manifest_t *m)
 {
-	if (!has_net(&rec->net))
-		return;
-	Ferry__NetConfig *n = calloc(1, sizeof(*n));
-	if (!n)
-		return;
-	ferry__net_config__init(n);
-	manifest_set_str(&n->addr, rec->net.addr);
-	manifest_set_str(&n->host_if, rec->net.host_if);
-	manifest_set_str(&n->tenant_if, rec->net.tenant_if);
-	m->net = n;
+	if (has_net(&rec->net))
+		kind_describe_net(&rec->net, m);
 }
 
 const struct tenant_kind_ops kind_vm = {
