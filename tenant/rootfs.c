@@ -148,6 +148,13 @@ int rootfs_identity(const char *dir, bool create, char out[33], ferr_t *err)
 			*err = e;
 		return -1;
 	}
+	/* never into the host's own root (a tenant that runs in it, e.g. a
+	 * process tree, has no tree of its own to tell apart) */
+	char real[PATH_MAX];
+	if (!realpath(dir, real) || !strcmp(real, "/"))
+		return ferr_set(
+		    err, FX_USAGE,
+		    "%s is not a tenant's own root file system: no identity is written there", dir);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return ferr_set(err, FX_FAIL, "no random bytes for a root file system identity");
 	for (int i = 0; i < 16; i++)
