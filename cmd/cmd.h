@@ -26,6 +26,11 @@ struct cmd_desc {
 /* Report err on stderr as "ferry CMD: message" and return its exit code. */
 int cmd_report(const char *cmd, const ferr_t *err);
 
+struct jw;
+struct tenant_iso;
+/* A tenant's isolation settings as JSON members (run --json, ps --json). */
+void cmd_iso_json(struct jw *w, const struct tenant_iso *iso);
+
 int cmd_check(int argc, char **argv, const struct global_opts *g);
 int cmd_image(int argc, char **argv, const struct global_opts *g);
 int cmd_run(int argc, char **argv, const struct global_opts *g);

@@ -75,14 +75,8 @@ static void jw_opt(struct jw *w, const char *k, int64_t v)
 		jw_str(w, k, NULL);
 }
 
-/* Its user namespace, limits and (running, with a cgroup) usage. */
-static void print_iso(struct jw *w, const struct tenant_rec *r)
+void cmd_iso_json(struct jw *w, const struct tenant_iso *iso)
 {
-	const struct tenant_iso *iso = &r->iso;
-	struct tenant_cg cg;
-	struct cg_usage u;
-
-	jw_obj_begin(w, "isolation");
 	jw_bool(w, "userns", iso->id_count > 0);
 	jw_bool(w, "hardened", iso->hardened);
 	jw_int(w, "id_base", iso->id_base);
@@ -91,6 +85,17 @@ static void print_iso(struct jw *w, const struct tenant_rec *r)
 	jw_int(w, "pids_max", iso->pids_max);
 	jw_int(w, "cpu_milli", iso->cpu_milli);
 	jw_int(w, "io_weight", iso->io_weight);
+}
+
+/* Its user namespace, limits and (running, with a cgroup) usage. */
+static void print_iso(struct jw *w, const struct tenant_rec *r)
+{
+	const struct tenant_iso *iso = &r->iso;
+	struct tenant_cg cg;
+	struct cg_usage u;
+
+	jw_obj_begin(w, "isolation");
+	cmd_iso_json(w, iso);
 	if (tenant_has_cgroup(iso) && r->state == TS_RUNNING &&
 	    cgroup_locate(r->name, &cg, NULL) == 0 && cgroup_usage(&cg, &u, NULL) == 0) {
 		jw_obj_begin(w, "cgroups"); /* hierarchy -> the tenant's cgroup in it */

@@ -208,14 +208,7 @@ static void print_result(const struct tenant_rec *r, const char *tenant_dir, boo
 	jw_str(&w, "host_if", r->net.host_if[0] ? r->net.host_if : NULL);
 	jw_str(&w, "console", console);
 	jw_obj_begin(&w, "isolation");
-	jw_bool(&w, "userns", r->iso.id_count > 0);
-	jw_int(&w, "id_base", r->iso.id_base);
-	jw_int(&w, "id_count", r->iso.id_count);
-	jw_bool(&w, "hardened", r->iso.hardened);
-	jw_int(&w, "memory_max", r->iso.mem_max);
-	jw_int(&w, "pids_max", r->iso.pids_max);
-	jw_int(&w, "cpu_milli", r->iso.cpu_milli);
-	jw_int(&w, "io_weight", r->iso.io_weight);
+	cmd_iso_json(&w, &r->iso);
 	jw_obj_end(&w);
 	jw_obj_end(&w);
 	jw_finish(&w);
