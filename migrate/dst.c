@@ -116,6 +116,8 @@ static int precheck(struct dst *d, ferr_t *err)
 	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->in.root);
 	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
 	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", d->in.host_if);
+	rec.argc = (int)b->n_argv; /* b's: rec is not freed */
+	rec.argv = b->argv;
 	if ((mfs_dst_wanted(b) ? mfs_dst_precheck_rec(d->o->state_dir, b, &rec, err)
 			       : mfs_dst_check_shared(b, d->o->host_name, err)) < 0)
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
@@ -140,6 +142,34 @@ static void on_rx(uint64_t raw, void *arg)
 	}
 }
 
+/* A backend whose load follows the stream (ckpt.h): start it now, before
+ * the source stops anything, in the tenant's state directory as a restore
+ * would; it reports its own failure at sink_open. */
+static int prepare_stream_load(struct dst *d, ferr_t *err)
+{
+	const Ferry__Wire__MigrateBegin *b = d->b;
+	struct ckpt_env env = d->env;
+	struct ckpt_target t = {0};
+	struct tenant_rec rec = {0};
+	char work[PATH_MAX];
+
+	if (!d->ops->ckpt->load_follows_stream)
+		return 0;
+	if (registry_tenant_dir(d->o->state_dir, b->tenant, work, sizeof(work), err) < 0 ||
+	    fs_mkdir_p(work, 0700, err) < 0)
+		return -1;
+	snprintf(rec.name, sizeof(rec.name), "%s", b->tenant);
+	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->in.root);
+	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
+	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", d->in.host_if);
+	rec.argc = (int)b->n_argv; /* b's: rec is not freed */
+	rec.argv = b->argv;
+	d->ops->target(&rec, &t);
+	env.work_dir = work;
+	d->prepared = d->ops->ckpt->prepare_load(&env, &t, false);
+	return 0;
+}
+
 static int receive_pages(struct dst *d, ferr_t *err)
 {
 	struct relay_opts ro = {.stream = MIG_STREAM_PAGES,
@@ -151,7 +181,8 @@ static int receive_pages(struct dst *d, ferr_t *err)
 	int r;
 
 	int fd;
-	if (d->ops->ckpt->sink_open(&d->env, d->dir, NULL, &d->sink, &fd, err) < 0)
+	if (prepare_stream_load(d, err) < 0 ||
+	    d->ops->ckpt->sink_open(&d->env, d->dir, NULL, d->prepared, &d->sink, &fd, err) < 0)
 		return -1;
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err); /* the sink goes in serve_begin */
@@ -512,6 +543,10 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 			chan_peer(c));
 		hq_source_of(&d.src_agent, d.b, c);
 		ret = run(&d, err);
+	}
+	if (ret < 0 && d.ops && d.prepared) { /* ended before its directory goes */
+		d.ops->ckpt->prepared_free(d.prepared);
+		d.prepared = NULL;
 	}
 	if (ret < 0) {
 		if (d.b->tenant && tenant_name_valid(d.b->tenant))

@@ -356,6 +356,19 @@ static bool same_str(const char *a, const char *b)
 	return !strcmp(a ? a : "", b ? b : "");
 }
 
+/* BEGIN's command, when it sent one, is the manifest's. */
+static bool same_argv(const manifest_t *m, const Ferry__Wire__MigrateBegin *b)
+{
+	if (b->n_argv == 0)
+		return true;
+	if (m->n_argv != b->n_argv)
+		return false;
+	for (size_t i = 0; i < b->n_argv; i++)
+		if (!same_str(m->argv[i], b->argv[i]))
+			return false;
+	return true;
+}
+
 int dst_check_manifest(const struct dst_policy *p, const char *state_dir, const char *dir,
 		       const Ferry__Wire__MigrateBegin *b, enum tenant_kind kind, ferr_t *err)
 {
@@ -379,6 +392,8 @@ int dst_check_manifest(const struct dst_policy *p, const char *state_dir, const 
 		what = "tenant interface";
 	else if (m->net && m->net->tenant_if && *m->net->tenant_if && !ifname_ok(m->net->tenant_if))
 		what = "tenant interface";
+	else if (!same_argv(m, b))
+		what = "command";
 	if (what) {
 		manifest_free(m);
 		return ferr_set(err, FX_INTEGRITY,

@@ -51,7 +51,7 @@ static int one_round(struct chan *c, const struct precopy_dst_opts *o, unsigned 
 		if (mkdir(dir, 0700) < 0)
 			return ferr_sys(err, FX_CONFLICT, "creating %s", dir);
 	}
-	if (o->ckpt->sink_open(o->env, dir, parent, &sink, &fd, err) < 0)
+	if (o->ckpt->sink_open(o->env, dir, parent, NULL, &sink, &fd, err) < 0)
 		return -1;
 	if (mig_send_step(c, MIG_ACCEPT, NULL) < 0) {
 		o->ckpt->sink_close(sink, true, NULL);

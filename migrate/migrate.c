@@ -70,6 +70,8 @@ static int begin(struct src *s, ferr_t *err)
 	    rootfs_identity(s->rec.rootfs, true, rid, NULL) == 0)
 		b.rootfs_id = rid;
 	b.iso = iso_to_pb(&s->rec.iso);
+	b.n_argv = s->rec.argc > 0 ? (size_t)s->rec.argc : 0;
+	b.argv = s->rec.argv;
 	frame_send_pb(s->c, MIG_REQ_BEGIN, &b.base);
 	free(b.iso);
 	chan_flush(s->c);

@@ -194,6 +194,32 @@ static void keep_here(const char *state_dir, const struct inflight *f)
 	tenant_rec_free(&rec);
 }
 
+/* It stays here: a backend whose tenant does not resume by itself when
+ * the save's owner dies (ckpt.h resume) is told to run it again. Called
+ * without the migration's and the tenant's locks: the destination may hold
+ * what the tenant needs (a VM's disk locks) until it learns the verdict,
+ * which it asks this host for. */
+static void resume_here(const char *state_dir, const char *name)
+{
+	struct tenant_rec rec;
+	struct ckpt_target t = {0};
+	char work[PATH_MAX];
+	ferr_t e = {0};
+
+	if (registry_load(state_dir, name, &rec, NULL) < 0)
+		return;
+	const struct tenant_kind_ops *kind = kind_find(rec.kind);
+	if (kind && kind->ckpt->resume &&
+	    registry_tenant_dir(state_dir, name, work, sizeof(work), &e) == 0 &&
+	    tenant_pid_alive(rec.init_pid, rec.init_start)) {
+		struct ckpt_env env = {.work_dir = work};
+		kind->target(&rec, &t);
+		if (kind->ckpt->resume(&env, &t, &e) < 0)
+			pr_warn("tenant %s stays here but does not run: %s", name, e.msg);
+	}
+	tenant_rec_free(&rec);
+}
+
 /* Gone from here after the commit: the record goes (unless the name belongs
  * to a live tenant by now). */
 static void moved_away(const char *state_dir, const struct inflight *f)
@@ -224,7 +250,7 @@ static void forget_src(const char *state_dir, const char *id, const char *src)
 }
 
 static enum mig_verdict decide(const char *state_dir, const char *id, const struct inflight *f,
-			       int wait_ms)
+			       int wait_ms, bool *stays)
 {
 	enum tenant_settle s = tenant_settle(f->init_pid, f->init_start, wait_ms);
 	enum mig_verdict v;
@@ -238,6 +264,7 @@ static enum mig_verdict decide(const char *state_dir, const char *id, const stru
 	if (s == SETTLE_ALIVE) {
 		write_aborted(state_dir, id, "the tenant runs on the source");
 		keep_here(state_dir, f);
+		*stays = true;
 		v = MV_ABORT;
 	} else if (verdict_from_files(state_dir, id) == MV_COMMIT) {
 		moved_away(state_dir, f);
@@ -288,13 +315,16 @@ int reconcile_migration(const char *state_dir, const char *id, int wait_ms, enum
 		close(fd);
 		return ferr_wrap(err, "migration %s", id);
 	}
-	*v = decide(state_dir, id, &f, wait_ms);
+	bool stays = false;
+	*v = decide(state_dir, id, &f, wait_ms, &stays);
 	if (*v != MV_PENDING) {
 		pr_info("migration %s of tenant %s: its `ferry migrate` is gone; outcome: %s", id,
 			f.tenant, mig_verdict_str(*v));
 		forget_src(state_dir, id, src);
 	}
 	close(fd);
+	if (stays)
+		resume_here(state_dir, f.tenant);
 	return 0;
 }
 
@@ -342,6 +372,7 @@ static void scan_migrations(const char *state_dir)
 static void settle_frozen(const char *state_dir, const char *name)
 {
 	struct tenant_rec rec;
+	bool stays = false;
 	int lk = registry_lock(state_dir, name, NULL);
 
 	if (lk < 0)
@@ -354,6 +385,7 @@ static void settle_frozen(const char *state_dir, const char *name)
 				rec.state = TS_RUNNING;
 				rec.updated = wall_time();
 				registry_save(state_dir, &rec, NULL);
+				stays = true;
 			} else if (s == SETTLE_GONE) {
 				registry_refresh(state_dir, &rec, NULL);
 			}
@@ -361,6 +393,8 @@ static void settle_frozen(const char *state_dir, const char *name)
 		tenant_rec_free(&rec);
 	}
 	close(lk);
+	if (stays)
+		resume_here(state_dir, name);
 }
 
 /* Records registered by an incoming migration (last_dump is its directory,

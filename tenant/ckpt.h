@@ -171,6 +171,11 @@ struct ckpt_ops {
 	 * handover, so a migration checks them first (tenant/lockcheck.h).
 	 * QEMU hands its disk locks over itself. */
 	bool moves_file_locks;
+	/* The load reads a streamed save as it arrives (QEMU): a migration's
+	 * destination calls prepare_load (lazy false) at MIGRATE_BEGIN, before
+	 * the source stops the tenant, and hands what it got to sink_open, so
+	 * that the load runs alongside the stream instead of after it. */
+	bool load_follows_stream;
 	/* Find the backend's program on this host (ckpt_env.tool). */
 	int (*locate)(char *out, size_t len, ferr_t *err);
 	int (*save)(const struct ckpt_env *env, const struct ckpt_target *t,
@@ -185,16 +190,25 @@ struct ckpt_ops {
 	 * make the saved state loadable elsewhere (CRIU: image fix-ups). */
 	int (*fixup)(const char *dir, ferr_t *err);
 	/* Before the tenant goes down on the source: start what a later load
-	 * needs (NULL: nothing, which is no error). */
+	 * needs (NULL: nothing, which is no error). With load_follows_stream:
+	 * t has name, argc/argv, net, and env->work_dir the tenant's state
+	 * directory; a failure is kept in what it returns and reported by
+	 * sink_open. */
 	void *(*prepare_load)(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy);
 	void (*prepared_free)(void *p);
 	/* Destination of a streamed save: a receiver writing into dir (prev as
-	 * in ckpt_save_opts); *fd is the socket to feed the stream into. */
+	 * in ckpt_save_opts), or into the load prepared ahead (prepared: from
+	 * prepare_load, NULL: none); *fd is the socket to feed the stream into. */
 	int (*sink_open)(const struct ckpt_env *env, const char *dir, const char *prev,
-			 struct ckpt_sink **out, int *fd, ferr_t *err);
+			 void *prepared, struct ckpt_sink **out, int *fd, ferr_t *err);
 	/* End it (at once when failed); without failed, whether all of the
 	 * stream was written. NULL is fine. */
 	int (*sink_close)(struct ckpt_sink *s, bool failed, ferr_t *err);
+	/* The owner of a save died before its decision and the tenant stays on
+	 * this host (migrate/reconcile.c): make it run again. env->work_dir is
+	 * the tenant's state directory. NULL: it resumes by itself (CRIU's
+	 * trees do when their CRIU goes). QEMU: cancel its migration, `cont`. */
+	int (*resume)(const struct ckpt_env *env, const struct ckpt_target *t, ferr_t *err);
 };
 
 extern const struct ckpt_ops ckpt_criu;

@@ -367,10 +367,11 @@ struct ckpt_sink {
 };
 
 static int criu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev,
-			  struct ckpt_sink **out, int *fd, ferr_t *err)
+			  void *prepared, struct ckpt_sink **out, int *fd, ferr_t *err)
 {
 	struct ckpt_sink *s = calloc(1, sizeof(*s));
 
+	(void)prepared; /* the restore's CRIU reads the pages once they are in */
 	*out = NULL;
 	if (!s || !(s->dir = strdup(dir))) {
 		free(s);

@@ -29,7 +29,6 @@
 #include "tenant/kind_tree.h"
 #include "tenant/vmprobe.h"
 
-#define MIG_FD		"ferry-mig"
 #define RESUME_TRIES	300	     /* 100 ms apart */
 #define LIVE_MAX_PASSES 40	     /* then the stop is forced */
 #define MIG_BANDWIDTH	(10LL << 30) /* bytes/s: ferry's relay sets the pace */
@@ -68,6 +67,12 @@ static void force_switchover(struct qmp *q, struct switchover *sw)
 
 static int at_switchover(struct qmp *q, struct switchover *sw, ferr_t *err)
 {
+	const char *f = getenv("FERRY_FAULT"); /* testing hook (vm_faults.sh) */
+
+	if (f && !strcmp(f, "src-crash-at-switchover")) {
+		pr_warn("FERRY_FAULT=%s: killing this process", f);
+		kill(getpid(), SIGKILL);
+	}
 	*sw->stopped = true;
 	if (ev(sw->o->on_event, sw->o->arg, CKPT_EV_FROZEN, sw->pid, err) < 0)
 		return -1;
@@ -137,10 +142,10 @@ static int set_mode(struct qmp *q, const struct ckpt_save_opts *o, ferr_t *err)
 	return qmp_exec(q, "migrate-set-parameters", par, -1, 5000, NULL, err);
 }
 
-/* Hand fd to QEMU under MIG_FD. */
+/* Hand fd to QEMU under QEMU_MIG_FD. */
 static int pass_fd(struct qmp *q, int fd, ferr_t *err)
 {
-	return qmp_exec(q, "getfd", json_pack("{s:s}", "fdname", MIG_FD), fd, 5000, NULL, err);
+	return qmp_exec(q, "getfd", json_pack("{s:s}", "fdname", QEMU_MIG_FD), fd, 5000, NULL, err);
 }
 
 /* The machine's facts, from its configuration (ckpt_qemu.h): machine type,
@@ -222,8 +227,8 @@ static int save_stream(struct qmp *q, const struct ckpt_target *t, const struct 
 	if (fd != o->stream_fd)
 		close(fd);
 	if (r < 0 ||
-	    qmp_exec(q, "migrate", json_pack("{s:s}", "uri", "fd:" MIG_FD), -1, 10000, NULL, err) <
-		0 ||
+	    qmp_exec(q, "migrate", json_pack("{s:s}", "uri", "fd:" QEMU_MIG_FD), -1, 10000, NULL,
+		     err) < 0 ||
 	    wait_migration(q, t->pid, o->live ? &sw : NULL, &mig, err) < 0)
 		return -1;
 	*stopped = true; /* completed: QEMU keeps it paused */
@@ -252,20 +257,85 @@ static int save_stream(struct qmp *q, const struct ckpt_target *t, const struct 
  * disks' locks once it loaded the stream: until it is gone (discarded by its
  * agent, or by its guard when that agent died) `cont` fails; try again for
  * a while. */
-static void resume(struct qmp *q, const char *name)
+static int resume(struct qmp *q, const char *name, ferr_t *err)
 {
 	ferr_t e = {0};
 
 	for (int i = 0; i < RESUME_TRIES; i++) {
 		ferr_clear(&e);
 		if (qmp_exec(q, "cont", NULL, -1, 5000, NULL, &e) == 0)
-			return;
+			return 0;
 		if (!strstr(e.msg, "lock"))
 			break;
 		struct timespec ts = {0, 100 * 1000000};
 		nanosleep(&ts, NULL);
 	}
 	pr_warn("VM %s could not resume: %s", name, e.msg);
+	if (err)
+		*err = e;
+	return -1;
+}
+
+static bool migrating(const char *st)
+{
+	static const char *const busy[] = {"setup",  "active",	   "pre-switchover",
+					   "device", "cancelling", "wait-unplug"};
+
+	for (size_t i = 0; st && i < sizeof(busy) / sizeof(busy[0]); i++)
+		if (!strcmp(st, busy[i]))
+			return true;
+	return false;
+}
+
+/* A `ferry migrate` died before its decision (ckpt.h resume): QEMU may
+ * still be in its migration (paused before the switchover, or sending
+ * into a socket nobody reads): cancel it, wait until it ended, then run
+ * the VM if it is not running. */
+static int qemu_resume_after(const struct ckpt_env *env, const struct ckpt_target *t, ferr_t *err)
+{
+	struct qmp *q = NULL;
+	char st[32] = "";
+	int r = 0;
+
+	if (qemu_qmp(env->work_dir, &q, err) < 0)
+		return ferr_wrap(err, "VM %s's monitor", t->name);
+	for (int i = 0; r == 0 && i < 200; i++) {
+		json_t *m = NULL;
+		if ((r = qmp_exec(q, "query-migrate", NULL, -1, 5000, &m, err)) < 0)
+			break;
+		const char *ms = json_string_value(json_object_get(m, "status"));
+		bool busy = migrating(ms);
+		if (busy && i == 0)
+			pr_info("VM %s: cancelling the migration its `ferry migrate` left (%s)",
+				t->name, ms);
+		json_decref(m);
+		if (!busy)
+			break;
+		if (i == 0)
+			r = qmp_exec(q, "migrate_cancel", NULL, -1, 5000, NULL, err);
+		struct timespec ts = {0, 50 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	if (r == 0)
+		r = qemu_status(q, st, sizeof(st), err);
+	if (r == 0 && strcmp(st, "running")) {
+		pr_info("VM %s was left %s: resuming it", t->name, st);
+		r = resume(q, t->name, err);
+	}
+	qmp_close(q);
+	return r;
+}
+
+/* Commit of a streamed save: the destination holds the VM now and this
+ * QEMU, paused after a completed migration, has given up its disks. It is
+ * killed outright: faster than `quit` (an orderly exit), and while the
+ * signal is pending recovery sees it busy, never alive (reconcile.c), so
+ * a `ferry migrate` killed meanwhile cannot make it an abort. */
+static void end_now(struct qmp *q, pid_t pid)
+{
+	(void)q;
+	if (ktree_kill(pid, SIGKILL, 10000, NULL) < 0)
+		pr_warn("QEMU (pid %d) did not end", pid);
 }
 
 static int qemu_save(const struct ckpt_env *env, const struct ckpt_target *t,
@@ -287,10 +357,12 @@ static int qemu_save(const struct ckpt_env *env, const struct ckpt_target *t,
 		r = o->on_event(CKPT_EV_SAVED, t->pid, o->arg, err);
 	else if (r == 0 && o->leave_running)
 		r = 1; /* a dump that leaves it running: resume */
-	if (r == 0) {
+	if (r == 0 && o->stream_fd >= 0) {
+		end_now(q, t->pid);
+	} else if (r == 0) {
 		qemu_end(q, t->pid, 10000);
 	} else if (stopped) {
-		resume(q, t->name);
+		resume(q, t->name, NULL);
 	}
 	qmp_close(q);
 	return r < 0 ? -1 : 0;
@@ -333,26 +405,44 @@ static int check_info(const char *dir, ferr_t *err)
 	return r;
 }
 
-/* Feed the stream in dir to the incoming QEMU and wait until it loaded. */
-static int feed(struct qmp *q, const char *dir, pid_t pid, ferr_t *err)
+/* Feed the stream in dir to the incoming QEMU (unless fed: it has it
+ * already) and wait until it loaded. */
+static int feed(struct qmp *q, const char *dir, pid_t pid, bool fed, ferr_t *err)
 {
 	char path[PATH_MAX];
 	json_t *mig = NULL;
 	int fd;
 
-	if (xsnprintf_path(path, sizeof(path), dir, QEMU_STATE_FILE) < 0)
-		return ferr_set(err, FX_FAIL, "path too long: %s", dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return ferr_sys(err, FX_INTEGRITY, "%s", path);
-	int r = pass_fd(q, fd, err);
-	close(fd);
-	if (r < 0 || qmp_exec(q, "migrate-incoming", json_pack("{s:s}", "uri", "fd:" MIG_FD), -1,
-			      10000, NULL, err) < 0)
-		return -1;
+	if (!fed) {
+		if (xsnprintf_path(path, sizeof(path), dir, QEMU_STATE_FILE) < 0)
+			return ferr_set(err, FX_FAIL, "path too long: %s", dir);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return ferr_sys(err, FX_INTEGRITY, "%s", path);
+		int r = pass_fd(q, fd, err);
+		close(fd);
+		if (r < 0 ||
+		    qmp_exec(q, "migrate-incoming", json_pack("{s:s}", "uri", "fd:" QEMU_MIG_FD),
+			     -1, 10000, NULL, err) < 0)
+			return -1;
+	}
 	if (wait_migration(q, pid, NULL, &mig, err) < 0)
 		return -1;
 	json_decref(mig);
 	return 0;
+}
+
+/* QEMU for the load: the one prepared at the migration's BEGIN (it may
+ * have loaded the stream by now), or a new one. */
+static int incoming(const struct ckpt_env *env, const struct ckpt_target *t,
+		    const struct ckpt_load_opts *o, struct qemu_guard *g, pid_t *pid,
+		    struct qmp **q, bool *fed, ferr_t *err)
+{
+	*fed = false;
+	if (o->prepared)
+		return qemu_prepared_take(o->prepared, pid, q, g, fed, err) < 0
+			   ? ferr_wrap(err, "VM %s", t->name)
+			   : 0;
+	return qemu_launch(env->work_dir, t->name, t->argc, t->argv, t->net, g, pid, q, err);
 }
 
 static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
@@ -368,11 +458,12 @@ static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		return ferr_set(err, FX_HOST, "the QEMU backend has no lazy loads yet");
 	if (check_info(o->dir, err) < 0)
 		return -1;
-	if (qemu_launch(env->work_dir, t->name, t->argc, t->argv, t->net, &g, &pid, &q, err) < 0)
+	bool fed;
+	if (incoming(env, t, o, &g, &pid, &q, &fed, err) < 0)
 		return -1;
 	int r = ev(o->on_event, o->arg, CKPT_EV_TASK, pid, err);
 	if (r == 0)
-		r = feed(q, o->dir, pid, err);
+		r = feed(q, o->dir, pid, fed, err);
 	if (r == 0)
 		r = ev(o->on_event, o->arg, CKPT_EV_LOADED, pid, err);
 	if (r == 0)
@@ -412,127 +503,14 @@ static int qemu_fixup(const char *dir, ferr_t *err)
 	return 0;
 }
 
-static void *qemu_prepare(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy)
-{
-	(void)env;
-	(void)t;
-	(void)lazy;
-	return NULL;
-}
-
-static void qemu_prepared_free(void *p)
-{
-	(void)p;
-}
-
 static int qemu_locate(char *out, size_t len, ferr_t *err)
 {
 	return vm_qemu_locate(out, len, err);
 }
 
-/* The destination of a streamed save: the stream into DIR/vm.state. */
-struct ckpt_sink {
-	pthread_t th;
-	int in, out;
-	bool failed, done;
-	uint64_t bytes;
-	char err[256];
-};
-
-static void *sink_main(void *arg)
-{
-	struct ckpt_sink *s = arg;
-	enum { BUF = 1 << 16 };
-	char *b = malloc(BUF);
-
-	for (ssize_t n; b && !s->failed;) {
-		n = read(s->in, b, BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			/* the relay ends once our direction is closed too */
-			shutdown(s->in, SHUT_WR);
-			s->done = n == 0;
-			if (n < 0)
-				snprintf(s->err, sizeof(s->err), "read: %s", strerror(errno));
-			break;
-		}
-		for (ssize_t w = 0; w < n;) {
-			ssize_t k = write(s->out, b + w, (size_t)(n - w));
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
-				snprintf(s->err, sizeof(s->err), "write: %s", strerror(errno));
-				s->failed = true;
-				break;
-			}
-			w += k;
-		}
-		s->bytes += (uint64_t)n;
-	}
-	free(b);
-	return NULL;
-}
-
-static int qemu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev,
-			  struct ckpt_sink **out, int *fd, ferr_t *err)
-{
-	char path[PATH_MAX];
-	int sv[2];
-	struct ckpt_sink *s = calloc(1, sizeof(*s));
-
-	(void)env;
-	if (!s)
-		return ferr_set(err, FX_FAIL, "out of memory");
-	if (prev && *prev)
-		pr_warn("the QEMU backend ignores an earlier round (%s)", prev);
-	if (xsnprintf_path(path, sizeof(path), dir, QEMU_STATE_FILE) < 0 ||
-	    (s->out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
-		free(s);
-		return ferr_sys(err, FX_FAIL, "%s/%s", dir, QEMU_STATE_FILE);
-	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		close(s->out);
-		free(s);
-		return ferr_sys(err, FX_FAIL, "socketpair");
-	}
-	s->in = sv[1];
-	if (pthread_create(&s->th, NULL, sink_main, s) != 0) {
-		close(sv[0]);
-		close(sv[1]);
-		close(s->out);
-		free(s);
-		return ferr_set(err, FX_FAIL, "cannot start the stream's receiver");
-	}
-	*fd = sv[0];
-	*out = s;
-	return 0;
-}
-
-static int qemu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
-{
-	int r = 0;
-
-	if (!s)
-		return 0;
-	if (failed) {
-		s->failed = true;
-		shutdown(s->in, SHUT_RDWR);
-	}
-	pthread_join(s->th, NULL);
-	if (!failed && (!s->done || s->err[0]))
-		r = ferr_set(err, FX_PEER, "VM state stream: %s",
-			     s->err[0] ? s->err : "ended early");
-	if (!failed && r == 0 && fsync(s->out) < 0)
-		r = ferr_sys(err, FX_FAIL, "VM state");
-	close(s->in);
-	close(s->out);
-	free(s);
-	return r;
-}
-
 const struct ckpt_ops ckpt_qemu = {
     .name = "qemu",
+    .load_follows_stream = true,
     .locate = qemu_locate,
     .save = qemu_save,
     .load = qemu_load,
@@ -542,4 +520,5 @@ const struct ckpt_ops ckpt_qemu = {
     .prepared_free = qemu_prepared_free,
     .sink_open = qemu_sink_open,
     .sink_close = qemu_sink_close,
+    .resume = qemu_resume_after,
 };

@@ -15,11 +15,13 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "tenant/ckpt.h"
 #include "tenant/qmp.h"
 #include "tenant/registry.h"
 
-#define QEMU_STATE_FILE "vm.state" /* the migration stream of a dump */
-#define QEMU_INFO_FILE	"vm.json"  /* what the load checks: QEMU version, machine... */
+#define QEMU_STATE_FILE "vm.state"  /* the migration stream of a dump */
+#define QEMU_INFO_FILE	"vm.json"   /* what the load checks: QEMU version, machine... */
+#define QEMU_MIG_FD	"ferry-mig" /* the fd name of a migration stream (getfd) */
 
 /* An incoming QEMU's guard: a process that kills it if the loading ferry
  * dies before it released it (the VM must run on one host only). */
@@ -52,5 +54,18 @@ void qemu_end(struct qmp *q, pid_t pid, int ms);
 int qemu_status(struct qmp *q, char *out, size_t len, ferr_t *err);
 /* The concrete machine type the alias "pc" stands for (pc-i440fx-X.Y). */
 int qemu_machine(const char *qemu, char *out, size_t len, ferr_t *err);
+
+/* The incoming side (ckpt_qemu_in.c), the backend's ops: a QEMU started
+ * ahead at a migration's BEGIN (with -incoming defer, guarded), the sink
+ * that feeds it the stream (or writes DIR/vm.state without one). */
+void *qemu_prepare(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy);
+void qemu_prepared_free(void *p);
+/* A load takes the prepared QEMU over (its pid, QMP session, guard);
+ * *fed: the stream was handed to it. Fails with why it did not start. */
+int qemu_prepared_take(void *p, pid_t *pid, struct qmp **q, struct qemu_guard *g, bool *fed,
+		       ferr_t *err);
+int qemu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev, void *prepared,
+		   struct ckpt_sink **out, int *fd, ferr_t *err);
+int qemu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err);
 
 #endif

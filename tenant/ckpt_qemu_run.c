@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -381,7 +383,41 @@ int qemu_status(struct qmp *q, char *out, size_t len, ferr_t *err)
 	return 0;
 }
 
+static int run_machine_help(const char *qemu, char *out, size_t len, ferr_t *err);
+
+/* Remembered per program file, as its version (vmprobe.c): the
+ * destination's load asks while the VM is stopped. */
 int qemu_machine(const char *qemu, char *out, size_t len, ferr_t *err)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char m_path[PATH_MAX], m_type[64];
+	static struct stat m_st;
+	struct stat st;
+	bool have = stat(qemu, &st) == 0, hit;
+
+	pthread_mutex_lock(&lock);
+	hit = have && m_type[0] && !strcmp(m_path, qemu) && m_st.st_ino == st.st_ino &&
+	      m_st.st_dev == st.st_dev && m_st.st_size == st.st_size &&
+	      m_st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+	      m_st.st_mtim.tv_nsec == st.st_mtim.tv_nsec;
+	if (hit)
+		snprintf(out, len, "%s", m_type);
+	pthread_mutex_unlock(&lock);
+	if (hit)
+		return 0;
+	if (run_machine_help(qemu, out, len, err) < 0)
+		return -1;
+	pthread_mutex_lock(&lock);
+	if (have && strlen(qemu) < sizeof(m_path)) {
+		snprintf(m_path, sizeof(m_path), "%s", qemu);
+		snprintf(m_type, sizeof(m_type), "%s", out);
+		m_st = st;
+	}
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+static int run_machine_help(const char *qemu, char *out, size_t len, ferr_t *err)
 {
 	char cmd[PATH_MAX + 64], line[512];
 	FILE *f;

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +100,50 @@ static int run_timed(char *const argv[], int out_fd, int ms)
 	}
 }
 
+/* The binary's version, remembered per program file (path, inode, size,
+ * mtime): a migration's destination asks it several times, some of them
+ * while the VM is stopped. */
+static struct {
+	pthread_mutex_t lock;
+	char path[PATH_MAX];
+	struct stat st;
+	char version[32];
+} ver_memo = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int run_version(const char *qemu, char *out, size_t len, ferr_t *err);
+
 int vm_qemu_version(const char *qemu, char *out, size_t len, ferr_t *err)
+{
+	struct stat st;
+	bool have = stat(qemu, &st) == 0;
+
+	pthread_mutex_lock(&ver_memo.lock);
+	bool hit = have && ver_memo.version[0] && !strcmp(ver_memo.path, qemu) &&
+		   same_file(&ver_memo.st, &st);
+	if (hit)
+		snprintf(out, len, "%s", ver_memo.version);
+	pthread_mutex_unlock(&ver_memo.lock);
+	if (hit)
+		return 0;
+	if (run_version(qemu, out, len, err) < 0)
+		return -1;
+	pthread_mutex_lock(&ver_memo.lock);
+	if (have && strlen(qemu) < sizeof(ver_memo.path)) {
+		snprintf(ver_memo.path, sizeof(ver_memo.path), "%s", qemu);
+		ver_memo.st = st;
+		snprintf(ver_memo.version, sizeof(ver_memo.version), "%s", out);
+	}
+	pthread_mutex_unlock(&ver_memo.lock);
+	return 0;
+}
+
+static int run_version(const char *qemu, char *out, size_t len, ferr_t *err)
 {
 	char tmpl[] = "/tmp/ferry-qver-XXXXXX", buf[256] = "";
 	char *argv[] = {(char *)qemu, "-version", NULL};
