@@ -90,6 +90,12 @@ static const struct opt migrate_opts[] = {
 	     "copy the tree (while it runs, then what changed while frozen) to the same path "
 	     "there (which must not exist); this host's DIR is removed once it moved. Without "
 	     "it the destination must see the same tree (ferry's identity in DIR/.ferry)"},
+    {.name = "shared-storage",
+     .type = OPT_FLAG,
+     .off = offsetof(struct migrate_args, o.shared_storage),
+     .help = "VM tenants: the destination sees the same disk images (shared storage): they "
+	     "are not copied. Without it a VM's raw disk images travel inside the stream "
+	     "(QEMU's block migration) to the same paths there, which must not exist"},
     OPTS_JSON(struct migrate_args, json),
     {0},
 };

@@ -63,6 +63,7 @@ struct dst {
 	struct dst_intake in;		   /* what we decided: root, host interface */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 	struct mfs_dst *fs;			 /* the tenant's files travel (dst_fs.h) */
+	int n_made;				 /* volumes created here (BEGIN's first n) */
 	double net_ms;				 /* the gratuitous ARP, at t_running */
 };
 
@@ -80,6 +81,48 @@ static int indoubt_seconds(void)
 }
 
 /* ---- before anything is frozen: can we take this tenant? ---- */
+
+/* The tenant's volumes (BEGIN, tenant/kind.h) that its backend copies in
+ * the stream: each created here empty and sized, at a path in a directory
+ * this agent allows for tenants' data (as a root's, dst_check.h), never
+ * over an existing file. */
+static int make_volumes(struct dst *d, ferr_t *err)
+{
+	const Ferry__Wire__MigrateBegin *b = d->b;
+	char parent[PATH_MAX], real[PATH_MAX];
+
+	for (size_t i = 0; i < b->n_volumes && i < TENANT_VOLUMES_MAX; i++) {
+		const char *p = b->volumes[i]->path, *slash = strrchr(p, '/');
+		if (p[0] != '/' || !slash || !slash[1] || strstr(p, "/../") || strchr(p, ',') ||
+		    strlen(p) >= sizeof(parent))
+			return ferr_set(err, FX_INTEGRITY, "bad volume path from the peer");
+		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - p), p);
+		if (dst_check_root(&d->pol, d->o->state_dir, parent[0] ? parent : "/", real,
+				   sizeof(real), err) < 0)
+			return ferr_wrap(err, "volume %s", p);
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 && errno == EEXIST)
+			return ferr_set(err, FX_CONFLICT,
+					"volume %s exists on %s: with storage both hosts share, "
+					"migrate with --shared-storage",
+					p, d->o->host_name);
+		if (fd < 0)
+			return ferr_sys(err, FX_CONFLICT, "volume %s", p);
+		d->n_made = (int)i + 1;
+		int r = ftruncate(fd, (off_t)b->volumes[i]->bytes);
+		close(fd);
+		if (r < 0)
+			return ferr_sys(err, FX_FAIL, "volume %s", p);
+	}
+	return 0;
+}
+
+static void unmake_volumes(struct dst *d)
+{
+	for (int i = 0; i < d->n_made; i++)
+		unlink(d->b->volumes[i]->path);
+	d->n_made = 0;
+}
 
 static int precheck(struct dst *d, ferr_t *err)
 {
@@ -122,6 +165,8 @@ static int precheck(struct dst *d, ferr_t *err)
 			       : mfs_dst_check_shared(b, d->o->host_name, err)) < 0)
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
 	iso_from_pb(b->iso, &rec.iso);
+	if (make_volumes(d, err) < 0)
+		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
 	if (d->ops->precheck(&rec, d->o->host_name, err) < 0 ||
 	    iso_precheck(d->o->state_dir, b->tenant, &rec.iso, err) < 0 ||
 	    (d->mode == MIG_POST_COPY && iso_precheck_lazy(&rec.iso, err) < 0)) {
@@ -549,6 +594,7 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 		d.prepared = NULL;
 	}
 	if (ret < 0) {
+		unmake_volumes(&d);
 		if (d.b->tenant && tenant_name_valid(d.b->tenant))
 			forget_tenant_dir(&d, err);
 		if (!d.restored_sent && !chan_error(c))

@@ -33,12 +33,42 @@
 
 /* ---- the whole thing ---- */
 
+/* The tenant's volumes (kind.h) travel unless the storage is shared. */
+static int volumes(struct src *s, Ferry__Wire__MigrateBegin *b, struct tenant_volume *v,
+		   Ferry__Wire__MigrateVolume *pv, Ferry__Wire__MigrateVolume **pp, ferr_t *err)
+{
+	const struct tenant_kind_ops *kind = kind_find(s->rec.kind);
+	int n = 0;
+
+	if (s->o->shared_storage || !kind || !kind->volumes)
+		return 0;
+	if ((n = kind->volumes(&s->rec, v, err)) < 0)
+		return ferr_wrap(err,
+				 "tenant %s (nothing was frozen; --shared-storage if the "
+				 "destination sees its storage)",
+				 s->rec.name);
+	for (int i = 0; i < n; i++) {
+		ferry__wire__migrate_volume__init(&pv[i]);
+		pv[i].path = v[i].path;
+		pv[i].bytes = v[i].bytes;
+		pp[i] = &pv[i];
+	}
+	b->n_volumes = (size_t)n;
+	b->volumes = pp;
+	s->copy_volumes = n > 0;
+	return 0;
+}
+
 static int begin(struct src *s, ferr_t *err)
 {
 	Ferry__Wire__MigrateBegin b = FERRY__WIRE__MIGRATE_BEGIN__INIT;
+	struct tenant_volume vol[TENANT_VOLUMES_MAX];
+	Ferry__Wire__MigrateVolume pv[TENANT_VOLUMES_MAX], *pp[TENANT_VOLUMES_MAX];
 	struct frame_buf fb = {0};
 	int r;
 
+	if (volumes(s, &b, vol, pv, pp, err) < 0)
+		return -1;
 	b.migration_id = s->r->migration_id;
 	b.tenant = s->rec.name;
 	b.has_kind = true;

@@ -62,6 +62,9 @@ struct migrate_opts {
 	/* a backend's live pre-copy (QEMU): the longest stop it may plan for
 	 * (0: its default) */
 	int max_downtime_ms;
+	/* its volumes (tenant/kind.h: a VM's disks) are on storage the
+	 * destination shares: not copied */
+	bool shared_storage;
 	migrate_progress_fn progress;
 	void *progress_arg;
 };

@@ -40,7 +40,8 @@ struct src {
 	/* pre-copy's final save: the last round's images, change tracking */
 	const char *parent_img;
 	bool track_mem;
-	bool live; /* pre-copy by the backend itself: a live final save */
+	bool live;	      /* pre-copy by the backend itself: a live final save */
+	bool copy_volumes;    /* the backend copies the tenant's volumes (kind.h) */
 	struct mfs_src *fs;   /* the tenant's files travel (migrate_fs.h) */
 	struct pkthold *hold; /* copies of what reaches the frozen tenant */
 };

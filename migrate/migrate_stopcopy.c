@@ -56,6 +56,7 @@ static int stop_copy(struct src *s, ferr_t *err)
 			      .prev = s->parent_img,
 			      .track = s->track_mem,
 			      .live = s->live,
+			      .copy_volumes = s->copy_volumes,
 			      .max_downtime_ms = s->o->max_downtime_ms};
 	struct dump_result dr;
 	int r;

@@ -274,6 +274,7 @@ static int save(const struct dump_opts *o, const struct tenant_kind_ops *kind,
 				    .tcp_established = o->tcp_established,
 				    .live = o->live,
 				    .max_downtime_ms = o->max_downtime_ms,
+				    .copy_volumes = o->copy_volumes,
 				    .on_event = o->on_event,
 				    .arg = o->event_arg};
 

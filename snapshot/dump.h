@@ -35,6 +35,7 @@ struct dump_opts {
 	/* a backend's live save (ckpt_save_opts.live) and its longest stop */
 	bool live;
 	int max_downtime_ms;
+	bool copy_volumes; /* migration: the backend copies the tenant's volumes */
 	/* image tenants: their own layer (and the image) into the set
 	 * (snapshot/rootfs_set.h) */
 	bool with_rootfs, with_image;

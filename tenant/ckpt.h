@@ -108,6 +108,9 @@ struct ckpt_save_opts {
 	 * max_downtime_ms (0: the backend's default) */
 	bool live;
 	int max_downtime_ms;
+	/* the tenant's volumes (kind.h) go inside the stream: a peer created
+	 * them empty (QEMU: block migration) */
+	bool copy_volumes;
 	ckpt_event_fn on_event; /* NULL: no events */
 	void *arg;
 };

@@ -128,9 +128,10 @@ static int wait_migration(struct qmp *q, pid_t pid, struct switchover *sw, json_
  * Set every time: they stay in QEMU from one save to the next. */
 static int set_mode(struct qmp *q, const struct ckpt_save_opts *o, ferr_t *err)
 {
-	json_t *caps = json_pack("{s:[{s:s, s:b}, {s:s, s:b}]}", "capabilities", "capability",
-				 "pause-before-switchover", "state", o->live, "capability",
-				 "auto-converge", "state", o->live);
+	json_t *caps =
+	    json_pack("{s:[{s:s, s:b}, {s:s, s:b}, {s:s, s:b}]}", "capabilities", "capability",
+		      "pause-before-switchover", "state", o->live, "capability", "auto-converge",
+		      "state", o->live, "capability", "block", "state", o->copy_volumes);
 	json_t *par = json_pack("{s:I}", "max-bandwidth", (json_int_t)MIG_BANDWIDTH);
 
 	if (par && o->max_downtime_ms > 0)

@@ -45,6 +45,14 @@ struct vm_spec {
 	const char *disk; /* ... or a disk image (absolute path) */
 };
 
+/* A file of a tenant's own on this host's storage (a VM's disk image) that
+ * a migration copies unless the storage is shared. */
+struct tenant_volume {
+	char path[4096];
+	uint64_t bytes;
+};
+#define TENANT_VOLUMES_MAX 4
+
 struct tenant_kind_ops {
 	enum tenant_kind kind;
 	const char *name;	     /* "container", "proctree": registry, ps (manifest and
@@ -80,6 +88,9 @@ struct tenant_kind_ops {
 	/* What goes into its manifest besides what every kind has (name, argv,
 	 * init pid): e.g. the root file system and network. */
 	void (*describe)(const struct tenant_rec *rec, manifest_t *m);
+	/* Its volumes (at most TENANT_VOLUMES_MAX into v): their number, < 0
+	 * when one cannot travel (err says why). NULL: none. */
+	int (*volumes)(const struct tenant_rec *rec, struct tenant_volume *v, ferr_t *err);
 };
 
 /* The kind of a registry enum, or NULL (a kind this ferry has no driver for). */

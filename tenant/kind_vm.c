@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
@@ -246,6 +247,33 @@ static void vm_target(const struct tenant_rec *rec, struct ckpt_target *t)
 	t->argv = rec->argv;
 }
 
+/* Its disk images travel with a migration (QEMU's block migration) unless
+ * the storage is shared: raw images only (a qcow2's virtual size is not
+ * its file's, and its format would need qemu-img on the destination). */
+static int vm_volumes(const struct tenant_rec *rec, struct tenant_volume *v, ferr_t *err)
+{
+	int n = 0;
+
+	for (int i = 1; i + 1 < rec->argc; i++) {
+		const char *f = rec->argv[i + 1];
+		struct stat st;
+		if (strcmp(rec->argv[i], "-drive") || strncmp(f, "file=", 5))
+			continue;
+		if (!strstr(f, ",format=raw,"))
+			return ferr_set(err, FX_HOST,
+					"VM %s: only raw disk images can be copied, not %s",
+					rec->name, f + 5);
+		if (n == TENANT_VOLUMES_MAX)
+			return ferr_set(err, FX_HOST, "VM %s: more than %d disks", rec->name,
+					TENANT_VOLUMES_MAX);
+		snprintf(v[n].path, sizeof(v[n].path), "%.*s", (int)strcspn(f + 5, ","), f + 5);
+		if (stat(v[n].path, &st) < 0)
+			return ferr_sys(err, FX_HOST, "VM %s's disk %s", rec->name, v[n].path);
+		v[n++].bytes = (uint64_t)st.st_size;
+	}
+	return n;
+}
+
 static void vm_describe(const struct tenant_rec *rec, manifest_t *m)
 {
 	if (has_net(&rec->net))
@@ -266,4 +294,5 @@ const struct tenant_kind_ops kind_vm = {
     .registered = vm_registered,
     .target = vm_target,
     .describe = vm_describe,
+    .volumes = vm_volumes,
 };

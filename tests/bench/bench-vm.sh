@@ -52,7 +52,7 @@ ferry_case() {
 	mh_ferry a run "$n" --vm --memory "${MIB}M" --disk "$VM_IMG" >/dev/null
 	vm_wait_bees "$T/state-a/tenants/$n/console.log" 1 60
 	w0=$(wire)
-	mh_migrate a b "$n" --mode "$mode" --max-downtime "$MAXDOWN" --json >"$T/$mode.json" ||
+	mh_migrate a b "$n" --shared-storage --mode "$mode" --max-downtime "$MAXDOWN" --json >"$T/$mode.json" ||
 		{ cat "$T/$mode.json"; t_fail "ferry $mode failed"; }
 	w1=$(wire)
 	DOWN[ferry-$mode]=$(jget "$T/$mode.json" downtime_ms)

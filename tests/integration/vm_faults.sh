@@ -50,7 +50,7 @@ fault() {
 	t_log "fault: $f"
 	mh_kill_serve b
 	mh_serve b FERRY_FAULT="$f" "$@"
-	mh_migrate a b $N --mode stop-copy --timeout 5 >"$T/out" 2>"$T/err" || rc=$?
+	mh_migrate a b $N --shared-storage --mode stop-copy --timeout 5 >"$T/out" 2>"$T/err" || rc=$?
 	cat "$T/err"
 	((rc != 0)) || t_fail "migration with fault $f succeeded"
 	grep -Eq "$pat" "$T/err" || t_fail "fault $f: expected /$pat/"
@@ -74,7 +74,7 @@ t_log "fault: the destination's QEMU fails to start"
 mh_kill_serve b
 mh_serve b FERRY_QEMU="$T/bad-qemu"
 rc=0
-mh_migrate a b $N --mode stop-copy --timeout 5 >"$T/out" 2>"$T/err" || rc=$?
+mh_migrate a b $N --shared-storage --mode stop-copy --timeout 5 >"$T/out" 2>"$T/err" || rc=$?
 cat "$T/err"
 ((rc != 0)) || t_fail "migration to a QEMU that does not start succeeded"
 grep -q "QEMU exited while starting: bad-qemu: refusing" "$T/err" || t_fail "bad-qemu: message"
@@ -88,7 +88,7 @@ t_log "link cut mid-migration (a's egress slowed so that it is still going)"
 mh_kill_serve b
 mh_serve b
 mh_exec a tc qdisc replace dev lan0 root tbf rate 1mbit burst 32kb latency 400ms
-mh_bg_migrate a b $N --mode stop-copy --timeout 5
+mh_bg_migrate a b $N --shared-storage --mode stop-copy --timeout 5
 wait_stream
 ip -n "fym-$MH_ID-a" link set lan0 down
 rc=0
@@ -104,7 +104,7 @@ t_log "the session drops after RESTORED: the commit is resolved, the VM runs on 
 mh_kill_serve b
 mh_serve b FERRY_FAULT=drop-after-restored
 before=$VM_PASSES
-mh_migrate a b $N --mode stop-copy --timeout 5 || t_fail "in-doubt commit was not resolved"
+mh_migrate a b $N --shared-storage --mode stop-copy --timeout 5 || t_fail "in-doubt commit was not resolved"
 vm_one_host $N b
 Db="$T/state-b/tenants/$N"
 vm_wait_bees "$Db/console.log" "$(vm_bees "$Db/console.log")" 10
@@ -121,13 +121,13 @@ src_kill() {
 	mh_serve b
 	if [ "$how" = stream ]; then
 		mh_exec a tc qdisc replace dev lan0 root tbf rate 1mbit burst 32kb latency 400ms
-		mh_bg_migrate a b $N --mode "$mode" --timeout 5
+		mh_bg_migrate a b $N --shared-storage --mode "$mode" --timeout 5
 		wait_stream
 		kill -9 "$MH_MIG_PID" 2>/dev/null || t_fail "the migration was over already"
 		wait $MH_MIG || rc=$?
 		mh_exec a tc qdisc del dev lan0 root
 	else
-		mh_exec a env FERRY_FAULT="$how" FERRY_STATE_DIR="$T/state-a" "$FERRY" migrate $N \
+		mh_exec a env FERRY_FAULT="$how" FERRY_STATE_DIR="$T/state-a" "$FERRY" migrate $N --shared-storage \
 			--to "$(mh_addr b):7000" --tls "$T/certs" --name a --peer b --mode "$mode" \
 			--max-downtime 200 --timeout 5 >"$T/out" 2>"$T/err" || rc=$?
 		cat "$T/err"
@@ -142,7 +142,7 @@ src_kill() {
 t_log "back to a"
 mh_kill_serve b
 mh_serve b
-mh_migrate b a $N --mode stop-copy --timeout 5 >/dev/null || t_fail "b -> a failed"
+mh_migrate b a $N --shared-storage --mode stop-copy --timeout 5 >/dev/null || t_fail "b -> a failed"
 on_a
 src_kill stream stop-copy
 src_kill stream pre-copy

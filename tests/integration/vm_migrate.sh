@@ -44,11 +44,11 @@ before=$VM_PASSES
 route_on a
 
 t_log "post-copy, which the QEMU backend lacks, is refused; the VM runs on"
-t_expect_fail 7 "no post-copy" mh_migrate a b $N --mode post-copy
+t_expect_fail 7 "no post-copy" mh_migrate a b $N --shared-storage --mode post-copy
 vm_one_host $N a
 
 t_log "stop-copy a -> b"
-mh_migrate a b $N --mode stop-copy --json >"$T/m1.json" || {
+mh_migrate a b $N --shared-storage --mode stop-copy --json >"$T/m1.json" || {
 	cat "$T/m1.json" "$MH_LOG_b"
 	t_fail "migration a -> b failed"
 }
@@ -68,7 +68,7 @@ vm_memcheck "$Db/qmp.sock"
 before=$VM_PASSES
 
 t_log "pre-copy b -> a, at most 200 ms stopped"
-mh_migrate b a $N --mode pre-copy --max-downtime 200 --json >"$T/m2.json" || {
+mh_migrate b a $N --shared-storage --mode pre-copy --max-downtime 200 --json >"$T/m2.json" || {
 	cat "$T/m2.json"
 	t_fail "migration b -> a failed"
 }
@@ -92,7 +92,7 @@ vm_memcheck "$Da/qmp.sock"
 before=$VM_PASSES
 
 t_log "auto (pre-copy for a VM) a -> b"
-mh_migrate a b $N --mode auto --json >"$T/m3.json" || t_fail "migration a -> b (auto) failed"
+mh_migrate a b $N --shared-storage --mode auto --json >"$T/m3.json" || t_fail "migration a -> b (auto) failed"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["mode"] == "pre-copy", d' "$T/m3.json"
 vm_one_host $N b
 route_on b
