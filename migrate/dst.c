@@ -63,7 +63,8 @@ struct dst {
 	struct dst_intake in;		   /* what we decided: root, host interface */
 	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
 	struct mfs_dst *fs;			 /* the tenant's files travel (dst_fs.h) */
-	int n_made;				 /* volumes created here (BEGIN's first n) */
+	int n_made;				 /* volumes created here: */
+	char made[TENANT_VOLUMES_MAX][PATH_MAX]; /* their paths, parent resolved */
 	double net_ms;				 /* the gratuitous ARP, at t_running */
 };
 
@@ -91,7 +92,10 @@ static int make_volumes(struct dst *d, ferr_t *err)
 	const Ferry__Wire__MigrateBegin *b = d->b;
 	char parent[PATH_MAX], real[PATH_MAX];
 
-	for (size_t i = 0; i < b->n_volumes && i < TENANT_VOLUMES_MAX; i++) {
+	if (b->n_volumes > TENANT_VOLUMES_MAX)
+		return ferr_set(err, FX_INTEGRITY, "more than %d volumes from the peer",
+				TENANT_VOLUMES_MAX);
+	for (size_t i = 0; i < b->n_volumes; i++) {
 		const char *p = b->volumes[i]->path, *slash = strrchr(p, '/');
 		if (p[0] != '/' || !slash || !slash[1] || strstr(p, "/../") || strchr(p, ',') ||
 		    strlen(p) >= sizeof(parent))
@@ -100,7 +104,10 @@ static int make_volumes(struct dst *d, ferr_t *err)
 		if (dst_check_root(&d->pol, d->o->state_dir, parent[0] ? parent : "/", real,
 				   sizeof(real), err) < 0)
 			return ferr_wrap(err, "volume %s", p);
-		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		char *at = d->made[d->n_made];
+		if (xsnprintf(at, PATH_MAX, err, "%s/%s", real, slash + 1) < 0)
+			return -1;
+		int fd = open(at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0 && errno == EEXIST)
 			return ferr_set(err, FX_CONFLICT,
 					"volume %s exists on %s: with storage both hosts share, "
@@ -108,7 +115,7 @@ static int make_volumes(struct dst *d, ferr_t *err)
 					p, d->o->host_name);
 		if (fd < 0)
 			return ferr_sys(err, FX_CONFLICT, "volume %s", p);
-		d->n_made = (int)i + 1;
+		d->n_made++;
 		int r = ftruncate(fd, (off_t)b->volumes[i]->bytes);
 		close(fd);
 		if (r < 0)
@@ -120,7 +127,7 @@ static int make_volumes(struct dst *d, ferr_t *err)
 static void unmake_volumes(struct dst *d)
 {
 	for (int i = 0; i < d->n_made; i++)
-		unlink(d->b->volumes[i]->path);
+		unlink(d->made[i]);
 	d->n_made = 0;
 }
 
