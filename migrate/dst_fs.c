@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +22,36 @@
 #include "tenant/rootfs.h"
 #include "tenant/treepack.h"
 
+/* Images this agent is receiving or using in migrations now: migrations that
+ * run side by side (`ferry evacuate --parallel`) of tenants on one image
+ * send it once. The first says "not here" and receives it; the others wait
+ * for its outcome before they answer MIG_FS_HAVE. An image one of them
+ * adopted is removed again only when none of them used it for a tenant
+ * (the last to end decides). */
+struct inflight {
+	char id[IMAGE_ID_LEN + 1];
+	int users;
+	bool receiving; /* a migration is receiving it: the others wait */
+	bool adopted;	/* it came with one of these migrations */
+	bool kept;	/* one of them moved a tenant onto it */
+};
+
+#define INFLIGHT_MAX 64
+static struct inflight inflight[INFLIGHT_MAX];
+static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inflight_cond = PTHREAD_COND_INITIALIZER;
+
 struct mfs_dst {
 	char state_dir[PATH_MAX]; /* realpath: libarchive refuses links on its way */
 	char work[PATH_MAX];	  /* STATE/migrations/ID.fs (an agent start removes it) */
 	char upper[PATH_MAX];
 	char staged[PATH_MAX]; /* work/upper until the end */
 	char image[IMAGE_ID_LEN + 1];
-	bool adopted; /* the image came with this migration */
-	bool copy;    /* --copy-rootfs: upper is the tenant's DIR itself */
-	bool placed;  /* copy: DIR was made by this migration */
+	bool adopted;	      /* the image came with this migration */
+	struct inflight *inf; /* this migration's use of the image (above) */
+	bool receiving;	      /* this migration receives the image */
+	bool copy;	      /* --copy-rootfs: upper is the tenant's DIR itself */
+	bool placed;	      /* copy: DIR was made by this migration */
 };
 
 bool mfs_dst_wanted(const Ferry__Wire__MigrateBegin *b)
@@ -84,6 +106,71 @@ int mfs_dst_precheck_rec(const char *state_dir, const Ferry__Wire__MigrateBegin 
 	if (!realpath(state_dir, rec->rootfs))
 		return ferr_sys(err, FX_FAIL, "state directory %s", state_dir);
 	return 0;
+}
+
+/* The image for this migration: present here (*has), or this migration
+ * receives it; waits while another migration receives it. */
+static int image_claim(struct mfs_dst *f, bool *has, ferr_t *err)
+{
+	struct inflight *e = NULL, *fr = NULL;
+
+	pthread_mutex_lock(&inflight_lock);
+	for (;;) {
+		e = fr = NULL;
+		for (int i = 0; i < INFLIGHT_MAX; i++) {
+			if (inflight[i].users && !strcmp(inflight[i].id, f->image))
+				e = &inflight[i];
+			else if (!inflight[i].users && !fr)
+				fr = &inflight[i];
+		}
+		if (!e || !e->receiving)
+			break;
+		pr_info("image %.12s: another migration is receiving it, waiting", f->image);
+		pthread_cond_wait(&inflight_cond, &inflight_lock);
+	}
+	if (!e && (e = fr)) {
+		memset(e, 0, sizeof(*e));
+		snprintf(e->id, sizeof(e->id), "%s", f->image);
+	}
+	if (e) {
+		e->users++;
+		*has = image_present(f->state_dir, f->image);
+		f->receiving = e->receiving = !*has;
+	}
+	pthread_mutex_unlock(&inflight_lock);
+	f->inf = e;
+	return e ? 0 : ferr_set(err, FX_CONFLICT, "too many migrations at once here");
+}
+
+/* This migration received the image (adopted: it was not in the store) or
+ * failed to: the waiting ones go on. */
+static void image_received(struct mfs_dst *f)
+{
+	if (!f->receiving)
+		return;
+	pthread_mutex_lock(&inflight_lock);
+	f->inf->receiving = f->receiving = false;
+	f->inf->adopted |= f->adopted;
+	pthread_cond_broadcast(&inflight_cond);
+	pthread_mutex_unlock(&inflight_lock);
+}
+
+/* The migration ended: the last user of an image that came with one of
+ * them removes it unless a tenant moved onto it. */
+static void image_release(struct mfs_dst *f, bool ok)
+{
+	struct inflight *e = f->inf;
+	bool rm;
+
+	if (!e)
+		return;
+	image_received(f);
+	pthread_mutex_lock(&inflight_lock);
+	e->kept |= ok;
+	rm = --e->users == 0 && e->adopted && !e->kept;
+	if (rm) /* nobody waits on this entry: image_remove refuses if a tenant uses it */
+		image_remove(f->state_dir, f->image, NULL);
+	pthread_mutex_unlock(&inflight_lock);
 }
 
 static int send_have(struct chan *c, bool has, ferr_t *err)
@@ -228,11 +315,14 @@ int mfs_dst_begin(struct chan *c, const char *state_dir, const Ferry__Wire__Migr
 	    xsnprintf(f->upper, sizeof(f->upper), err, "%s", upper) < 0 ||
 	    fs_mkdir_p(f->work, 0700, err) < 0)
 		return -1;
-	bool has = f->copy || image_present(f->state_dir, f->image);
+	bool has = true;
+	if (!f->copy && image_claim(f, &has, err) < 0)
+		return -1;
 	if (send_have(c, has, err) < 0 || recv_step(f, c, 1, dir, err) < 0)
 		return ferr_wrap(err, "file system of tenant %s", b->tenant);
 	if (!has && adopt(f, dir, err) < 0)
 		return -1;
+	image_received(f);
 	if (!f->copy && !image_present(f->state_dir, f->image))
 		return ferr_set(err, FX_INTEGRITY, "the source did not send image %.12s", f->image);
 	if (stage_layer(f, dir, err) < 0)
@@ -287,8 +377,7 @@ void mfs_dst_end(struct mfs_dst *f, bool ok)
 {
 	if (!f)
 		return;
-	if (!ok && f->adopted)
-		image_remove(f->state_dir, f->image, NULL);
+	image_release(f, ok);
 	if (!ok && f->placed)
 		fs_rm_rf(f->upper, NULL);
 	if (f->work[0])
