@@ -362,14 +362,21 @@ static int apply_deleted(struct mfs_dst *f, const char *dir, ferr_t *err)
 int mfs_dst_final(struct mfs_dst *f, struct chan *c, ferr_t *err)
 {
 	char dir[PATH_MAX], file[PATH_MAX];
+	uint64_t t0 = now_ns();
+	double recv_ms;
 
 	if (!f)
 		return 0;
-	if (recv_step(f, c, 2, dir, err) < 0 || apply_deleted(f, dir, err) < 0 ||
+	if (recv_step(f, c, 2, dir, err) < 0)
+		return ferr_wrap(err, "the frozen file-system changes");
+	recv_ms = ms_since(t0);
+	if (apply_deleted(f, dir, err) < 0 ||
 	    xsnprintf(file, sizeof(file), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
 	    treepack_extract_file(file, f->staged, NULL, err) < 0 || place_layer(f, err) < 0)
 		return ferr_wrap(err, "the frozen file-system changes");
 	fs_rm_rf(dir, NULL);
+	pr_info("file-system delta received in %.1f ms, applied in %.1f ms", recv_ms,
+		ms_since(t0) - recv_ms);
 	return 0;
 }
 

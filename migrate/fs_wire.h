@@ -22,6 +22,22 @@
  * MIG_FS_END. *raw / *wire: file bytes, bytes after LZ4. */
 int fs_wire_send(struct chan *c, const char *dir, const char *tenant, Ferry__TenantKind kind,
 		 bool lz4, uint64_t *raw, uint64_t *wire, ferr_t *err);
+/* The same transfer, streamed: each file's bytes are sent as they are
+ * produced (a tree packed straight into fs_stream_write, treepack_sink),
+ * hashed on the way; the manifest follows the last. Nothing is staged on
+ * the sender's disk. The receiver is the same (fs_wire_recv).
+ *   s = fs_stream_new(); { fs_stream_open(s, NAME); writes...;
+ *   fs_stream_close(s); }...; fs_stream_end(s); fs_stream_free(s). */
+struct fs_stream;
+struct fs_stream *fs_stream_new(struct chan *c, const char *tenant, Ferry__TenantKind kind,
+				bool lz4, ferr_t *err);
+int fs_stream_open(struct fs_stream *s, const char *name, ferr_t *err);
+int fs_stream_write(const void *buf, size_t len, void *s); /* a treepack_sink */
+int fs_stream_close(struct fs_stream *s, ferr_t *err);
+int fs_stream_end(struct fs_stream *s, uint64_t *raw, uint64_t *wire, ferr_t *err);
+/* After a failed write: the channel's error into err (-1 always). */
+int fs_stream_error(const struct fs_stream *s, ferr_t *err);
+void fs_stream_free(struct fs_stream *s);
 /* Receive one transfer into dir (flat names, never overwriting) and check
  * every file against its manifest. */
 int fs_wire_recv(struct chan *c, const char *dir, uint64_t *raw, ferr_t *err);
