@@ -52,6 +52,13 @@ struct mfs_dst {
 	bool receiving;	      /* this migration receives the image */
 	bool copy;	      /* --copy-rootfs: upper is the tenant's DIR itself */
 	bool placed;	      /* copy: DIR was made by this migration */
+	/* the frozen delta is applied in a thread while the images arrive */
+	pthread_t th;
+	bool applying;
+	int apply_rc;
+	ferr_t apply_err;
+	char delta[PATH_MAX]; /* where it was received */
+	uint64_t t_apply;
 };
 
 bool mfs_dst_wanted(const Ferry__Wire__MigrateBegin *b)
@@ -359,24 +366,55 @@ static int apply_deleted(struct mfs_dst *f, const char *dir, ferr_t *err)
 	return r;
 }
 
+static void *apply_main(void *arg)
+{
+	struct mfs_dst *f = arg;
+	char file[PATH_MAX];
+	ferr_t *err = &f->apply_err;
+
+	if (apply_deleted(f, f->delta, err) < 0 ||
+	    xsnprintf(file, sizeof(file), err, "%s/" FS_LAYER_FILE, f->delta) < 0 ||
+	    treepack_extract_file(file, f->staged, NULL, err) < 0 || place_layer(f, err) < 0)
+		f->apply_rc = ferr_wrap(err, "the frozen file-system changes");
+	else
+		fs_rm_rf(f->delta, NULL);
+	return NULL;
+}
+
 int mfs_dst_final(struct mfs_dst *f, struct chan *c, ferr_t *err)
 {
-	char dir[PATH_MAX], file[PATH_MAX];
 	uint64_t t0 = now_ns();
-	double recv_ms;
 
 	if (!f)
 		return 0;
-	if (recv_step(f, c, 2, dir, err) < 0)
+	if (recv_step(f, c, 2, f->delta, err) < 0)
 		return ferr_wrap(err, "the frozen file-system changes");
-	recv_ms = ms_since(t0);
-	if (apply_deleted(f, dir, err) < 0 ||
-	    xsnprintf(file, sizeof(file), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    treepack_extract_file(file, f->staged, NULL, err) < 0 || place_layer(f, err) < 0)
-		return ferr_wrap(err, "the frozen file-system changes");
-	fs_rm_rf(dir, NULL);
-	pr_info("file-system delta received in %.1f ms, applied in %.1f ms", recv_ms,
-		ms_since(t0) - recv_ms);
+	pr_info("file-system delta received in %.1f ms", ms_since(t0));
+	f->t_apply = now_ns();
+	f->applying = pthread_create(&f->th, NULL, apply_main, f) == 0;
+	if (f->applying)
+		return 0;
+	apply_main(f);
+	if (f->apply_rc < 0) {
+		*err = f->apply_err;
+		return -1;
+	}
+	return 0;
+}
+
+int mfs_dst_ready(struct mfs_dst *f, ferr_t *err)
+{
+	if (!f || !f->applying)
+		return 0;
+	double wait0 = ms_since(f->t_apply);
+	pthread_join(f->th, NULL);
+	f->applying = false;
+	pr_info("file-system delta applied in %.1f ms (waited %.1f ms for it)",
+		ms_since(f->t_apply), ms_since(f->t_apply) - wait0);
+	if (f->apply_rc < 0) {
+		*err = f->apply_err;
+		return -1;
+	}
 	return 0;
 }
 
@@ -384,6 +422,8 @@ void mfs_dst_end(struct mfs_dst *f, bool ok)
 {
 	if (!f)
 		return;
+	if (f->applying)
+		pthread_join(f->th, NULL);
 	image_release(f, ok);
 	if (!ok && f->placed)
 		fs_rm_rf(f->upper, NULL);

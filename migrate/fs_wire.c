@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <lz4hc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +25,30 @@
 struct fs_tx {
 	struct chan *c;
 	bool lz4;
+	int hc;	   /* LZ4HC level for the chunks, 0: LZ4's fast mode */
+	void *hcs; /* LZ4HC's state */
 	uint8_t *buf, *z;
 	uint64_t raw, wire;
 };
+
+/* The same block format either way (the receiver's LZ4_decompress_safe):
+ * 0 when it does not shrink (sent raw). */
+static size_t pack_chunk(struct fs_tx *t, size_t n)
+{
+	if (!t->lz4 || !n)
+		return 0;
+	if (!t->hc || !t->hcs)
+		return lz4_pack(t->buf, n, t->z, lz4_bound(FS_CHUNK));
+	int r = LZ4_compress_HC_extStateHC(t->hcs, (const char *)t->buf, (char *)t->z, (int)n,
+					   (int)lz4_bound(FS_CHUNK), t->hc);
+	return r > 0 && (size_t)r < n ? (size_t)r : 0;
+}
 
 /* One MIG_FS_CHUNK of file name at off: LZ4 when it shrinks. */
 static void send_chunk(struct fs_tx *t, const char *name, uint64_t off, size_t n, bool last)
 {
 	Ferry__Wire__MigrateFsChunk ch = FERRY__WIRE__MIGRATE_FS_CHUNK__INIT;
-	size_t z = t->lz4 && n ? lz4_pack(t->buf, n, t->z, lz4_bound(FS_CHUNK)) : 0;
+	size_t z = pack_chunk(t, n);
 
 	ch.name = (char *)name;
 	ch.offset = off;
@@ -139,6 +155,13 @@ struct fs_stream *fs_stream_new(struct chan *c, const char *tenant, Ferry__Tenan
 		return NULL;
 	}
 	return s;
+}
+
+void fs_stream_level(struct fs_stream *s, int hc)
+{
+	if (hc > 0 && !s->t.hcs)
+		s->t.hcs = malloc((size_t)LZ4_sizeofStateHC());
+	s->t.hc = hc > 0 ? hc : 0;
 }
 
 int fs_stream_open(struct fs_stream *s, const char *name, ferr_t *err)
@@ -249,6 +272,7 @@ void fs_stream_free(struct fs_stream *s)
 	if (s->h)
 		sha256_free(s->h);
 	manifest_free(s->m);
+	free(s->t.hcs);
 	free(s->t.buf);
 	free(s->t.z);
 	free(s);

@@ -31,6 +31,11 @@ int fs_wire_send(struct chan *c, const char *dir, const char *tenant, Ferry__Ten
 struct fs_stream;
 struct fs_stream *fs_stream_new(struct chan *c, const char *tenant, Ferry__TenantKind kind,
 				bool lz4, ferr_t *err);
+/* Chunks from now on with LZ4HC at level hc (0: LZ4's fast mode, the
+ * default): fewer bytes for more CPU, for what is sent while the tenant
+ * runs. The receiver is the same. */
+#define FS_HC_LEVEL 4
+void fs_stream_level(struct fs_stream *s, int hc);
 int fs_stream_open(struct fs_stream *s, const char *name, ferr_t *err);
 int fs_stream_write(const void *buf, size_t len, void *s); /* a treepack_sink */
 int fs_stream_close(struct fs_stream *s, ferr_t *err);

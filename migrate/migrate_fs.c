@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,28 @@ struct ent {
 	bool seen;
 };
 
+/* The frozen pass, prepared while CRIU saves the tenant (from the freeze to
+ * its hold point): the scan, and the changed entries packed into memory;
+ * at the hold only the sending is left. A delta larger than PREP_MAX is
+ * packed at the hold instead, straight onto the wire. */
+#define PREP_MAX (64u << 20)
+struct prep {
+	pthread_t th;
+	bool started;
+	int rc; /* the scan's */
+	ferr_t err;
+	uint8_t *buf;
+	size_t len, cap;
+	bool packed; /* buf holds the delta's layer.tar */
+	bool done;
+	struct treepack_stats ts;
+	double scan_ms, pack_ms;
+};
+
 struct mfs_src {
 	char upper[PATH_MAX]; /* the tenant's own layer */
+	bool layer;	      /* an overlay's upper (an image tenant) */
+	struct prep prep;
 	struct ent *v;
 	size_t n, cap;
 	char **list; /* the frozen pass: entries to send */
@@ -220,7 +241,9 @@ static int send_first(struct src *s, struct mfs_src *f, struct fs_stream *fs, bo
 		return ferr_wrap(err, "send image %.12s", s->rec.image);
 	/* what was sent, each entry's state from just before it was read: one
 	 * that changes later, or that was sent and is gone later, is dealt with
-	 * while frozen */
+	 * while frozen. The layer is sent on every move: LZ4HC (the tenant
+	 * runs meanwhile; the image goes once, in LZ4's fast mode). */
+	fs_stream_level(fs, FS_HC_LEVEL);
 	if (stream_tree(fs, FS_LAYER_FILE, f->upper, has_image(s), remember_sent, f, &ts, err) < 0)
 		return ferr_wrap(err, "send the layer of %s", s->rec.name);
 	if (fs_stream_end(fs, &f->st.first_raw, &f->st.first_wire, err) < 0)
@@ -241,6 +264,7 @@ int mfs_src_begin(struct src *s, ferr_t *err)
 		return 0;
 	if (!(f = s->fs = calloc(1, sizeof(*f))))
 		return ferr_set(err, FX_FAIL, "out of memory");
+	f->layer = has_image(s);
 	if ((has_image(s)
 		 ? rootfs_upper(s->o->state_dir, s->rec.name, f->upper, sizeof(f->upper), err)
 		 : xsnprintf(f->upper, sizeof(f->upper), err, "%s", s->rec.rootfs)) < 0 ||
@@ -277,13 +301,82 @@ static int send_deleted(struct mfs_src *f, struct fs_stream *fs, ferr_t *err)
 	return fs_stream_close(fs, err);
 }
 
-static int send_delta(struct src *s, struct mfs_src *f, struct fs_stream *fs,
-		      struct treepack_stats *ts, ferr_t *err)
+static int mem_sink(const void *buf, size_t n, void *arg)
 {
+	struct prep *p = arg;
+
+	if (p->len + n > PREP_MAX)
+		return -1;
+	if (p->len + n > p->cap) {
+		size_t cap = p->cap ? p->cap : 1u << 20;
+		while (cap < p->len + n)
+			cap *= 2;
+		uint8_t *nb = realloc(p->buf, cap);
+		if (!nb)
+			return -1;
+		p->buf = nb;
+		p->cap = cap;
+	}
+	memcpy(p->buf + p->len, buf, n);
+	p->len += n;
+	return 0;
+}
+
+static void *prep_main(void *arg)
+{
+	struct mfs_src *f = arg;
+	struct prep *p = &f->prep;
+	uint64_t t0 = now_ns();
+	ferr_t e = {0};
+
+	p->rc = scan(f, collect, &p->err);
+	if (p->rc == 0 && f->oom)
+		p->rc = ferr_set(&p->err, FX_FAIL, "out of memory");
+	p->scan_ms = ms_since(t0);
+	if (p->rc == 0)
+		p->packed = treepack_pack_list_to(f->upper, f->list, f->nl, f->layer, mem_sink, p,
+						  &p->ts, &e) == 0;
+	p->pack_ms = ms_since(t0) - p->scan_ms;
+	p->done = true;
+	return NULL;
+}
+
+void mfs_src_frozen(struct src *s)
+{
+	struct mfs_src *f = s->fs;
+
+	if (!f || !f->st.carried || f->prep.started)
+		return;
+	f->prep.started = pthread_create(&f->prep.th, NULL, prep_main, f) == 0;
+	if (!f->prep.started)
+		pr_warn("tenant %s: the file-system delta is prepared at the hold instead",
+			s->rec.name);
+}
+
+/* The prepared pass (or, when the freeze hook did not run, this one now). */
+static int prep_wait(struct mfs_src *f, ferr_t *err)
+{
+	if (f->prep.started) {
+		pthread_join(f->prep.th, NULL);
+		f->prep.started = false;
+	} else if (!f->prep.done)
+		prep_main(f);
+	if (f->prep.rc < 0) {
+		*err = f->prep.err;
+		return -1;
+	}
+	return 0;
+}
+
+static int send_delta(struct mfs_src *f, struct fs_stream *fs, ferr_t *err)
+{
+	struct prep *p = &f->prep;
+
 	if (send_deleted(f, fs, err) < 0 || fs_stream_open(fs, FS_LAYER_FILE, err) < 0)
 		return -1;
-	if (treepack_pack_list_to(f->upper, f->list, f->nl, has_image(s), fs_stream_write, fs, ts,
-				  err) < 0) {
+	if (p->packed ? fs_stream_write(p->buf, p->len, fs)
+		      : treepack_pack_list_to(f->upper, f->list, f->nl, f->layer, fs_stream_write,
+					      fs, &p->ts, err)) {
 		fs_stream_error(fs, err);
 		return -1;
 	}
@@ -296,30 +389,32 @@ static int send_delta(struct src *s, struct mfs_src *f, struct fs_stream *fs,
 int mfs_src_final(struct src *s, ferr_t *err)
 {
 	struct mfs_src *f = s->fs;
-	struct treepack_stats ts = {0};
 	struct fs_stream *fs;
 	uint64_t t0 = now_ns();
-	double scan_ms;
+	double wait_ms;
 
 	if (!f || !f->st.carried)
 		return 0;
-	if (scan(f, collect, err) < 0 || (f->oom && ferr_set(err, FX_FAIL, "out of memory") < 0))
+	if (prep_wait(f, err) < 0)
 		return ferr_wrap(err, "the changes in the layer of %s", s->rec.name);
-	scan_ms = ms_since(t0);
+	wait_ms = ms_since(t0);
 	if (!(fs = fs_stream_new(s->c, s->rec.name, tenant_kind_to_pb(s->rec.kind), s->o->compress,
 				 err)))
 		return -1;
-	int r = send_delta(s, f, fs, &ts, err);
+	int r = send_delta(f, fs, err);
 	fs_stream_free(fs);
 	if (r < 0)
 		return ferr_wrap(err, "sending the changes of %s", s->rec.name);
-	f->st.delta_entries = ts.entries;
+	f->st.delta_entries = f->prep.ts.entries;
 	f->st.delta_ms = ms_since(t0);
 	pr_info("tenant %s: file-system delta: %llu entries, %llu deleted, %llu bytes (%llu on "
-		"the wire) in %.1f ms (scan of %zu entries %.1f ms, pack and send %.1f ms)",
-		s->rec.name, (unsigned long long)ts.entries, (unsigned long long)f->st.deleted,
-		(unsigned long long)f->st.delta_raw, (unsigned long long)f->st.delta_wire,
-		f->st.delta_ms, f->n, scan_ms, f->st.delta_ms - scan_ms);
+		"the wire): %.1f ms at the hold (waited %.1f ms for its preparation: scan of %zu "
+		"entries %.1f ms, pack %.1f ms%s), sent in %.1f ms",
+		s->rec.name, (unsigned long long)f->prep.ts.entries,
+		(unsigned long long)f->st.deleted, (unsigned long long)f->st.delta_raw,
+		(unsigned long long)f->st.delta_wire, f->st.delta_ms, wait_ms, f->n,
+		f->prep.scan_ms, f->prep.pack_ms, f->prep.packed ? "" : " (packed at the hold)",
+		f->st.delta_ms - wait_ms);
 	return 0;
 }
 
@@ -330,6 +425,9 @@ void mfs_src_end(struct src *s, struct mfs_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (!f)
 		return;
+	if (f->prep.started) /* a migration that failed after the freeze */
+		pthread_join(f->prep.th, NULL);
+	free(f->prep.buf);
 	*out = f->st;
 	/* --copy-rootfs: the tree lives on the destination now (an image
 	 * tenant's layer went with its record) */
