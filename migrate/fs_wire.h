@@ -1,8 +1,9 @@
 /* The tenant's file system over a migration session (docs/rootfs.md): one
- * transfer is the files of a local directory (the image or the tenant's own
- * layer as pax archives, the list of deleted paths) as MIG_FS_CHUNK frames,
- * LZ4 per chunk when it shrinks, then MIG_FS_END with a manifest listing
- * them (sizes, SHA-256), which the receiver checks before it uses a byte.
+ * transfer is a few files (the image or the tenant's own layer as pax
+ * archives, the list of deleted paths), produced as they are sent, as
+ * MIG_FS_CHUNK frames, LZ4 per chunk when it shrinks, then MIG_FS_END with a
+ * manifest listing them (sizes, SHA-256); the receiver stores them in a
+ * directory and checks them against it before it uses a byte.
  * Used by both ends (migrate_fs.c, dst_fs.c). */
 #ifndef FERRY_FS_WIRE_H
 #define FERRY_FS_WIRE_H
@@ -18,11 +19,7 @@
 #define FS_IMAGE_FILE	"image.tar"
 #define FS_DELETED_FILE "deleted.list" /* NUL-terminated paths */
 
-/* Send every file of dir (listed in a manifest for tenant/kind), then
- * MIG_FS_END. *raw / *wire: file bytes, bytes after LZ4. */
-int fs_wire_send(struct chan *c, const char *dir, const char *tenant, Ferry__TenantKind kind,
-		 bool lz4, uint64_t *raw, uint64_t *wire, ferr_t *err);
-/* The same transfer, streamed: each file's bytes are sent as they are
+/* Sending a transfer, streamed: each file's bytes are sent as they are
  * produced (a tree packed straight into fs_stream_write, treepack_sink),
  * hashed on the way; the manifest follows the last. Nothing is staged on
  * the sender's disk. The receiver is the same (fs_wire_recv).
