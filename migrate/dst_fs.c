@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
@@ -115,12 +116,21 @@ int mfs_dst_precheck_rec(const char *state_dir, const Ferry__Wire__MigrateBegin 
 	return 0;
 }
 
+/* How long a migration waits for another's copy of its image before it
+ * receives the image itself: well within a source's step timeout (60 s by
+ * default), which its wait for MIG_FS_HAVE is subject to. */
+#define CLAIM_WAIT_S 30
+
 /* The image for this migration: present here (*has), or this migration
- * receives it; waits while another migration receives it. */
+ * receives it; waits (up to CLAIM_WAIT_S) while another one receives it. */
 static int image_claim(struct mfs_dst *f, bool *has, ferr_t *err)
 {
 	struct inflight *e = NULL, *fr = NULL;
+	struct timespec dl;
+	bool late = false;
 
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += CLAIM_WAIT_S;
 	pthread_mutex_lock(&inflight_lock);
 	for (;;) {
 		e = fr = NULL;
@@ -130,10 +140,15 @@ static int image_claim(struct mfs_dst *f, bool *has, ferr_t *err)
 			else if (!inflight[i].users && !fr)
 				fr = &inflight[i];
 		}
-		if (!e || !e->receiving)
+		if (!e || !e->receiving || late)
 			break;
 		pr_info("image %.12s: another migration is receiving it, waiting", f->image);
-		pthread_cond_wait(&inflight_cond, &inflight_lock);
+		if (pthread_cond_timedwait(&inflight_cond, &inflight_lock, &dl) == ETIMEDOUT) {
+			pr_warn("image %.12s: another migration still receives it after %d s: "
+				"this one receives it too",
+				f->image, CLAIM_WAIT_S);
+			late = true;
+		}
 	}
 	if (!e && (e = fr)) {
 		memset(e, 0, sizeof(*e));
@@ -142,7 +157,8 @@ static int image_claim(struct mfs_dst *f, bool *has, ferr_t *err)
 	if (e) {
 		e->users++;
 		*has = image_present(f->state_dir, f->image);
-		f->receiving = e->receiving = !*has;
+		f->receiving = !*has;
+		e->receiving |= f->receiving;
 	}
 	pthread_mutex_unlock(&inflight_lock);
 	f->inf = e;
