@@ -8,7 +8,11 @@
 # tenants go back b -> a in post-copy (where the host supports it, else
 # stop-copy), two at a time: each image again sent once. Every tenant runs
 # on exactly one host after each evacuation, the source keeps nothing of
-# it, and wl_fs's self-check of its files passes at the end.
+# it, and wl_fs's self-check of its files passes at the end. First, a fault:
+# b's agent cuts every session 1 MiB into its image copy, so all three fail
+# (on X, a second migration that waited for the first's failed copy receives
+# X itself and is cut as well); each keeps running on a as the same process,
+# b keeps nothing.
 . "$TESTS_ROOT/lib/common.sh"
 t_init rootfs_evacuate
 . "$TESTS_ROOT/lib/cr.sh"
@@ -18,7 +22,7 @@ cr_need_wl wl_fs
 
 mh_setup rfe
 mh_serve a
-mh_serve b
+mh_serve b FERRY_FAULT=fs-link-cut
 NAMES="rfe-1 rfe-2 rfe-3"
 root() { echo "$T/state-$1/tenants/$2/root"; }
 
@@ -88,6 +92,27 @@ PY
 		t_fail "$to lacks an image"
 	sleep 0.5
 }
+
+t_log "b cuts every link during the image copies: nothing moves"
+declare -A first
+for n in $NAMES; do
+	first[$n]=$(mh_pid a "$n")
+done
+rc=0
+mh_ferry a evacuate --mode stop-copy --to "$(mh_addr b):7000" --tls "$T/certs" --name a --peer b \
+	--parallel 3 --timeout 20 --json >"$T/ev-fault.json" || rc=$?
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["moved"] == 0 and d["failed"] == 3 and all(r["on_source"] for r in d["results"]), d' \
+	"$T/ev-fault.json" || t_fail "report of the failed evacuation (exit $rc)"
+((rc == 1)) || t_fail "evacuate exit code $rc, want 1"
+for n in $NAMES; do
+	mh_assert_one_host "$n" a a
+	[ "$(mh_pid a "$n")" = "${first[$n]}" ] || t_fail "$n was restarted on a"
+done
+left=$(ls -A "$T/state-b/tenants" "$T/state-b/images" 2>/dev/null
+	ls -A "$T/state-b/migrations" 2>/dev/null | grep -v '\.committed$\|\.aborted$' || true)
+[ -z "$left" ] || t_fail "b kept: $left"
+mh_kill_serve b
+mh_serve b
 
 t_log "evacuate a -> b, stop-copy, three at a time"
 evacuate a b stop-copy 3
