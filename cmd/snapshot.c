@@ -316,6 +316,10 @@ static void create_report(const struct snap_create_result *r, const struct snap_
 		       r->id, r->tenant, r->frozen_ms, fmt_bytes(r->st.size, b1, sizeof(b1)),
 		       r->st.chunks, fmt_bytes(r->st.added, b2, sizeof(b2)), r->st.added_ch,
 		       r->dump_ms, r->store_ms, r->total_ms);
+		if (r->fs_entries)
+			printf("  files: %u entries, %u unchanged; %.1f ms while frozen, %.1f ms "
+			       "while running\n",
+			       r->fs_entries, r->fs_reused, r->fs_frozen_ms, r->fs_pre_ms);
 		return;
 	}
 	struct jw w;
@@ -333,6 +337,10 @@ static void create_report(const struct snap_create_result *r, const struct snap_
 	jw_double(&w, "dump_ms", r->dump_ms);
 	jw_double(&w, "store_ms", r->store_ms);
 	jw_double(&w, "total_ms", r->total_ms);
+	jw_uint(&w, "fs_entries", r->fs_entries);
+	jw_uint(&w, "fs_reused", r->fs_reused);
+	jw_double(&w, "fs_frozen_ms", r->fs_frozen_ms);
+	jw_double(&w, "fs_pre_ms", r->fs_pre_ms);
 	jw_obj_end(&w);
 	jw_finish(&w);
 }
@@ -470,11 +478,21 @@ static void show_text(const snapm_t *m)
 		       m->timings->frozen_ms, m->timings->freeze_ms, m->timings->mem_dump_ms,
 		       m->timings->mem_write_ms, m->timings->dump_ms, m->timings->store_ms,
 		       m->timings->total_ms);
+	if (m->rootfs_kind)
+		printf("  rootfs  %s %s: %u entries (%u unchanged), frozen pass %.1f ms, pass "
+		       "while running %.1f ms\n",
+		       m->rootfs_kind,
+		       m->image_id ? m->image_id
+		       : m->rootfs ? m->rootfs
+				   : "",
+		       m->fs_entries, m->fs_reused, m->timings ? m->timings->fs_frozen_ms : 0,
+		       m->timings ? m->timings->fs_pre_ms : 0);
 	printf("  files:\n");
 	for (size_t i = 0; i < m->n_files; i++)
-		printf("    %-32s %12llu bytes %6zu chunks%s\n", m->files[i]->path,
-		       (unsigned long long)m->files[i]->size, m->files[i]->n_chunks,
-		       m->files[i]->pages ? " (pages)" : "");
+		printf("    %s%-32s %12llu bytes %6zu chunks%s\n",
+		       m->files[i]->part == FERRY_SNAP__FILE_PART__PART_ROOTFS ? "rootfs/" : "",
+		       m->files[i]->path, (unsigned long long)m->files[i]->size,
+		       m->files[i]->n_chunks, m->files[i]->pages ? " (pages)" : "");
 }
 
 static int do_show(struct snap_args *a, const char *prefix)
