@@ -389,7 +389,13 @@ static void json_manifest(struct jw *w, const snapm_t *m, bool files)
 		jw_double(w, "dump_ms", m->timings->dump_ms);
 		jw_double(w, "store_ms", m->timings->store_ms);
 		jw_double(w, "total_ms", m->timings->total_ms);
+		jw_double(w, "fs_frozen_ms", m->timings->fs_frozen_ms);
+		jw_double(w, "fs_pre_ms", m->timings->fs_pre_ms);
 	}
+	jw_str(w, "rootfs_kind", m->rootfs_kind);
+	jw_str(w, "image", m->image_id);
+	jw_str(w, "rootfs", m->rootfs);
+	jw_uint(w, "fs_entries", m->fs_entries);
 	if (files) {
 		jw_arr_begin(w, "files");
 		for (size_t i = 0; i < m->n_files; i++) {
@@ -487,12 +493,13 @@ static void show_text(const snapm_t *m)
 				   : "",
 		       m->fs_entries, m->fs_reused, m->timings ? m->timings->fs_frozen_ms : 0,
 		       m->timings ? m->timings->fs_pre_ms : 0);
-	printf("  files:\n");
+	printf("  files:%s\n",
+	       m->rootfs_kind ? " (the backend's; `ferry inspect` shows the tenant's)" : "");
 	for (size_t i = 0; i < m->n_files; i++)
-		printf("    %s%-32s %12llu bytes %6zu chunks%s\n",
-		       m->files[i]->part == FERRY_SNAP__FILE_PART__PART_ROOTFS ? "rootfs/" : "",
-		       m->files[i]->path, (unsigned long long)m->files[i]->size,
-		       m->files[i]->n_chunks, m->files[i]->pages ? " (pages)" : "");
+		if (m->files[i]->part != FERRY_SNAP__FILE_PART__PART_ROOTFS)
+			printf("    %-32s %12llu bytes %6zu chunks%s\n", m->files[i]->path,
+			       (unsigned long long)m->files[i]->size, m->files[i]->n_chunks,
+			       m->files[i]->pages ? " (pages)" : "");
 }
 
 static int do_show(struct snap_args *a, const char *prefix)

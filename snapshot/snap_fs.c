@@ -150,6 +150,21 @@ static int beside(const char *dest, const char *prefix, char *out, ferr_t *err)
 	return 0;
 }
 
+/* The tree of this host's --rootfs tenant name (0), or -1. */
+static int tree_of(const char *state_dir, const char *name, char *out, size_t len)
+{
+	struct tenant_rec rec = {0};
+	ferr_t e = {0};
+	int rc = -1;
+
+	if (registry_load(state_dir, name, &rec, &e) < 0)
+		return -1;
+	if (rec.kind == TK_CONTAINER && !rec.image[0] && rec.rootfs[0] == '/' && rec.rootfs[1])
+		rc = xsnprintf(out, len, NULL, "%s", rec.rootfs);
+	tenant_rec_free(&rec);
+	return rc;
+}
+
 static int restore_dest(struct snapfs_restore *fr, const snapm_t *m, const char *state_dir,
 			const char *name, ferr_t *err)
 {
@@ -169,12 +184,12 @@ static int restore_dest(struct snapfs_restore *fr, const snapm_t *m, const char 
 	if (!fr->tree || !m->rootfs || m->rootfs[0] != '/')
 		return ferr_set(err, FX_INTEGRITY, "snapshot %s: unknown kind of files '%s'", m->id,
 				m->rootfs_kind);
-	if (!strcmp(name, m->tenant)) /* in place: the tree it was taken from */
-		snprintf(fr->dest, sizeof(fr->dest), "%s", m->rootfs);
+	if (tree_of(state_dir, name, fr->dest, sizeof(fr->dest)) == 0)
+		; /* this host's tenant of that name: its tree is rolled back */
 	else if (registry_tenant_dir(state_dir, name, fr->dest, sizeof(fr->dest), err) < 0 ||
 		 strlen(fr->dest) + 8 >= sizeof(fr->dest))
 		return -1;
-	else
+	else /* no such tenant here: the path it had may be another's tree */
 		strcat(fr->dest, "/rootfs");
 	snprintf(fr->rootfs, sizeof(fr->rootfs), "%s", fr->dest);
 	return 0;

@@ -42,14 +42,14 @@ open(p, "wb").write(b)
 PY
 "$FERRY" snapshot verify --all "${S[@]}" || t_fail "verify without --read-data reads no data: should pass"
 t_expect_fail 5 "broken" "$FERRY" snapshot verify --all --read-data "${S[@]}"
-grep -Eq "^BROKEN snapshot $id \(tenant $name\) file [a-z0-9.-]+\.img: .*does not authenticate" "$T/out" ||
+grep -Eq "^BROKEN snapshot $id \(tenant $name\) file [A-Za-z0-9._/-]+: .*does not authenticate" "$T/out" ||
 	t_fail "verify did not name the snapshot and file"
 "$FERRY" snapshot verify "$id" --read-data --json "${S[@]}" >"$T/v.json" || true
 python3 - "$T/v.json" "$id" <<'PY' || t_fail "verify --json"
 import json, sys
 v = json.load(open(sys.argv[1]))
 assert v["broken_snapshots"] == 1 and v["broken"][0]["snapshot"] == sys.argv[2], v
-assert v["broken"][0]["file"].endswith(".img"), v
+assert v["broken"][0]["file"], v  # an image or a file of the tenant
 PY
 t_expect_fail 5 "nothing was stopped or started" "$FERRY" snapshot restore "$id" "${S[@]}"
 alive "restore of a corrupt snapshot"
