@@ -60,6 +60,24 @@ echo "bench: $MIB MiB tenant with $FILES MiB of files, $N snapshots ${GAP}s apar
 
 jget() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 bytes() { du -sb "$1" | cut -f1; }
+SETTLE=${BENCH_SETTLE:-3}
+snap_run() {
+	sync
+	sleep "$SETTLE"
+	"$FERRY" snapshot create "$name" "${S[@]}" --json >"$W/c.json"
+	ids+=("$(jget "$W/c.json" id)")
+	fr=$(jget "$W/c.json" frozen_ms) added=$(jget "$W/c.json" added)
+	fsfr=$(jget "$W/c.json" fs_frozen_ms) fspre=$(jget "$W/c.json" fs_pre_ms)
+	tenant_bytes=$(jget "$W/c.json" size)
+	store=$(bytes "$W/store")
+}
+dump_run() {
+	rm -rf "$W/img"
+	sync
+	sleep "$SETTLE"
+	"$FERRY" dump "$name" --leave-running -D "$W/img" --json >"$W/d.json"
+	cfr=$(jget "$W/d.json" frozen_ms) cbytes=$(jget "$W/d.json" size)
+}
 ids=() tenant_bytes=0 max_pct=0 sum_fr=0 sum_cr=0 prev_store=0 prev_restic=0
 t_prev=$(date +%s.%N)
 for i in $(seq "$N"); do
@@ -68,24 +86,18 @@ for i in $(seq "$N"); do
 	for _ in $(seq $(((FILES + 99) / 100))); do
 		((FILES > 0)) && head -c 1048576 /dev/urandom >"$R/data/f$((RANDOM % FILES + 1))"
 	done
-	sync # both dumps start from a clean page cache
 	now=$(date +%s.%N)
 	cycle=$(python3 -c "print(round($now - $t_prev, 1))")
 	t_prev=$now
-	"$FERRY" snapshot create "$name" "${S[@]}" --json >"$W/c.json"
-	ids+=("$(jget "$W/c.json" id)")
-	fr=$(jget "$W/c.json" frozen_ms) added=$(jget "$W/c.json" added)
-	fsfr=$(jget "$W/c.json" fs_frozen_ms) fspre=$(jget "$W/c.json" fs_pre_ms)
-	tenant_bytes=$(jget "$W/c.json" size)
-	store=$(bytes "$W/store")
-	rm -rf "$W/img"
-	sync
-	"$FERRY" dump "$name" --leave-running -D "$W/img" --json >"$W/d.json"
-	cfr=$(jget "$W/d.json" frozen_ms) cbytes=$(jget "$W/d.json" size)
+	# Equal conditions for both dumps (docs/snapshots.md, "Frozen time"):
+	# each starts from a clean page cache, BENCH_SETTLE s after the last
+	# large free (a VM's freed memory is reported to its host after ~2 s and
+	# costs a fault per page when touched again), and the order alternates.
+	if ((i % 2)); then snap_run; dump_run; else dump_run; snap_run; fi
 	restic backup --repo "$W/restic" -q "$W/img" "$R" >/dev/null
 	rest=$(bytes "$W/restic")
 	est=$(python3 -c "print(int($DIRTY * 1048576 * $cycle))")
-	echo "RESULT case=snapshot n=$i frozen_ms=$fr fs_frozen_ms=$fsfr fs_pre_ms=$fspre added=$added store_disk_added=$((store - prev_store)) store_total=$store cycle_s=$cycle dirtied_est=$est"
+	echo "RESULT case=snapshot n=$i first=$([ $((i % 2)) = 1 ] && echo snapshot || echo criu_dump) frozen_ms=$fr fs_frozen_ms=$fsfr fs_pre_ms=$fspre added=$added store_disk_added=$((store - prev_store)) store_total=$store cycle_s=$cycle dirtied_est=$est"
 	echo "RESULT case=criu_dump n=$i frozen_ms=$cfr bytes=$cbytes"
 	echo "RESULT case=restic n=$i added=$((rest - prev_restic)) repo_total=$rest"
 	if ((i > 1)); then
