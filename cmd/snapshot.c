@@ -404,7 +404,9 @@ static void json_manifest(struct jw *w, const snapm_t *m, bool files)
 			jw_str(w, "path", f->path);
 			jw_uint(w, "size", f->size);
 			jw_str(w, "part",
-			       f->part == FERRY_SNAP__FILE_PART__PART_ROOTFS ? "rootfs" : "images");
+			       f->part == FERRY_SNAP__FILE_PART__PART_ROOTFS  ? "rootfs"
+			       : f->part == FERRY_SNAP__FILE_PART__PART_IMAGE ? "image"
+									      : "images");
 			jw_uint(w, "chunks", f->n_chunks);
 			jw_bool(w, "pages", f->pages);
 			jw_obj_end(w);
@@ -496,7 +498,7 @@ static void show_text(const snapm_t *m)
 	printf("  files:%s\n",
 	       m->rootfs_kind ? " (the backend's; `ferry inspect` shows the tenant's)" : "");
 	for (size_t i = 0; i < m->n_files; i++)
-		if (m->files[i]->part != FERRY_SNAP__FILE_PART__PART_ROOTFS)
+		if (m->files[i]->part == FERRY_SNAP__FILE_PART__PART_IMAGES)
 			printf("    %-32s %12llu bytes %6zu chunks%s\n", m->files[i]->path,
 			       (unsigned long long)m->files[i]->size, m->files[i]->n_chunks,
 			       m->files[i]->pages ? " (pages)" : "");

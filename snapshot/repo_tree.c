@@ -125,7 +125,7 @@ static FerrySnap__File *entry_new(struct tree *t, const char *rel, const struct 
 	f->ino = s->st_ino;
 	f->uid = s->st_uid;
 	f->gid = s->st_gid;
-	f->part = FERRY_SNAP__FILE_PART__PART_ROOTFS;
+	f->part = t->o->part;
 	if (S_ISCHR(s->st_mode) || S_ISBLK(s->st_mode)) {
 		f->has_rdev = 1;
 		f->rdev = s->st_rdev;
@@ -390,22 +390,26 @@ int repo_add_tree(struct repo *r, snapm_t *m, const char *root, const struct rep
 		  struct repo_stats *st, struct repo_tree_stats *ts, ferr_t *err)
 {
 	struct tree t = {.r = r, .m = m, .o = o, .st = st, .ts = ts};
+	FerrySnap__File *root_e;
 	struct stat s;
 	int rc = 0;
 
 	memset(ts, 0, sizeof(*ts));
-	if (stat(root, &s) < 0)
+	if (lstat(root, &s) < 0 || !S_ISDIR(s.st_mode))
 		return ferr_sys(err, FX_FAIL, "the tenant's files at %s", root);
 	t.dev = s.st_dev;
 	t.cap = 4 * (size_t)r->cdc.max;
 	if (!(t.buf = malloc(t.cap)))
 		return ferr_set(err, FX_FAIL, "out of memory");
 	for (size_t i = 0; o->cache && rc == 0 && i < o->cache->n_files; i++)
-		if (o->cache->files[i]->part == FERRY_SNAP__FILE_PART__PART_ROOTFS)
+		if (o->cache->files[i]->part == o->part)
 			rc = smap_put(&t.cache, o->cache->files[i]->path, o->cache->files[i]);
 	if (rc < 0)
 		rc = ferr_set(err, FX_FAIL, "out of memory");
-	else
+	else if (!(root_e = entry_new(&t, ".", &s, FERRY_SNAP__FILE_TYPE__FT_DIR)))
+		rc =
+		    ferr_set(err, FX_FAIL, "out of memory"); /* the root's own mode, owner, times */
+	else if ((rc = read_xattrs(root_e, root, err)) == 0)
 		rc = tree_walk(&t, root, "", err);
 	smap_free(&t.cache);
 	smap_free(&t.links);
@@ -524,15 +528,26 @@ static int make_entry(struct repo *r, const FerrySnap__File *f, const char *dir,
 	return link(other, path) < 0 ? ferr_sys(err, FX_FAIL, "link %s", path) : 1;
 }
 
-int repo_extract_tree(struct repo *r, const snapm_t *m, const char *dir, ferr_t *err)
+bool repo_has_part(const snapm_t *m, FerrySnap__FilePart part)
+{
+	for (size_t i = 0; i < m->n_files; i++)
+		if (m->files[i]->part == part)
+			return true;
+	return false;
+}
+
+int repo_extract_tree(struct repo *r, const snapm_t *m, FerrySnap__FilePart part, const char *dir,
+		      ferr_t *err)
 {
 	char path[4200];
 	int rc;
 
 	for (size_t i = 0; i < m->n_files; i++) {
 		const FerrySnap__File *f = m->files[i];
-		if (f->part != FERRY_SNAP__FILE_PART__PART_ROOTFS)
+		if (f->part != part)
 			continue;
+		if (!strcmp(f->path, ".") && f->type == FERRY_SNAP__FILE_TYPE__FT_DIR)
+			continue; /* dir itself: its attributes below */
 		if (!fs_relpath_is_safe(f->path, strlen(f->path)))
 			return ferr_set(err, FX_INTEGRITY, "snapshot %s: unsafe path '%s'", m->id,
 					f->path);
@@ -547,8 +562,7 @@ int repo_extract_tree(struct repo *r, const snapm_t *m, const char *dir, ferr_t 
 	/* directories last, deepest first: what they hold changed their times */
 	for (size_t i = m->n_files; i-- > 0;) {
 		const FerrySnap__File *f = m->files[i];
-		if (f->part != FERRY_SNAP__FILE_PART__PART_ROOTFS ||
-		    f->type != FERRY_SNAP__FILE_TYPE__FT_DIR)
+		if (f->part != part || f->type != FERRY_SNAP__FILE_TYPE__FT_DIR)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, f->path);
 		if (set_attrs(f, path, err) < 0)

@@ -18,8 +18,9 @@
 #include "snapshot/repo.h"
 
 struct repo_tree_opts {
-	const snapm_t *cache;	 /* NULL: read everything */
-	int64_t trust_before_ns; /* CLOCK_REALTIME ns; see above */
+	FerrySnap__FilePart part; /* PART_ROOTFS or PART_IMAGE */
+	const snapm_t *cache;	  /* NULL: read everything */
+	int64_t trust_before_ns;  /* CLOCK_REALTIME ns; see above */
 };
 
 struct repo_tree_stats {
@@ -28,13 +29,16 @@ struct repo_tree_stats {
 };
 
 /* Add every entry under root (not root itself; never crossing into another
- * file system) to m as PART_ROOTFS. */
+ * file system) to m as o->part. */
 int repo_add_tree(struct repo *r, snapm_t *m, const char *root, const struct repo_tree_opts *o,
 		  struct repo_stats *st, struct repo_tree_stats *ts, ferr_t *err);
 
-/* Write m's PART_ROOTFS entries into dir (exists, empty): every chunk and
+/* Write m's entries of part into dir (exists, empty): every chunk and
  * every file's SHA-256 checked; holes of all-zero chunks stay holes. */
-int repo_extract_tree(struct repo *r, const snapm_t *m, const char *dir, ferr_t *err);
+int repo_extract_tree(struct repo *r, const snapm_t *m, FerrySnap__FilePart part, const char *dir,
+		      ferr_t *err);
+/* Whether m has entries of part. */
+bool repo_has_part(const snapm_t *m, FerrySnap__FilePart part);
 
 /* Entries of m (PART_ROOTFS) that are new, changed or gone against old
  * (NULL: all new): fn(kind '+', '~' or '-', path). */

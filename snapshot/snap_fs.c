@@ -17,6 +17,7 @@
 #include "tenant/image.h"
 #include "tenant/registry.h"
 #include "tenant/rootfs.h"
+#include "tenant/treepack.h"
 
 /* A change within a clock tick of a capture does not show in ctime. */
 #define TICK_NS 20000000LL
@@ -53,6 +54,22 @@ static int find_files(struct snapfs *fs, snapm_t *m, const char *state_dir, cons
 	return rc;
 }
 
+/* The image a layer lies on, while the tenant runs (it never changes, so
+ * after the first snapshot its files are found unchanged and not read): a
+ * host that lacks it can restore the snapshot. */
+static int add_image(struct snapfs *fs, const char *state_dir, const char *id,
+		     const struct repo_tree_opts *lo, ferr_t *err)
+{
+	struct repo_tree_opts o = *lo;
+	struct repo_tree_stats ts;
+	char root[PATH_MAX];
+
+	o.part = FERRY_SNAP__FILE_PART__PART_IMAGE;
+	if (image_root(state_dir, id, root, sizeof(root), err) < 0)
+		return -1;
+	return repo_add_tree(fs->repo, fs->m, root, &o, &fs->img_st, &ts, err);
+}
+
 int snapfs_begin(struct snapfs *fs, struct repo *r, snapm_t *m, const char *state_dir,
 		 const char *name, const snapm_t *parent, ferr_t *err)
 {
@@ -63,6 +80,7 @@ int snapfs_begin(struct snapfs *fs, struct repo *r, snapm_t *m, const char *stat
 		return err->code ? -1 : 0;
 	/* the parent's entries were taken while it was frozen, at fs_time_ns */
 	struct repo_tree_opts o = {
+	    .part = FERRY_SNAP__FILE_PART__PART_ROOTFS,
 	    .cache = parent && parent->rootfs_kind && parent->has_fs_time_ns ? parent : NULL,
 	    .trust_before_ns = parent && parent->has_fs_time_ns ? parent->fs_time_ns - TICK_NS : 0};
 	uint64_t t = now_ns();
@@ -72,6 +90,8 @@ int snapfs_begin(struct snapfs *fs, struct repo *r, snapm_t *m, const char *stat
 	fs->pre_start_ns = realtime_ns();
 	if (repo_add_tree(r, fs->pre, fs->root, &o, &fs->pre_st, &fs->pre_ts, err) < 0)
 		return ferr_wrap(err, "the files of %s (while it ran)", name);
+	if (m->image_id && add_image(fs, state_dir, m->image_id, &o, err) < 0)
+		return ferr_wrap(err, "the image of %s", name);
 	fs->pre_ms = ms_since(t);
 	pr_info("%s: files while running: %u entries, %u unchanged, %llu bytes read in %.1f ms",
 		name, fs->pre_ts.entries, fs->pre_ts.reused,
@@ -87,7 +107,9 @@ int snapfs_on_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 	if (ev != CKPT_EV_SAVED || !fs->root[0] || fs->done)
 		return 0;
 	/* the tenant is frozen and its memory saved: its files now */
-	struct repo_tree_opts o = {.cache = fs->pre, .trust_before_ns = fs->pre_start_ns - TICK_NS};
+	struct repo_tree_opts o = {.part = FERRY_SNAP__FILE_PART__PART_ROOTFS,
+				   .cache = fs->pre,
+				   .trust_before_ns = fs->pre_start_ns - TICK_NS};
 	uint64_t t = now_ns();
 
 	fs->m->has_fs_time_ns = 1;
@@ -116,10 +138,10 @@ int snapfs_finish(struct snapfs *fs, struct repo_stats *st, ferr_t *err)
 	m->has_fs_entries = m->has_fs_reused = 1;
 	m->fs_entries = fs->ts.entries;
 	m->fs_reused = fs->ts.reused;
-	st->size += fs->st.size;
-	st->chunks += fs->st.chunks;
-	st->added += fs->pre_st.added + fs->st.added;
-	st->added_ch += fs->pre_st.added_ch + fs->st.added_ch;
+	st->size += fs->st.size + fs->img_st.size;
+	st->chunks += fs->st.chunks + fs->img_st.chunks;
+	st->added += fs->pre_st.added + fs->st.added + fs->img_st.added;
+	st->added_ch += fs->pre_st.added_ch + fs->st.added_ch + fs->img_st.added_ch;
 	pr_info("%s: files frozen: %u entries, %u unchanged, %llu bytes read in %.1f ms", m->tenant,
 		fs->ts.entries, fs->ts.reused, (unsigned long long)fs->ts.read_bytes,
 		fs->frozen_ms);
@@ -165,8 +187,53 @@ static int tree_of(const char *state_dir, const char *name, char *out, size_t le
 	return rc;
 }
 
-static int restore_dest(struct snapfs_restore *fr, const snapm_t *m, const char *state_dir,
-			const char *name, ferr_t *err)
+/* The snapshot's copy of its image into this host's image store (its
+ * content id must be the one the snapshot names). */
+static int adopt_image(struct repo *r, const snapm_t *m, const char *state_dir, ferr_t *err)
+{
+	char sd[PATH_MAX], tmp[PATH_MAX], src[64];
+	struct treepack_stats st = {0};
+	struct image_info in;
+	bool existed;
+
+	if (!repo_has_part(m, FERRY_SNAP__FILE_PART__PART_IMAGE))
+		return ferr_set(err, FX_NOTFOUND,
+				"image %.12s of snapshot %s is not in this host's image store "
+				"and the snapshot does not carry it: 'ferry image import' it first",
+				m->image_id, m->id);
+	if (fs_mkdir_p(state_dir, 0700, err) < 0 || !realpath(state_dir, sd))
+		return ferr_sys(err, FX_FAIL, "%s", state_dir);
+	if (xsnprintf(tmp, sizeof(tmp), err, "%s/images", sd) < 0 ||
+	    fs_mkdir_p(tmp, 0700, err) < 0 ||
+	    xsnprintf(tmp, sizeof(tmp), err, "%s/images/.snap-XXXXXX", sd) < 0)
+		return -1;
+	if (!mkdtemp(tmp))
+		return ferr_sys(err, FX_FAIL, "create %s", tmp);
+	for (size_t i = 0; i < m->n_files; i++)
+		if (m->files[i]->part == FERRY_SNAP__FILE_PART__PART_IMAGE) {
+			st.entries++;
+			st.bytes += m->files[i]->size;
+		}
+	snprintf(src, sizeof(src), "snapshot %s", m->id);
+	if (chmod(tmp, 0755) < 0 ||
+	    repo_extract_tree(r, m, FERRY_SNAP__FILE_PART__PART_IMAGE, tmp, err) < 0 ||
+	    image_adopt(sd, tmp, src, &st, &in, &existed, err) < 0) {
+		fs_rm_rf(tmp, NULL);
+		return ferr_wrap(err, "image %.12s from snapshot %s", m->image_id, m->id);
+	}
+	if (strcmp(in.id, m->image_id)) {
+		if (!existed)
+			image_remove(sd, in.id, NULL);
+		return ferr_set(err, FX_INTEGRITY,
+				"snapshot %s: its image has content id %.12s, not %.12s", m->id,
+				in.id, m->image_id);
+	}
+	pr_info("image %.12s adopted from snapshot %s", in.id, m->id);
+	return 0;
+}
+
+static int restore_dest(struct snapfs_restore *fr, struct repo *r, const snapm_t *m,
+			const char *state_dir, const char *name, ferr_t *err)
 {
 	fr->layer = !strcmp(m->rootfs_kind, "layer");
 	fr->tree = !strcmp(m->rootfs_kind, "tree");
@@ -174,11 +241,8 @@ static int restore_dest(struct snapfs_restore *fr, const snapm_t *m, const char 
 		if (!m->image_id || !image_id_valid(m->image_id))
 			return ferr_set(err, FX_INTEGRITY, "snapshot %s names no valid image",
 					m->id);
-		if (!image_present(state_dir, m->image_id))
-			return ferr_set(err, FX_NOTFOUND,
-					"image %.12s of snapshot %s is not in this host's image "
-					"store: 'ferry image import' it first",
-					m->image_id, m->id);
+		if (!image_present(state_dir, m->image_id) && adopt_image(r, m, state_dir, err) < 0)
+			return -1;
 		return rootfs_upper(state_dir, name, fr->dest, sizeof(fr->dest), err);
 	}
 	if (!fr->tree || !m->rootfs || m->rootfs[0] != '/')
@@ -201,12 +265,12 @@ int snapfs_restore_prepare(struct snapfs_restore *fr, struct repo *r, const snap
 	memset(fr, 0, sizeof(*fr));
 	if (!m->rootfs_kind)
 		return 0;
-	if (restore_dest(fr, m, state_dir, name, err) < 0 ||
+	if (restore_dest(fr, r, m, state_dir, name, err) < 0 ||
 	    beside(fr->dest, "snap", fr->stage, err) < 0)
 		return -1;
-	if (repo_extract_tree(r, m, fr->stage, err) < 0)
-		return -1;
-	return chmod(fr->stage, 0755) < 0 ? ferr_sys(err, FX_FAIL, "chmod %s", fr->stage) : 0;
+	if (chmod(fr->stage, 0755) < 0)
+		return ferr_sys(err, FX_FAIL, "chmod %s", fr->stage);
+	return repo_extract_tree(r, m, FERRY_SNAP__FILE_PART__PART_ROOTFS, fr->stage, err);
 }
 
 int snapfs_restore_commit(struct snapfs_restore *fr, const char *state_dir, const char *name,

@@ -29,7 +29,7 @@ struct snapfs {
 	char root[PATH_MAX]; /* "" : the tenant has no files of its own to keep */
 	snapm_t *pre;	     /* the first pass */
 	int64_t pre_start_ns;
-	struct repo_stats pre_st, st;
+	struct repo_stats pre_st, st, img_st; /* img: the image (layer tenants) */
 	struct repo_tree_stats pre_ts, ts;
 	double pre_ms, frozen_ms;
 	bool done; /* the frozen pass ran */

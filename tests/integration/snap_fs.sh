@@ -5,7 +5,8 @@
 # symlink, sparse file, FIFO, a whiteout) is snapshotted twice (the second
 # reads only what changed), inspect shows the file-system changes, a known
 # pattern in one of its files is in no store file, and rollbacks in place
-# and as another tenant pass wl_fs's self-check (memory and files agree).
+# and as another tenant pass wl_fs's self-check (memory and files agree);
+# a host whose image store lacks the image takes it from the snapshot.
 # Then a --rootfs tenant: its whole tree, rolled back in place.
 . "$TESTS_ROOT/lib/common.sh"
 t_init snap_fs
@@ -87,6 +88,16 @@ ROOTN=$FERRY_STATE_DIR/tenants/$NEW/root
 grep -q " $ROOTN overlay " /proc/self/mounts || t_fail "no overlay at $ROOTN"
 cmp -s "$ROOTN/tmp/secret" "$UPPER/tmp/secret" || t_fail "the new tenant's file differs"
 cr_verify "$NEW" "$ROOTN"
+"$FERRY" kill "$NEW" >/dev/null 2>&1 || true
+
+t_log "a host whose image store lacks the image: it comes from the snapshot"
+S2=$T/state2
+t_defer "FERRY_STATE_DIR='$S2' '$FERRY' rm --force $NAME"
+FERRY_STATE_DIR=$S2 "$FERRY" snapshot restore "$id2" "${S[@]}" || t_fail "restore on a host without the image"
+[ -d "$S2/images/$ID/rootfs" ] || t_fail "the image was not adopted from the snapshot"
+ROOT2=$S2/tenants/$NAME/root
+grep -q " $ROOT2 overlay " /proc/self/mounts || t_fail "no overlay at $ROOT2"
+FERRY_STATE_DIR=$S2 cr_verify "$NAME" "$ROOT2"
 
 t_log "a --rootfs tenant: its whole tree"
 N2=snapfs-tree-$$ R2=$T/tree
