@@ -185,9 +185,12 @@ static const struct cmd_spec specs[] = {
      .min_args = 1,
      .max_args = 1,
      .about = "Snapshot a running tenant into the store: it is frozen only while CRIU saves\n"
-	      "it and runs on. Its images are staged in STORE/tmp, then cut into chunks\n"
-	      "(memory on page-aligned boundaries), each compressed, encrypted and stored\n"
-	      "once; the manifest is written last.\n",
+	      "it and runs on. Its files (an image tenant's own layer and its image, a\n"
+	      "--rootfs tenant's tree) are stored while it runs and what changed again\n"
+	      "while it is frozen, so memory and files are of one instant. Its images are\n"
+	      "staged in STORE/tmp, then cut into chunks (memory on page-aligned\n"
+	      "boundaries), each compressed, encrypted and stored once; the manifest is\n"
+	      "written last.\n",
      .opts = create_opts},
     {.name = "snapshot list",
      .args = "[NAME]",
@@ -211,9 +214,10 @@ static const struct cmd_spec specs[] = {
      .args = "ID",
      .min_args = 1,
      .max_args = 1,
-     .about = "Roll a tenant back to a snapshot: every chunk is read and checked first;\n"
-	      "only then is its running incarnation stopped and the snapshot restored in\n"
-	      "its place (or as a new tenant with --name). With --to, the snapshot is copied\n"
+     .about = "Roll a tenant back to a snapshot, memory and files: every chunk is read and\n"
+	      "checked first; only then is its running incarnation stopped and the snapshot\n"
+	      "restored in its place (or as a new tenant with --name). With --to, the snapshot is "
+	      "copied\n"
 	      "to that host's store first (only the chunks it lacks) and restored there;\n"
 	      "the tenant here is left alone.\n",
      .opts = restore_opts},
