@@ -356,8 +356,8 @@ static int qemu_save(const struct ckpt_env *env, const struct ckpt_target *t,
 	res->ms = ms_since(t0);
 	if (r == 0 && o->on_event)
 		r = o->on_event(CKPT_EV_SAVED, t->pid, o->arg, err);
-	else if (r == 0 && o->leave_running)
-		r = 1; /* a dump that leaves it running: resume */
+	if (r == 0 && o->leave_running)
+		r = 1; /* a save that leaves it running (a snapshot): resume */
 	if (r == 0 && o->stream_fd >= 0) {
 		end_now(q, t->pid);
 	} else if (r == 0) {
