@@ -31,6 +31,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "tenant/ckpt_criu.h"
+#include "tenant/net.h"
 
 static void common_opts(const struct ckpt_env *env, const struct ckpt_target *t, const char *dir,
 			const char *log_file, bool tcp_established, struct criu_common_opts *c)
@@ -209,6 +210,32 @@ static int share_images(const char *dir, uint32_t gid, ferr_t *err)
 	return r;
 }
 
+/* The tenant's veth pair: CRIU makes it (--veth-pair), except for a tenant
+ * in a user namespace, whose restore cannot reach into the host's network
+ * namespace: ferry makes that pair and CRIU moves its end in (net.h). */
+static int load_veth(const struct ckpt_target *t, struct criu_restore_opts *r,
+		     struct criu_veth *veth, char ext_spec[64], const char *ext[2], ferr_t *err)
+{
+	char tmp_if[16];
+
+	if (!t->net || !t->net->addr[0] || !t->net->host_if[0])
+		return 0;
+	veth->if_in = t->net->tenant_if[0] ? t->net->tenant_if : "eth0";
+	veth->if_out = t->net->host_if;
+	if (!t->userns_gid) {
+		r->veths = veth;
+		r->n_veths = 1;
+		return 0;
+	}
+	if (net_veth_precreate(veth->if_out, tmp_if, err) < 0)
+		return ferr_wrap(err, "network of the tenant");
+	snprintf(ext_spec, 64, "netdev[%s]:%s", veth->if_in, tmp_if);
+	ext[0] = ext_spec;
+	ext[1] = NULL;
+	r->c.external = ext;
+	return 0;
+}
+
 static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		     const struct ckpt_load_opts *o, struct ckpt_load_result *res, ferr_t *err)
 {
@@ -216,6 +243,8 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	struct relay_ev rel = {o->on_event, o->arg};
 	struct criu_restore_opts r;
 	struct criu_veth veth;
+	char ext_spec[64];
+	const char *ext[2];
 	int rc;
 
 	memset(&r, 0, sizeof(r));
@@ -234,12 +263,8 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	r.swrk = t->n_cg_root ? NULL : o->prepared;
 	r.root = t->root;
 	r.kdat_ns = o->lazy && t->own_mounts && !t->n_cg_root;
-	if (t->net && t->net->addr[0] && t->net->host_if[0]) {
-		veth.if_in = t->net->tenant_if[0] ? t->net->tenant_if : "eth0";
-		veth.if_out = t->net->host_if;
-		r.veths = &veth;
-		r.n_veths = 1;
-	}
+	if (load_veth(t, &r, &veth, ext_spec, ext, err) < 0)
+		return -1;
 	for (int i = 0; i < t->n_cg_root && i < CRIU_MAX_CG_ROOTS; i++) {
 		r.cg_roots[i].ctrl = t->cg_root[i].ctrl[0] ? t->cg_root[i].ctrl : NULL;
 		r.cg_roots[i].path = t->cg_root[i].path;
@@ -255,6 +280,8 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	stats_clear(env, "stats-restore");
 	rc = o->lazy ? restore_lazy(env, o, &r, &res->pid, err) : criu_restore(&r, &res->pid, err);
 	if (rc < 0) {
+		if (r.c.external) /* the pair ferry made, wherever its end went */
+			net_host_unplumb(veth.if_out, NULL, NULL);
 		if (t->host_session && strstr(err->msg, "Can't fork for") &&
 		    strstr(err->msg, "File exists"))
 			ferr_wrap(err,
