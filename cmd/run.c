@@ -122,22 +122,25 @@ static const struct opt run_opts[] = {
     {.name = "userns",
      .type = OPT_FLAG,
      .off = offsetof(struct run_opts, userns),
-     .help = "run the tenant in a user namespace of its own: its root is an unprivileged "
-	     "host ID range allocated per tenant (65536 IDs from 100000 on); the rootfs's "
-	     "owners are shifted into that range once (docs/isolation.md)"},
+     .help = "a user namespace and a cgroup only, without the default's capability "
+	     "bounding set, seccomp filter and masked /proc (every tenant gets a user "
+	     "namespace unless --privileged: its root is an unprivileged host ID range "
+	     "allocated per tenant, 65536 IDs from 100000 on; the rootfs's owners are "
+	     "shifted into that range once, docs/isolation.md)"},
     {.name = "isolate",
      .type = OPT_FLAG,
      .off = offsetof(struct run_opts, isolate),
-     .help = "the full isolation of docs/isolation.md: --userns, a cgroup with limits "
-	     "(defaults --memory 1G --pids 1024), the OCI default capabilities, "
-	     "no_new_privs, a seccomp filter, masked and read-only /proc and /sys. Not yet "
-	     "the default (FERRY_ISOLATE=1 in the environment makes it so)"},
+     .help = "the full isolation of docs/isolation.md, which is the default: a user "
+	     "namespace, a cgroup with limits (defaults --memory 1G --pids 1024), the OCI "
+	     "default capabilities, no_new_privs, a seccomp filter, masked and read-only "
+	     "/proc and /sys"},
     {.name = "privileged",
      .type = OPT_FLAG,
      .off = offsetof(struct run_opts, privileged),
-     .help = "no isolation beyond the namespaces: the tenant's root is the host's root "
-	     "(today's default; overrides FERRY_ISOLATE=1; refuses to go with --isolate, "
-	     "--userns or limits)"},
+     .help = "opt out of the default isolation: namespaces only, the tenant's root is "
+	     "the host's root with every capability (a cgroup only with --memory, --cpus, "
+	     "--pids or --io-weight; FERRY_ISOLATE=0 in the environment makes this the "
+	     "default)"},
     {.name = "memory",
      .type = OPT_FN,
      .off = offsetof(struct run_opts, mem_max),
@@ -325,28 +328,29 @@ static int image_root_for(const struct global_opts *g, const char *name, const c
 	return rootfs_mount(g->state_dir, name, id, err);
 }
 
-/* The isolation the options ask for (docs/isolation.md). */
+/* The isolation the options ask for (docs/isolation.md): by default all of
+ * it; --userns alone leaves out the hardening (capabilities, seccomp, /proc);
+ * --privileged leaves out everything but the limits it is given.
+ * FERRY_ISOLATE=0 in the environment makes --privileged the default. */
 static int run_iso(const struct global_opts *g, const struct run_opts *o, struct tenant_iso *iso,
 		   ferr_t *err)
 {
 	bool limits = o->mem_max || o->cpu_milli || o->pids_max || o->io_weight;
 	const char *def = getenv("FERRY_ISOLATE");
-	bool isolate = o->isolate || (def && !strcmp(def, "1") && !o->privileged);
+	bool privileged = o->privileged || (def && !strcmp(def, "0") && !o->isolate && !o->userns);
 
-	if (o->privileged && (o->isolate || o->userns || limits))
-		return ferr_set(
-		    err, FX_USAGE,
-		    "--privileged goes with none of --isolate, --userns and the limits");
+	if (o->privileged && (o->isolate || o->userns))
+		return ferr_set(err, FX_USAGE, "--privileged goes with neither --isolate nor --userns");
 	iso->mem_max = o->mem_max;
 	iso->cpu_milli = o->cpu_milli;
 	iso->pids_max = o->pids_max;
 	iso->io_weight = o->io_weight;
-	if (isolate || limits) {
+	if (!privileged || limits) {
 		iso->mem_max = iso->mem_max ? iso->mem_max : CG_DEF_MEMORY;
 		iso->pids_max = iso->pids_max ? iso->pids_max : CG_DEF_PIDS;
 	}
-	iso->hardened = isolate;
-	if (!isolate && !o->userns)
+	iso->hardened = !privileged && (o->isolate || !o->userns);
+	if (privileged)
 		return 0;
 	if (userns_alloc(g->state_dir, &iso->id_base, err) < 0)
 		return -1;

@@ -18,6 +18,7 @@ cr_require
 cr_need_wl wl_workers wl_counter wl_limits
 . "$TESTS_ROOT/lib/mhosts.sh"
 
+MH_SERVE_TUNE=0 # the refusal without vm.unprivileged_userfaultfd is tested below
 mh_setup isom
 mh_serve a
 mh_serve b
@@ -62,7 +63,7 @@ grep -h -E "^(hog|forkbomb):" "$T/rh/.ferry/console.log" "$T/rbo/.ferry/console.
 if mh_postcopy_ok; then
 	t_log "post-copy a -> b of a hog without a user namespace, limits read back on b"
 	mh_keep_pipe_sysctls
-	iso_mh_start a isom-pc "$T/rpc" --memory 48M --pids 40 -- /bin/iso-wl_limits --hog-mb 200
+	iso_mh_start a isom-pc "$T/rpc" --privileged --memory 48M --pids 40 -- /bin/iso-wl_limits --hog-mb 200
 	p=$(mh_pid a isom-pc)
 	mh_migrate a b isom-pc --mode post-copy --tune-host || t_fail "post-copy of isom-pc failed"
 	mh_assert_one_host isom-pc a b "$p"
