@@ -120,9 +120,10 @@ static int parse_line(struct policy *p, char *line, const char *const *names, si
 		return 0;
 	}
 	if (n != 3 || strcmp(w[0], "allow"))
-		return ferr_set(err, FX_USAGE,
-				"expected 'allow REQUEST[,...] PEER[,...]', 'kinds KIND[,...]', "
-				"'rootfs-under DIR...', 'subnet CIDR...' or 'tune-host userfaultfd'");
+		return ferr_set(
+		    err, FX_USAGE,
+		    "expected 'allow REQUEST[,...] PEER[,...]', 'kinds KIND[,...]', "
+		    "'rootfs-under DIR...', 'subnet CIDR...' or 'tune-host userfaultfd'");
 	return parse_allow(p, w[1], w[2], names, n_names, err);
 }
 

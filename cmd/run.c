@@ -252,8 +252,9 @@ static int check_kind(const struct run_opts *o, struct tenant_start *so, struct 
 			    err, FX_USAGE,
 			    "--kernel, --initrd, --append and --disk are for VMs (--vm)");
 		if (!o->rootfs == !o->image || o->argc < 1)
-			return ferr_set(err, FX_USAGE,
-					"a container needs either --rootfs DIR or --image, and -- CMD");
+			return ferr_set(
+			    err, FX_USAGE,
+			    "a container needs either --rootfs DIR or --image, and -- CMD");
 		if (o->image)
 			return 0; /* its root: the overlay, made once the name is locked */
 		if (!realpath(o->rootfs, paths[0]))
@@ -340,7 +341,8 @@ static int run_iso(const struct global_opts *g, const struct run_opts *o, struct
 	bool privileged = o->privileged || (def && !strcmp(def, "0") && !o->isolate && !o->userns);
 
 	if (o->privileged && (o->isolate || o->userns))
-		return ferr_set(err, FX_USAGE, "--privileged goes with neither --isolate nor --userns");
+		return ferr_set(err, FX_USAGE,
+				"--privileged goes with neither --isolate nor --userns");
 	iso->mem_max = o->mem_max;
 	iso->cpu_milli = o->cpu_milli;
 	iso->pids_max = o->pids_max;
@@ -352,7 +354,7 @@ static int run_iso(const struct global_opts *g, const struct run_opts *o, struct
 	iso->hardened = !privileged && (o->isolate || !o->userns);
 	if (privileged)
 		return 0;
-	if (userns_alloc(g->state_dir, &iso->id_base, err) < 0)
+	if (userns_alloc(g->state_dir, o->name, &iso->id_base, err) < 0)
 		return -1;
 	iso->id_count = USERNS_SIZE;
 	return 0;
@@ -363,6 +365,7 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	const struct tenant_kind_ops *kind = kind_by_name(o->vm ? "vm" : "container");
 	char paths[4][PATH_MAX], dir[PATH_MAX], mem[32];
 	struct tenant_rec rec = {0};
+	struct tenant_iso iso = {0};
 	struct vm_spec vm;
 	int lock, r = -1;
 	struct tenant_start so = {.name = o->name,
@@ -391,7 +394,6 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 		so.image = rec.image;
 	}
 
-	struct tenant_iso iso = {0};
 	if (!o->vm && run_iso(g, o, &iso, err) < 0)
 		goto out;
 	so.iso = &iso;
@@ -412,6 +414,9 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	print_result(&rec, dir, o->json);
 	r = 0;
 out:
+	/* saved or given up: the record (if any) holds the range now */
+	if (iso.id_count)
+		userns_unclaim(g->state_dir, iso.id_base);
 	tenant_rec_free(&rec);
 	close(lock);
 	return r;

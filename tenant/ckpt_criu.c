@@ -263,8 +263,6 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	r.swrk = t->n_cg_root ? NULL : o->prepared;
 	r.root = t->root;
 	r.kdat_ns = o->lazy && t->own_mounts && !t->n_cg_root;
-	if (load_veth(t, &r, &veth, ext_spec, ext, err) < 0)
-		return -1;
 	for (int i = 0; i < t->n_cg_root && i < CRIU_MAX_CG_ROOTS; i++) {
 		r.cg_roots[i].ctrl = t->cg_root[i].ctrl[0] ? t->cg_root[i].ctrl : NULL;
 		r.cg_roots[i].path = t->cg_root[i].path;
@@ -276,6 +274,9 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		r.c.cg_mode = CRIU_CG_SOFT;
 	memset(res, 0, sizeof(*res));
 	if (t->userns_gid && share_images(o->dir, t->userns_gid, err) < 0)
+		return -1;
+	/* last before CRIU: a pair ferry makes goes again if CRIU fails */
+	if (load_veth(t, &r, &veth, ext_spec, ext, err) < 0)
 		return -1;
 	stats_clear(env, "stats-restore");
 	rc = o->lazy ? restore_lazy(env, o, &r, &res->pid, err) : criu_restore(&r, &res->pid, err);

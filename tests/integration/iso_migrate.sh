@@ -24,12 +24,15 @@ mh_serve a
 mh_serve b
 NAME=isom-web
 R="$T/rootfs"
-# the first range of each host is 100000: b's own tenant holds it first
-iso_mh_start b isom-own "$T/rb" --userns -- /bin/iso-wl_counter
+# b's own tenant holds the range isom-web tries first (hosts allocate on
+# their own: a name's search starts at a slot of its own, iso_base)
+BASE=$(iso_base "$NAME")
+OWN=$(iso_name_like "$NAME" isom-own)
+iso_mh_start b "$OWN" "$T/rb" --userns -- /bin/iso-wl_counter
 iso_mh_start a "$NAME" "$R" --userns -- /bin/iso-wl_workers --workers 3 --uid 65534
 pid=$(mh_pid a "$NAME")
 map=$(mh_exec a cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
-[ "$map" = "0 100000 65536" ] || t_fail "map on a: '$map'"
+[ "$map" = "0 $BASE 65536" ] || t_fail "map on a: '$map'"
 
 iso_mh_start a isom-hog "$T/rh" --userns --memory 48M --pids 40 --cpus 0.5 -- /bin/iso-wl_limits --hog-mb 200
 iso_mh_start a isom-bomb "$T/rbo" --userns --pids 24 -- /bin/iso-wl_limits --forkbomb 1000
@@ -73,12 +76,12 @@ if mh_postcopy_ok; then
 	mh_verify b isom-pc "$T/rpc"
 fi
 
-t_log "b refuses a range its tenant isom-own holds"
-t_expect_fail 4 "host IDs 100000-165535, which tenant isom-own \(running\) already uses" \
+t_log "b refuses a range its tenant $OWN holds"
+t_expect_fail 4 "host IDs $BASE-$((BASE + 65535)), which tenant $OWN \(running\) already uses" \
 	mh_migrate a b "$NAME" --mode stop-copy
 mh_assert_one_host "$NAME" a a "$pid"
-mh_ferry b kill isom-own >/dev/null
-mh_ferry b rm isom-own >/dev/null
+mh_ferry b kill "$OWN" >/dev/null
+mh_ferry b rm "$OWN" >/dev/null
 
 t_log "stop-copy a -> b"
 mh_migrate a b "$NAME" --mode stop-copy || t_fail "migration a -> b failed"
@@ -86,7 +89,7 @@ mh_assert_one_host "$NAME" a b "$pid"
 pid=$(mh_pid b "$NAME")
 map2=$(mh_exec b cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
 [ "$map2" = "$map" ] || t_fail "map on b: '$map2', not '$map'"
-mh_ferry b ps --json | grep -q '"id_base": *100000' || t_fail "b's ps does not show the range"
+mh_ferry b ps --json | grep -q "\"id_base\": *$BASE" || t_fail "b's ps does not show the range"
 
 if ! mh_postcopy_ok; then
 	t_log "no post-copy on this host: stop-copy only"
