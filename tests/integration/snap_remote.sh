@@ -20,11 +20,7 @@ h_certs "$T/certs" a b c
 mkdir -p "$B" && cp "$T/key" "$B/snapshot.key"
 FERRY_STATE_DIR="$B" "$FERRY" snapshot init >/dev/null || t_fail "init on b"
 mkdir -p "$r/bin" && cp "$WORKLOADS/wl_memory" "$r/bin/snapwl_rem"
-# --privileged: the receiving host b runs under `ip netns exec` (tests/lib/
-# hosts.sh), whose fresh /sys hides the cgroup hierarchies that the
-# default isolation's limits need (mhosts.sh mounts them again; hosts.sh
-# does not)
-cr_start "$name" "$r" --privileged -- /bin/snapwl_rem --mib 16
+cr_start "$name" "$r" -- /bin/snapwl_rem --mib 16
 pid0=$(cr_pid "$name")
 t_defer "FERRY_STATE_DIR='$B' '$FERRY' kill '$name'; FERRY_STATE_DIR='$B' '$FERRY' rm '$name'"
 h_serve b "$B" "$T/certs" b
