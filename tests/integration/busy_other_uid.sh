@@ -33,6 +33,17 @@ wuid=$(mh_exec a awk '/^Uid:/ {print $2}' "/proc/$w/status")
 ((wuid > 65534)) || t_fail "worker $w runs as host uid $wuid (no user namespace?)"
 mh_ferry a check --json >"$T/check.json" || true
 grep -q "$NAME (uid" "$T/check.json" && t_fail "ferry check names $NAME among other users' tenants"
+# post-copy into its user namespace: ferry check names it while the host
+# does not allow userfaultfd there (vm.unprivileged_userfaultfd)
+python3 - "$T/check.json" "$NAME" <<'PY' || t_fail "ferry check's userfaultfd-userns item"
+import json, sys
+it = [i for i in json.load(open(sys.argv[1]))["items"] if i["id"] == "userfaultfd-userns"][0]
+print("userfaultfd-userns:", it["status"], it["detail"])
+if "vm.unprivileged_userfaultfd=1" in it["detail"]:
+    assert it["status"] == "OK", it
+else:
+    assert it["status"] == "WARN" and sys.argv[2] in it["detail"], it
+PY
 at=a
 modes="stop-copy"
 mh_postcopy_ok && modes="$modes post-copy" || t_log "no post-copy on this host"
