@@ -346,7 +346,8 @@ static void check_uffd_userns(struct hostcheck_report *r, const char *state_dir)
 	    "vm.unprivileged_userfaultfd=%ld: a tenant in a user namespace (the default) cannot "
 	    "come here in post-copy (its restored tasks open userfaultfd in it); an agent whose "
 	    "--config has 'tune-host userfaultfd' sets it for such a migration, else they come "
-	    "in stop-copy; tenants here it concerns if they come back: %s",
+	    "in stop-copy; tenants of this host it concerns (they could not come back here in "
+	    "post-copy): %s",
 	    v, hit ? list : "none");
 }
 
