@@ -14,6 +14,7 @@
 #include "lib/util.h"
 #include "proto/manifest.h"
 #include "snapshot/repo.h"
+#include "tenant/registry.h"
 
 struct inspect_args {
 	const char *store, *key_file;
@@ -54,8 +55,9 @@ static void text(const char *what, const manifest_t *m, const struct insp *in)
 
 	printf("%s\n", what);
 	if (m) {
+		enum tenant_kind k;
 		printf("  tenant  %s (%s), set %s\n", m->tenant_name,
-		       m->kind == FERRY__TENANT_KIND__TENANT_CONTAINER ? "container" : "proctree",
+		       tenant_kind_from_pb(m->kind, &k) < 0 ? "unknown kind" : tenant_kind_str(k),
 		       m->set_id);
 		if (m->timings)
 			printf("  timings freeze %.1f ms, frozen %.1f ms (memory dump %.1f, write "

@@ -1,4 +1,5 @@
-/* Minimal streaming JSON writer for --json output. */
+/* A writer for --json output: one document at a time, built with jansson
+ * and written compact (one line) when its top-level value is complete. */
 #ifndef FERRY_JSON_H
 #define FERRY_JSON_H
 
@@ -11,7 +12,7 @@
 struct jw {
 	FILE *f;
 	int depth;
-	bool need_comma[JW_MAX_DEPTH];
+	void *stack[JW_MAX_DEPTH]; /* json_t *: the open objects and arrays */
 };
 
 void jw_init(struct jw *w, FILE *f);
@@ -23,7 +24,7 @@ void jw_arr_end(struct jw *w);
 void jw_str(struct jw *w, const char *key, const char *val); /* val NULL -> null */
 void jw_int(struct jw *w, const char *key, int64_t val);
 void jw_uint(struct jw *w, const char *key, uint64_t val);
-void jw_double(struct jw *w, const char *key, double val);
+void jw_double(struct jw *w, const char *key, double val); /* 3 decimals */
 void jw_bool(struct jw *w, const char *key, bool val);
 /* End of document: newline and flush. */
 void jw_finish(struct jw *w);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "lib/util.h"
+#include "tenant/kind.h"
 #include "tenant/net.h"
 
 /* Never a tenant's root, nor anything under it (the root itself: / is
@@ -315,18 +316,20 @@ int dst_check_begin(const struct dst_policy *p, const char *state_dir, const cha
 	/* a tenant whose files travel (migrate/dst_fs.h): an image tenant's root
 	 * is this host's own overlay; --copy-rootfs makes a new directory */
 	bool carried = b->has_carry_fs && b->carry_fs;
+	const struct tenant_kind_ops *ops = kind_find(kind);
+	bool has_root = ops && ops->has_root;
 	if (carried && b->has_copy_rootfs && b->copy_rootfs) {
 		if (new_root(p, state_dir, b->rootfs ? b->rootfs : "", err) < 0)
 			return -1;
 	} else if (carried) {
 		/* nothing of the peer's path is used */
-	} else if (kind == TK_CONTAINER &&
+	} else if (has_root &&
 		   (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return ferr_set(err, FX_CONFLICT,
 				"root file system %s of tenant %s is missing on %s (migrate with "
 				"--copy-rootfs to copy the tree)",
 				b->rootfs && *b->rootfs ? b->rootfs : "(none)", b->tenant, host);
-	if (!carried && (kind == TK_CONTAINER || (b->rootfs && *b->rootfs))) {
+	if (!carried && (has_root || (b->rootfs && *b->rootfs))) {
 		if (dst_check_root(p, state_dir, b->rootfs ? b->rootfs : "", in->root,
 				   sizeof(in->root), err) < 0)
 			return -1;

@@ -50,6 +50,9 @@ struct tenant_kind_ops {
 	const char *name;	     /* "container", "proctree": registry, ps (manifest and
 				      * wire: tenant_kind_to_pb, tenant/registry.h) */
 	const struct ckpt_ops *ckpt; /* its checkpoint backend */
+	/* Its processes run in a root file system the host must have (or that
+	 * travels with it): containers. A destination checks that root. */
+	bool has_root;
 
 	/* Fill *rec (zeroed by the caller; name set) for a running tenant. */
 	int (*start)(const struct tenant_start *o, struct tenant_rec *rec, ferr_t *err);

@@ -212,6 +212,7 @@ const struct tenant_kind_ops kind_container = {
     .kind = TK_CONTAINER,
     .name = "container",
     .ckpt = &ckpt_criu,
+    .has_root = true,
     .start = ctr_start,
     .kill = ctr_kill,
     .plumb = ctr_plumb,
