@@ -186,8 +186,10 @@ static int restore_lazy(const struct ckpt_env *env, const struct ckpt_load_opts 
 
 /* CRIU reads images after it entered the tenant's user namespace, as its
  * root (a host GID of the tenant's range), through the directory's fd: the
- * directory becomes searchable and its files readable by that group. */
-static int share_images(const char *dir, uint32_t gid, ferr_t *err)
+ * directory becomes searchable and its files readable by that group, and
+ * so do the pre-copy rounds its "parent" link leads to (depth: how many
+ * more). */
+static int share_images_depth(const char *dir, uint32_t gid, int depth, ferr_t *err)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -207,7 +209,17 @@ static int share_images(const char *dir, uint32_t gid, ferr_t *err)
 			r = ferr_sys(err, FX_FAIL, "share image %s/%s", dir, e->d_name);
 	}
 	closedir(d);
+	char link[PATH_MAX], parent[PATH_MAX];
+	struct stat sb;
+	if (!r && depth > 0 && xsnprintf_path(link, sizeof(link), dir, "parent") == 0 &&
+	    lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode) && realpath(link, parent))
+		r = share_images_depth(parent, gid, depth - 1, err);
 	return r;
+}
+
+static int share_images(const char *dir, uint32_t gid, ferr_t *err)
+{
+	return share_images_depth(dir, gid, 64, err);
 }
 
 /* The tenant's veth pair: CRIU makes it (--veth-pair), except for a tenant

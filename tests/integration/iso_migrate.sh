@@ -37,27 +37,40 @@ map=$(mh_exec a cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
 iso_mh_start a isom-hog "$T/rh" --userns --memory 48M --pids 40 --cpus 0.5 -- /bin/iso-wl_limits --hog-mb 200
 iso_mh_start a isom-bomb "$T/rbo" --userns --pids 24 -- /bin/iso-wl_limits --forkbomb 1000
 
-# cg_file HOST NAME CTRL FILE: a file of the tenant's cgroup on HOST
+# cg_file HOST NAME CTRL FILE: a file of the tenant's cgroup on HOST (v1
+# file names; on a cgroup v2 host, as in the second kernel's guest, the
+# unified hierarchy's file of the same meaning)
 cg_file() {
-	local rel
+	local rel f=$4
 	rel=$(mh_ferry "$1" ps --json | python3 -c '
 import json, sys
 for t in json.load(sys.stdin)["tenants"]:
     if t["name"] == sys.argv[1]:
-        print(t["isolation"]["cgroups"][sys.argv[2]])' "$2" "$3")
+        c = t["isolation"]["cgroups"]
+        print(c.get("unified") or c[sys.argv[2]])' "$2" "$3")
 	[ -n "$rel" ] || t_fail "$2 has no $3 cgroup on $1"
-	echo "/sys/fs/cgroup/$3$rel/$4"
+	if [ -f "/sys/fs/cgroup$rel/cgroup.procs" ]; then
+		case $f in
+		memory.limit_in_bytes) f=memory.max ;;
+		cpu.cfs_quota_us) f=cpu.max ;;
+		esac
+		echo "/sys/fs/cgroup$rel/$f"
+	else
+		echo "/sys/fs/cgroup/$3$rel/$f"
+	fi
 }
+# cg_val ...: cg_file's first word (cpu.max is "QUOTA PERIOD")
+cg_val() { awk '{print $1}' "$(cg_file "$@")"; }
 t_log "hog and fork bomb: stop-copy a -> b, limits read back on b"
 for n in isom-hog isom-bomb; do
 	p=$(mh_pid a "$n")
 	mh_migrate a b "$n" --mode stop-copy || t_fail "migration of $n failed"
 	mh_assert_one_host "$n" a b "$p"
 done
-[ "$(cat "$(cg_file b isom-hog memory memory.limit_in_bytes)")" = $((48 << 20)) ] || t_fail "hog: memory limit on b"
-[ "$(cat "$(cg_file b isom-hog pids pids.max)")" = 40 ] || t_fail "hog: pids.max on b"
-[ "$(cat "$(cg_file b isom-hog cpu cpu.cfs_quota_us)")" = 50000 ] || t_fail "hog: cpu quota on b"
-[ "$(cat "$(cg_file b isom-bomb pids pids.max)")" = 24 ] || t_fail "bomb: pids.max on b"
+[ "$(cg_val b isom-hog memory memory.limit_in_bytes)" = $((48 << 20)) ] || t_fail "hog: memory limit on b"
+[ "$(cg_val b isom-hog pids pids.max)" = 40 ] || t_fail "hog: pids.max on b"
+[ "$(cg_val b isom-hog cpu cpu.cfs_quota_us)" = 50000 ] || t_fail "hog: cpu quota on b"
+[ "$(cg_val b isom-bomb pids pids.max)" = 24 ] || t_fail "bomb: pids.max on b"
 case "$(cg_file b isom-bomb pids pids.max)" in */ferry-isom-bomb-p*) ;; *) t_fail "not b's own cgroup" ;; esac
 mh_verify b isom-hog "$T/rh"
 mh_verify b isom-bomb "$T/rbo"
@@ -70,9 +83,9 @@ if mh_postcopy_ok; then
 	p=$(mh_pid a isom-pc)
 	mh_migrate a b isom-pc --mode post-copy --tune-host || t_fail "post-copy of isom-pc failed"
 	mh_assert_one_host isom-pc a b "$p"
-	[ "$(cat "$(cg_file b isom-pc memory memory.limit_in_bytes)")" = $((48 << 20)) ] ||
+	[ "$(cg_val b isom-pc memory memory.limit_in_bytes)" = $((48 << 20)) ] ||
 		t_fail "post-copy: memory limit on b"
-	[ "$(cat "$(cg_file b isom-pc pids pids.max)")" = 40 ] || t_fail "post-copy: pids.max on b"
+	[ "$(cg_val b isom-pc pids pids.max)" = 40 ] || t_fail "post-copy: pids.max on b"
 	mh_verify b isom-pc "$T/rpc"
 fi
 
