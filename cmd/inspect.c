@@ -14,6 +14,7 @@
 #include "lib/util.h"
 #include "proto/manifest.h"
 #include "snapshot/repo.h"
+#include "snapshot/repo_tree.h"
 #include "tenant/registry.h"
 
 struct inspect_args {
@@ -45,11 +46,86 @@ static const struct cmd_spec inspect_spec = {
     .about = "What an image set (a directory from `ferry dump` or a transfer) or a snapshot\n"
 	     "of the store holds: tenant, process tree with PIDs, names and command lines\n"
 	     "decoded from CRIU's images, each process's open files and sockets, memory,\n"
-	     "timings. Not yet: the tenant's file-system changes.\n",
+	     "timings; for a snapshot of a tenant with files of its own, the file-system\n"
+	     "changes since the tenant's previous snapshot (+ new, ~ changed, - gone).\n",
     .opts = inspect_opts,
 };
 
-static void text(const char *what, const manifest_t *m, const struct insp *in)
+/* A snapshot's files and the parent they are compared with. */
+struct fsview {
+	const snapm_t *m, *parent;
+	struct jw *w;
+	unsigned n;
+};
+
+static const char *ftype(const FerrySnap__File *f)
+{
+	static const char *const t[] = {"file", "dir", "symlink", "chardev", "blockdev", "fifo"};
+
+	return f->type < 6 ? (f->hardlink ? "hardlink" : t[f->type]) : "?";
+}
+
+static void change_text(char kind, const FerrySnap__File *f, void *arg)
+{
+	struct fsview *v = arg;
+
+	if (v->n++ < 200)
+		printf("    %c %-8s %s%s%s\n", kind, ftype(f), f->path, f->link ? " -> " : "",
+		       f->link ? f->link : "");
+}
+
+static void change_json(char kind, const FerrySnap__File *f, void *arg)
+{
+	struct fsview *v = arg;
+	char k[2] = {kind, 0};
+
+	v->n++;
+	jw_obj_begin(v->w, NULL);
+	jw_str(v->w, "change", k);
+	jw_str(v->w, "path", f->path);
+	jw_str(v->w, "type", ftype(f));
+	jw_uint(v->w, "size", f->size);
+	jw_obj_end(v->w);
+}
+
+static void fs_text(struct fsview *v)
+{
+	const snapm_t *m = v->m;
+
+	if (!m || !m->rootfs_kind) {
+		printf("  files   none of its own (the tenant's files are not in the snapshot)\n");
+		return;
+	}
+	printf("  files   %s %s: %u entries, changes since %s:\n", m->rootfs_kind,
+	       m->image_id ? m->image_id
+	       : m->rootfs ? m->rootfs
+			   : "",
+	       m->fs_entries, v->parent ? v->parent->id : "nothing (first snapshot)");
+	repo_tree_diff(v->parent, m, change_text, v, NULL);
+	if (v->n > 200)
+		printf("    ... %u changes in all\n", v->n);
+}
+
+static void fs_json(struct fsview *v, struct jw *w)
+{
+	const snapm_t *m = v->m;
+
+	if (!m || !m->rootfs_kind)
+		return;
+	v->w = w;
+	jw_obj_begin(w, "files");
+	jw_str(w, "kind", m->rootfs_kind);
+	jw_str(w, "image", m->image_id);
+	jw_str(w, "rootfs", m->rootfs);
+	jw_uint(w, "entries", m->fs_entries);
+	jw_str(w, "parent", v->parent ? v->parent->id : NULL);
+	jw_arr_begin(w, "changes");
+	repo_tree_diff(v->parent, m, change_json, v, NULL);
+	jw_arr_end(w);
+	jw_obj_end(w);
+}
+
+static void text(const char *what, const manifest_t *m, const struct insp *in, struct fsview *fv)
 {
 	char b[32];
 
@@ -75,9 +151,12 @@ static void text(const char *what, const manifest_t *m, const struct insp *in)
 		for (size_t f = 0; f < p->n_fds; f++)
 			printf("          fd %-4u %s\n", p->fds[f].fd, p->fds[f].what);
 	}
+	if (fv)
+		fs_text(fv);
 }
 
-static void json(const char *id, const char *dir, const manifest_t *m, const struct insp *in)
+static void json(const char *id, const char *dir, const manifest_t *m, const struct insp *in,
+		 struct fsview *fv)
 {
 	struct jw w;
 
@@ -115,11 +194,14 @@ static void json(const char *id, const char *dir, const manifest_t *m, const str
 		jw_obj_end(&w);
 	}
 	jw_arr_end(&w);
+	if (fv)
+		fs_json(fv, &w);
 	jw_obj_end(&w);
 	jw_finish(&w);
 }
 
-static int show_dir(const struct inspect_args *a, const char *id, const char *dir, ferr_t *err)
+static int show_dir(const struct inspect_args *a, const char *id, const char *dir,
+		    struct fsview *fv, ferr_t *err)
 {
 	manifest_t *m = NULL;
 	struct insp in;
@@ -131,9 +213,9 @@ static int show_dir(const struct inspect_args *a, const char *id, const char *di
 		m = NULL;
 	snprintf(what, sizeof(what), id ? "snapshot %s" : "image set %s", id ? id : dir);
 	if (a->json)
-		json(id, id ? NULL : dir, m, &in);
+		json(id, id ? NULL : dir, m, &in, fv);
 	else
-		text(what, m, &in);
+		text(what, m, &in, fv);
 	manifest_free(m);
 	criu_inspect_free(&in);
 	return 0;
@@ -143,7 +225,7 @@ static int show_snapshot(struct inspect_args *a, const char *prefix, ferr_t *err
 {
 	char id[REPO_ID_LEN + 1], dir[4200] = "";
 	struct repo r;
-	snapm_t *m = NULL;
+	snapm_t *m = NULL, *parent = NULL;
 	int rc = -1;
 
 	if (repo_open(&r, a->store, a->key_file, err) < 0)
@@ -151,10 +233,16 @@ static int show_snapshot(struct inspect_args *a, const char *prefix, ferr_t *err
 	if (repo_lock(&r, false, err) == 0 && repo_resolve(&r, prefix, id, err) == 0 &&
 	    repo_read_manifest(&r, id, &m, err) == 0 &&
 	    repo_tmpdir(&r, "inspect", dir, sizeof(dir), err) == 0 &&
-	    repo_extract(&r, m, FERRY_SNAP__FILE_PART__PART_IMAGES, dir, err) == 0)
-		rc = show_dir(a, id, dir, err);
+	    repo_extract(&r, m, FERRY_SNAP__FILE_PART__PART_IMAGES, dir, err) == 0) {
+		/* a parent removed since: compared with nothing */
+		if (m->parent && repo_read_manifest(&r, m->parent, &parent, NULL) < 0)
+			parent = NULL;
+		struct fsview fv = {.m = m, .parent = parent};
+		rc = show_dir(a, id, dir, &fv, err);
+	}
 	if (dir[0])
 		fs_rm_rf(dir, NULL);
+	snapm_free(parent);
 	snapm_free(m);
 	repo_close(&r);
 	return rc;
@@ -178,7 +266,7 @@ int cmd_inspect(int argc, char **argv, const struct global_opts *g)
 		a.key_file = a.key_buf;
 	}
 	if (stat(argv[pos], &st) == 0 && S_ISDIR(st.st_mode))
-		rc = show_dir(&a, NULL, argv[pos], &err);
+		rc = show_dir(&a, NULL, argv[pos], NULL, &err);
 	else
 		rc = show_snapshot(&a, argv[pos], &err);
 	return rc < 0 ? cmd_report("inspect", &err) : FX_OK;

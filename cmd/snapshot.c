@@ -185,9 +185,12 @@ static const struct cmd_spec specs[] = {
      .min_args = 1,
      .max_args = 1,
      .about = "Snapshot a running tenant into the store: it is frozen only while CRIU saves\n"
-	      "it and runs on. Its images are staged in STORE/tmp, then cut into chunks\n"
-	      "(memory on page-aligned boundaries), each compressed, encrypted and stored\n"
-	      "once; the manifest is written last.\n",
+	      "it and runs on. Its files (an image tenant's own layer and its image, a\n"
+	      "--rootfs tenant's tree) are stored while it runs and what changed again\n"
+	      "while it is frozen, so memory and files are of one instant. Its images are\n"
+	      "staged in STORE/tmp, then cut into chunks (memory on page-aligned\n"
+	      "boundaries), each compressed, encrypted and stored once; the manifest is\n"
+	      "written last.\n",
      .opts = create_opts},
     {.name = "snapshot list",
      .args = "[NAME]",
@@ -211,9 +214,10 @@ static const struct cmd_spec specs[] = {
      .args = "ID",
      .min_args = 1,
      .max_args = 1,
-     .about = "Roll a tenant back to a snapshot: every chunk is read and checked first;\n"
-	      "only then is its running incarnation stopped and the snapshot restored in\n"
-	      "its place (or as a new tenant with --name). With --to, the snapshot is copied\n"
+     .about = "Roll a tenant back to a snapshot, memory and files: every chunk is read and\n"
+	      "checked first; only then is its running incarnation stopped and the snapshot\n"
+	      "restored in its place (or as a new tenant with --name). With --to, the snapshot is "
+	      "copied\n"
 	      "to that host's store first (only the chunks it lacks) and restored there;\n"
 	      "the tenant here is left alone.\n",
      .opts = restore_opts},
@@ -316,6 +320,10 @@ static void create_report(const struct snap_create_result *r, const struct snap_
 		       r->id, r->tenant, r->frozen_ms, fmt_bytes(r->st.size, b1, sizeof(b1)),
 		       r->st.chunks, fmt_bytes(r->st.added, b2, sizeof(b2)), r->st.added_ch,
 		       r->dump_ms, r->store_ms, r->total_ms);
+		if (r->fs_entries)
+			printf("  files: %u entries, %u unchanged; %.1f ms while frozen, %.1f ms "
+			       "while running\n",
+			       r->fs_entries, r->fs_reused, r->fs_frozen_ms, r->fs_pre_ms);
 		return;
 	}
 	struct jw w;
@@ -333,6 +341,10 @@ static void create_report(const struct snap_create_result *r, const struct snap_
 	jw_double(&w, "dump_ms", r->dump_ms);
 	jw_double(&w, "store_ms", r->store_ms);
 	jw_double(&w, "total_ms", r->total_ms);
+	jw_uint(&w, "fs_entries", r->fs_entries);
+	jw_uint(&w, "fs_reused", r->fs_reused);
+	jw_double(&w, "fs_frozen_ms", r->fs_frozen_ms);
+	jw_double(&w, "fs_pre_ms", r->fs_pre_ms);
 	jw_obj_end(&w);
 	jw_finish(&w);
 }
@@ -381,7 +393,13 @@ static void json_manifest(struct jw *w, const snapm_t *m, bool files)
 		jw_double(w, "dump_ms", m->timings->dump_ms);
 		jw_double(w, "store_ms", m->timings->store_ms);
 		jw_double(w, "total_ms", m->timings->total_ms);
+		jw_double(w, "fs_frozen_ms", m->timings->fs_frozen_ms);
+		jw_double(w, "fs_pre_ms", m->timings->fs_pre_ms);
 	}
+	jw_str(w, "rootfs_kind", m->rootfs_kind);
+	jw_str(w, "image", m->image_id);
+	jw_str(w, "rootfs", m->rootfs);
+	jw_uint(w, "fs_entries", m->fs_entries);
 	if (files) {
 		jw_arr_begin(w, "files");
 		for (size_t i = 0; i < m->n_files; i++) {
@@ -390,7 +408,9 @@ static void json_manifest(struct jw *w, const snapm_t *m, bool files)
 			jw_str(w, "path", f->path);
 			jw_uint(w, "size", f->size);
 			jw_str(w, "part",
-			       f->part == FERRY_SNAP__FILE_PART__PART_ROOTFS ? "rootfs" : "images");
+			       f->part == FERRY_SNAP__FILE_PART__PART_ROOTFS  ? "rootfs"
+			       : f->part == FERRY_SNAP__FILE_PART__PART_IMAGE ? "image"
+									      : "images");
 			jw_uint(w, "chunks", f->n_chunks);
 			jw_bool(w, "pages", f->pages);
 			jw_obj_end(w);
@@ -470,11 +490,22 @@ static void show_text(const snapm_t *m)
 		       m->timings->frozen_ms, m->timings->freeze_ms, m->timings->mem_dump_ms,
 		       m->timings->mem_write_ms, m->timings->dump_ms, m->timings->store_ms,
 		       m->timings->total_ms);
-	printf("  files:\n");
+	if (m->rootfs_kind)
+		printf("  rootfs  %s %s: %u entries (%u unchanged), frozen pass %.1f ms, pass "
+		       "while running %.1f ms\n",
+		       m->rootfs_kind,
+		       m->image_id ? m->image_id
+		       : m->rootfs ? m->rootfs
+				   : "",
+		       m->fs_entries, m->fs_reused, m->timings ? m->timings->fs_frozen_ms : 0,
+		       m->timings ? m->timings->fs_pre_ms : 0);
+	printf("  files:%s\n",
+	       m->rootfs_kind ? " (the backend's; `ferry inspect` shows the tenant's)" : "");
 	for (size_t i = 0; i < m->n_files; i++)
-		printf("    %-32s %12llu bytes %6zu chunks%s\n", m->files[i]->path,
-		       (unsigned long long)m->files[i]->size, m->files[i]->n_chunks,
-		       m->files[i]->pages ? " (pages)" : "");
+		if (m->files[i]->part == FERRY_SNAP__FILE_PART__PART_IMAGES)
+			printf("    %-32s %12llu bytes %6zu chunks%s\n", m->files[i]->path,
+			       (unsigned long long)m->files[i]->size, m->files[i]->n_chunks,
+			       m->files[i]->pages ? " (pages)" : "");
 }
 
 static int do_show(struct snap_args *a, const char *prefix)

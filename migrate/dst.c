@@ -445,7 +445,8 @@ static int run(struct dst *d, ferr_t *err)
 	    (post_copy(d)	       ? prepare_lazy(d, err)
 	     : d->mode == MIG_PRE_COPY ? receive_rounds(d, err)
 				       : receive_pages(d, err)) < 0 ||
-	    mfs_dst_final(d->fs, d->c, err) < 0 || mig_files_recv(d->c, d->dir, &raw, err) < 0)
+	    mfs_dst_final(d->fs, d->c, err) < 0 || mig_files_recv(d->c, d->dir, &raw, err) < 0 ||
+	    mfs_dst_ready(d->fs, err) < 0)
 		return -1;
 	/* the verified manifest is what gets restored: it must be what BEGIN said */
 	if (dst_check_manifest(&d->pol, d->o->state_dir, d->dir, d->b, d->kind, err) < 0)

@@ -4,12 +4,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
@@ -21,15 +23,43 @@
 #include "tenant/rootfs.h"
 #include "tenant/treepack.h"
 
+/* Images this agent is receiving or using in migrations now: migrations that
+ * run side by side (`ferry evacuate --parallel`) of tenants on one image
+ * send it once. The first says "not here" and receives it; the others wait
+ * for its outcome before they answer MIG_FS_HAVE. An image one of them
+ * adopted is removed again only when none of them used it for a tenant
+ * (the last to end decides). */
+struct inflight {
+	char id[IMAGE_ID_LEN + 1];
+	int users;
+	bool receiving; /* a migration is receiving it: the others wait */
+	bool adopted;	/* it came with one of these migrations */
+	bool kept;	/* one of them moved a tenant onto it */
+};
+
+#define INFLIGHT_MAX 64
+static struct inflight inflight[INFLIGHT_MAX];
+static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inflight_cond = PTHREAD_COND_INITIALIZER;
+
 struct mfs_dst {
 	char state_dir[PATH_MAX]; /* realpath: libarchive refuses links on its way */
 	char work[PATH_MAX];	  /* STATE/migrations/ID.fs (an agent start removes it) */
 	char upper[PATH_MAX];
 	char staged[PATH_MAX]; /* work/upper until the end */
 	char image[IMAGE_ID_LEN + 1];
-	bool adopted; /* the image came with this migration */
-	bool copy;    /* --copy-rootfs: upper is the tenant's DIR itself */
-	bool placed;  /* copy: DIR was made by this migration */
+	bool adopted;	      /* the image came with this migration */
+	struct inflight *inf; /* this migration's use of the image (above) */
+	bool receiving;	      /* this migration receives the image */
+	bool copy;	      /* --copy-rootfs: upper is the tenant's DIR itself */
+	bool placed;	      /* copy: DIR was made by this migration */
+	/* the frozen delta is applied in a thread while the images arrive */
+	pthread_t th;
+	bool applying;
+	int apply_rc;
+	ferr_t apply_err;
+	char delta[PATH_MAX]; /* where it was received */
+	uint64_t t_apply;
 };
 
 bool mfs_dst_wanted(const Ferry__Wire__MigrateBegin *b)
@@ -84,6 +114,86 @@ int mfs_dst_precheck_rec(const char *state_dir, const Ferry__Wire__MigrateBegin 
 	if (!realpath(state_dir, rec->rootfs))
 		return ferr_sys(err, FX_FAIL, "state directory %s", state_dir);
 	return 0;
+}
+
+/* How long a migration waits for another's copy of its image before it
+ * receives the image itself: well within a source's step timeout (60 s by
+ * default), which its wait for MIG_FS_HAVE is subject to. */
+#define CLAIM_WAIT_S 30
+
+/* The image for this migration: present here (*has), or this migration
+ * receives it; waits (up to CLAIM_WAIT_S) while another one receives it. */
+static int image_claim(struct mfs_dst *f, bool *has, ferr_t *err)
+{
+	struct inflight *e = NULL, *fr = NULL;
+	struct timespec dl;
+	bool late = false;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += CLAIM_WAIT_S;
+	pthread_mutex_lock(&inflight_lock);
+	for (;;) {
+		e = fr = NULL;
+		for (int i = 0; i < INFLIGHT_MAX; i++) {
+			if (inflight[i].users && !strcmp(inflight[i].id, f->image))
+				e = &inflight[i];
+			else if (!inflight[i].users && !fr)
+				fr = &inflight[i];
+		}
+		if (!e || !e->receiving || late)
+			break;
+		pr_info("image %.12s: another migration is receiving it, waiting", f->image);
+		if (pthread_cond_timedwait(&inflight_cond, &inflight_lock, &dl) == ETIMEDOUT) {
+			pr_warn("image %.12s: another migration still receives it after %d s: "
+				"this one receives it too",
+				f->image, CLAIM_WAIT_S);
+			late = true;
+		}
+	}
+	if (!e && (e = fr)) {
+		memset(e, 0, sizeof(*e));
+		snprintf(e->id, sizeof(e->id), "%s", f->image);
+	}
+	if (e) {
+		e->users++;
+		*has = image_present(f->state_dir, f->image);
+		f->receiving = !*has;
+		e->receiving |= f->receiving;
+	}
+	pthread_mutex_unlock(&inflight_lock);
+	f->inf = e;
+	return e ? 0 : ferr_set(err, FX_CONFLICT, "too many migrations at once here");
+}
+
+/* This migration received the image (adopted: it was not in the store) or
+ * failed to: the waiting ones go on. */
+static void image_received(struct mfs_dst *f)
+{
+	if (!f->receiving)
+		return;
+	pthread_mutex_lock(&inflight_lock);
+	f->inf->receiving = f->receiving = false;
+	f->inf->adopted |= f->adopted;
+	pthread_cond_broadcast(&inflight_cond);
+	pthread_mutex_unlock(&inflight_lock);
+}
+
+/* The migration ended: the last user of an image that came with one of
+ * them removes it unless a tenant moved onto it. */
+static void image_release(struct mfs_dst *f, bool ok)
+{
+	struct inflight *e = f->inf;
+	bool rm;
+
+	if (!e)
+		return;
+	image_received(f);
+	pthread_mutex_lock(&inflight_lock);
+	e->kept |= ok;
+	rm = --e->users == 0 && e->adopted && !e->kept;
+	if (rm) /* nobody waits on this entry: image_remove refuses if a tenant uses it */
+		image_remove(f->state_dir, f->image, NULL);
+	pthread_mutex_unlock(&inflight_lock);
 }
 
 static int send_have(struct chan *c, bool has, ferr_t *err)
@@ -228,11 +338,14 @@ int mfs_dst_begin(struct chan *c, const char *state_dir, const Ferry__Wire__Migr
 	    xsnprintf(f->upper, sizeof(f->upper), err, "%s", upper) < 0 ||
 	    fs_mkdir_p(f->work, 0700, err) < 0)
 		return -1;
-	bool has = f->copy || image_present(f->state_dir, f->image);
+	bool has = true;
+	if (!f->copy && image_claim(f, &has, err) < 0)
+		return -1;
 	if (send_have(c, has, err) < 0 || recv_step(f, c, 1, dir, err) < 0)
 		return ferr_wrap(err, "file system of tenant %s", b->tenant);
 	if (!has && adopt(f, dir, err) < 0)
 		return -1;
+	image_received(f);
 	if (!f->copy && !image_present(f->state_dir, f->image))
 		return ferr_set(err, FX_INTEGRITY, "the source did not send image %.12s", f->image);
 	if (stage_layer(f, dir, err) < 0)
@@ -269,17 +382,55 @@ static int apply_deleted(struct mfs_dst *f, const char *dir, ferr_t *err)
 	return r;
 }
 
+static void *apply_main(void *arg)
+{
+	struct mfs_dst *f = arg;
+	char file[PATH_MAX];
+	ferr_t *err = &f->apply_err;
+
+	if (apply_deleted(f, f->delta, err) < 0 ||
+	    xsnprintf(file, sizeof(file), err, "%s/" FS_LAYER_FILE, f->delta) < 0 ||
+	    treepack_extract_file(file, f->staged, NULL, err) < 0 || place_layer(f, err) < 0)
+		f->apply_rc = ferr_wrap(err, "the frozen file-system changes");
+	else
+		fs_rm_rf(f->delta, NULL);
+	return NULL;
+}
+
 int mfs_dst_final(struct mfs_dst *f, struct chan *c, ferr_t *err)
 {
-	char dir[PATH_MAX], file[PATH_MAX];
+	uint64_t t0 = now_ns();
 
 	if (!f)
 		return 0;
-	if (recv_step(f, c, 2, dir, err) < 0 || apply_deleted(f, dir, err) < 0 ||
-	    xsnprintf(file, sizeof(file), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    treepack_extract_file(file, f->staged, NULL, err) < 0 || place_layer(f, err) < 0)
+	if (recv_step(f, c, 2, f->delta, err) < 0)
 		return ferr_wrap(err, "the frozen file-system changes");
-	fs_rm_rf(dir, NULL);
+	pr_info("file-system delta received in %.1f ms", ms_since(t0));
+	f->t_apply = now_ns();
+	f->applying = pthread_create(&f->th, NULL, apply_main, f) == 0;
+	if (f->applying)
+		return 0;
+	apply_main(f);
+	if (f->apply_rc < 0) {
+		*err = f->apply_err;
+		return -1;
+	}
+	return 0;
+}
+
+int mfs_dst_ready(struct mfs_dst *f, ferr_t *err)
+{
+	if (!f || !f->applying)
+		return 0;
+	double wait0 = ms_since(f->t_apply);
+	pthread_join(f->th, NULL);
+	f->applying = false;
+	pr_info("file-system delta applied in %.1f ms (waited %.1f ms for it)",
+		ms_since(f->t_apply), ms_since(f->t_apply) - wait0);
+	if (f->apply_rc < 0) {
+		*err = f->apply_err;
+		return -1;
+	}
 	return 0;
 }
 
@@ -287,8 +438,9 @@ void mfs_dst_end(struct mfs_dst *f, bool ok)
 {
 	if (!f)
 		return;
-	if (!ok && f->adopted)
-		image_remove(f->state_dir, f->image, NULL);
+	if (f->applying)
+		pthread_join(f->th, NULL);
+	image_release(f, ok);
 	if (!ok && f->placed)
 		fs_rm_rf(f->upper, NULL);
 	if (f->work[0])

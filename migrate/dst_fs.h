@@ -28,8 +28,11 @@ int mfs_dst_precheck_rec(const char *state_dir, const Ferry__Wire__MigrateBegin 
  * layer. *out is NULL when BEGIN does not carry the file system. */
 int mfs_dst_begin(struct chan *c, const char *state_dir, const Ferry__Wire__MigrateBegin *b,
 		  struct mfs_dst **out, ferr_t *err);
-/* After the pages, before the images: the frozen delta. */
+/* After the pages, before the images: the frozen delta is received, then
+ * applied in a thread while the images arrive. */
 int mfs_dst_final(struct mfs_dst *f, struct chan *c, ferr_t *err);
+/* Before the restore: the delta applied, the layer in place (or its error). */
+int mfs_dst_ready(struct mfs_dst *f, ferr_t *err);
 /* The migration ended (ok: the tenant runs here); frees f. */
 void mfs_dst_end(struct mfs_dst *f, bool ok);
 

@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <lz4hc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
+#include "lib/hash.h"
 #include "lib/util.h"
 #include "migrate/handover.h"
 #include "transport/compress.h"
@@ -23,85 +25,191 @@
 struct fs_tx {
 	struct chan *c;
 	bool lz4;
+	int hc;	   /* LZ4HC level for the chunks, 0: LZ4's fast mode */
+	void *hcs; /* LZ4HC's state */
 	uint8_t *buf, *z;
 	uint64_t raw, wire;
 };
 
-static int send_file(struct fs_tx *t, const char *dir, const char *name, ferr_t *err)
+/* The same block format either way (the receiver's LZ4_decompress_safe):
+ * 0 when it does not shrink (sent raw). */
+static size_t pack_chunk(struct fs_tx *t, size_t n)
 {
-	Ferry__Wire__MigrateFsChunk ch = FERRY__WIRE__MIGRATE_FS_CHUNK__INIT;
-	char path[PATH_MAX];
-	uint64_t off = 0;
-	int fd;
-
-	if (xsnprintf(path, sizeof(path), err, "%s/%s", dir, name) < 0)
-		return -1;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return ferr_sys(err, FX_FAIL, "open %s", path);
-	for (;;) {
-		ssize_t n = read(fd, t->buf, FS_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			return ferr_sys(err, FX_FAIL, "read %s", path);
-		}
-		size_t z = t->lz4 && n ? lz4_pack(t->buf, (size_t)n, t->z, lz4_bound(FS_CHUNK)) : 0;
-		ch.name = (char *)name;
-		ch.offset = off;
-		ch.data.data = z ? t->z : t->buf;
-		ch.data.len = z ? z : (size_t)n;
-		ch.has_raw_len = z != 0;
-		ch.raw_len = (uint32_t)n;
-		ch.has_last = true;
-		ch.last = n < (ssize_t)FS_CHUNK;
-		frame_send_pb(t->c, MIG_FS_CHUNK, &ch.base);
-		off += (uint64_t)n;
-		t->raw += (uint64_t)n;
-		t->wire += ch.data.len;
-		if (ch.last || chan_error(t->c))
-			break;
-	}
-	close(fd);
-	return chan_take_error(t->c, err);
+	if (!t->lz4 || !n)
+		return 0;
+	if (!t->hc || !t->hcs)
+		return lz4_pack(t->buf, n, t->z, lz4_bound(FS_CHUNK));
+	int r = LZ4_compress_HC_extStateHC(t->hcs, (const char *)t->buf, (char *)t->z, (int)n,
+					   (int)lz4_bound(FS_CHUNK), t->hc);
+	return r > 0 && (size_t)r < n ? (size_t)r : 0;
 }
 
-int fs_wire_send(struct chan *c, const char *dir, const char *tenant, Ferry__TenantKind kind,
-		 bool lz4, uint64_t *raw, uint64_t *wire, ferr_t *err)
+/* One MIG_FS_CHUNK of file name at off: LZ4 when it shrinks. */
+static void send_chunk(struct fs_tx *t, const char *name, uint64_t off, size_t n, bool last)
+{
+	Ferry__Wire__MigrateFsChunk ch = FERRY__WIRE__MIGRATE_FS_CHUNK__INIT;
+	size_t z = pack_chunk(t, n);
+
+	ch.name = (char *)name;
+	ch.offset = off;
+	ch.data.data = z ? t->z : t->buf;
+	ch.data.len = z ? z : n;
+	ch.has_raw_len = z != 0;
+	ch.raw_len = (uint32_t)n;
+	ch.has_last = true;
+	ch.last = last;
+	frame_send_pb(t->c, MIG_FS_CHUNK, &ch.base);
+	t->raw += n;
+	t->wire += ch.data.len;
+}
+
+struct fs_stream {
+	struct fs_tx t;
+	manifest_t *m;
+	char name[64];
+	struct sha256_ctx *h; /* of the current file */
+	size_t fill;
+	uint64_t off;
+};
+
+struct fs_stream *fs_stream_new(struct chan *c, const char *tenant, Ferry__TenantKind kind,
+				bool lz4, ferr_t *err)
+{
+	struct fs_stream *s = calloc(1, sizeof(*s));
+
+	if (s) {
+		s->t = (struct fs_tx){.c = c, .lz4 = lz4};
+		s->t.buf = malloc(FS_CHUNK);
+		s->t.z = malloc(lz4_bound(FS_CHUNK));
+		s->m = manifest_new(tenant, kind);
+	}
+	if (!s || !s->t.buf || !s->t.z || !s->m) {
+		fs_stream_free(s);
+		ferr_set(err, FX_FAIL, "out of memory");
+		return NULL;
+	}
+	return s;
+}
+
+void fs_stream_level(struct fs_stream *s, int hc)
+{
+	if (hc > 0 && !s->t.hcs)
+		s->t.hcs = malloc((size_t)LZ4_sizeofStateHC());
+	s->t.hc = hc > 0 ? hc : 0;
+}
+
+int fs_stream_open(struct fs_stream *s, const char *name, ferr_t *err)
+{
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->fill = 0;
+	s->off = 0;
+	if (!(s->h = sha256_new()))
+		return ferr_set(err, FX_FAIL, "out of memory");
+	return 0;
+}
+
+static void flush(struct fs_stream *s, bool last)
+{
+	sha256_update(s->h, s->t.buf, s->fill);
+	send_chunk(&s->t, s->name, s->off, s->fill, last);
+	s->off += s->fill;
+	s->fill = 0;
+}
+
+int fs_stream_write(const void *buf, size_t len, void *arg)
+{
+	struct fs_stream *s = arg;
+	const uint8_t *p = buf;
+
+	while (len) {
+		size_t n = FS_CHUNK - s->fill < len ? FS_CHUNK - s->fill : len;
+		memcpy(s->t.buf + s->fill, p, n);
+		s->fill += n;
+		p += n;
+		len -= n;
+		if (s->fill == FS_CHUNK) {
+			flush(s, false);
+			if (chan_error(s->t.c))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* The file's entry in the manifest: its size and SHA-256 as sent. */
+static int add_entry(struct fs_stream *s, const uint8_t digest[SHA256_LEN], ferr_t *err)
+{
+	Ferry__ImageFile *f = malloc(sizeof(*f)), **nf;
+
+	if (!f || !(nf = realloc(s->m->files, (s->m->n_files + 1) * sizeof(*nf)))) {
+		free(f);
+		return ferr_set(err, FX_FAIL, "out of memory");
+	}
+	s->m->files = nf;
+	ferry__image_file__init(f);
+	f->name = strdup(s->name);
+	f->size = s->off;
+	f->sha256.data = malloc(SHA256_LEN);
+	f->has_mode = true;
+	f->mode = 0600;
+	if (!f->name || !f->sha256.data) {
+		free(f->name);
+		free(f->sha256.data);
+		free(f);
+		return ferr_set(err, FX_FAIL, "out of memory");
+	}
+	memcpy(f->sha256.data, digest, SHA256_LEN);
+	f->sha256.len = SHA256_LEN;
+	s->m->files[s->m->n_files++] = f;
+	return 0;
+}
+
+int fs_stream_close(struct fs_stream *s, ferr_t *err)
+{
+	uint8_t digest[SHA256_LEN];
+
+	flush(s, true);
+	sha256_final(s->h, digest);
+	s->h = NULL;
+	if (chan_take_error(s->t.c, err) < 0)
+		return -1;
+	return add_entry(s, digest, err);
+}
+
+int fs_stream_end(struct fs_stream *s, uint64_t *raw, uint64_t *wire, ferr_t *err)
 {
 	Ferry__Wire__MigrateFsEnd end = FERRY__WIRE__MIGRATE_FS_END__INIT;
-	struct fs_tx t = {.c = c, .lz4 = lz4};
-	manifest_t *m = manifest_new(tenant, kind);
 	uint8_t *mbuf = NULL;
 	size_t mlen = 0;
-	int ret = -1;
 
-	t.buf = malloc(FS_CHUNK);
-	t.z = malloc(lz4_bound(FS_CHUNK));
-	if (!m || !t.buf || !t.z) {
-		ferr_set(err, FX_FAIL, "out of memory");
-		goto out;
-	}
-	if (manifest_add_dir(m, dir, NULL, err) < 0)
-		goto out;
-	for (size_t i = 0; i < m->n_files; i++)
-		if (send_file(&t, dir, m->files[i]->name, err) < 0)
-			goto out;
-	if (manifest_encode(m, &mbuf, &mlen, err) < 0)
-		goto out;
+	if (manifest_encode(s->m, &mbuf, &mlen, err) < 0)
+		return -1;
 	end.manifest.data = mbuf;
 	end.manifest.len = mlen;
-	frame_send_pb(c, MIG_FS_END, &end.base);
-	chan_flush(c);
-	ret = chan_take_error(c, err);
-out:
-	*raw = t.raw;
-	*wire = t.wire;
-	manifest_free(m);
+	frame_send_pb(s->t.c, MIG_FS_END, &end.base);
+	chan_flush(s->t.c);
 	free(mbuf);
-	free(t.buf);
-	free(t.z);
-	return ret;
+	*raw = s->t.raw;
+	*wire = s->t.wire;
+	return chan_take_error(s->t.c, err);
+}
+
+int fs_stream_error(const struct fs_stream *s, ferr_t *err)
+{
+	return chan_error(s->t.c) ? chan_take_error(s->t.c, err) : -1;
+}
+
+void fs_stream_free(struct fs_stream *s)
+{
+	if (!s)
+		return;
+	if (s->h)
+		sha256_free(s->h);
+	manifest_free(s->m);
+	free(s->t.hcs);
+	free(s->t.buf);
+	free(s->t.z);
+	free(s);
 }
 
 struct fs_rx {

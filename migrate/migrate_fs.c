@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +36,28 @@ struct ent {
 	bool seen;
 };
 
+/* The frozen pass, prepared while CRIU saves the tenant (from the freeze to
+ * its hold point): the scan, and the changed entries packed into memory;
+ * at the hold only the sending is left. A delta larger than PREP_MAX is
+ * packed at the hold instead, straight onto the wire. */
+#define PREP_MAX (64u << 20)
+struct prep {
+	pthread_t th;
+	bool started;
+	int rc; /* the scan's */
+	ferr_t err;
+	uint8_t *buf;
+	size_t len, cap;
+	bool packed; /* buf holds the delta's layer.tar */
+	bool done;
+	struct treepack_stats ts;
+	double scan_ms, pack_ms;
+};
+
 struct mfs_src {
-	char work[PATH_MAX];  /* STATE/migrations/out-ID-fs */
 	char upper[PATH_MAX]; /* the tenant's own layer */
+	bool layer;	      /* an overlay's upper (an image tenant) */
+	struct prep prep;
 	struct ent *v;
 	size_t n, cap;
 	char **list; /* the frozen pass: entries to send */
@@ -183,15 +203,6 @@ static int scan(struct mfs_src *f, scan_fn fn, ferr_t *err)
 	return scan_dir(f, fd, rel, 0, st.st_dev, fn, err);
 }
 
-static int step_dir(struct mfs_src *f, int n, char *out, ferr_t *err)
-{
-	if (xsnprintf(out, PATH_MAX, err, "%s/%d", f->work, n) < 0)
-		return -1;
-	if (mkdir(out, 0700) < 0)
-		return ferr_sys(err, FX_FAIL, "create %s", out);
-	return 0;
-}
-
 static int recv_have(struct src *s, bool *has, ferr_t *err)
 {
 	Ferry__Wire__MigrateStep *st = NULL;
@@ -206,22 +217,37 @@ static int recv_have(struct src *s, bool *has, ferr_t *err)
 	return 0;
 }
 
-static int pack_first(struct src *s, struct mfs_src *f, const char *dir, bool has, ferr_t *err)
+/* One file of a transfer: the tree src packed straight onto the wire. */
+static int stream_tree(struct fs_stream *fs, const char *name, const char *src, bool layer,
+		       treepack_filter flt, void *farg, struct treepack_stats *ts, ferr_t *err)
 {
-	char p[PATH_MAX], img[PATH_MAX];
+	if (fs_stream_open(fs, name, err) < 0)
+		return -1;
+	if (treepack_pack_to(src, layer, flt, farg, fs_stream_write, fs, ts, err) < 0) {
+		fs_stream_error(fs, err); /* the session's error, if it was the cause */
+		return -1;
+	}
+	return fs_stream_close(fs, err);
+}
+
+static int send_first(struct src *s, struct mfs_src *f, struct fs_stream *fs, bool has, ferr_t *err)
+{
+	char img[PATH_MAX];
 	struct treepack_stats ts;
 
 	if (!has && has_image(s) &&
 	    (image_root(s->o->state_dir, s->rec.image, img, sizeof(img), err) < 0 ||
-	     xsnprintf(p, sizeof(p), err, "%s/" FS_IMAGE_FILE, dir) < 0 ||
-	     treepack_pack(img, p, -1, &ts, err) < 0))
-		return ferr_wrap(err, "pack image %.12s", s->rec.image);
+	     stream_tree(fs, FS_IMAGE_FILE, img, false, NULL, NULL, &ts, err) < 0))
+		return ferr_wrap(err, "send image %.12s", s->rec.image);
 	/* what was sent, each entry's state from just before it was read: one
 	 * that changes later, or that was sent and is gone later, is dealt with
-	 * while frozen */
-	if (xsnprintf(p, sizeof(p), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    treepack_pack_filtered(f->upper, p, has_image(s), remember_sent, f, &ts, err) < 0)
-		return ferr_wrap(err, "pack the layer of %s", s->rec.name);
+	 * while frozen. The layer is sent on every move: LZ4HC (the tenant
+	 * runs meanwhile; the image goes once, in LZ4's fast mode). */
+	fs_stream_level(fs, FS_HC_LEVEL);
+	if (stream_tree(fs, FS_LAYER_FILE, f->upper, has_image(s), remember_sent, f, &ts, err) < 0)
+		return ferr_wrap(err, "send the layer of %s", s->rec.name);
+	if (fs_stream_end(fs, &f->st.first_raw, &f->st.first_wire, err) < 0)
+		return ferr_wrap(err, "sending the file system of %s", s->rec.name);
 	qsort(f->v, f->n, sizeof(*f->v), cmp_ent);
 	f->st.image_sent = !has && has_image(s);
 	return 0;
@@ -230,7 +256,7 @@ static int pack_first(struct src *s, struct mfs_src *f, const char *dir, bool ha
 int mfs_src_begin(struct src *s, ferr_t *err)
 {
 	struct mfs_src *f;
-	char dir[PATH_MAX];
+	struct fs_stream *fs;
 	bool has;
 	uint64_t t0 = now_ns();
 
@@ -238,71 +264,157 @@ int mfs_src_begin(struct src *s, ferr_t *err)
 		return 0;
 	if (!(f = s->fs = calloc(1, sizeof(*f))))
 		return ferr_set(err, FX_FAIL, "out of memory");
-	if (xsnprintf(f->work, sizeof(f->work), err, "%s/migrations/out-%s-fs", s->o->state_dir,
-		      s->r->migration_id) < 0 ||
-	    (has_image(s)
+	f->layer = has_image(s);
+	if ((has_image(s)
 		 ? rootfs_upper(s->o->state_dir, s->rec.name, f->upper, sizeof(f->upper), err)
 		 : xsnprintf(f->upper, sizeof(f->upper), err, "%s", s->rec.rootfs)) < 0 ||
-	    fs_mkdir_p(f->work, 0700, err) < 0)
-		return -1;
-	if (recv_have(s, &has, err) < 0 || step_dir(f, 1, dir, err) < 0 ||
-	    pack_first(s, f, dir, has, err) < 0)
+	    recv_have(s, &has, err) < 0)
 		return -1;
 	msrc_progress(s, has ? "files" : "image+files");
-	if (fs_wire_send(s->c, dir, s->rec.name, tenant_kind_to_pb(s->rec.kind), s->o->compress,
-			 &f->st.first_raw, &f->st.first_wire, err) < 0)
-		return ferr_wrap(err, "sending the file system of %s", s->rec.name);
-	fs_rm_rf(dir, NULL);
+	if (!(fs = fs_stream_new(s->c, s->rec.name, tenant_kind_to_pb(s->rec.kind), s->o->compress,
+				 err)))
+		return -1;
+	int r = send_first(s, f, fs, has, err);
+	fs_stream_free(fs);
+	if (r < 0)
+		return -1;
 	f->st.carried = true;
 	f->st.first_ms = ms_since(t0);
-	pr_info("tenant %s: file system sent while running (%s%llu bytes, %llu on the wire)",
+	pr_info("tenant %s: file system sent while running (%s%llu bytes, %llu on the wire, "
+		"%.1f ms)",
 		s->rec.name, has ? "" : "image and layer, ", (unsigned long long)f->st.first_raw,
-		(unsigned long long)f->st.first_wire);
+		(unsigned long long)f->st.first_wire, f->st.first_ms);
 	return 0;
 }
 
-static int write_deleted(struct mfs_src *f, const char *dir, ferr_t *err)
+/* The remembered entries that are gone (or changed type), NUL-terminated. */
+static int send_deleted(struct mfs_src *f, struct fs_stream *fs, ferr_t *err)
 {
-	char p[PATH_MAX];
-	FILE *out;
-
-	if (xsnprintf(p, sizeof(p), err, "%s/" FS_DELETED_FILE, dir) < 0)
+	if (fs_stream_open(fs, FS_DELETED_FILE, err) < 0)
 		return -1;
-	if (!(out = fopen(p, "we")))
-		return ferr_sys(err, FX_FAIL, "create %s", p);
 	for (size_t i = 0; i < f->n; i++)
 		if (!f->v[i].seen && strcmp(f->v[i].path, ".")) {
-			fwrite(f->v[i].path, 1, strlen(f->v[i].path) + 1, out);
+			if (fs_stream_write(f->v[i].path, strlen(f->v[i].path) + 1, fs) < 0)
+				return fs_stream_error(fs, err);
 			f->st.deleted++;
 		}
-	if (fclose(out) != 0)
-		return ferr_sys(err, FX_FAIL, "write %s", p);
+	return fs_stream_close(fs, err);
+}
+
+static int mem_sink(const void *buf, size_t n, void *arg)
+{
+	struct prep *p = arg;
+
+	if (p->len + n > PREP_MAX)
+		return -1;
+	if (p->len + n > p->cap) {
+		size_t cap = p->cap ? p->cap : 1u << 20;
+		while (cap < p->len + n)
+			cap *= 2;
+		uint8_t *nb = realloc(p->buf, cap);
+		if (!nb)
+			return -1;
+		p->buf = nb;
+		p->cap = cap;
+	}
+	memcpy(p->buf + p->len, buf, n);
+	p->len += n;
+	return 0;
+}
+
+static void *prep_main(void *arg)
+{
+	struct mfs_src *f = arg;
+	struct prep *p = &f->prep;
+	uint64_t t0 = now_ns();
+	ferr_t e = {0};
+
+	p->rc = scan(f, collect, &p->err);
+	if (p->rc == 0 && f->oom)
+		p->rc = ferr_set(&p->err, FX_FAIL, "out of memory");
+	p->scan_ms = ms_since(t0);
+	if (p->rc == 0)
+		p->packed = treepack_pack_list_to(f->upper, f->list, f->nl, f->layer, mem_sink, p,
+						  &p->ts, &e) == 0;
+	p->pack_ms = ms_since(t0) - p->scan_ms;
+	p->done = true;
+	return NULL;
+}
+
+void mfs_src_frozen(struct src *s)
+{
+	struct mfs_src *f = s->fs;
+
+	if (!f || !f->st.carried || f->prep.started)
+		return;
+	f->prep.started = pthread_create(&f->prep.th, NULL, prep_main, f) == 0;
+	if (!f->prep.started)
+		pr_warn("tenant %s: the file-system delta is prepared at the hold instead",
+			s->rec.name);
+}
+
+/* The prepared pass (or, when the freeze hook did not run, this one now). */
+static int prep_wait(struct mfs_src *f, ferr_t *err)
+{
+	if (f->prep.started) {
+		pthread_join(f->prep.th, NULL);
+		f->prep.started = false;
+	} else if (!f->prep.done)
+		prep_main(f);
+	if (f->prep.rc < 0) {
+		*err = f->prep.err;
+		return -1;
+	}
+	return 0;
+}
+
+static int send_delta(struct mfs_src *f, struct fs_stream *fs, ferr_t *err)
+{
+	struct prep *p = &f->prep;
+
+	if (send_deleted(f, fs, err) < 0 || fs_stream_open(fs, FS_LAYER_FILE, err) < 0)
+		return -1;
+	if (p->packed ? fs_stream_write(p->buf, p->len, fs)
+		      : treepack_pack_list_to(f->upper, f->list, f->nl, f->layer, fs_stream_write,
+					      fs, &p->ts, err)) {
+		fs_stream_error(fs, err);
+		return -1;
+	}
+	if (fs_stream_close(fs, err) < 0 ||
+	    fs_stream_end(fs, &f->st.delta_raw, &f->st.delta_wire, err) < 0)
+		return -1;
 	return 0;
 }
 
 int mfs_src_final(struct src *s, ferr_t *err)
 {
 	struct mfs_src *f = s->fs;
-	char dir[PATH_MAX], p[PATH_MAX];
-	struct treepack_stats ts;
+	struct fs_stream *fs;
 	uint64_t t0 = now_ns();
+	double wait_ms;
 
 	if (!f || !f->st.carried)
 		return 0;
-	if (step_dir(f, 2, dir, err) < 0 ||
-	    xsnprintf(p, sizeof(p), err, "%s/" FS_LAYER_FILE, dir) < 0 ||
-	    scan(f, collect, err) < 0 || (f->oom && ferr_set(err, FX_FAIL, "out of memory") < 0) ||
-	    treepack_pack_list(f->upper, f->list, f->nl, p, has_image(s), &ts, err) < 0 ||
-	    write_deleted(f, dir, err) < 0)
+	if (prep_wait(f, err) < 0)
 		return ferr_wrap(err, "the changes in the layer of %s", s->rec.name);
-	f->st.delta_entries = ts.entries;
-	if (fs_wire_send(s->c, dir, s->rec.name, tenant_kind_to_pb(s->rec.kind), s->o->compress,
-			 &f->st.delta_raw, &f->st.delta_wire, err) < 0)
+	wait_ms = ms_since(t0);
+	if (!(fs = fs_stream_new(s->c, s->rec.name, tenant_kind_to_pb(s->rec.kind), s->o->compress,
+				 err)))
+		return -1;
+	int r = send_delta(f, fs, err);
+	fs_stream_free(fs);
+	if (r < 0)
 		return ferr_wrap(err, "sending the changes of %s", s->rec.name);
+	f->st.delta_entries = f->prep.ts.entries;
 	f->st.delta_ms = ms_since(t0);
-	pr_info("tenant %s: file-system delta: %llu entries, %llu deleted, %llu bytes in %.1f ms",
-		s->rec.name, (unsigned long long)ts.entries, (unsigned long long)f->st.deleted,
-		(unsigned long long)f->st.delta_raw, f->st.delta_ms);
+	pr_info("tenant %s: file-system delta: %llu entries, %llu deleted, %llu bytes (%llu on "
+		"the wire): %.1f ms at the hold (waited %.1f ms for its preparation: scan of %zu "
+		"entries %.1f ms, pack %.1f ms%s), sent in %.1f ms",
+		s->rec.name, (unsigned long long)f->prep.ts.entries,
+		(unsigned long long)f->st.deleted, (unsigned long long)f->st.delta_raw,
+		(unsigned long long)f->st.delta_wire, f->st.delta_ms, wait_ms, f->n,
+		f->prep.scan_ms, f->prep.pack_ms, f->prep.packed ? "" : " (packed at the hold)",
+		f->st.delta_ms - wait_ms);
 	return 0;
 }
 
@@ -313,9 +425,10 @@ void mfs_src_end(struct src *s, struct mfs_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (!f)
 		return;
+	if (f->prep.started) /* a migration that failed after the freeze */
+		pthread_join(f->prep.th, NULL);
+	free(f->prep.buf);
 	*out = f->st;
-	if (f->work[0])
-		fs_rm_rf(f->work, NULL);
 	/* --copy-rootfs: the tree lives on the destination now (an image
 	 * tenant's layer went with its record) */
 	ferr_t e = {0};

@@ -28,7 +28,11 @@ struct mfs_stats {
 bool mfs_carries(const struct src *s);
 /* Right after BEGIN went out, before MIG_ACCEPT. */
 int mfs_src_begin(struct src *s, ferr_t *err);
-/* Frozen, before the images: the change since mfs_src_begin. */
+/* The tenant was just frozen (the mode's FROZEN event): the change since
+ * mfs_src_begin is prepared in a thread while the backend saves it. */
+void mfs_src_frozen(struct src *s);
+/* Frozen, before the images: the change since mfs_src_begin (prepared, or
+ * found now when mfs_src_frozen did not run). */
 int mfs_src_final(struct src *s, ferr_t *err);
 /* The figures (zeros when nothing was carried); frees the state. */
 void mfs_src_end(struct src *s, struct mfs_stats *out);

@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "migrate/handover.h"
+#include "migrate/migrate_fs.h"
 #include "migrate/migrate_mode.h"
 #include "migrate/migrate_src.h"
 #include "tenant/kind.h"
@@ -70,6 +71,7 @@ static int pc_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 	switch (ev) {
 	case CKPT_EV_FROZEN:
 		msrc_hold_packets(s); /* CRIU locks the network right after this */
+		mfs_src_frozen(s);    /* the file-system delta, while CRIU saves */
 		return 0;
 	case CKPT_EV_SAVED:
 		if (on_saved(p) < 0)

@@ -13,6 +13,7 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "migrate/migrate_fs.h"
 #include "migrate/migrate_mode.h"
 #include "migrate/migrate_src.h"
 #include "snapshot/dump.h"
@@ -35,6 +36,7 @@ static int src_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 	(void)pid;
 	if (ev == CKPT_EV_FROZEN && !s->t_lock) {
 		msrc_hold_packets(s); /* CRIU locks the network right after this */
+		mfs_src_frozen(s);    /* the file-system delta, while CRIU saves */
 		s->t_lock = now_ns();
 		msrc_progress(s, "dump");
 	}

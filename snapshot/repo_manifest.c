@@ -52,7 +52,14 @@ static void file_free(FerrySnap__File *f)
 	free(f->chunks);
 	free(f->path);
 	free(f->link);
+	free(f->hardlink);
 	free(f->sha256.data);
+	for (size_t x = 0; x < f->n_xattrs; x++) {
+		free(f->xattrs[x]->name);
+		free(f->xattrs[x]->value.data);
+		free(f->xattrs[x]);
+	}
+	free(f->xattrs);
 	free(f);
 }
 
@@ -72,6 +79,9 @@ void snapm_free_built(snapm_t *m)
 	free(m->parent);
 	free(m->host);
 	free(m->ferry_version);
+	free(m->rootfs_kind);
+	free(m->image_id);
+	free(m->rootfs);
 	free(m->timings);
 	free(m);
 }

@@ -16,6 +16,7 @@
 #include "lib/version.h"
 #include "snapshot/dump.h"
 #include "snapshot/restore.h"
+#include "snapshot/snap_fs.h"
 #include "tenant/kind.h"
 #include "tenant/registry.h"
 
@@ -102,9 +103,10 @@ static int set_meta(struct repo *repo, snapm_t *m, const struct snap_create_opts
 	return (!m->host || !m->ferry_version) ? ferr_set(err, FX_FAIL, "out of memory") : 0;
 }
 
-/* The tenant's images are staged in STORE/tmp/stage-*, then chunked. */
-static int create_locked(struct repo *repo, const struct snap_create_opts *o,
-			 struct snap_create_result *r, const char *stage, uint64_t t0, ferr_t *err)
+/* The tenant's files (snap_fs.h) go while it runs and at the freeze; its
+ * images are staged in STORE/tmp/stage-*, then chunked. */
+static int dump_into(struct repo *repo, const struct snap_create_opts *o, const char *stage,
+		     struct snapfs *fs, struct dump_result *dr, ferr_t *err)
 {
 	struct dump_opts d = {.state_dir = o->state_dir,
 			      .criu_path = o->criu_path,
@@ -112,35 +114,40 @@ static int create_locked(struct repo *repo, const struct snap_create_opts *o,
 			      .images_dir = stage,
 			      .leave_running = true,
 			      .tcp_established = true,
-			      .log_level = o->log_level};
-	struct dump_result dr;
-	snapm_t *m = NULL;
-	uint64_t t1;
-	int rc = -1;
+			      .log_level = o->log_level,
+			      .on_event = snapfs_on_event,
+			      .event_arg = fs};
+	(void)repo;
+	if (dump_tenant(&d, dr, err) == 0)
+		return 0;
+	struct statvfs v;
+	/* CRIU's own write failed: say so when the store's disk is full (the
+	 * space may be free again once CRIU removed what it wrote: its log
+	 * tail in err names the errno) */
+	if ((statvfs(stage, &v) == 0 && (uint64_t)v.f_bavail * v.f_frsize < (1U << 20)) ||
+	    strstr(err->msg, strerror(ENOSPC))) {
+		err->code = FX_NOSPACE;
+		ferr_wrap(err, "the store's file system is full");
+	}
+	return ferr_wrap(err, "snapshot of %s", o->name);
+}
 
-	if (dump_tenant(&d, &dr, err) < 0) {
-		struct statvfs v;
-		/* CRIU's own write failed: say so when the store's disk is full (the
-		 * space may be free again once CRIU removed what it wrote: its log
-		 * tail in err names the errno) */
-		if ((statvfs(stage, &v) == 0 && (uint64_t)v.f_bavail * v.f_frsize < (1U << 20)) ||
-		    strstr(err->msg, strerror(ENOSPC))) {
-			err->code = FX_NOSPACE;
-			ferr_wrap(err, "the store's file system is full");
-		}
-		return ferr_wrap(err, "snapshot of %s", o->name);
-	}
-	if (!(m = snapm_new(dr.name, tenant_kind_str(dr.kind)))) {
-		ferr_set(err, FX_FAIL, "out of memory");
-		goto out;
-	}
-	if (set_meta(repo, m, o, &dr, r, err) < 0)
-		goto out;
-	t1 = now_ns();
-	if (repo_add_dir(repo, m, stage, FERRY_SNAP__FILE_PART__PART_IMAGES, &r->st, err) < 0) {
-		ferr_wrap(err, "snapshot of %s: storing its images", o->name);
-		goto out;
-	}
+/* The tenant's previous snapshot (NULL: none): *v and *n to free. */
+static const snapm_t *parent_of(struct repo *repo, const char *name, snapm_t ***v, size_t *n,
+				ferr_t *err)
+{
+	if (snap_list(repo, name, v, n, NULL, err) < 0)
+		return NULL;
+	return *n ? (*v)[*n - 1] : NULL;
+}
+
+static int store_images(struct repo *repo, snapm_t *m, const struct snap_create_opts *o,
+			struct snap_create_result *r, const char *stage, uint64_t t0, ferr_t *err)
+{
+	uint64_t t1 = now_ns();
+
+	if (repo_add_dir(repo, m, stage, FERRY_SNAP__FILE_PART__PART_IMAGES, &r->st, err) < 0)
+		return ferr_wrap(err, "snapshot of %s: storing its images", o->name);
 	r->store_ms = ms_since(t1);
 	m->has_size = m->has_added = m->has_added_chunks = m->has_chunks = 1;
 	m->size = r->st.size;
@@ -150,14 +157,50 @@ static int create_locked(struct repo *repo, const struct snap_create_opts *o,
 	m->timings->has_store_ms = m->timings->has_total_ms = 1;
 	m->timings->store_ms = r->store_ms;
 	m->timings->total_ms = ms_since(t0);
-	if ((rc = repo_write_manifest(repo, m, err)) < 0)
-		ferr_wrap(err, "snapshot of %s: its manifest", o->name);
+	if (repo_write_manifest(repo, m, err) < 0)
+		return ferr_wrap(err, "snapshot of %s: its manifest", o->name);
+	return 0;
+}
+
+static int create_locked(struct repo *repo, const struct snap_create_opts *o,
+			 struct snap_create_result *r, const char *stage, uint64_t t0, ferr_t *err)
+{
+	struct snapfs fs = {0};
+	struct dump_result dr;
+	snapm_t *m = snapm_new(o->name, "container"), **v = NULL;
+	size_t nv = 0;
+	const snapm_t *parent;
+	int rc = -1;
+
+	if (!m) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		goto out;
+	}
+	parent = parent_of(repo, o->name, &v, &nv, err);
+	if (err->code || snapfs_begin(&fs, repo, m, o->state_dir, o->name, parent, err) < 0 ||
+	    dump_into(repo, o, stage, &fs, &dr, err) < 0 || snapfs_finish(&fs, &r->st, err) < 0)
+		goto out;
+	free(m->kind);
+	if (!(m->kind = strdup(tenant_kind_str(dr.kind)))) {
+		ferr_set(err, FX_FAIL, "out of memory");
+		goto out;
+	}
+	if (set_meta(repo, m, o, &dr, r, err) < 0 ||
+	    store_images(repo, m, o, r, stage, t0, err) < 0)
+		goto out;
+	rc = 0;
 	snprintf(r->id, sizeof(r->id), "%s", m->id);
 	snprintf(r->tenant, sizeof(r->tenant), "%s", dr.name);
 	r->freeze_ms = dr.freeze_ms;
 	r->frozen_ms = dr.frozen_ms;
 	r->dump_ms = dr.total_ms;
+	r->fs_pre_ms = fs.pre_ms;
+	r->fs_frozen_ms = fs.frozen_ms;
+	r->fs_entries = fs.ts.entries;
+	r->fs_reused = fs.ts.reused;
 out:
+	snapfs_free(&fs);
+	snap_list_free(v, nv);
 	snapm_free_built(m);
 	return rc;
 }
@@ -212,16 +255,12 @@ static int stop_running(const char *state_dir, const char *name, bool *stopped, 
 	return rc;
 }
 
-static int restore_locked(struct repo *repo, const struct snap_restore_opts *o,
-			  struct snap_restore_result *r, const char *dir, ferr_t *err)
+/* Everything of the snapshot written and checked before anything stops. */
+static int restore_read(struct repo *repo, const struct snap_restore_opts *o,
+			struct snap_restore_result *r, const char *dir, struct snapfs_restore *fr,
+			ferr_t *err)
 {
-	struct restore_opts ro = {.state_dir = o->state_dir,
-				  .criu_path = o->criu_path,
-				  .images_dir = dir,
-				  .log_level = o->log_level};
-	struct restore_result rr;
 	snapm_t *m;
-	uint64_t t = now_ns();
 	int rc;
 
 	if (repo_resolve(repo, o->id, r->id, err) < 0 ||
@@ -229,18 +268,40 @@ static int restore_locked(struct repo *repo, const struct snap_restore_opts *o,
 		return -1;
 	snprintf(r->name, sizeof(r->name), "%s", o->name ? o->name : m->tenant);
 	rc = repo_extract(repo, m, FERRY_SNAP__FILE_PART__PART_IMAGES, dir, err);
+	if (rc == 0)
+		rc = snapfs_restore_prepare(fr, repo, m, o->state_dir, r->name, err);
 	snapm_free(m);
 	if (rc < 0)
 		return ferr_wrap(err, "nothing was stopped or started");
 	if (restore_verify(dir, err) < 0)
 		return ferr_wrap(err, "snapshot %s (nothing was stopped or started)", r->id);
+	return 0;
+}
+
+static int restore_locked(struct repo *repo, const struct snap_restore_opts *o,
+			  struct snap_restore_result *r, const char *dir, struct snapfs_restore *fr,
+			  ferr_t *err)
+{
+	struct restore_opts ro = {.state_dir = o->state_dir,
+				  .criu_path = o->criu_path,
+				  .images_dir = dir,
+				  .log_level = o->log_level};
+	struct restore_result rr;
+	uint64_t t = now_ns();
+
+	if (restore_read(repo, o, r, dir, fr, err) < 0)
+		return -1;
 	r->verify_ms = ms_since(t);
 	t = now_ns();
 	if (stop_running(o->state_dir, r->name, &r->replaced, err) < 0)
 		return ferr_wrap(err, "stopping the running %s (nothing was restored)", r->name);
 	r->stop_ms = ms_since(t);
+	if (snapfs_restore_commit(fr, o->state_dir, r->name, err) < 0)
+		return ferr_wrap(err, "snapshot %s: its files%s", r->id,
+				 r->replaced ? " (the running incarnation was stopped)" : "");
 	ro.name = r->name;
 	ro.files_verified = true;
+	ro.rootfs = fr->tree ? fr->rootfs : NULL;
 	if (restore_tenant(&ro, &rr, err) < 0)
 		return ferr_wrap(err, "snapshot %s%s", r->id,
 				 r->replaced ? " (the running incarnation was stopped)" : "");
@@ -266,7 +327,9 @@ int snap_restore(const struct snap_restore_opts *o, struct snap_restore_result *
 		repo_close(&repo);
 		return -1;
 	}
-	rc = restore_locked(&repo, o, r, dir, err);
+	struct snapfs_restore fr = {0};
+	rc = restore_locked(&repo, o, r, dir, &fr, err);
+	snapfs_restore_cleanup(&fr);
 	fs_rm_rf(dir, NULL);
 	r->total_ms = ms_since(t0);
 	repo_close(&repo);

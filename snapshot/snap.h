@@ -29,6 +29,9 @@ struct snap_create_result {
 	char parent[REPO_ID_LEN + 1];
 	char tenant[64];
 	double freeze_ms, frozen_ms, dump_ms, store_ms, total_ms;
+	/* the tenant's files: the pass while it ran, the frozen one */
+	double fs_pre_ms, fs_frozen_ms;
+	unsigned fs_entries, fs_reused;
 	struct repo_stats st;
 };
 

@@ -420,8 +420,45 @@ int treepack_copy_dir(const char *src, const char *dest, struct treepack_stats *
 	return r;
 }
 
-static int pack(const char *src, const char *path, int fd, bool layer, treepack_filter f,
-		void *farg, struct treepack_stats *st, ferr_t *err)
+/* Where a pack goes: a file (path), an fd, or a sink. */
+struct tp_out {
+	const char *path;
+	int fd;
+	treepack_sink sink;
+	void *sarg;
+};
+
+static la_ssize_t sink_write(struct archive *a, void *arg, const void *buf, size_t len)
+{
+	const struct tp_out *o = arg;
+
+	if (o->sink(buf, len, o->sarg) < 0) {
+		archive_set_error(a, EIO, "the stream's sink failed");
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+static int open_out(struct archive *a, const struct tp_out *o, ferr_t *err)
+{
+	int r;
+
+	archive_write_set_format_pax_restricted(a);
+	archive_write_add_filter_none(a);
+	archive_write_set_bytes_in_last_block(a, 1);
+	if (o->sink)
+		r = archive_write_open(a, (void *)o, NULL, sink_write, NULL);
+	else if (o->path)
+		r = archive_write_open_filename(a, o->path);
+	else
+		r = archive_write_open_fd(a, o->fd);
+	if (r != ARCHIVE_OK)
+		return arc_err(a, err, "create", o->path ? o->path : "stream");
+	return 0;
+}
+
+static int pack(const char *src, const struct tp_out *o, bool layer, treepack_filter f, void *farg,
+		struct treepack_stats *st, ferr_t *err)
 {
 	struct tp_src s = {.layer = layer, .filter = f, .farg = farg};
 	struct tp_dst d = {.disk = false};
@@ -433,13 +470,7 @@ static int pack(const char *src, const char *path, int fd, bool layer, treepack_
 		ferr_set(err, FX_FAIL, "out of memory");
 		goto out;
 	}
-	archive_write_set_format_pax_restricted(d.a);
-	archive_write_add_filter_none(d.a);
-	archive_write_set_bytes_in_last_block(d.a, 1);
-	if ((path ? archive_write_open_filename(d.a, path) : archive_write_open_fd(d.a, fd)) !=
-	    ARCHIVE_OK)
-		arc_err(d.a, err, "create", path ? path : "stream");
-	else
+	if (open_out(d.a, o, err) == 0)
 		r = run_copy(&s, &d, st, err);
 	archive_write_free(d.a);
 out:
@@ -449,19 +480,33 @@ out:
 
 int treepack_pack(const char *src, const char *path, int fd, struct treepack_stats *st, ferr_t *err)
 {
-	return pack(src, path, fd, false, NULL, NULL, st, err);
+	struct tp_out o = {.path = path, .fd = fd};
+
+	return pack(src, &o, false, NULL, NULL, st, err);
 }
 
 int treepack_pack_layer(const char *src, const char *path, int fd, struct treepack_stats *st,
 			ferr_t *err)
 {
-	return pack(src, path, fd, true, NULL, NULL, st, err);
+	struct tp_out o = {.path = path, .fd = fd};
+
+	return pack(src, &o, true, NULL, NULL, st, err);
 }
 
 int treepack_pack_filtered(const char *src, const char *path, bool layer, treepack_filter f,
 			   void *arg, struct treepack_stats *st, ferr_t *err)
 {
-	return pack(src, path, -1, layer, f, arg, st, err);
+	struct tp_out o = {.path = path, .fd = -1};
+
+	return pack(src, &o, layer, f, arg, st, err);
+}
+
+int treepack_pack_to(const char *src, bool layer, treepack_filter f, void *farg, treepack_sink sink,
+		     void *sarg, struct treepack_stats *st, ferr_t *err)
+{
+	struct tp_out o = {.fd = -1, .sink = sink, .sarg = sarg};
+
+	return pack(src, &o, layer, f, farg, st, err);
 }
 
 int treepack_remove(const char *root, const char *rel, ferr_t *err)
@@ -543,8 +588,8 @@ out:
 	return r;
 }
 
-int treepack_pack_list(const char *src, char *const *rels, size_t n, const char *path, bool layer,
-		       struct treepack_stats *st, ferr_t *err)
+static int pack_list(const char *src, char *const *rels, size_t n, const struct tp_out *o,
+		     bool layer, struct treepack_stats *st, ferr_t *err)
 {
 	struct tp_src s = {.layer = layer, .disk = true, .root = src};
 	struct tp_dst d = {.disk = false};
@@ -561,22 +606,33 @@ int treepack_pack_list(const char *src, char *const *rels, size_t n, const char 
 		goto out;
 	}
 	archive_entry_linkresolver_set_strategy(s.lr, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
-	archive_write_set_format_pax_restricted(d.a);
-	archive_write_add_filter_none(d.a);
-	archive_write_set_bytes_in_last_block(d.a, 1);
-	if (archive_write_open_filename(d.a, path) != ARCHIVE_OK) {
-		arc_err(d.a, err, "create", path);
+	if (open_out(d.a, o, err) < 0)
 		goto out;
-	}
 	r = 0;
 	for (size_t i = 0; i < n && r == 0; i++)
 		r = pack_one(&s, &d, rels[i], st, err);
 	if (archive_write_close(d.a) < ARCHIVE_WARN && r == 0)
-		r = arc_err(d.a, err, "close", path);
+		r = arc_err(d.a, err, "close", o->path ? o->path : "stream");
 out:
 	if (d.a)
 		archive_write_free(d.a);
 	if (s.lr)
 		archive_entry_linkresolver_free(s.lr);
 	return r;
+}
+
+int treepack_pack_list(const char *src, char *const *rels, size_t n, const char *path, bool layer,
+		       struct treepack_stats *st, ferr_t *err)
+{
+	struct tp_out o = {.path = path, .fd = -1};
+
+	return pack_list(src, rels, n, &o, layer, st, err);
+}
+
+int treepack_pack_list_to(const char *src, char *const *rels, size_t n, bool layer,
+			  treepack_sink sink, void *sarg, struct treepack_stats *st, ferr_t *err)
+{
+	struct tp_out o = {.fd = -1, .sink = sink, .sarg = sarg};
+
+	return pack_list(src, rels, n, &o, layer, st, err);
 }

@@ -61,6 +61,14 @@ int treepack_pack_filtered(const char *src, const char *path, bool layer, treepa
  * directories without what they hold) as a pax archive at path: a delta. */
 int treepack_pack_list(const char *src, char *const *rels, size_t n, const char *path, bool layer,
 		       struct treepack_stats *st, ferr_t *err);
+/* Streams: the same archives, handed to sink(buf, len, sarg) as they are
+ * written (nothing staged on disk); sink returns 0, or < 0 to stop the
+ * pack (the caller keeps its own error: this one says the sink failed). */
+typedef int (*treepack_sink)(const void *buf, size_t len, void *sarg);
+int treepack_pack_to(const char *src, bool layer, treepack_filter f, void *farg, treepack_sink sink,
+		     void *sarg, struct treepack_stats *st, ferr_t *err);
+int treepack_pack_list_to(const char *src, char *const *rels, size_t n, bool layer,
+			  treepack_sink sink, void *sarg, struct treepack_stats *st, ferr_t *err);
 /* Remove rel (recursively) under root, never through a symbolic link of the
  * tree; a missing rel is no error. */
 int treepack_remove(const char *root, const char *rel, ferr_t *err);

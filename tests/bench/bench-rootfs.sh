@@ -11,11 +11,15 @@
 # Baselines in the same run, for the same trees: rsync to an empty directory
 # (first) and to one that holds the image's files already (back).
 # Ends with one line per case:
-#   RESULT case=first downtime_ms=... total_ms=... fs_delta_ms=...
-#     fs_wire_bytes=... rsync_final_ms=... rsync_bytes=... delta_vs_rsync=...
-#     bytes_vs_rsync=... img_mib=... own_mib=...
-# Goals (issue 11): fs_delta_ms <= 50; delta_vs_rsync <= 0.5 (the frozen part:
-# ferry's delta vs the final rsync); bytes_vs_rsync <= 0.5.
+#   RESULT case=first downtime_ms=... total_ms=... fs_copy_ms=... (while
+#     running) fs_delta_ms=... (source: scan, pack, send while frozen)
+#     fs_apply_ms=... (destination: what its restore waited for the delta's
+#     deletions + extraction, which run while the images arrive; its agent's
+#     log) fs_downtime_ms=... (the two) fs_wire_bytes=...
+#     rsync_final_ms=... rsync_bytes=... delta_vs_rsync=... bytes_vs_rsync=...
+#     img_mib=... own_mib=...
+# Goals (issue 11): fs_downtime_ms <= 50; delta_vs_rsync <= 0.5 (the frozen
+# part, fs_downtime_ms, vs the final rsync); bytes_vs_rsync <= 0.5.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export FERRY="$ROOT/build/ferry" WORKLOADS="$ROOT/build/tests/workloads"
@@ -63,8 +67,10 @@ PY
 }
 
 mh_setup bench
-mh_serve a
-mh_serve b
+# info-level logs (FERRY_DEBUG: a handful of lines) say where the frozen
+# delta's time goes on each end
+mh_serve a FERRY_DEBUG=1
+mh_serve b FERRY_DEBUG=1
 NAME=bench-fs
 IMG=$T/img
 t_rootfs "$IMG"
@@ -83,14 +89,20 @@ sleep 1
 # ---- ferry ----
 fmove() { # FROM TO CASE
 	local from=$1 to=$2 c=$3
-	mh_migrate "$from" "$to" "$NAME" --mode stop-copy --json >"$T/$c.json" ||
-		{ cat "$T/$c.json"; t_fail "ferry migrate $from -> $to"; }
-	python3 - "$T/$c.json" >"$T/$c.vals" <<'PY'
+	FERRY_DEBUG=1 mh_migrate "$from" "$to" "$NAME" --mode stop-copy --json >"$T/$c.json" \
+		2>"$T/$c.err" || { cat "$T/$c.json" "$T/$c.err"; t_fail "ferry migrate $from -> $to"; }
+	grep -h "file system sent\|file-system delta" "$T/$c.err" "$T/serve-$to.log" | sed "s/^/$c: /"
+	# the destination's part of the delta in the downtime: it is applied
+	# while the images arrive; what the restore still waits for it
+	local apply
+	apply=$(sed -n 's/.*file-system delta applied in .* ms (waited \([0-9.]*\) ms for it).*/\1/p' \
+		"$T/serve-$to.log" | tail -n 1)
+	python3 - "$T/$c.json" "${apply:-0}" >"$T/$c.vals" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 f = d["rootfs"]
 print(d["downtime_ms"], d["total_ms"], f["delta_ms"], f["wire_bytes"] + f["delta_wire_bytes"],
-      1 if f["image_sent"] else 0)
+      1 if f["image_sent"] else 0, sys.argv[2], f["copy_ms"])
 PY
 	sleep 1
 }
@@ -131,8 +143,9 @@ baseline() { # MODULE -> RS_FINAL_MS RS_BYTES
 }
 for c in first back; do
 	baseline "$c"
-	read -r down total delta bytes isent <"$T/$c.vals"
+	read -r down total delta bytes isent apply copy <"$T/$c.vals"
 	awk -v c="$c" -v down="$down" -v total="$total" -v delta="$delta" -v bytes="$bytes" \
 		-v isent="$isent" -v rf="$RS_FINAL_MS" -v rb="$RS_BYTES" -v im="$IMG_MIB" -v om="$OWN_MIB" \
-		'BEGIN {printf "RESULT case=%s image_sent=%d downtime_ms=%.1f total_ms=%.1f fs_delta_ms=%.1f fs_wire_bytes=%d rsync_final_ms=%.1f rsync_bytes=%d delta_vs_rsync=%.3f bytes_vs_rsync=%.3f img_mib=%d own_mib=%d\n", c, isent, down, total, delta, bytes, rf, rb, delta / rf, bytes / rb, im, om}'
+		-v apply="$apply" -v copy="$copy" \
+		'BEGIN {printf "RESULT case=%s image_sent=%d downtime_ms=%.1f total_ms=%.1f fs_copy_ms=%.1f fs_delta_ms=%.1f fs_apply_ms=%.1f fs_downtime_ms=%.1f fs_wire_bytes=%d rsync_final_ms=%.1f rsync_bytes=%d delta_vs_rsync=%.3f bytes_vs_rsync=%.3f img_mib=%d own_mib=%d\n", c, isent, down, total, copy, delta, apply, delta + apply, bytes, rf, rb, (delta + apply) / rf, bytes / rb, im, om}'
 done

@@ -11,11 +11,14 @@
 #   BENCH_MIB (1024)  BENCH_N (10)  BENCH_DIRTY (MiB/s, default: 1% of the
 #   memory per BENCH_GAP)  BENCH_GAP (5)  BENCH_DIR (/tmp)
 #   BENCH_PAGE_CHUNK (4 KiB: the store's page chunk)
+#   BENCH_FILES_MIB (200): files of the tenant's own (1 MiB each, random),
+#   1% of them rewritten before each snapshot
 # The workload dirties at a steady rate, so what changes between two
 # snapshots is rate x the cycle's time (sleep + snapshot + baselines):
 # each line says the cycle's seconds and that estimate (dirtied_est).
-# The tenant's files are not in snapshots yet (the rootfs issue): only its
-# memory and process state are measured.
+# The tenant's files (its --rootfs tree) are in every snapshot; the plain
+# dump has memory only (CRIU's baseline for frozen time), restic backs up the
+# image directory and the tree (the dedup baseline for the same data).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FERRY="$ROOT/build/ferry"
@@ -23,6 +26,7 @@ WORKLOADS="$ROOT/build/tests/workloads"
 MIB=${BENCH_MIB:-1024}
 N=${BENCH_N:-10}
 GAP=${BENCH_GAP:-5}
+FILES=${BENCH_FILES_MIB:-200}
 DIRTY=${BENCH_DIRTY:-$(((MIB + 99) / 100 / GAP > 0 ? (MIB + 99) / 100 / GAP : 1))}
 W=$(mktemp -d "${BENCH_DIR:-/tmp}/ferry-bench-snap.XXXXXX")
 export FERRY_STATE_DIR="$W/state" RESTIC_PASSWORD=bench TZ=UTC
@@ -42,7 +46,8 @@ trap 'exit 130' INT TERM
 	exit 1
 }
 command -v restic >/dev/null || { echo "bench: restic missing (make deps)" >&2; exit 1; }
-mkdir -p "$R"/{bin,proc,dev,tmp,sys,etc}
+mkdir -p "$R"/{bin,proc,dev,tmp,sys,etc,data}
+for f in $(seq "$FILES"); do head -c 1048576 /dev/urandom >"$R/data/f$f"; done
 cp /bin/busybox "$R/bin/busybox"
 # its own name: a test runner elsewhere on the machine kills wl_* processes
 cp "$WORKLOADS/wl_memory" "$R/bin/benchwl_snap"
@@ -51,31 +56,48 @@ restic init --repo "$W/restic" -q
 "$FERRY" run "$name" --rootfs "$R" -- /bin/benchwl_snap --mib "$MIB" --dirty "$DIRTY" >/dev/null
 for _ in $(seq 600); do [ -e "$R/tmp/wl.ready" ] && break; sleep 0.1; done
 [ -e "$R/tmp/wl.ready" ] || { echo "bench: workload not ready" >&2; exit 1; }
-echo "bench: $MIB MiB tenant, $N snapshots ${GAP}s apart, dirtying $DIRTY MiB/s"
+echo "bench: $MIB MiB tenant with $FILES MiB of files, $N snapshots ${GAP}s apart, dirtying $DIRTY MiB/s"
 
 jget() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 bytes() { du -sb "$1" | cut -f1; }
+SETTLE=${BENCH_SETTLE:-3}
+snap_run() {
+	sync
+	sleep "$SETTLE"
+	"$FERRY" snapshot create "$name" "${S[@]}" --json >"$W/c.json"
+	ids+=("$(jget "$W/c.json" id)")
+	fr=$(jget "$W/c.json" frozen_ms) added=$(jget "$W/c.json" added)
+	fsfr=$(jget "$W/c.json" fs_frozen_ms) fspre=$(jget "$W/c.json" fs_pre_ms)
+	tenant_bytes=$(jget "$W/c.json" size)
+	store=$(bytes "$W/store")
+}
+dump_run() {
+	rm -rf "$W/img"
+	sync
+	sleep "$SETTLE"
+	"$FERRY" dump "$name" --leave-running -D "$W/img" --json >"$W/d.json"
+	cfr=$(jget "$W/d.json" frozen_ms) cbytes=$(jget "$W/d.json" size)
+}
 ids=() tenant_bytes=0 max_pct=0 sum_fr=0 sum_cr=0 prev_store=0 prev_restic=0
 t_prev=$(date +%s.%N)
 for i in $(seq "$N"); do
 	sleep "$GAP"
-	sync # both dumps start from a clean page cache
+	# 1% of the files change (whole files rewritten)
+	for _ in $(seq $(((FILES + 99) / 100))); do
+		((FILES > 0)) && head -c 1048576 /dev/urandom >"$R/data/f$((RANDOM % FILES + 1))"
+	done
 	now=$(date +%s.%N)
 	cycle=$(python3 -c "print(round($now - $t_prev, 1))")
 	t_prev=$now
-	"$FERRY" snapshot create "$name" "${S[@]}" --json >"$W/c.json"
-	ids+=("$(jget "$W/c.json" id)")
-	fr=$(jget "$W/c.json" frozen_ms) added=$(jget "$W/c.json" added)
-	tenant_bytes=$(jget "$W/c.json" size)
-	store=$(bytes "$W/store")
-	rm -rf "$W/img"
-	sync
-	"$FERRY" dump "$name" --leave-running -D "$W/img" --json >"$W/d.json"
-	cfr=$(jget "$W/d.json" frozen_ms) cbytes=$(jget "$W/d.json" size)
-	restic backup --repo "$W/restic" -q "$W/img" >/dev/null
+	# Equal conditions for both dumps (docs/snapshots.md, "Frozen time"):
+	# each starts from a clean page cache, BENCH_SETTLE s after the last
+	# large free (a VM's freed memory is reported to its host after ~2 s and
+	# costs a fault per page when touched again), and the order alternates.
+	if ((i % 2)); then snap_run; dump_run; else dump_run; snap_run; fi
+	restic backup --repo "$W/restic" -q "$W/img" "$R" >/dev/null
 	rest=$(bytes "$W/restic")
 	est=$(python3 -c "print(int($DIRTY * 1048576 * $cycle))")
-	echo "RESULT case=snapshot n=$i frozen_ms=$fr added=$added store_disk_added=$((store - prev_store)) store_total=$store cycle_s=$cycle dirtied_est=$est"
+	echo "RESULT case=snapshot n=$i first=$([ $((i % 2)) = 1 ] && echo snapshot || echo criu_dump) frozen_ms=$fr fs_frozen_ms=$fsfr fs_pre_ms=$fspre added=$added store_disk_added=$((store - prev_store)) store_total=$store cycle_s=$cycle dirtied_est=$est"
 	echo "RESULT case=criu_dump n=$i frozen_ms=$cfr bytes=$cbytes"
 	echo "RESULT case=restic n=$i added=$((rest - prev_restic)) repo_total=$rest"
 	if ((i > 1)); then

@@ -88,6 +88,16 @@ if mh_postcopy_ok; then
 else
 	t_log "post-copy not available here: not run"
 fi
+# pre-copy where the kernel tracks dirty memory (the second-kernel guest)
+if "$CR_CRIU" check --feature mem_dirty_track >/dev/null 2>&1; then
+	other=a
+	[ "$HOST" = a ] && other=b
+	move "$HOST" "$other" pre-copy no
+	grep -q '"mode":"pre-copy"' "$T/m.json" || t_fail "the pre-copy move did not report pre-copy"
+	HOST=$other
+else
+	t_log "pre-copy not available here (no soft-dirty tracking): not run"
+fi
 
 # verify_on HOST NAME ROOT: wl_fs's self-check, its files seen from HOST
 verify_on() {

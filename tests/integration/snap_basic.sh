@@ -21,6 +21,9 @@ t_expect_fail 4 "already" "$FERRY" snapshot init "${S[@]}"
 mkdir -p "$r/bin" && cp "$WORKLOADS/wl_memory" "$r/bin/snapwl_mem"
 cr_start "$name" "$r" -- /bin/snapwl_mem --mib 64
 pid0=$(cr_pid "$name")
+# a file of the tenant's tree with a known pattern: in the snapshots too
+python3 -c 'import sys; open(sys.argv[1], "wb").write(b"ferry-basic-file-pattern-0123456" * 4096)' \
+	"$r/tmp/secret"
 sleep 0.5
 "$FERRY" snapshot create "$name" "${S[@]}" --tag first --json >"$T/c1.json" ||
 	t_fail "first snapshot failed"
@@ -57,19 +60,26 @@ assert v["tenant"] == "snap-basic" and v["memory_dumped"] > 32 << 20 and v["froz
 ' || t_fail "inspect did not decode the tenant's process"
 
 # encrypted at rest: wl_memory's pattern pages are in the tenant's memory,
-# never in a store file (32 bytes of the 64-bit pattern, little-endian)
-python3 - "$T/store" <<'PY' || t_fail "the memory pattern is in the store in clear"
+# never in a store file (32 bytes of the 64-bit pattern, little-endian);
+# nor is the pattern of the tenant's file (which the snapshot holds)
+python3 - "$T/store" <<'PY' || t_fail "a pattern is in the store in clear"
 import os, struct, sys
-pat = struct.pack("<Q", 0x6665727279a55a5b) * 4
+pats = [struct.pack("<Q", 0x6665727279a55a5b) * 4, b"ferry-basic-file-pattern-0123456"]
 hits = []
 for d, _, files in os.walk(sys.argv[1]):
     for f in files:
         with open(os.path.join(d, f), "rb") as fh:
-            if pat in fh.read():
-                hits.append(f)
-print("files with the pattern:", len(hits))
+            data = fh.read()
+            hits += [f for p in pats if p in data]
+print("files with a pattern:", len(hits))
 assert not hits, hits[:5]
 PY
+"$FERRY" snapshot show "$id1" "${S[@]}" --json | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+assert v["rootfs_kind"] == "tree" and v["fs_entries"] > 10, v
+assert any(f["path"] == "tmp/secret" and f["part"] == "rootfs" and f["size"] == 131072 for f in v["files"]), v
+' || t_fail "the tenant's file is not in the snapshot"
 mem=$(python3 -c '
 import struct,sys
 pat = struct.pack("<Q", 0x6665727279a55a5b) * 4

@@ -63,11 +63,13 @@ done
 FERRY_STATE_DIR="$B" "$FERRY" snapshot verify --all --read-data || t_fail "verify on b"
 
 # the workload restored on b passes its self-check
-p2=$(bpid)
-rm -f "$r/tmp/wl.result"
+# b had no tenant of that name: its files went to b's state directory
+p2=$(bpid) rb=$B/tenants/$name/rootfs
+[ -x "$rb/bin/snapwl_rem" ] || t_fail "the tenant's tree is not on b ($rb)"
+rm -f "$rb/tmp/wl.result"
 kill -USR1 "$p2"
-t_wait_file "$r/tmp/wl.result" 60
-[ "$(cat "$r/tmp/wl.result")" = PASS ] || t_fail "the tenant on b says $(cat "$r/tmp/wl.result")"
+t_wait_file "$rb/tmp/wl.result" 60
+[ "$(cat "$rb/tmp/wl.result")" = PASS ] || t_fail "the tenant on b says $(cat "$rb/tmp/wl.result")"
 FERRY_STATE_DIR="$B" "$FERRY" kill "$name" >/dev/null 2>&1 || true # it ends after its check
 
 # a receiver whose store has another key refuses at once
