@@ -9,6 +9,8 @@
 #   make bench-vm   VM migration vs QEMU's native migration (with and without TLS)
 #   make bench-rootfs  a tenant's files carried by migration vs rsync
 #   make bench-clients  what clients of a migrated server wait (held segments replayed or not)
+#   make soak-storm-workers  busy_storm with a second tenant whose workers drop
+#                   privileges (wl_workers) moving along, 20 rounds a mode
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
 #   make fuzz       the libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (300);
@@ -73,7 +75,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients bench-snapshot bench-vm bench-rootfs demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients soak-storm-workers bench-snapshot bench-vm bench-rootfs demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -213,6 +215,10 @@ bench-rootfs: deps
 bench-clients: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-clients.sh
+
+soak-storm-workers: deps
+	@$(MAKE) --no-print-directory test-bins
+	@WORKERS=1 bash tests/run.sh busy_storm
 
 bench-transport: deps
 	@$(MAKE) --no-print-directory test-bins

@@ -113,10 +113,17 @@ static int parse_line(struct policy *p, char *line, const char *const *names, si
 		return 0;
 	if (!strcmp(w[0], "kinds") || !strcmp(w[0], "rootfs-under") || !strcmp(w[0], "subnet"))
 		return parse_intake(p, w, n, err);
+	if (!strcmp(w[0], "tune-host")) { /* the host settings the agent may change */
+		if (n != 2 || strcmp(w[1], "userfaultfd"))
+			return ferr_set(err, FX_USAGE, "expected 'tune-host userfaultfd'");
+		p->intake.tune_uffd = true;
+		return 0;
+	}
 	if (n != 3 || strcmp(w[0], "allow"))
-		return ferr_set(err, FX_USAGE,
-				"expected 'allow REQUEST[,...] PEER[,...]', 'kinds KIND[,...]', "
-				"'rootfs-under DIR...' or 'subnet CIDR...'");
+		return ferr_set(
+		    err, FX_USAGE,
+		    "expected 'allow REQUEST[,...] PEER[,...]', 'kinds KIND[,...]', "
+		    "'rootfs-under DIR...', 'subnet CIDR...' or 'tune-host userfaultfd'");
 	return parse_allow(p, w[1], w[2], names, n_names, err);
 }
 

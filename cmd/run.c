@@ -122,22 +122,25 @@ static const struct opt run_opts[] = {
     {.name = "userns",
      .type = OPT_FLAG,
      .off = offsetof(struct run_opts, userns),
-     .help = "run the tenant in a user namespace of its own: its root is an unprivileged "
-	     "host ID range allocated per tenant (65536 IDs from 100000 on); the rootfs's "
-	     "owners are shifted into that range once (docs/isolation.md)"},
+     .help = "a user namespace and a cgroup only, without the default's capability "
+	     "bounding set, seccomp filter and masked /proc (every tenant gets a user "
+	     "namespace unless --privileged: its root is an unprivileged host ID range "
+	     "allocated per tenant, 65536 IDs from 100000 on; the rootfs's owners are "
+	     "shifted into that range once, docs/isolation.md)"},
     {.name = "isolate",
      .type = OPT_FLAG,
      .off = offsetof(struct run_opts, isolate),
-     .help = "the full isolation of docs/isolation.md: --userns, a cgroup with limits "
-	     "(defaults --memory 1G --pids 1024), the OCI default capabilities, "
-	     "no_new_privs, a seccomp filter, masked and read-only /proc and /sys. Not yet "
-	     "the default (FERRY_ISOLATE=1 in the environment makes it so)"},
+     .help = "the full isolation of docs/isolation.md, which is the default: a user "
+	     "namespace, a cgroup with limits (defaults --memory 1G --pids 1024), the OCI "
+	     "default capabilities, no_new_privs, a seccomp filter, masked and read-only "
+	     "/proc and /sys"},
     {.name = "privileged",
      .type = OPT_FLAG,
      .off = offsetof(struct run_opts, privileged),
-     .help = "no isolation beyond the namespaces: the tenant's root is the host's root "
-	     "(today's default; overrides FERRY_ISOLATE=1; refuses to go with --isolate, "
-	     "--userns or limits)"},
+     .help = "opt out of the default isolation: namespaces only, the tenant's root is "
+	     "the host's root with every capability (a cgroup only with --memory, --cpus, "
+	     "--pids or --io-weight; FERRY_ISOLATE=0 in the environment makes this the "
+	     "default)"},
     {.name = "memory",
      .type = OPT_FN,
      .off = offsetof(struct run_opts, mem_max),
@@ -249,8 +252,9 @@ static int check_kind(const struct run_opts *o, struct tenant_start *so, struct 
 			    err, FX_USAGE,
 			    "--kernel, --initrd, --append and --disk are for VMs (--vm)");
 		if (!o->rootfs == !o->image || o->argc < 1)
-			return ferr_set(err, FX_USAGE,
-					"a container needs either --rootfs DIR or --image, and -- CMD");
+			return ferr_set(
+			    err, FX_USAGE,
+			    "a container needs either --rootfs DIR or --image, and -- CMD");
 		if (o->image)
 			return 0; /* its root: the overlay, made once the name is locked */
 		if (!realpath(o->rootfs, paths[0]))
@@ -325,30 +329,32 @@ static int image_root_for(const struct global_opts *g, const char *name, const c
 	return rootfs_mount(g->state_dir, name, id, err);
 }
 
-/* The isolation the options ask for (docs/isolation.md). */
+/* The isolation the options ask for (docs/isolation.md): by default all of
+ * it; --userns alone leaves out the hardening (capabilities, seccomp, /proc);
+ * --privileged leaves out everything but the limits it is given.
+ * FERRY_ISOLATE=0 in the environment makes --privileged the default. */
 static int run_iso(const struct global_opts *g, const struct run_opts *o, struct tenant_iso *iso,
 		   ferr_t *err)
 {
 	bool limits = o->mem_max || o->cpu_milli || o->pids_max || o->io_weight;
 	const char *def = getenv("FERRY_ISOLATE");
-	bool isolate = o->isolate || (def && !strcmp(def, "1") && !o->privileged);
+	bool privileged = o->privileged || (def && !strcmp(def, "0") && !o->isolate && !o->userns);
 
-	if (o->privileged && (o->isolate || o->userns || limits))
-		return ferr_set(
-		    err, FX_USAGE,
-		    "--privileged goes with none of --isolate, --userns and the limits");
+	if (o->privileged && (o->isolate || o->userns))
+		return ferr_set(err, FX_USAGE,
+				"--privileged goes with neither --isolate nor --userns");
 	iso->mem_max = o->mem_max;
 	iso->cpu_milli = o->cpu_milli;
 	iso->pids_max = o->pids_max;
 	iso->io_weight = o->io_weight;
-	if (isolate || limits) {
+	if (!privileged || limits) {
 		iso->mem_max = iso->mem_max ? iso->mem_max : CG_DEF_MEMORY;
 		iso->pids_max = iso->pids_max ? iso->pids_max : CG_DEF_PIDS;
 	}
-	iso->hardened = isolate;
-	if (!isolate && !o->userns)
+	iso->hardened = !privileged && (o->isolate || !o->userns);
+	if (privileged)
 		return 0;
-	if (userns_alloc(g->state_dir, &iso->id_base, err) < 0)
+	if (userns_alloc(g->state_dir, o->name, &iso->id_base, err) < 0)
 		return -1;
 	iso->id_count = USERNS_SIZE;
 	return 0;
@@ -359,6 +365,7 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	const struct tenant_kind_ops *kind = kind_by_name(o->vm ? "vm" : "container");
 	char paths[4][PATH_MAX], dir[PATH_MAX], mem[32];
 	struct tenant_rec rec = {0};
+	struct tenant_iso iso = {0};
 	struct vm_spec vm;
 	int lock, r = -1;
 	struct tenant_start so = {.name = o->name,
@@ -387,7 +394,6 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 		so.image = rec.image;
 	}
 
-	struct tenant_iso iso = {0};
 	if (!o->vm && run_iso(g, o, &iso, err) < 0)
 		goto out;
 	so.iso = &iso;
@@ -408,6 +414,9 @@ static int run(const struct global_opts *g, const struct run_opts *o, ferr_t *er
 	print_result(&rec, dir, o->json);
 	r = 0;
 out:
+	/* saved or given up: the record (if any) holds the range now */
+	if (iso.id_count)
+		userns_unclaim(g->state_dir, iso.id_base);
 	tenant_rec_free(&rec);
 	close(lock);
 	return r;

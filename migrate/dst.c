@@ -176,7 +176,7 @@ static int precheck(struct dst *d, ferr_t *err)
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
 	if (d->ops->precheck(&rec, d->o->host_name, err) < 0 ||
 	    iso_precheck(d->o->state_dir, b->tenant, &rec.iso, err) < 0 ||
-	    (d->mode == MIG_POST_COPY && iso_precheck_lazy(&rec.iso, err) < 0)) {
+	    (d->mode == MIG_POST_COPY && iso_precheck_lazy(&rec.iso, d->pol.tune_uffd, err) < 0)) {
 		if (err->code == FX_NOTFOUND || err->code == FX_HOST)
 			err->code = FX_CONFLICT; /* the destination cannot take it: 4 */
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);

@@ -36,6 +36,8 @@ struct dst_policy {
 	char roots[DST_ROOTS_MAX][PATH_MAX]; /* absolute, as configured */
 	int n_subnets;			     /* 0: the subnets of this host's interfaces */
 	struct dst_subnet subnets[DST_SUBNETS_MAX];
+	bool tune_uffd; /* "tune-host userfaultfd": may set vm.unprivileged_userfaultfd=1
+			 * for a post-copy into a user namespace (isolate.h) */
 };
 
 void dst_policy_default(struct dst_policy *p);

@@ -60,8 +60,8 @@ static bool own_cgroup(const char *ctrl, char *path, size_t len)
 		*b = '\0';
 		line[strcspn(line, "\n")] = '\0';
 		b[1 + strcspn(b + 1, "\n")] = '\0';
-		if (!*ctrl) {
-			found = !strcmp(line, "0") && a + 1 == b;
+		if (!*ctrl) { /* "0::/PATH" */
+			found = a == line + 1 && line[0] == '0' && a + 1 == b;
 		} else {
 			for (char *save = NULL, *t = strtok_r(a + 1, ",", &save); t && !found;
 			     t = strtok_r(NULL, ",", &save))

@@ -31,6 +31,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "tenant/ckpt_criu.h"
+#include "tenant/net.h"
 
 static void common_opts(const struct ckpt_env *env, const struct ckpt_target *t, const char *dir,
 			const char *log_file, bool tcp_established, struct criu_common_opts *c)
@@ -185,8 +186,10 @@ static int restore_lazy(const struct ckpt_env *env, const struct ckpt_load_opts 
 
 /* CRIU reads images after it entered the tenant's user namespace, as its
  * root (a host GID of the tenant's range), through the directory's fd: the
- * directory becomes searchable and its files readable by that group. */
-static int share_images(const char *dir, uint32_t gid, ferr_t *err)
+ * directory becomes searchable and its files readable by that group, and
+ * so do the pre-copy rounds its "parent" link leads to (depth: how many
+ * more). */
+static int share_images_depth(const char *dir, uint32_t gid, int depth, ferr_t *err)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -206,7 +209,43 @@ static int share_images(const char *dir, uint32_t gid, ferr_t *err)
 			r = ferr_sys(err, FX_FAIL, "share image %s/%s", dir, e->d_name);
 	}
 	closedir(d);
+	char link[PATH_MAX], parent[PATH_MAX];
+	struct stat sb;
+	if (!r && depth > 0 && xsnprintf_path(link, sizeof(link), dir, "parent") == 0 &&
+	    lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode) && realpath(link, parent))
+		r = share_images_depth(parent, gid, depth - 1, err);
 	return r;
+}
+
+static int share_images(const char *dir, uint32_t gid, ferr_t *err)
+{
+	return share_images_depth(dir, gid, 64, err);
+}
+
+/* The tenant's veth pair: CRIU makes it (--veth-pair), except for a tenant
+ * in a user namespace, whose restore cannot reach into the host's network
+ * namespace: ferry makes that pair and CRIU moves its end in (net.h). */
+static int load_veth(const struct ckpt_target *t, struct criu_restore_opts *r,
+		     struct criu_veth *veth, char ext_spec[64], const char *ext[2], ferr_t *err)
+{
+	char tmp_if[16];
+
+	if (!t->net || !t->net->addr[0] || !t->net->host_if[0])
+		return 0;
+	veth->if_in = t->net->tenant_if[0] ? t->net->tenant_if : "eth0";
+	veth->if_out = t->net->host_if;
+	if (!t->userns_gid) {
+		r->veths = veth;
+		r->n_veths = 1;
+		return 0;
+	}
+	if (net_veth_precreate(veth->if_out, tmp_if, err) < 0)
+		return ferr_wrap(err, "network of the tenant");
+	snprintf(ext_spec, 64, "netdev[%s]:%s", veth->if_in, tmp_if);
+	ext[0] = ext_spec;
+	ext[1] = NULL;
+	r->c.external = ext;
+	return 0;
 }
 
 static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
@@ -216,6 +255,8 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	struct relay_ev rel = {o->on_event, o->arg};
 	struct criu_restore_opts r;
 	struct criu_veth veth;
+	char ext_spec[64];
+	const char *ext[2];
 	int rc;
 
 	memset(&r, 0, sizeof(r));
@@ -234,12 +275,6 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	r.swrk = t->n_cg_root ? NULL : o->prepared;
 	r.root = t->root;
 	r.kdat_ns = o->lazy && t->own_mounts && !t->n_cg_root;
-	if (t->net && t->net->addr[0] && t->net->host_if[0]) {
-		veth.if_in = t->net->tenant_if[0] ? t->net->tenant_if : "eth0";
-		veth.if_out = t->net->host_if;
-		r.veths = &veth;
-		r.n_veths = 1;
-	}
 	for (int i = 0; i < t->n_cg_root && i < CRIU_MAX_CG_ROOTS; i++) {
 		r.cg_roots[i].ctrl = t->cg_root[i].ctrl[0] ? t->cg_root[i].ctrl : NULL;
 		r.cg_roots[i].path = t->cg_root[i].path;
@@ -252,9 +287,14 @@ static int criu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	memset(res, 0, sizeof(*res));
 	if (t->userns_gid && share_images(o->dir, t->userns_gid, err) < 0)
 		return -1;
+	/* last before CRIU: a pair ferry makes goes again if CRIU fails */
+	if (load_veth(t, &r, &veth, ext_spec, ext, err) < 0)
+		return -1;
 	stats_clear(env, "stats-restore");
 	rc = o->lazy ? restore_lazy(env, o, &r, &res->pid, err) : criu_restore(&r, &res->pid, err);
 	if (rc < 0) {
+		if (r.c.external) /* the pair ferry made, wherever its end went */
+			net_host_unplumb(veth.if_out, NULL, NULL);
 		if (t->host_session && strstr(err->msg, "Can't fork for") &&
 		    strstr(err->msg, "File exists"))
 			ferr_wrap(err,

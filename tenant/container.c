@@ -72,10 +72,30 @@ static void send_msg(int fd, char type, int32_t pid, const char *fmt, ...)
 
 static void dev_links(int st);
 
-/* In a user namespace the nodes are files of the rootfs (userns_make_dev,
- * made by ferry before): only /dev/pts and the links are added. */
+/* In a user namespace the nodes are files of the rootfs (/.ferry/dev,
+ * userns_make_dev, made by ferry before: a user namespace cannot mknod, and
+ * its own tmpfs would not honour nodes). /dev is a tmpfs of the tenant's
+ * own as without one (what it writes there is its own, saved with it), the
+ * nodes bind-mounted into it. */
 static void make_dev_userns(int st)
 {
+	static const char *const nodes[] = {USERNS_DEV_NODES};
+	char src[64], dst[64];
+	int fd;
+
+	if (mkdir("/dev", 0755) < 0 && errno != EEXIST)
+		child_fail(st, "rootfs: cannot create /dev: %s", strerror(errno));
+	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1m") < 0)
+		child_fail(st, "mount tmpfs on /dev: %s", strerror(errno));
+	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+		snprintf(src, sizeof(src), "/.ferry/dev/%s", nodes[i]);
+		snprintf(dst, sizeof(dst), "/dev/%s", nodes[i]);
+		if ((fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0666)) < 0)
+			child_fail(st, "create %s: %s", dst, strerror(errno));
+		close(fd);
+		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+			child_fail(st, "bind %s on %s: %s", src, dst, strerror(errno));
+	}
 	if (mkdir("/dev/pts", 0755) < 0 && errno != EEXIST)
 		child_fail(st, "mkdir /dev/pts: %s", strerror(errno));
 	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
@@ -137,24 +157,40 @@ static void mount_proc(int st, const char *where)
 		child_fail(st, "mount /proc: %s", strerror(errno));
 }
 
-static void pivot_into(int st, const struct container_opts *o)
+/* The tenant's root in a user namespace: the tree ferry cloned before
+ * (open_tree as the host's root: the rootfs may lie under directories the
+ * namespace's root cannot search, e.g. an image tenant's overlay under
+ * STATE/tenants/NAME), attached on top of / and entered through its fd. */
+static void enter_tree(int st, int tree, bool harden)
+{
+	char msg[200];
+
+	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		child_fail(st, "attach the rootfs: %s", strerror(errno));
+	if (fchdir(tree) < 0)
+		child_fail(st, "enter the rootfs: %s", strerror(errno));
+	close(tree);
+	mount_proc(st, "proc");
+	if (harden && iso_mount_sys("sys", msg, sizeof(msg)) < 0)
+		child_fail(st, "%s", msg);
+}
+
+static void pivot_into(int st, const struct container_opts *o, int tree)
 {
 	const char *rootfs = o->rootfs;
 	bool userns = o->id_count > 0;
-	char proc[PATH_MAX], msg[200];
+	char msg[200];
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(st, "make mounts private: %s", strerror(errno));
-	if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		child_fail(st, "bind-mount rootfs %s: %s", rootfs, strerror(errno));
-	snprintf(proc, sizeof(proc), "%s/proc", rootfs);
-	if (userns)
-		mount_proc(st, proc);
-	snprintf(proc, sizeof(proc), "%s/sys", rootfs);
-	if (userns && o->harden && iso_mount_sys(proc, msg, sizeof(msg)) < 0)
-		child_fail(st, "%s", msg);
-	if (chdir(rootfs) < 0)
-		child_fail(st, "chdir %s: %s", rootfs, strerror(errno));
+	if (tree >= 0) {
+		enter_tree(st, tree, o->harden);
+	} else {
+		if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(st, "bind-mount rootfs %s: %s", rootfs, strerror(errno));
+		if (chdir(rootfs) < 0)
+			child_fail(st, "chdir %s: %s", rootfs, strerror(errno));
+	}
 	/* pivot_root(".", ".") stacks the old root on top of the new one */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		child_fail(st, "pivot_root into %s: %s", rootfs, strerror(errno));
@@ -203,7 +239,8 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
-static __attribute__((noreturn)) void container_init(const struct container_opts *o, int st, int go)
+static __attribute__((noreturn)) void container_init(const struct container_opts *o, int st, int go,
+						     int tree)
 {
 	char c;
 
@@ -211,7 +248,7 @@ static __attribute__((noreturn)) void container_init(const struct container_opts
 		child_fail(st, "setsid: %s", strerror(errno));
 	if (sethostname(o->name, strlen(o->name)) < 0)
 		child_fail(st, "sethostname %s: %s", o->name, strerror(errno));
-	pivot_into(st, o);
+	pivot_into(st, o, tree);
 	setup_stdio(st);
 	send_msg(st, MSG_READY, 0, NULL);
 	if (read(go, &c, 1) != 1) /* ferry gave up (network failed or it died) */
@@ -253,13 +290,18 @@ static __attribute__((noreturn)) void container_helper(const struct container_op
 	pid_t c;
 
 	int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
-	int e;
+	int e, tree = -1;
 
 	/* the cgroup first, as the host's root: then its namespace sees it as / */
 	if (o->cg && (e = cgroup_join_self(o->cg)) < 0)
 		child_fail(st, "enter the tenant's cgroup: %s", strerror(-e));
 	if (o->cg)
 		flags |= CLONE_NEWCGROUP;
+	/* its root, cloned while ferry can still reach it (enter_tree) */
+	if (o->id_count &&
+	    (tree = (int)syscall(SYS_open_tree, AT_FDCWD, o->rootfs,
+				 OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC)) < 0)
+		child_fail(st, "clone the rootfs %s: %s", o->rootfs, strerror(errno));
 	if (o->id_count)
 		enter_userns(st, go);
 	if (unshare(flags) < 0)
@@ -268,7 +310,7 @@ static __attribute__((noreturn)) void container_helper(const struct container_op
 	if (c < 0)
 		child_fail(st, "fork the init: %s", strerror(errno));
 	if (c == 0)
-		container_init(o, st, go);
+		container_init(o, st, go, tree);
 	send_msg(st, MSG_PID, c, NULL);
 	_exit(0);
 }

@@ -304,8 +304,8 @@ static void check_other_users(struct hostcheck_report *r, const char *state_dir)
 	add(r, "other-users", HC_WARN,
 	    "a process running as another user cannot be dumped here (ferry lacks "
 	    "CAP_SYS_RESOURCE: CRIU cannot read its rlimits); dump and migrate refuse such "
-	    "tenants before the freeze (not those in a user namespace of their own: ferry "
-	    "run --userns); affected now: %s",
+	    "tenants before the freeze (not those in a user namespace of their own, the "
+	    "default: only tenants started --privileged); affected now: %s",
 	    hit ? list : "none");
 }
 
@@ -315,6 +315,40 @@ static void set_mode(struct hostcheck_report *r, enum hc_mode m, const char *nam
 	r->modes[m].name = name;
 	r->modes[m].available = avail;
 	snprintf(r->modes[m].note, sizeof(r->modes[m].note), "%s", note);
+}
+
+/* Post-copy into a tenant's user namespace: CRIU's restored tasks open
+ * userfaultfd there, which needs vm.unprivileged_userfaultfd=1 on the
+ * destination; the tenants that would need it, by name. */
+static void check_uffd_userns(struct hostcheck_report *r, const char *state_dir)
+{
+	struct tenant_rec *recs = NULL;
+	char list[256] = "";
+	size_t n = 0, used = 0, hit = 0;
+	long v = fs_read_long("/proc/sys/vm/unprivileged_userfaultfd");
+
+	if (v == 1) {
+		add(r, "userfaultfd-userns", HC_OK,
+		    "vm.unprivileged_userfaultfd=1: tenants in a user namespace (the default) can "
+		    "come here in post-copy");
+		return;
+	}
+	if (state_dir && registry_list(state_dir, &recs, &n, NULL) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (recs[i].iso.id_count && recs[i].state != TS_GONE && used < sizeof(list))
+				used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+							 hit++ ? ", " : "", recs[i].name);
+			tenant_rec_free(&recs[i]);
+		}
+		free(recs);
+	}
+	add(r, "userfaultfd-userns", HC_WARN,
+	    "vm.unprivileged_userfaultfd=%ld: a tenant in a user namespace (the default) cannot "
+	    "come here in post-copy (its restored tasks open userfaultfd in it); an agent whose "
+	    "--config has 'tune-host userfaultfd' sets it for such a migration, else they come "
+	    "in stop-copy; tenants of this host it concerns (they could not come back here in "
+	    "post-copy): %s",
+	    v, hit ? list : "none");
 }
 
 /* Isolation of container tenants (docs/isolation.md): none of it stops
@@ -334,6 +368,7 @@ static void check_isolation(struct hostcheck_report *r, const char *state_dir)
 	add(r, "idmapped-mounts", HC_OK, "%s", d);
 	ok = iso_probe_seccomp(d, sizeof(d));
 	add(r, "seccomp", ok ? HC_OK : HC_WARN, "%s", d);
+	check_uffd_userns(r, state_dir);
 }
 
 /* VM tenants: QEMU and the accelerator a probe guest really boots under

@@ -1,4 +1,5 @@
 /* Isolation of container tenants as it travels (isolate.h). */
+#define LOG_PREFIX "isolate"
 #include "tenant/isolate.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
+#include "lib/log.h"
 #include "lib/util.h"
 #include "tenant/userns.h"
 
@@ -65,14 +67,31 @@ int iso_precheck(const char *state_dir, const char *name, const struct tenant_is
 	return userns_check_free(state_dir, name, iso->id_base, iso->id_count, err);
 }
 
-int iso_precheck_lazy(const struct tenant_iso *iso, ferr_t *err)
+#define UFFD_SYSCTL "/proc/sys/vm/unprivileged_userfaultfd"
+
+int iso_precheck_lazy(const struct tenant_iso *iso, bool tune, ferr_t *err)
 {
-	if (!iso->id_count || fs_read_long("/proc/sys/vm/unprivileged_userfaultfd") == 1)
+	long was = fs_read_long(UFFD_SYSCTL);
+	FILE *f;
+
+	if (!iso->id_count || was == 1)
 		return 0;
-	return ferr_set(err, FX_HOST,
-			"post-copy of a tenant in a user namespace needs userfaultfd inside it, "
-			"which this host allows only with vm.unprivileged_userfaultfd=1 (a host "
-			"setting, see `ferry check`): use --mode stop-copy");
+	if (!tune)
+		return ferr_set(
+		    err, FX_HOST,
+		    "post-copy of a tenant in a user namespace needs userfaultfd inside "
+		    "it, which this host allows only with vm.unprivileged_userfaultfd=1 "
+		    "(a host setting, see `ferry check`; the agent sets it with "
+		    "'tune-host userfaultfd' in its --config): use --mode stop-copy");
+	if (!(f = fopen(UFFD_SYSCTL, "we")) || fputs("1", f) < 0 || fclose(f) != 0) {
+		if (f)
+			fclose(f);
+		return ferr_sys(err, FX_HOST, "setting vm.unprivileged_userfaultfd=1");
+	}
+	pr_warn("tune-host userfaultfd: set vm.unprivileged_userfaultfd=1 (was %ld) on this host "
+		"for a post-copy into a user namespace",
+		was);
+	return 0;
 }
 
 /* ---- inside a container's init ---- */
@@ -292,13 +311,9 @@ bool iso_probe_userns(char *detail, size_t len)
 		return false;
 	probe_end(pid, go);
 	snprintf(detail, len,
-		 "user namespaces work: --userns and --isolate map a tenant's root to a host "
-		 "ID range of its own (65536 IDs each from %u)%s",
-		 USERNS_FIRST,
-		 fs_read_long("/proc/sys/vm/unprivileged_userfaultfd") == 1
-		     ? ""
-		     : "; post-copy of such tenants needs vm.unprivileged_userfaultfd=1 (off "
-		       "here: they move in stop-copy)");
+		 "user namespaces work: every tenant not started --privileged has its root "
+		 "mapped to a host ID range of its own (65536 IDs each from %u)",
+		 USERNS_FIRST);
 	return true;
 }
 
@@ -330,9 +345,10 @@ bool iso_probe_idmap(const char *dir, char *detail, size_t len)
 			 dir, strerror(e));
 	else
 		snprintf(detail, len,
-			 "idmapped mounts work on %s; ferry does not use them yet: it shifts a "
-			 "tenant's rootfs owners once (chown), which needs nothing of CRIU "
-			 "(docs/isolation.md)",
+			 "idmapped mounts work on %s, but ferry does not use them: CRIU (4.2) "
+			 "neither dumps nor restores a mount's ID map, so a tenant on one would "
+			 "come back with its files owned by unmapped IDs; ferry shifts a tenant's "
+			 "rootfs owners once (chown) instead (docs/isolation.md)",
 			 dir);
 	return r == 0;
 }

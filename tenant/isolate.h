@@ -19,8 +19,11 @@ int iso_precheck(const char *state_dir, const char *name, const struct tenant_is
 		 ferr_t *err);
 
 /* Post-copy: CRIU's restored tasks open userfaultfd themselves, which a
- * user namespace may only with vm.unprivileged_userfaultfd=1 (FX_HOST). */
-int iso_precheck_lazy(const struct tenant_iso *iso, ferr_t *err);
+ * user namespace may only with vm.unprivileged_userfaultfd=1 (FX_HOST).
+ * tune: this host's operator lets ferry set it (the agent's "tune-host
+ * userfaultfd"); the old value is logged, as --tune-host does for the pipe
+ * sysctls. */
+int iso_precheck_lazy(const struct tenant_iso *iso, bool tune, ferr_t *err);
 
 /* ---- host probes for `ferry check` (true: works; detail says what) ---- */
 bool iso_probe_userns(char *detail, size_t len);

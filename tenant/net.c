@@ -503,6 +503,24 @@ int net_setup_tenant(pid_t pid, const char *host_if, const char *tenant_if, cons
 	return 0;
 }
 
+int net_veth_precreate(const char *host_if, char tmp_if[16], ferr_t *err)
+{
+	struct nl_sock *sk;
+	int r;
+
+	/* "fy-NAME" -> "fz-NAME": as long, as unique */
+	snprintf(tmp_if, 16, "fz%s", host_if[0] && host_if[1] ? host_if + 2 : host_if);
+	if (net_host_unplumb(tmp_if, NULL, err) < 0)
+		return -1;
+	if (!(sk = nl_open(err)))
+		return -1;
+	r = rtnl_link_veth_add(sk, host_if, tmp_if, getpid()); /* both here */
+	nl_socket_free(sk);
+	if (r < 0)
+		return nl_fail(err, r, "create veth pair %s", host_if);
+	return 0;
+}
+
 void net_host_ifname(const char *tenant, char out[16])
 {
 	size_t n = strlen(tenant);

@@ -41,6 +41,12 @@ int net_check_config(const char *host_if, const char *addr_cidr, ferr_t *err);
  * to do when no subnet holds it, FX_CONFLICT when it is a host address,
  * FX_USAGE when addr_cidr is malformed. */
 int net_check_movable(const char *addr_cidr, ferr_t *err);
+/* A user-namespace tenant's restore cannot create a veth pair reaching into
+ * the host's namespace (CRIU: "couldn't restore veth ... via usernsd"): this
+ * makes the pair host_if <-> tmp_if here, for CRIU to move tmp_if into the
+ * tenant's namespace under its old name, MAC and index (CRIU's netdev[]
+ * external). tmp_if is derived from host_if; a stale one is replaced. */
+int net_veth_precreate(const char *host_if, char tmp_if[16], ferr_t *err);
 /* Derive a host interface name for a tenant ("fy-" + name, at most 15 chars,
  * unique by a short hash when the name is long). */
 void net_host_ifname(const char *tenant, char out[16]);

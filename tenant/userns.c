@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -113,15 +116,21 @@ int userns_make_dev(const char *rootfs, uint32_t base, ferr_t *err)
 	char p[PATH_MAX];
 	struct stat sb;
 
-	if (xsnprintf(p, sizeof(p), err, "%s/dev", rootfs) < 0)
-		return -1;
-	if (lstat(p, &sb) < 0 && (mkdir(p, 0755) < 0 || lchown(p, base, base) < 0))
-		return ferr_sys(err, FX_FAIL, "create %s", p);
-	if (lstat(p, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		return ferr_set(err, FX_USAGE, "rootfs: %s is not a directory", p);
+	static const char *const dirs[][2] = {
+	    {"dev", "0755"}, {".ferry", "0700"}, {".ferry/dev", "0755"}};
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if (xsnprintf(p, sizeof(p), err, "%s/%s", rootfs, dirs[i][0]) < 0)
+			return -1;
+		if (lstat(p, &sb) < 0 && (mkdir(p, (mode_t)strtol(dirs[i][1], NULL, 8)) < 0 ||
+					  lchown(p, base, base) < 0))
+			return ferr_sys(err, FX_FAIL, "create %s", p);
+		if (lstat(p, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			return ferr_set(err, FX_USAGE, "rootfs: %s is not a directory", p);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(devs); i++) {
 		dev_t d = makedev(devs[i].maj, devs[i].min);
-		if (xsnprintf(p, sizeof(p), err, "%s/dev/%s", rootfs, devs[i].name) < 0)
+		if (xsnprintf(p, sizeof(p), err, "%s/.ferry/dev/%s", rootfs, devs[i].name) < 0)
 			return -1;
 		if (lstat(p, &sb) == 0 && S_ISCHR(sb.st_mode) && sb.st_rdev == d)
 			continue;
@@ -157,32 +166,125 @@ static bool holds_range(const struct tenant_rec *r)
 	return r->iso.id_count && r->state != TS_GONE;
 }
 
-int userns_alloc(const char *state_dir, uint32_t *base, ferr_t *err)
-{
-	struct tenant_rec *recs;
-	size_t n;
+#define CLAIMS "userns-claims"
 
-	if (registry_list(state_dir, &recs, &n, err) < 0)
+/* A claim of range base by a `ferry run` that is still alive. */
+static bool claimed(int dfd, uint32_t base)
+{
+	char nm[16], buf[64] = "";
+	int fd, pid = 0;
+	ssize_t len;
+
+	snprintf(nm, sizeof(nm), "%u", base);
+	if ((fd = openat(dfd, nm, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0 || sscanf(buf, "%d", &pid) != 1 || pid <= 0)
+		return false;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+static int claim(int dfd, uint32_t base, const char *name, ferr_t *err)
+{
+	char nm[16], buf[300];
+	int fd, len;
+
+	snprintf(nm, sizeof(nm), "%u", base);
+	len = snprintf(buf, sizeof(buf), "%d %s\n", (int)getpid(), name);
+	fd = openat(dfd, nm, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, buf, (size_t)len) != len) {
+		ferr_sys(err, FX_FAIL, "claim user ID range %u", base);
+		if (fd >= 0)
+			close(fd);
 		return -1;
-	*base = 0;
-	for (uint32_t s = 0; s < USERNS_SLOTS && !*base; s++) {
-		uint32_t b = USERNS_FIRST + s * USERNS_SIZE;
-		bool used = false;
+	}
+	close(fd);
+	return 0;
+}
+
+uint32_t userns_first_slot(const char *name)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (const char *c = name; *c; c++) {
+		h ^= (unsigned char)*c;
+		h *= 16777619u;
+	}
+	return h % USERNS_SLOTS;
+}
+
+static uint32_t first_free(const struct tenant_rec *recs, size_t n, int dfd, const char *name)
+{
+	uint32_t s0 = userns_first_slot(name);
+
+	for (uint32_t k = 0; k < USERNS_SLOTS; k++) {
+		uint32_t b = USERNS_FIRST + ((s0 + k) % USERNS_SLOTS) * USERNS_SIZE;
+		bool used = claimed(dfd, b);
 		for (size_t i = 0; i < n && !used; i++)
 			used = holds_range(&recs[i]) &&
 			       userns_overlap(b, USERNS_SIZE, recs[i].iso.id_base,
 					      recs[i].iso.id_count);
 		if (!used)
-			*base = b;
+			return b;
 	}
+	return 0;
+}
+
+/* STATE/userns-claims, locked (flock on the directory) */
+static int claims_open(const char *state_dir, ferr_t *err)
+{
+	char dir[PATH_MAX];
+	int dfd;
+
+	if (xsnprintf_path(dir, sizeof(dir), state_dir, CLAIMS) < 0)
+		return ferr_set(err, FX_USAGE, "state directory path too long");
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return ferr_sys(err, FX_FAIL, "create %s", dir);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return ferr_sys(err, FX_FAIL, "open %s", dir);
+	if (flock(dfd, LOCK_EX) < 0) {
+		close(dfd);
+		return ferr_sys(err, FX_FAIL, "lock %s", dir);
+	}
+	return dfd;
+}
+
+int userns_alloc(const char *state_dir, const char *name, uint32_t *base, ferr_t *err)
+{
+	struct tenant_rec *recs;
+	size_t n;
+	int dfd, r = 0;
+
+	if ((dfd = claims_open(state_dir, err)) < 0)
+		return -1;
+	if (registry_list(state_dir, &recs, &n, err) < 0) {
+		close(dfd);
+		return -1;
+	}
+	*base = first_free(recs, n, dfd, name);
 	for (size_t i = 0; i < n; i++)
 		tenant_rec_free(&recs[i]);
 	free(recs);
 	if (!*base)
-		return ferr_set(err, FX_HOST,
-				"every user ID range of this host is taken (%u tenants)",
-				USERNS_SLOTS);
-	return 0;
+		r = ferr_set(err, FX_HOST, "every user ID range of this host is taken (%u tenants)",
+			     USERNS_SLOTS);
+	else
+		r = claim(dfd, *base, name, err);
+	close(dfd); /* drops the lock */
+	return r;
+}
+
+void userns_unclaim(const char *state_dir, uint32_t base)
+{
+	char nm[16];
+	int dfd;
+
+	if (!base || (dfd = claims_open(state_dir, NULL)) < 0)
+		return;
+	snprintf(nm, sizeof(nm), "%u", base);
+	unlinkat(dfd, nm, 0);
+	close(dfd);
 }
 
 int userns_check_free(const char *state_dir, const char *name, uint32_t base, uint32_t count,

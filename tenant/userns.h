@@ -26,8 +26,9 @@ int userns_write_maps(pid_t pid, uint32_t base, uint32_t count, ferr_t *err);
 int userns_shift_rootfs(const char *rootfs, uint32_t base, uint32_t count, ferr_t *err);
 
 /* The minimal /dev of a tenant in a user namespace, as nodes in the root
- * file system (a user namespace cannot mknod): null zero full random
- * urandom tty, owned by base. */
+ * file system under /.ferry/dev (a user namespace cannot mknod), owned by
+ * base; the tenant binds them into a /dev tmpfs of its own. */
+#define USERNS_DEV_NODES "null", "zero", "full", "random", "urandom", "tty"
 int userns_make_dev(const char *rootfs, uint32_t base, ferr_t *err);
 
 /* Ranges [a, a+n) and [b, b+m) overlap. */
@@ -37,11 +38,19 @@ bool userns_overlap(uint32_t a, uint32_t n, uint32_t b, uint32_t m);
  * lives in the host's user namespace, or its map is not a single range). */
 bool userns_of_pid(pid_t pid, uint32_t *base, uint32_t *count);
 
-/* The lowest free range (no record that is not gone holds an overlapping
- * one) into *base; FX_HOST when all are taken. Call under the new tenant's
- * lock; two concurrent `ferry run`s may pick the same range (the second
- * sees the first's record only once it is saved). */
-int userns_alloc(const char *state_dir, uint32_t *base, ferr_t *err);
+/* Where name's search for a range starts: slot (FNV-1a of name) % SLOTS.
+ * Hosts allocate on their own; tenants that move between them would
+ * collide if every host handed out the lowest range first. */
+uint32_t userns_first_slot(const char *name);
+
+/* The first free range from name's slot on into *base, claimed for name: no record that is
+ * not gone holds an overlapping one, and no live process claimed it
+ * (STATE/userns-claims/BASE, written under a host-wide lock, so two
+ * concurrent `ferry run`s never pick the same range). FX_HOST when all are
+ * taken. The caller drops the claim (userns_unclaim) once the tenant's
+ * record is saved, or when it gives up. */
+int userns_alloc(const char *state_dir, const char *name, uint32_t *base, ferr_t *err);
+void userns_unclaim(const char *state_dir, uint32_t base);
 
 /* FX_CONFLICT (naming the holder) when a record other than name's holds a
  * range that overlaps [base, base+count). */

@@ -9,6 +9,9 @@
 # clients' SYN retries reach the destination, or they are refused. Every
 # request is answered exactly once or refused, never half-answered
 # (tcp_storm's verdict), and the server checks itself at the end.
+# WORKERS=1 (make soak-storm-workers): a second tenant, a server whose
+# workers drop privileges (wl_workers, issue 9), moves along every round and
+# checks itself at the end too.
 . "$TESTS_ROOT/lib/common.sh"
 t_init busy_storm
 . "$TESTS_ROOT/lib/cr.sh"
@@ -32,6 +35,12 @@ NAME=storm
 R="$T/rootfs"
 ADDR=10.204.0.90
 mh_start a "$NAME" "$R" --net "$ADDR/24" -- /bin/wl_storm_server --port 7200
+TENANTS=$NAME
+if [ "${WORKERS:-0}" = 1 ]; then
+	cr_need_wl wl_workers
+	mh_start a storm-web "$T/rweb" -- /bin/wl_workers --workers 3 --uid 65534
+	TENANTS="$NAME storm-web"
+fi
 
 C="$T/client"
 mkdir -p "$C"
@@ -49,15 +58,17 @@ for mode in $MODES; do
 	[ "$mode" = post-copy ] && extra=(--tune-host)
 	for i in $(seq "$ROUNDS"); do
 		to=$([ "$at" = a ] && echo b || echo a)
-		old=$(mh_pid "$at" "$NAME")
-		mh_migrate "$at" "$to" "$NAME" --mode "$mode" ${extra[@]+"${extra[@]}"} --json \
-			>"$T/m.json" 2>"$T/m.err" || {
-			cat "$T/m.json" "$T/m.err"
-			tail -n 30 "$T/serve-$to.log"
-			t_fail "$mode migration $i ($at -> $to) under the storm failed"
-		}
-		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("--", sys.argv[2], d["mode"], "downtime_ms", round(d["downtime_ms"],1), "replayed", d.get("replayed_segments"), "lost", d.get("replay_lost_segments"))' "$T/m.json" "$i"
-		mh_assert_one_host "$NAME" "$at" "$to" "$old"
+		for n in $TENANTS; do
+			old=$(mh_pid "$at" "$n")
+			mh_migrate "$at" "$to" "$n" --mode "$mode" ${extra[@]+"${extra[@]}"} --json \
+				>"$T/m.json" 2>"$T/m.err" || {
+				cat "$T/m.json" "$T/m.err"
+				tail -n 30 "$T/serve-$to.log"
+				t_fail "$mode migration $i of $n ($at -> $to) under the storm failed"
+			}
+			python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("--", sys.argv[2], sys.argv[3], d["mode"], "downtime_ms", round(d["downtime_ms"],1), "replayed", d.get("replayed_segments"), "lost", d.get("replay_lost_segments"))' "$T/m.json" "$i" "$n"
+			mh_assert_one_host "$n" "$at" "$to" "$old"
+		done
 		at=$to
 		moves=$((moves + 1))
 		sleep 0.2
@@ -70,4 +81,5 @@ res=$(cat "$C/storm.result")
 t_log "tcp_storm after $moves migrations: $res"
 [[ "$res" == PASS* ]] || { cat "$C/err"; t_fail "tcp_storm says '$res'"; }
 mh_verify "$at" "$NAME" "$R"
+[ "${WORKERS:-0}" = 1 ] && mh_verify "$at" storm-web "$T/rweb"
 echo PASS

@@ -49,11 +49,18 @@ mh_ferry b ps --json >"$T/ps-b.json"
 read -r mem pids < <(python3 -c '
 import json, sys
 t = [t for t in json.load(open(sys.argv[1]))["tenants"] if t["name"] == "esc"][0]["isolation"]
-print(t["cgroups"]["memory"], t["cgroups"]["pids"])' "$T/ps-b.json")
+c = t["cgroups"]
+print(*((c["unified"], c["unified"]) if "unified" in c else (c["memory"], c["pids"])))' "$T/ps-b.json")
 case "$mem" in */ferry-esc-p*) ;; *) t_fail "b's cgroup $mem is not b's own" ;; esac
-[ "$(cat "/sys/fs/cgroup/memory$mem/memory.limit_in_bytes")" = $((128 << 20)) ] || t_fail "memory limit on b"
-[ "$(cat "/sys/fs/cgroup/pids$pids/pids.max")" = 100 ] || t_fail "pids.max on b"
-mh_exec b cat "/sys/fs/cgroup/pids$pids/cgroup.procs" | grep -qx "$pid" || t_fail "the init is not in b's cgroup"
+if [ -f "/sys/fs/cgroup$mem/memory.max" ]; then # cgroup v2 (the second kernel's guest)
+	[ "$(cat "/sys/fs/cgroup$mem/memory.max")" = $((128 << 20)) ] || t_fail "memory.max on b"
+	[ "$(cat "/sys/fs/cgroup$pids/pids.max")" = 100 ] || t_fail "pids.max on b"
+	mh_exec b cat "/sys/fs/cgroup$pids/cgroup.procs" | grep -qx "$pid" || t_fail "the init is not in b's cgroup"
+else
+	[ "$(cat "/sys/fs/cgroup/memory$mem/memory.limit_in_bytes")" = $((128 << 20)) ] || t_fail "memory limit on b"
+	[ "$(cat "/sys/fs/cgroup/pids$pids/pids.max")" = 100 ] || t_fail "pids.max on b"
+	mh_exec b cat "/sys/fs/cgroup/pids$pids/cgroup.procs" | grep -qx "$pid" || t_fail "the init is not in b's cgroup"
+fi
 t_log "limits on b: memory $mem pids $pids"
 
 mh_verify b esc "$RE"

@@ -18,42 +18,59 @@ cr_require
 cr_need_wl wl_workers wl_counter wl_limits
 . "$TESTS_ROOT/lib/mhosts.sh"
 
+MH_SERVE_TUNE=0 # the refusal without vm.unprivileged_userfaultfd is tested below
 mh_setup isom
 mh_serve a
 mh_serve b
 NAME=isom-web
 R="$T/rootfs"
-# the first range of each host is 100000: b's own tenant holds it first
-iso_mh_start b isom-own "$T/rb" --userns -- /bin/iso-wl_counter
+# b's own tenant holds the range isom-web tries first (hosts allocate on
+# their own: a name's search starts at a slot of its own, iso_base)
+BASE=$(iso_base "$NAME")
+OWN=$(iso_name_like "$NAME" isom-own)
+iso_mh_start b "$OWN" "$T/rb" --userns -- /bin/iso-wl_counter
 iso_mh_start a "$NAME" "$R" --userns -- /bin/iso-wl_workers --workers 3 --uid 65534
 pid=$(mh_pid a "$NAME")
 map=$(mh_exec a cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
-[ "$map" = "0 100000 65536" ] || t_fail "map on a: '$map'"
+[ "$map" = "0 $BASE 65536" ] || t_fail "map on a: '$map'"
 
 iso_mh_start a isom-hog "$T/rh" --userns --memory 48M --pids 40 --cpus 0.5 -- /bin/iso-wl_limits --hog-mb 200
 iso_mh_start a isom-bomb "$T/rbo" --userns --pids 24 -- /bin/iso-wl_limits --forkbomb 1000
 
-# cg_file HOST NAME CTRL FILE: a file of the tenant's cgroup on HOST
+# cg_file HOST NAME CTRL FILE: a file of the tenant's cgroup on HOST (v1
+# file names; on a cgroup v2 host, as in the second kernel's guest, the
+# unified hierarchy's file of the same meaning)
 cg_file() {
-	local rel
+	local rel f=$4
 	rel=$(mh_ferry "$1" ps --json | python3 -c '
 import json, sys
 for t in json.load(sys.stdin)["tenants"]:
     if t["name"] == sys.argv[1]:
-        print(t["isolation"]["cgroups"][sys.argv[2]])' "$2" "$3")
+        c = t["isolation"]["cgroups"]
+        print(c.get("unified") or c[sys.argv[2]])' "$2" "$3")
 	[ -n "$rel" ] || t_fail "$2 has no $3 cgroup on $1"
-	echo "/sys/fs/cgroup/$3$rel/$4"
+	if [ -f "/sys/fs/cgroup$rel/cgroup.procs" ]; then
+		case $f in
+		memory.limit_in_bytes) f=memory.max ;;
+		cpu.cfs_quota_us) f=cpu.max ;;
+		esac
+		echo "/sys/fs/cgroup$rel/$f"
+	else
+		echo "/sys/fs/cgroup/$3$rel/$f"
+	fi
 }
+# cg_val ...: cg_file's first word (cpu.max is "QUOTA PERIOD")
+cg_val() { awk '{print $1}' "$(cg_file "$@")"; }
 t_log "hog and fork bomb: stop-copy a -> b, limits read back on b"
 for n in isom-hog isom-bomb; do
 	p=$(mh_pid a "$n")
 	mh_migrate a b "$n" --mode stop-copy || t_fail "migration of $n failed"
 	mh_assert_one_host "$n" a b "$p"
 done
-[ "$(cat "$(cg_file b isom-hog memory memory.limit_in_bytes)")" = $((48 << 20)) ] || t_fail "hog: memory limit on b"
-[ "$(cat "$(cg_file b isom-hog pids pids.max)")" = 40 ] || t_fail "hog: pids.max on b"
-[ "$(cat "$(cg_file b isom-hog cpu cpu.cfs_quota_us)")" = 50000 ] || t_fail "hog: cpu quota on b"
-[ "$(cat "$(cg_file b isom-bomb pids pids.max)")" = 24 ] || t_fail "bomb: pids.max on b"
+[ "$(cg_val b isom-hog memory memory.limit_in_bytes)" = $((48 << 20)) ] || t_fail "hog: memory limit on b"
+[ "$(cg_val b isom-hog pids pids.max)" = 40 ] || t_fail "hog: pids.max on b"
+[ "$(cg_val b isom-hog cpu cpu.cfs_quota_us)" = 50000 ] || t_fail "hog: cpu quota on b"
+[ "$(cg_val b isom-bomb pids pids.max)" = 24 ] || t_fail "bomb: pids.max on b"
 case "$(cg_file b isom-bomb pids pids.max)" in */ferry-isom-bomb-p*) ;; *) t_fail "not b's own cgroup" ;; esac
 mh_verify b isom-hog "$T/rh"
 mh_verify b isom-bomb "$T/rbo"
@@ -62,22 +79,22 @@ grep -h -E "^(hog|forkbomb):" "$T/rh/.ferry/console.log" "$T/rbo/.ferry/console.
 if mh_postcopy_ok; then
 	t_log "post-copy a -> b of a hog without a user namespace, limits read back on b"
 	mh_keep_pipe_sysctls
-	iso_mh_start a isom-pc "$T/rpc" --memory 48M --pids 40 -- /bin/iso-wl_limits --hog-mb 200
+	iso_mh_start a isom-pc "$T/rpc" --privileged --memory 48M --pids 40 -- /bin/iso-wl_limits --hog-mb 200
 	p=$(mh_pid a isom-pc)
 	mh_migrate a b isom-pc --mode post-copy --tune-host || t_fail "post-copy of isom-pc failed"
 	mh_assert_one_host isom-pc a b "$p"
-	[ "$(cat "$(cg_file b isom-pc memory memory.limit_in_bytes)")" = $((48 << 20)) ] ||
+	[ "$(cg_val b isom-pc memory memory.limit_in_bytes)" = $((48 << 20)) ] ||
 		t_fail "post-copy: memory limit on b"
-	[ "$(cat "$(cg_file b isom-pc pids pids.max)")" = 40 ] || t_fail "post-copy: pids.max on b"
+	[ "$(cg_val b isom-pc pids pids.max)" = 40 ] || t_fail "post-copy: pids.max on b"
 	mh_verify b isom-pc "$T/rpc"
 fi
 
-t_log "b refuses a range its tenant isom-own holds"
-t_expect_fail 4 "host IDs 100000-165535, which tenant isom-own \(running\) already uses" \
+t_log "b refuses a range its tenant $OWN holds"
+t_expect_fail 4 "host IDs $BASE-$((BASE + 65535)), which tenant $OWN \(running\) already uses" \
 	mh_migrate a b "$NAME" --mode stop-copy
 mh_assert_one_host "$NAME" a a "$pid"
-mh_ferry b kill isom-own >/dev/null
-mh_ferry b rm isom-own >/dev/null
+mh_ferry b kill "$OWN" >/dev/null
+mh_ferry b rm "$OWN" >/dev/null
 
 t_log "stop-copy a -> b"
 mh_migrate a b "$NAME" --mode stop-copy || t_fail "migration a -> b failed"
@@ -85,7 +102,7 @@ mh_assert_one_host "$NAME" a b "$pid"
 pid=$(mh_pid b "$NAME")
 map2=$(mh_exec b cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
 [ "$map2" = "$map" ] || t_fail "map on b: '$map2', not '$map'"
-mh_ferry b ps --json | grep -q '"id_base": *100000' || t_fail "b's ps does not show the range"
+mh_ferry b ps --json | grep -q "\"id_base\": *$BASE" || t_fail "b's ps does not show the range"
 
 if ! mh_postcopy_ok; then
 	t_log "no post-copy on this host: stop-copy only"

@@ -35,6 +35,25 @@ b2=$2
 w=$(cat "/proc/$p2/task/$p2/children" | awk '{print $1}')
 [ "$(awk '/^Uid:/ {print $2}' "/proc/$w/status")" = $((b2 + 65534)) ] || t_fail "worker $w is not host uid $((b2 + 65534))"
 
+t_log "two concurrent runs that want the same range get two"
+C1=$(iso_name_like iu-count-$$ iu-c) C2=$(iso_name_like iu-count-$$ iu-d)
+for c in "$C1" "$C2"; do
+	iso_rootfs "$T/$c"
+	t_defer "'$FERRY' kill '$c'; '$FERRY' rm '$c'"
+done
+"$FERRY" run "$C1" --rootfs "$T/$C1" -- /bin/iso-wl_counter >"$T/c1.out" 2>&1 &
+j1=$!
+"$FERRY" run "$C2" --rootfs "$T/$C2" -- /bin/iso-wl_counter >"$T/c2.out" 2>&1 &
+j2=$!
+wait $j1 || t_fail "ferry run $C1: $(cat "$T/c1.out")"
+wait $j2 || t_fail "ferry run $C2: $(cat "$T/c2.out")"
+c1=$(map_of "$(cr_pid "$C1")") c2=$(map_of "$(cr_pid "$C2")")
+t_log "$C1: $c1, $C2: $c2 (both try $(iso_base "$C1") first, as $m1 did)"
+[ "${c1#0 }" != "$c1" ] && [ "${c2#0 }" != "$c2" ] || t_fail "maps: '$c1' '$c2'"
+[ "$c1" != "$c2" ] && [ "$c1" != "$m1" ] && [ "$c2" != "$m1" ] || t_fail "two tenants share a range"
+# their records hold the ranges now: no claim is left
+[ -z "$(ls -A "$FERRY_STATE_DIR/userns-claims")" ] || t_fail "claims left: $(ls "$FERRY_STATE_DIR/userns-claims")"
+
 t_log "dump and restore"
 cr_dump_restore iu-count-$$ "$T/img1"
 cr_dump_restore iu-work-$$ "$T/img2"

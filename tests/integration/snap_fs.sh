@@ -24,7 +24,10 @@ IMG=$T/img
 t_rootfs "$IMG"
 echo "delete me" >"$IMG/etc/wl-fs-delete"
 ID=$("$FERRY" image import "$IMG" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-"$FERRY" run "$NAME" --image "$ID" -- wl_fs --delete /etc/wl-fs-delete >/dev/null ||
+# --privileged: a restore under another name runs a copy beside the
+# original, which in a user namespace (the default) keeps the original's ID
+# range, refused on one host (re-mapping a copy is not done: docs/isolation.md)
+"$FERRY" run "$NAME" --image "$ID" --privileged -- wl_fs --delete /etc/wl-fs-delete >/dev/null ||
 	t_fail "run --image failed"
 ROOT=$FERRY_STATE_DIR/tenants/$NAME/root UPPER=$FERRY_STATE_DIR/tenants/$NAME/upper
 t_wait_file "$ROOT/tmp/wl.ready" 30

@@ -2,8 +2,12 @@
 # The contract with the dump/restore stage: a container started by 'ferry run'
 # can be dumped and restored by the CRIU CLI as
 #   criu dump -t PID -D DIR --network-lock nftables
-#   criu restore -D DIR --root ROOTFS -d [--veth-pair eth0=HOSTIF]
-# and goes on where it stopped (a counter), with and without --net.
+#   criu restore -D DIR --root ROOTFS -d [--external netdev[eth0]:fz-NAME]
+# and goes on where it stopped (a counter), with and without --net. A
+# tenant has a user namespace of its own (the default), from which CRIU
+# cannot create a veth pair reaching into the host's network namespace
+# (--veth-pair fails, "Can't restore link: -95"): as ferry's restore does,
+# the pair is made first (HOSTIF <-> fz-NAME) and CRIU moves its end in.
 . "$TESTS_ROOT/lib/common.sh"
 t_init tenant_criu_smoke
 
@@ -37,7 +41,10 @@ dump_restore() {
 	sleep 0.5
 	[ "$(last)" = "$STOPPED" ] || t_fail "counter moved while dumped"
 	local extra=()
-	[ -n "$hostif" ] && extra=(--veth-pair "eth0=$hostif")
+	if [ -n "$hostif" ]; then
+		ip link add "$hostif" type veth peer name "fz${hostif#fy}"
+		extra=(--external "netdev[eth0]:fz${hostif#fy}")
+	fi
 	"$CRIU" restore -D "$img" --root "$R" -d --pidfile "$img/restored.pid" -o restore.log \
 		--network-lock nftables "${extra[@]}" ||
 		{ tail -20 "$img/restore.log"; t_fail "criu restore of $name failed"; }
@@ -68,7 +75,7 @@ t_defer "ip link del $HOSTIF"
 "$FERRY" run "$N2" --rootfs "$R" --net 10.201.1.2/24 --host-only -- sh -c "$COUNTER"
 busybox ping -c1 -W2 10.201.1.2 >/dev/null || t_fail "no ping before dump"
 dump_restore "$N2" "$HOSTIF"
-# CRIU recreates the veth; the host side is re-plumbed by ferry's restore stage
+# CRIU moved the pair's end in; the host side is re-plumbed by ferry's restore stage
 # (net_host_plumb); the same steps by hand here:
 ip link set "$HOSTIF" up
 echo 1 >"/proc/sys/net/ipv4/conf/$HOSTIF/proxy_arp"

@@ -71,8 +71,24 @@ h_addr() {
 }
 
 # _h_prefix PIDNS HOST: the command prefix that enters HOST (into H_CMD).
+# `ip netns exec` mounts a sysfs of the network namespace over /sys (in a
+# mount namespace of its own), which hides the cgroup hierarchies: mount
+# them again there (the same ones), as mhosts.sh does, so that a tenant run
+# in a simulated host gets its cgroup (the default isolation's limits).
+_h_cgroups() {
+	awk '{ split($0, a, " - "); split(a[2], b, " ");
+	       if ((b[1] == "cgroup" && b[3] !~ /name=/) || b[1] == "cgroup2") print $5, b[1], b[3] }' \
+		/proc/self/mountinfo
+}
+
 _h_prefix() {
-	H_CMD=(ip netns exec "ferry-$H_ID-$2")
+	[ -n "${_H_CG+x}" ] || _H_CG=$(_h_cgroups)
+	H_CMD=(ip netns exec "ferry-$H_ID-$2" sh -c '
+		mount -t tmpfs -o mode=755 cgroups /sys/fs/cgroup 2>/dev/null &&
+		echo "$0" | while read -r mp ty o; do
+			mkdir -p "$mp" && mount -t "$ty" -o "$o" "$ty" "$mp"
+		done
+		exec "$@"' "$_H_CG")
 	if (($1)); then
 		H_CMD+=(unshare --pid --mount --fork --mount-proc --kill-child)
 	fi

@@ -186,7 +186,16 @@ mh_serve() {
 	(($#)) && { shift; wrap=("$@"); }
 	local log="$T/serve-$h.log" addr out json=() conf=${MH_SERVE_CONF:-$T/agent-$h.conf}
 	: >"$log"
-	[ -n "${MH_SERVE_CONF:-}" ] || printf 'allow * *\nrootfs-under %s\n' "$T" >"$conf"
+	if [ -z "${MH_SERVE_CONF:-}" ]; then
+		printf 'allow * *\nrootfs-under %s\n' "$T" >"$conf"
+		# post-copy into a tenant's user namespace (the default isolation)
+		# needs vm.unprivileged_userfaultfd=1: the agent may set it; the
+		# old value comes back when the test ends
+		if [ "${MH_SERVE_TUNE:-1}" = 1 ]; then
+			echo 'tune-host userfaultfd' >>"$conf"
+			mh_keep_uffd_sysctl
+		fi
+	fi
 	out=$log
 	if [ "${MH_SERVE_JSON:-}" = 1 ]; then
 		json=(--json)
@@ -272,6 +281,14 @@ mh_keep_pipe_sysctls() {
 	for f in pipe-user-pages-soft pipe-max-size; do
 		t_defer "echo $(cat /proc/sys/fs/$f) >/proc/sys/fs/$f"
 	done
+}
+
+# mh_keep_uffd_sysctl: put vm.unprivileged_userfaultfd back when the test
+# ends (once per test; an agent with 'tune-host userfaultfd' may set it).
+mh_keep_uffd_sysctl() {
+	[ -n "${_MH_UFFD_KEPT:-}" ] && return 0
+	_MH_UFFD_KEPT=1
+	t_defer "echo $(cat /proc/sys/vm/unprivileged_userfaultfd) >/proc/sys/vm/unprivileged_userfaultfd"
 }
 
 # mh_migrate FROM TO NAME --mode MODE [ARGS...]

@@ -81,11 +81,20 @@ static void test_ranges(void)
 
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK(registry_init(dir, NULL) == 0);
-	CHECK(userns_alloc(dir, &base, NULL) == 0 && base == USERNS_FIRST);
+	/* a name's search starts at its own slot (hosts allocate on their own) */
+	uint32_t a0 = USERNS_FIRST + userns_first_slot("a") * USERNS_SIZE;
+	uint32_t a1 = USERNS_FIRST + ((userns_first_slot("a") + 1) % USERNS_SLOTS) * USERNS_SIZE;
+	CHECK(userns_alloc(dir, "a", &base, NULL) == 0 && base == a0);
+	/* claimed by this live process: the next one gets the next range */
+	CHECK(userns_alloc(dir, "a", &base, NULL) == 0 && base == a1);
+	userns_unclaim(dir, a1);
+	userns_unclaim(dir, a0);
+	iso.id_base = a0;
 	snprintf(r.name, sizeof(r.name), "holder");
 	r.iso = iso;
 	CHECK(registry_save(dir, &r, NULL) == 0);
-	CHECK(userns_alloc(dir, &base, NULL) == 0 && base == USERNS_FIRST + USERNS_SIZE);
+	CHECK(userns_alloc(dir, "a", &base, NULL) == 0 && base == a1);
+	userns_unclaim(dir, base);
 	CHECK(iso_precheck(dir, "other", &iso, &e) < 0 && e.code == FX_CONFLICT &&
 	      strstr(e.msg, "holder"));
 	CHECK(iso_precheck(dir, "holder", &iso, NULL) == 0); /* itself */
@@ -95,7 +104,7 @@ static void test_ranges(void)
 	r.state = TS_GONE; /* a gone tenant holds nothing */
 	CHECK(registry_save(dir, &r, NULL) == 0);
 	CHECK(iso_precheck(dir, "other", &iso, NULL) == 0);
-	CHECK(userns_alloc(dir, &base, NULL) == 0 && base == USERNS_FIRST);
+	CHECK(userns_alloc(dir, "a", &base, NULL) == 0 && base == a0);
 	fs_rm_rf(dir, NULL);
 }
 
