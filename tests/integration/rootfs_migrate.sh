@@ -58,9 +58,11 @@ fs = d["rootfs"]
 print("rootfs:", fs, "downtime_ms:", d["downtime_ms"])
 assert d["moved"], d
 assert fs["image_sent"] == (sys.argv[2] == "yes"), fs
-assert fs["raw_bytes"] > 0 and fs["delta_entries"] > 0, fs
+assert fs["raw_bytes"] > 0, fs
+# the frozen delta holds what changed after the running copy: on a quick
+# move back that can be nothing; the first move (image sent, slower) has some
 if sys.argv[2] == "yes":
-    assert fs["raw_bytes"] > 4 << 20, fs
+    assert fs["raw_bytes"] > 4 << 20 and fs["delta_entries"] > 0, fs
 else:
     assert fs["raw_bytes"] < 4 << 20, fs
 PY
