@@ -131,6 +131,19 @@ static void unmake_volumes(struct dst *d)
 	d->n_made = 0;
 }
 
+/* The tenant's record as BEGIN and this host's checks describe it (for the
+ * kind's precheck and target; argv is b's: rec is not freed). */
+static void rec_from_begin(const struct dst *d, struct tenant_rec *rec)
+{
+	const Ferry__Wire__MigrateBegin *b = d->b;
+
+	snprintf(rec->name, sizeof(rec->name), "%s", b->tenant);
+	snprintf(rec->rootfs, sizeof(rec->rootfs), "%s", d->in.root);
+	snprintf(rec->net.addr, sizeof(rec->net.addr), "%s", b->net_addr ? b->net_addr : "");
+	snprintf(rec->net.host_if, sizeof(rec->net.host_if), "%s", d->in.host_if);
+	rec->argc = (int)b->n_argv;
+	rec->argv = b->argv;
+}
 static int precheck(struct dst *d, ferr_t *err)
 {
 	const Ferry__Wire__MigrateBegin *b = d->b;
@@ -162,12 +175,7 @@ static int precheck(struct dst *d, ferr_t *err)
 				 d->o->host_name);
 	/* what the kind checks on this host (root file system, address) */
 	memset(&rec, 0, sizeof(rec));
-	snprintf(rec.name, sizeof(rec.name), "%s", b->tenant);
-	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->in.root);
-	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
-	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", d->in.host_if);
-	rec.argc = (int)b->n_argv; /* b's: rec is not freed */
-	rec.argv = b->argv;
+	rec_from_begin(d, &rec);
 	if ((mfs_dst_wanted(b) ? mfs_dst_precheck_rec(d->o->state_dir, b, &rec, err)
 			       : mfs_dst_check_shared(b, d->o->host_name, err)) < 0)
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
@@ -210,12 +218,7 @@ static int prepare_stream_load(struct dst *d, ferr_t *err)
 	if (registry_tenant_dir(d->o->state_dir, b->tenant, work, sizeof(work), err) < 0 ||
 	    fs_mkdir_p(work, 0700, err) < 0)
 		return -1;
-	snprintf(rec.name, sizeof(rec.name), "%s", b->tenant);
-	snprintf(rec.rootfs, sizeof(rec.rootfs), "%s", d->in.root);
-	snprintf(rec.net.addr, sizeof(rec.net.addr), "%s", b->net_addr ? b->net_addr : "");
-	snprintf(rec.net.host_if, sizeof(rec.net.host_if), "%s", d->in.host_if);
-	rec.argc = (int)b->n_argv; /* b's: rec is not freed */
-	rec.argv = b->argv;
+	rec_from_begin(d, &rec);
 	d->ops->target(&rec, &t);
 	env.work_dir = work;
 	d->prepared = d->ops->ckpt->prepare_load(&env, &t, false);
