@@ -14,7 +14,11 @@
  * tells the client so (refused).
  * Anything else fails: a partial or wrong answer, a second line (answered
  * twice), a reset after part of an answer, or no outcome within --timeout-s
- * (counted as lost). Ready once the first answer came back: "READY" on stdout
+ * (counted as lost). Like any load generator it has a concurrency limit
+ * (MAXC connections open at once): while a long freeze keeps that many
+ * waiting, the requests due are not sent (counted as "throttled"), as a
+ * client pool would hold them back; a server that never answers still fails
+ * by the timeout. Ready once the first answer came back: "READY" on stdout
  * and WL_DIR/storm.ready. On SIGUSR1 it stops opening connections, waits for
  * the open ones, and reports "PASS answered=A refused=R max_wait_ms=W
  * max_gap_ms=G" (W: longest connect-to-answer time of an answered request; G:
@@ -47,7 +51,7 @@ struct storm {
 	struct slot s[MAXC];
 	struct pollfd p[MAXC];
 	size_t n;
-	uint64_t next_id, answered, refused, lost, timeout_ms;
+	uint64_t next_id, answered, refused, lost, throttled, max_open, timeout_ms;
 	uint64_t max_wait_ms, max_gap_ms, last_answer_ms;
 };
 
@@ -62,8 +66,8 @@ static void open_one(struct storm *st)
 	struct slot *s;
 	int fd, r;
 
-	if (st->n == MAXC) {
-		zdtm_note_failure("%d connections open at once: the server does not answer", MAXC);
+	if (st->n == MAXC) { /* the client's concurrency limit: hold this one back */
+		st->throttled++;
 		return;
 	}
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -79,6 +83,8 @@ static void open_one(struct storm *st)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof(idle));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	s = &st->s[st->n++];
+	if (st->n > st->max_open)
+		st->max_open = st->n;
 	*s = (struct slot){.fd = fd, .id = ++st->next_id, .t0 = zdtm_now_ms()};
 	do
 		r = connect(fd, (struct sockaddr *)&st->addr, sizeof(st->addr));
@@ -250,8 +256,10 @@ int main(int argc, char **argv)
 	if (!st.answered)
 		zdtm_result_as(RESULT_FILE, "FAIL: no answer received", false);
 	snprintf(line, sizeof(line),
-		 "PASS answered=%llu refused=%llu max_wait_ms=%llu max_gap_ms=%llu",
+		 "PASS answered=%llu refused=%llu max_wait_ms=%llu max_gap_ms=%llu "
+		 "max_open=%llu throttled=%llu",
 		 (unsigned long long)st.answered, (unsigned long long)st.refused,
-		 (unsigned long long)st.max_wait_ms, (unsigned long long)st.max_gap_ms);
+		 (unsigned long long)st.max_wait_ms, (unsigned long long)st.max_gap_ms,
+		 (unsigned long long)st.max_open, (unsigned long long)st.throttled);
 	zdtm_result_as(RESULT_FILE, line, true);
 }
