@@ -48,6 +48,11 @@ static const struct opt evacuate_opts[] = {
      .scale = 1000,
      .flags = OPT_SHOW_DEFAULT,
      .help = "one step of a migration's session may take this long"},
+    {.name = "shared-storage",
+     .type = OPT_FLAG,
+     .off = offsetof(struct evacuate_args, o.shared_storage),
+     .help = "as `ferry migrate --shared-storage`, for every VM: the destination sees the "
+	     "same disk images, they are not copied"},
     OPTS_JSON(struct evacuate_args, json),
     {0},
 };

@@ -55,4 +55,29 @@ vm_memcheck "$Db/qmp.sock" --stopped
 out=$(mh_exec b python3 "$DISKCHECK" "$T/disk/guest.img" $SECTORS "$VM_PASSES") ||
 	t_fail "b's disk: $out"
 t_log "b's disk: $out (the guest's counter: $VM_PASSES)"
+mh_ferry b rm --force $N || t_fail "rm on b"
+
+t_log "shared storage: evacuate a -> b without copying the disk"
+N2=vmd-g2
+mkdir -p "$T/shared"
+cp "$T/guest-disk.img" "$T/shared/guest.img"
+mh_ferry a run $N2 --vm --memory ${VM_MIB}M --disk "$T/shared/guest.img" || t_fail "run $N2 on a"
+vm_wait_bees "$T/state-a/tenants/$N2/console.log" 2
+evac() {
+	mh_ferry a evacuate --to "$(mh_addr b):7000" --tls "$T/certs" --name a --peer b "$@"
+}
+evac --mode pre-copy >"$T/e1.out" 2>&1 && t_fail "evacuate copied a disk over the shared image"
+grep -q "exists on b.*--shared-storage" "$T/e1.out" || t_fail "evacuate: $(cat "$T/e1.out")"
+vm_one_host $N2 a
+evac --mode pre-copy --shared-storage --json >"$T/e2.json" || {
+	cat "$T/e2.json" "$MH_LOG_b"
+	t_fail "evacuate --shared-storage failed"
+}
+vm_one_host $N2 b
+Db2="$T/state-b/tenants/$N2"
+vm_wait_bees "$Db2/console.log" "$(vm_bees "$Db2/console.log")" 10
+vm_memcheck "$Db2/qmp.sock" --stopped
+out=$(python3 "$DISKCHECK" "$T/shared/guest.img" $SECTORS "$VM_PASSES") ||
+	t_fail "the shared disk: $out"
+t_log "the shared disk: $out (the guest's counter: $VM_PASSES)"
 echo "PASS vm_disk ($VM_ACCEL)"
