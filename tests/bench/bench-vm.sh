@@ -1,7 +1,8 @@
 #!/bin/bash
 # VM migration benchmark between two simulated hosts (tests/lib/mhosts.sh):
 # a guest with BENCH_VM_MIB (1024) MiB of memory whose workload (the tests'
-# guest, tests/vm/guest.S) keeps rewriting its first BENCH_VM_DIRTY (64) MiB,
+# guest, tests/vm/guest.S, built with RANDOM_FILL) keeps rewriting its first
+# BENCH_VM_DIRTY (64) MiB with random-looking bytes (they do not compress),
 # migrated a -> b
 #   - by `ferry migrate` in pre-copy (QEMU's own passes) and stop-copy, the
 #     stream over ferry's LZ4 + mutual TLS 1.3 channel;
@@ -30,6 +31,8 @@ t_init bench-vm
 VM_MIB=$((DIRTY + 1))
 . "$TESTS_ROOT/vm/vm.sh"
 vm_require
+GUEST_RANDOM=1 bash "$TESTS_ROOT/vm/build-guest.sh" "$VM_IMG" "$VM_MIB" ||
+	t_fail "building the random-filling guest"
 . "$TESTS_ROOT/lib/mhosts.sh"
 ACCEL=$(python3 -c 'import json,sys
 for i in json.load(open(sys.argv[1]))["items"]:

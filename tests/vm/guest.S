@@ -7,7 +7,12 @@
  * With DISK_SECTORS (N): every 16 passes, before its 'B', it also writes
  * the sector 1 + (P / 16) mod N of its IDE disk (ATA PIO, LBA28), every
  * 32-bit word of it P: diskcheck.py checks that the disk holds every
- * write up to the last one (none lost in a migration). */
+ * write up to the last one (none lost in a migration).
+ * With RANDOM_FILL (the benchmark's guest): every pass also rewrites the
+ * rest of each page (bytes 4..4095) with the next words of an xorshift32
+ * sequence, so that what it dirties does not compress (real memory
+ * compresses far less than one counter byte per page); byte 0 stays the
+ * counter memcheck checks. */
 #ifndef MEM_END
 #define MEM_END (32 << 20)
 #endif
@@ -40,10 +45,28 @@ zero:
 	add $4096, %eax
 	cmp $(MEM_END), %eax
 	jb zero
+	mov $0x2545f491, %ebp	/* RANDOM_FILL: the xorshift32 state */
 outer:
 	mov $(1 << 20), %eax
 inner:
 	incb (%eax)
+#ifdef RANDOM_FILL
+	lea 4(%eax), %edi
+	mov $1023, %ecx
+3:	mov %ebp, %ebx
+	shl $13, %ebx
+	xor %ebx, %ebp
+	mov %ebp, %ebx
+	shr $17, %ebx
+	xor %ebx, %ebp
+	mov %ebp, %ebx
+	shl $5, %ebx
+	xor %ebx, %ebp
+	mov %ebp, (%edi)
+	add $4, %edi
+	dec %ecx
+	jnz 3b
+#endif
 	add $4096, %eax
 	cmp $(MEM_END), %eax
 	jb inner
