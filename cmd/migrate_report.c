@@ -96,6 +96,8 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 		jw_uint(w, "transferred_bytes", r->backend.transferred);
 		jw_uint(w, "passes", r->backend.passes);
 		jw_uint(w, "dirty_pages_rate", r->backend.dirty_rate);
+		if (r->mode == MIG_POST_COPY)
+			jw_uint(w, "postcopy_requests", r->backend.postcopy_requests);
 		jw_obj_end(w);
 	}
 	if (r->fs_carried)

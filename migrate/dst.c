@@ -204,7 +204,7 @@ static void on_rx(uint64_t raw, void *arg)
 
 /* A backend whose load follows the stream (ckpt.h): start it now, before
  * the source stops anything, in the tenant's state directory as a restore
- * would; it reports its own failure at sink_open. */
+ * would (lazy for a post-copy); it reports its own failure at sink_open. */
 static int prepare_stream_load(struct dst *d, ferr_t *err)
 {
 	const Ferry__Wire__MigrateBegin *b = d->b;
@@ -221,7 +221,7 @@ static int prepare_stream_load(struct dst *d, ferr_t *err)
 	rec_from_begin(d, &rec);
 	d->ops->target(&rec, &t);
 	env.work_dir = work;
-	d->prepared = d->ops->ckpt->prepare_load(&env, &t, false);
+	d->prepared = d->ops->ckpt->prepare_load(&env, &t, d->mode == MIG_POST_COPY);
 	return 0;
 }
 
@@ -391,12 +391,36 @@ static bool post_copy(const struct dst *d)
 	return d->mode == MIG_POST_COPY;
 }
 
+/* Post-copy into a load that follows the stream (ckpt.h): the load starts
+ * now and its sink's socket, which carries the stream both ways (the
+ * backend's requests go back to the source), waits for the source's page
+ * connection (MIG_REQ_PAGES), which relays it from then on. */
+static int prepare_lazy_follow(struct dst *d, ferr_t *err)
+{
+	int fd;
+
+	if (prepare_stream_load(d, err) < 0 ||
+	    d->ops->ckpt->sink_open(&d->env, d->dir, NULL, d->prepared, &d->sink, &fd, err) < 0)
+		return -1;
+	if (lazy_register(d->m->lazy, d->b->migration_id, fd, d->b->has_lz4 && d->b->lz4, d->dir) <
+	    0) {
+		close(fd);
+		return ferr_set(err, FX_FAIL, "out of memory");
+	}
+	d->lazy = true;
+	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
+		return chan_take_error(d->c, err);
+	return 0;
+}
+
 /* Post-copy: no pages now; the lazy-pages daemon's socket waits for the
  * source's page connection (MIG_REQ_PAGES). */
 static int prepare_lazy(struct dst *d, ferr_t *err)
 {
 	int sv[2];
 
+	if (d->ops->ckpt->load_follows_stream)
+		return prepare_lazy_follow(d, err);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return ferr_sys(err, FX_FAIL, "socketpair for the lazy-pages daemon");
 	if (lazy_register(d->m->lazy, d->b->migration_id, sv[0], d->b->has_lz4 && d->b->lz4,
@@ -612,6 +636,7 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 			session_send_error(c, err);
 		if (d.ops)
 			d.ops->ckpt->sink_close(d.sink, true, NULL);
+		d.sink = NULL;
 		if (d.dir[0])
 			if (!getenv("FERRY_KEEP_FAILED"))
 				fs_rm_rf(d.dir, NULL);
@@ -624,6 +649,8 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 		close(d.lazy_sk);
 	if (d.lazy && ret < 0)
 		lazy_drop(d.m->lazy, d.b->migration_id, true);
+	if (d.ops && d.sink) /* post-copy into a following load: its sink stayed */
+		d.ops->ckpt->sink_close(d.sink, ret < 0, NULL);
 	if (d.ops && d.prepared)
 		d.ops->ckpt->prepared_free(d.prepared);
 	mfs_dst_end(d.fs, ret == 0);

@@ -136,12 +136,15 @@ static int finish(struct pc *p, int saved, ferr_t *serr, ferr_t *err)
 		}
 		if (rerr.code)
 			pr_warn("tenant %s: page relay ended with: %s", s->rec.name, rerr.msg);
-		if (saved < 0)
-			pr_debug("after the handover: %s", serr->msg);
 		p->kind->unplumb(&s->rec.net, NULL);
 		tenant_released(p->kind, &s->rec);
 		s->r->moved = true;
 		msrc_cleanup(s);
+		if (saved < 0) { /* handed over, but its memory did not all go */
+			*err = *serr;
+			return ferr_wrap(err, "after the post-copy handover of %s to %s",
+					 s->rec.name, s->r->dest);
+		}
 		return 0;
 	}
 	if (p->cut && alive && p->kind->plumb(&s->rec.net, &nerr) < 0)
@@ -172,6 +175,7 @@ static int save(struct pc *p, const char *work, ferr_t *err)
 				    .dir = s->img,
 				    .stream_fd = s->sv[0],
 				    .tcp_established = true,
+				    .copy_volumes = s->copy_volumes,
 				    .on_event = pc_event,
 				    .arg = p};
 	struct ckpt_target t = {0};
@@ -182,6 +186,7 @@ static int save(struct pc *p, const char *work, ferr_t *err)
 	msrc_progress(s, "dump");
 	r = p->kind->ckpt->save(&env, &t, &so, &res, err);
 	s->t_lock = res.t_frozen;
+	s->r->backend = res.backend;
 	return r;
 }
 

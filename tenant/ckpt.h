@@ -120,9 +120,10 @@ struct ckpt_backend_stats {
 	bool has;
 	double downtime_ms; /* the tenant stopped, as the backend counts it */
 	double total_ms;
-	uint64_t transferred; /* bytes of its stream */
-	uint64_t passes;      /* iterations over the memory */
-	uint64_t dirty_rate;  /* pages dirtied per second, last measured */
+	uint64_t transferred;	    /* bytes of its stream */
+	uint64_t passes;	    /* iterations over the memory */
+	uint64_t dirty_rate;	    /* pages dirtied per second, last measured */
+	uint64_t postcopy_requests; /* post-copy: pages the destination asked for */
 };
 
 struct ckpt_save_result {

@@ -128,10 +128,12 @@ static int wait_migration(struct qmp *q, pid_t pid, struct switchover *sw, json_
  * Set every time: they stay in QEMU from one save to the next. */
 static int set_mode(struct qmp *q, const struct ckpt_save_opts *o, ferr_t *err)
 {
+	bool lazy = o->mode == CKPT_SAVE_LAZY;
 	json_t *caps =
-	    json_pack("{s:[{s:s, s:b}, {s:s, s:b}, {s:s, s:b}]}", "capabilities", "capability",
-		      "pause-before-switchover", "state", o->live, "capability", "auto-converge",
-		      "state", o->live, "capability", "block", "state", o->copy_volumes);
+	    json_pack("{s:[{s:s, s:b}, {s:s, s:b}, {s:s, s:b}, {s:s, s:b}]}", "capabilities",
+		      "capability", "pause-before-switchover", "state", o->live || lazy,
+		      "capability", "auto-converge", "state", o->live, "capability", "block",
+		      "state", o->copy_volumes, "capability", "postcopy-ram", "state", lazy);
 	json_t *par = json_pack("{s:I}", "max-bandwidth", (json_int_t)MIG_BANDWIDTH);
 
 	if (par && o->max_downtime_ms > 0)
@@ -203,6 +205,28 @@ static int write_info(struct qmp *q, const char *dir, const struct ckpt_target *
 	return r;
 }
 
+/* QEMU's figures of a completed save (query-migrate) into res. */
+static void put_stats(json_t *mig, bool live, const char *name, struct ckpt_save_result *res)
+{
+	res->has_stats = true;
+	res->frozen_ms = (double)jint(mig, live ? "downtime" : "total-time", NULL);
+	res->mem_write_ms = (double)jint(mig, "total-time", NULL);
+	res->pages = (uint64_t)jint(mig, "ram", "normal");
+	res->backend = (struct ckpt_backend_stats){
+	    .has = true,
+	    .downtime_ms = (double)jint(mig, "downtime", NULL),
+	    .total_ms = (double)jint(mig, "total-time", NULL),
+	    .transferred = (uint64_t)jint(mig, "ram", "transferred"),
+	    .passes = (uint64_t)jint(mig, "ram", "dirty-sync-count"),
+	    .dirty_rate = (uint64_t)jint(mig, "ram", "dirty-pages-rate"),
+	    .postcopy_requests = (uint64_t)jint(mig, "ram", "postcopy-requests")};
+	pr_info("VM %s saved: %lld ms, %lld ms stopped, %lld bytes, %lld passes, dirty rate %lld "
+		"pages/s, %lld post-copy page requests",
+		name, jint(mig, "total-time", NULL), jint(mig, "downtime", NULL),
+		jint(mig, "ram", "transferred"), jint(mig, "ram", "dirty-sync-count"),
+		jint(mig, "ram", "dirty-pages-rate"), jint(mig, "ram", "postcopy-requests"));
+}
+
 /* Stop, stream, describe. *stopped: the VM was stopped by us. */
 static int save_stream(struct qmp *q, const struct ckpt_target *t, const struct ckpt_save_opts *o,
 		       struct ckpt_save_result *res, bool *stopped, ferr_t *err)
@@ -233,25 +257,187 @@ static int save_stream(struct qmp *q, const struct ckpt_target *t, const struct 
 	    wait_migration(q, t->pid, o->live ? &sw : NULL, &mig, err) < 0)
 		return -1;
 	*stopped = true; /* completed: QEMU keeps it paused */
-	res->has_stats = true;
-	res->frozen_ms = (double)jint(mig, o->live ? "downtime" : "total-time", NULL);
-	res->mem_write_ms = (double)jint(mig, "total-time", NULL);
-	res->pages = (uint64_t)jint(mig, "ram", "normal");
-	res->backend = (struct ckpt_backend_stats){
-	    .has = true,
-	    .downtime_ms = (double)jint(mig, "downtime", NULL),
-	    .total_ms = (double)jint(mig, "total-time", NULL),
-	    .transferred = (uint64_t)jint(mig, "ram", "transferred"),
-	    .passes = (uint64_t)jint(mig, "ram", "dirty-sync-count"),
-	    .dirty_rate = (uint64_t)jint(mig, "ram", "dirty-pages-rate")};
-	pr_info("VM %s saved: %lld ms, %lld ms stopped, %lld bytes, %lld passes, dirty rate %lld "
-		"pages/s",
-		t->name, jint(mig, "total-time", NULL), jint(mig, "downtime", NULL),
-		jint(mig, "ram", "transferred"), jint(mig, "ram", "dirty-sync-count"),
-		jint(mig, "ram", "dirty-pages-rate"));
+	put_stats(mig, o->live, t->name, res);
 	r = write_info(q, o->dir, t, mig, err);
 	json_decref(mig);
 	return r;
+}
+
+/* ---- post-copy (lazy saves and loads) ---- */
+
+#define POSTCOPY_WAIT_MS 60000 /* the destination: from the commit to the device state */
+
+/* A status of query-migrate; *info (may be NULL) the answer. Fails on
+ * failed, cancelled, or a QEMU that is gone. */
+static int mig_query(struct qmp *q, pid_t pid, char *st, size_t len, json_t **info, ferr_t *err)
+{
+	json_t *r = NULL;
+
+	if (qmp_exec(q, "query-migrate", NULL, -1, 10000, &r, err) < 0)
+		return -1;
+	const char *v = json_string_value(json_object_get(r, "status"));
+	snprintf(st, len, "%s", v ? v : "");
+	if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
+		const char *d = json_string_value(json_object_get(r, "error-desc"));
+		ferr_set(err, FX_FAIL, "QEMU's migration %s%s%s", st, d ? ": " : "", d ? d : "");
+		json_decref(r);
+		return -1;
+	}
+	if (info)
+		*info = r;
+	else
+		json_decref(r);
+	if (!ktree_alive(pid))
+		return ferr_set(err, FX_FAIL, "QEMU (pid %d) exited", pid);
+	return 0;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+/* One pre-copy pass while the VM runs, then post-copy: QEMU stops the VM
+ * and pauses before its switchover (pre-switchover); *info its figures. */
+static int to_postcopy(struct qmp *q, pid_t pid, json_t **info, ferr_t *err)
+{
+	bool asked = false;
+	char st[32];
+
+	for (;;) {
+		json_t *r = NULL;
+		if (mig_query(q, pid, st, sizeof(st), &r, err) < 0)
+			return -1;
+		if (!strcmp(st, "pre-switchover")) {
+			*info = r;
+			return 0;
+		}
+		bool pass = jint(r, "ram", "dirty-sync-count") >= 2;
+		json_decref(r);
+		if (!asked && pass) {
+			if (qmp_exec(q, "migrate-start-postcopy", NULL, -1, 5000, NULL, err) < 0)
+				return -1;
+			asked = true;
+		}
+		nap_ms(5);
+	}
+}
+
+/* After the handover: QEMU sends the pages the destination did not get
+ * yet (and those it asks for) until it completed. A broken stream leaves
+ * both QEMUs in postcopy-paused: the VM's memory is split between them. */
+static int serve_pages(struct qmp *q, pid_t pid, json_t **info, ferr_t *err)
+{
+	char st[32];
+
+	for (;;) {
+		json_t *r = NULL;
+		if (mig_query(q, pid, st, sizeof(st), &r, err) < 0)
+			return -1;
+		if (!strcmp(st, "completed")) {
+			*info = r;
+			return 0;
+		}
+		json_decref(r);
+		if (!strcmp(st, "postcopy-paused") || !strcmp(st, "postcopy-recover"))
+			return ferr_set(err, FX_PEER, "the post-copy stream broke (QEMU: %s)", st);
+		nap_ms(10);
+	}
+}
+
+/* The handover inside a lazy save (ckpt.h): FROZEN at QEMU's pause before
+ * the switchover, SAVED (vm.json written), SERVING: the decision. Commit:
+ * `migrate-continue` starts the post-copy, from which on this QEMU must not
+ * run the VM again (*handed), then COMMITTED. */
+static int lazy_handover(struct qmp *q, const struct ckpt_target *t, const struct ckpt_save_opts *o,
+			 bool *handed, ferr_t *err)
+{
+	if (ev(o->on_event, o->arg, CKPT_EV_SAVED, t->pid, err) < 0 ||
+	    ev(o->on_event, o->arg, CKPT_EV_SERVING, t->pid, err) < 0)
+		return -1;
+	if (qmp_exec(q, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"), -1,
+		     10000, NULL, err) < 0) {
+		ferr_wrap(err, "starting QEMU's post-copy");
+		ferr_t e = *err;
+		ev(o->on_event, o->arg, CKPT_EV_ABORTED, t->pid, &e);
+		return -1;
+	}
+	*handed = true;
+	ferr_t e = {0};
+	ev(o->on_event, o->arg, CKPT_EV_COMMITTED, t->pid, &e);
+	return 0;
+}
+
+static int save_lazy(struct qmp *q, const struct ckpt_target *t, const struct ckpt_save_opts *o,
+		     struct ckpt_save_result *res, bool *stopped, bool *handed, ferr_t *err)
+{
+	json_t *mig = NULL;
+
+	if (o->copy_volumes)
+		return ferr_set(err, FX_HOST,
+				"VM %s: post-copy cannot copy its disks (QEMU's block migration is "
+				"pre-copy only): --shared-storage, or --mode pre-copy",
+				t->name);
+	if (o->stream_fd < 0)
+		return ferr_set(err, FX_FAIL, "a VM's post-copy needs a stream");
+	if (set_mode(q, o, err) < 0 || pass_fd(q, o->stream_fd, err) < 0 ||
+	    qmp_exec(q, "migrate", json_pack("{s:s}", "uri", "fd:" QEMU_MIG_FD), -1, 10000, NULL,
+		     err) < 0 ||
+	    to_postcopy(q, t->pid, &mig, err) < 0)
+		return -1;
+	*stopped = true;
+	res->t_frozen = now_ns();
+	int r = ev(o->on_event, o->arg, CKPT_EV_FROZEN, t->pid, err);
+	if (r == 0)
+		r = write_info(q, o->dir, t, mig, err);
+	json_decref(mig);
+	if (r < 0 || lazy_handover(q, t, o, handed, err) < 0)
+		return -1;
+	if (serve_pages(q, t->pid, &mig, err) < 0)
+		return ferr_wrap(err,
+				 "VM %s is lost on both hosts: its post-copy broke after the "
+				 "handover (ferry does not drive QEMU's postcopy-recover)",
+				 t->name);
+	put_stats(mig, true, t->name, res);
+	json_decref(mig);
+	return 0;
+}
+
+/* Post-copy's incoming QEMU before the hold: it reads the stream (status
+ * active: the source's pre-copy pass arrived, its post-copy advice was
+ * taken). */
+static int lazy_loading(struct qmp *q, pid_t pid, ferr_t *err)
+{
+	char st[32];
+
+	if (mig_query(q, pid, st, sizeof(st), NULL, err) < 0)
+		return -1;
+	if (strcmp(st, "active"))
+		return ferr_set(err, FX_FAIL, "the incoming QEMU is %s, not loading",
+				st[0] ? st : "idle");
+	return 0;
+}
+
+/* After the commit: the source started the post-copy; QEMU loads the
+ * devices and, started with -S, stays paused (then `cont`). */
+static int lazy_devices(struct qmp *q, pid_t pid, ferr_t *err)
+{
+	char st[32], rs[32];
+	uint64_t t0 = now_ns();
+
+	for (;;) {
+		if (mig_query(q, pid, st, sizeof(st), NULL, err) < 0 ||
+		    qemu_status(q, rs, sizeof(rs), err) < 0)
+			return -1;
+		if (!strcmp(rs, "paused") || !strcmp(rs, "running"))
+			return 0;
+		if (ms_since(t0) > POSTCOPY_WAIT_MS)
+			return ferr_set(err, FX_PEER,
+					"no device state from the source in %d s (QEMU: %s, %s)",
+					POSTCOPY_WAIT_MS / 1000, st, rs);
+		nap_ms(2);
+	}
 }
 
 /* Resume the source after an abort. The destination's QEMU holds the
@@ -288,18 +474,14 @@ static bool migrating(const char *st)
 	return false;
 }
 
-/* A `ferry migrate` died before its decision (ckpt.h resume): QEMU may
- * still be in its migration (paused before the switchover, or sending
- * into a socket nobody reads): cancel it, wait until it ended, then run
+/* Cancel the migration QEMU may still have (paused before the switchover,
+ * or sending into a socket nobody reads), wait until it ended, then run
  * the VM if it is not running. */
-static int qemu_resume_after(const struct ckpt_env *env, const struct ckpt_target *t, ferr_t *err)
+static int cancel_resume(struct qmp *q, const char *name, ferr_t *err)
 {
-	struct qmp *q = NULL;
 	char st[32] = "";
 	int r = 0;
 
-	if (qemu_qmp(env->work_dir, &q, err) < 0)
-		return ferr_wrap(err, "VM %s's monitor", t->name);
 	for (int i = 0; r == 0 && i < 200; i++) {
 		json_t *m = NULL;
 		if ((r = qmp_exec(q, "query-migrate", NULL, -1, 5000, &m, err)) < 0)
@@ -307,8 +489,7 @@ static int qemu_resume_after(const struct ckpt_env *env, const struct ckpt_targe
 		const char *ms = json_string_value(json_object_get(m, "status"));
 		bool busy = migrating(ms);
 		if (busy && i == 0)
-			pr_info("VM %s: cancelling the migration its `ferry migrate` left (%s)",
-				t->name, ms);
+			pr_info("VM %s: cancelling its migration (%s)", name, ms);
 		json_decref(m);
 		if (!busy)
 			break;
@@ -320,9 +501,20 @@ static int qemu_resume_after(const struct ckpt_env *env, const struct ckpt_targe
 	if (r == 0)
 		r = qemu_status(q, st, sizeof(st), err);
 	if (r == 0 && strcmp(st, "running")) {
-		pr_info("VM %s was left %s: resuming it", t->name, st);
-		r = resume(q, t->name, err);
+		pr_info("VM %s was left %s: resuming it", name, st);
+		r = resume(q, name, err);
 	}
+	return r;
+}
+
+/* A `ferry migrate` died before its decision (ckpt.h resume). */
+static int qemu_resume_after(const struct ckpt_env *env, const struct ckpt_target *t, ferr_t *err)
+{
+	struct qmp *q = NULL;
+
+	if (qemu_qmp(env->work_dir, &q, err) < 0)
+		return ferr_wrap(err, "VM %s's monitor", t->name);
+	int r = cancel_resume(q, t->name, err);
 	qmp_close(q);
 	return r;
 }
@@ -347,11 +539,21 @@ static int qemu_save(const struct ckpt_env *env, const struct ckpt_target *t,
 	uint64_t t0 = now_ns();
 
 	memset(res, 0, sizeof(*res));
-	if (o->mode != CKPT_SAVE_FULL)
-		return ferr_set(err, FX_HOST, "the QEMU backend has no %s saves yet",
-				o->mode == CKPT_SAVE_ROUND ? "pre-copy round" : "lazy");
+	if (o->mode == CKPT_SAVE_ROUND)
+		return ferr_set(err, FX_HOST, "the QEMU backend has no pre-copy rounds");
 	if (qemu_qmp(env->work_dir, &q, err) < 0)
 		return ferr_wrap(err, "VM monitor");
+	if (o->mode == CKPT_SAVE_LAZY) {
+		bool handed = false;
+		int r = save_lazy(q, t, o, res, &stopped, &handed, err);
+		res->ms = ms_since(t0);
+		if (r == 0 || handed) /* after the handover: never again here */
+			end_now(q, t->pid);
+		else if (stopped)
+			cancel_resume(q, t->name, NULL);
+		qmp_close(q);
+		return r;
+	}
 	int r = save_stream(q, t, o, res, &stopped, err);
 	res->ms = ms_since(t0);
 	if (r == 0 && o->on_event)
@@ -440,7 +642,7 @@ static int incoming(const struct ckpt_env *env, const struct ckpt_target *t,
 {
 	*fed = false;
 	if (o->prepared)
-		return qemu_prepared_take(o->prepared, pid, q, g, fed, err) < 0
+		return qemu_prepared_take(o->prepared, o->lazy, pid, q, g, fed, err) < 0
 			   ? ferr_wrap(err, "VM %s", t->name)
 			   : 0;
 	return qemu_launch(env->work_dir, t->name, t->argc, t->argv, t->net, g, pid, q, err);
@@ -455,8 +657,10 @@ static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	pid_t pid = 0;
 
 	memset(res, 0, sizeof(*res));
-	if (o->lazy)
-		return ferr_set(err, FX_HOST, "the QEMU backend has no lazy loads yet");
+	if (o->lazy && !o->prepared)
+		return ferr_set(err, FX_FAIL,
+				"VM %s: a post-copy load needs the QEMU its migration started",
+				t->name);
 	if (check_info(o->dir, err) < 0)
 		return -1;
 	bool fed;
@@ -464,9 +668,11 @@ static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 		return -1;
 	int r = ev(o->on_event, o->arg, CKPT_EV_TASK, pid, err);
 	if (r == 0)
-		r = feed(q, o->dir, pid, fed, err);
+		r = o->lazy ? lazy_loading(q, pid, err) : feed(q, o->dir, pid, fed, err);
 	if (r == 0)
 		r = ev(o->on_event, o->arg, CKPT_EV_LOADED, pid, err);
+	if (r == 0 && o->lazy)
+		r = lazy_devices(q, pid, err);
 	if (r == 0)
 		r = qmp_exec(q, "cont", NULL, -1, 10000, NULL, err);
 	qemu_guard_release(&g, r == 0);
@@ -482,18 +688,19 @@ static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 }
 
 /* Pre-copy is QEMU's own (live saves: its iterative passes while the VM
- * runs); its post-copy is not driven through ferry's lazy saves yet. */
+ * runs); post-copy is QEMU's (lazy saves and loads) where userfaultfd works
+ * (the destination checks its own when its QEMU starts). */
 static int qemu_probe(const struct ckpt_env *env, struct ckpt_caps *caps, ferr_t *err)
 {
 	(void)env;
 	bool lazy = caps->lazy;
 
 	caps->rounds = false;
-	caps->lazy = false;
-	if (lazy)
+	caps->lazy = lazy && qemu_uffd_ok();
+	if (lazy && !caps->lazy)
 		return ferr_set(err, FX_HOST,
-				"VM tenants: this ferry's QEMU backend has no post-copy yet: use "
-				"--mode pre-copy, stop-copy or auto");
+				"VM tenants: post-copy needs userfaultfd, which this host does not "
+				"offer: use --mode pre-copy, stop-copy or auto");
 	return 0;
 }
 

@@ -60,10 +60,13 @@ int qemu_machine(const char *qemu, char *out, size_t len, ferr_t *err);
  * that feeds it the stream (or writes DIR/vm.state without one). */
 void *qemu_prepare(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy);
 void qemu_prepared_free(void *p);
-/* A load takes the prepared QEMU over (its pid, QMP session, guard);
- * *fed: the stream was handed to it. Fails with why it did not start. */
-int qemu_prepared_take(void *p, pid_t *pid, struct qmp **q, struct qemu_guard *g, bool *fed,
-		       ferr_t *err);
+/* A load (lazy: post-copy) takes the prepared QEMU over (its pid, QMP
+ * session, guard); *fed: the stream was handed to it. Fails with why it did
+ * not start. */
+int qemu_prepared_take(void *p, bool lazy, pid_t *pid, struct qmp **q, struct qemu_guard *g,
+		       bool *fed, ferr_t *err);
+/* userfaultfd works on this host (QEMU's post-copy destination needs it). */
+bool qemu_uffd_ok(void);
 int qemu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev, void *prepared,
 		   struct ckpt_sink **out, int *fd, ferr_t *err);
 int qemu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err);

@@ -6,7 +6,13 @@
  * (QMP `getfd` + `migrate-incoming fd:`): QEMU loads while the source
  * still sends, and the switchover costs what QEMU's own does. Without one
  * (a dump's set, a prepare that failed to start nothing), the stream goes
- * into DIR/vm.state and the load reads it from there. */
+ * into DIR/vm.state and the load reads it from there.
+ *
+ * Post-copy (prepare_load with lazy): QEMU starts with the capability
+ * postcopy-ram on a host whose userfaultfd works, and the sink is no
+ * thread: the caller gets QEMU's end of the stream itself, a socket it
+ * relays both ways (the stream in, QEMU's return path out: its page
+ * requests to the source). */
 #define LOG_PREFIX "qemu"
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/fsutil.h"
@@ -34,6 +41,7 @@ struct qemu_prepared {
 	ferr_t err;
 	bool fed;   /* the stream goes into it */
 	bool taken; /* a load owns QEMU now */
+	bool lazy;  /* post-copy: postcopy-ram set, the stream both ways */
 };
 
 /* What the load asks QEMU's binary (version, machine types) is
@@ -48,18 +56,50 @@ static void warm_up(void)
 	}
 }
 
+bool qemu_uffd_ok(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* Post-copy: this host's QEMU faults the guest's memory in through
+ * userfaultfd; both QEMUs need the capability before the stream starts. */
+static int lazy_ready(struct qemu_prepared *p, ferr_t *err)
+{
+	if (!qemu_uffd_ok())
+		return ferr_set(err, FX_HOST,
+				"post-copy of a VM needs userfaultfd, which this host does not "
+				"offer: use --mode pre-copy or stop-copy");
+	return qmp_exec(
+	    p->q, "migrate-set-capabilities",
+	    json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "postcopy-ram", "state", 1),
+	    -1, 5000, NULL, err);
+}
+
 void *qemu_prepare(const struct ckpt_env *env, const struct ckpt_target *t, bool lazy)
 {
 	struct qemu_prepared *p;
 
-	if (lazy || !env->work_dir || !(p = calloc(1, sizeof(*p))))
+	if (!env->work_dir || !(p = calloc(1, sizeof(*p))))
 		return NULL;
 	p->g.fd = -1;
+	p->lazy = lazy;
 	warm_up();
 	if (qemu_launch(env->work_dir, t->name, t->argc, t->argv, t->net, &p->g, &p->pid, &p->q,
 			&p->err) < 0) {
 		p->failed = true;
 		pr_info("VM %s: the incoming QEMU did not start: %s", t->name, p->err.msg);
+	} else if (lazy && lazy_ready(p, &p->err) < 0) {
+		qemu_end(p->q, p->pid, 3000);
+		qemu_guard_release(&p->g, false);
+		qmp_close(p->q);
+		p->q = NULL;
+		p->failed = true;
+		pr_info("VM %s: no post-copy here: %s", t->name, p->err.msg);
 	}
 	return p;
 }
@@ -79,11 +119,14 @@ void qemu_prepared_free(void *arg)
 	free(p);
 }
 
-int qemu_prepared_take(void *arg, pid_t *pid, struct qmp **q, struct qemu_guard *g, bool *fed,
-		       ferr_t *err)
+int qemu_prepared_take(void *arg, bool lazy, pid_t *pid, struct qmp **q, struct qemu_guard *g,
+		       bool *fed, ferr_t *err)
 {
 	struct qemu_prepared *p = arg;
 
+	if (!p->failed && p->lazy != lazy)
+		return ferr_set(err, FX_FAIL, "the incoming QEMU was started for a %s load",
+				p->lazy ? "post-copy" : "full");
 	if (p->failed) {
 		*err = p->err;
 		return -1;
@@ -103,7 +146,8 @@ int qemu_prepared_take(void *arg, pid_t *pid, struct qmp **q, struct qemu_guard 
 struct ckpt_sink {
 	pthread_t th;
 	int in, out;
-	bool sock; /* out is QEMU's stream socket */
+	bool sock;   /* out is QEMU's stream socket */
+	bool direct; /* post-copy: the caller has QEMU's socket itself, no thread */
 	bool failed, done;
 	uint64_t bytes;
 	char err[256];
@@ -196,6 +240,12 @@ int qemu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev
 			free(s);
 			return -1;
 		}
+		if (((struct qemu_prepared *)prepared)->lazy) {
+			s->direct = true; /* both ways: the caller relays QEMU's socket */
+			*fd = s->out;
+			*out = s;
+			return 0;
+		}
 	} else if (xsnprintf_path(path, sizeof(path), dir, QEMU_STATE_FILE) < 0 ||
 		   (s->out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
 		free(s);
@@ -225,6 +275,10 @@ int qemu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
 
 	if (!s)
 		return 0;
+	if (s->direct) { /* the caller owns the socket */
+		free(s);
+		return 0;
+	}
 	if (failed) {
 		s->failed = true;
 		shutdown(s->in, SHUT_RDWR);

@@ -5,8 +5,8 @@
 # switchover for ferry's handover) and again with auto, its state streamed
 # over ferry's LZ4 + TLS channel; after each move exactly one host runs its
 # QEMU, every page is consistent and the counter went on; its tap device's
-# /32 route and proxy ARP (--net) move with it. Post-copy, which the QEMU
-# backend lacks, is refused before anything stops. Prints the accelerator.
+# /32 route and proxy ARP (--net) move with it. Post-copy: vm_postcopy.sh.
+# Prints the accelerator.
 . "$TESTS_ROOT/lib/common.sh"
 t_init vm_migrate
 . "$TESTS_ROOT/vm/vm.sh"
@@ -42,10 +42,6 @@ vm_wait_bees "$Da/console.log" 2
 vm_memcheck "$Da/qmp.sock"
 before=$VM_PASSES
 route_on a
-
-t_log "post-copy, which the QEMU backend lacks, is refused; the VM runs on"
-t_expect_fail 7 "no post-copy" mh_migrate a b $N --shared-storage --mode post-copy
-vm_one_host $N a
 
 t_log "stop-copy a -> b"
 mh_migrate a b $N --shared-storage --mode stop-copy --json >"$T/m1.json" || {

@@ -1,0 +1,53 @@
+#!/bin/bash
+# VM post-copy (docs/vm.md, "Migration"): QEMU's own post-copy, its stream
+# and its return path (the destination's page requests) both carried over
+# ferry's page session (LZ4 + TLS). The tests' guest (every page of its
+# memory counting) moves a -> b: one pre-copy pass while it runs, QEMU
+# pauses before the switchover (the hold: the source can still resume),
+# b's QEMU (started at BEGIN, postcopy-ram, fed the stream since) confirms,
+# the decision is written, then the post-copy starts and b runs the VM
+# while its memory is still coming. After the move exactly one host runs
+# it, every page is consistent and the counter went on; the JSON has
+# QEMU's figures (post-copy page requests included). Prints the
+# accelerator.
+. "$TESTS_ROOT/lib/common.sh"
+t_init vm_postcopy
+. "$TESTS_ROOT/vm/vm.sh"
+vm_require
+. "$TESTS_ROOT/lib/mhosts.sh"
+mh_postcopy_ok || t_skip "no userfaultfd on this host (ferry check)"
+
+mh_setup vmpc
+mh_serve a
+mh_serve b
+N=vmp-g1
+Da="$T/state-a/tenants/$N"
+Db="$T/state-b/tenants/$N"
+
+mh_ferry a run $N --vm --memory ${VM_MIB}M --disk "$VM_IMG" || t_fail "run --vm on a"
+vm_wait_bees "$Da/console.log" 2
+vm_memcheck "$Da/qmp.sock"
+before=$VM_PASSES
+
+t_log "post-copy a -> b"
+mh_migrate a b $N --shared-storage --mode post-copy --json >"$T/m1.json" || {
+	cat "$T/m1.json" "$MH_LOG_b"
+	t_fail "post-copy a -> b failed"
+}
+cat "$T/m1.json"
+python3 - "$T/m1.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ok"] and d["moved"] and d["mode"] == "post-copy", d
+b = d["backend"]  # QEMU's own figures
+assert b["transferred_bytes"] > 0 and b["total_ms"] > 0 and "postcopy_requests" in b, b
+print("QEMU: downtime %.0f ms, total %.0f ms, %d bytes, %d passes, %d post-copy requests; "
+      "ferry: downtime %.0f ms, %d bytes on the wire" % (b["downtime_ms"], b["total_ms"],
+      b["transferred_bytes"], b["passes"], b["postcopy_requests"], d["downtime_ms"],
+      d["wire_bytes"]))
+PY
+vm_one_host $N b
+vm_wait_bees "$Db/console.log" "$(vm_bees "$Db/console.log")"
+vm_memcheck "$Db/qmp.sock"
+((VM_PASSES > before)) || t_fail "the counter did not go on: $before then $VM_PASSES"
+echo "PASS vm_postcopy ($VM_ACCEL)"
