@@ -135,6 +135,8 @@ struct ckpt_save_result {
 	double mem_dump_ms;  /* collecting memory */
 	double mem_write_ms; /* writing or streaming it */
 	uint64_t pages;	     /* memory pages written */
+	bool lost;	     /* lazy: after the commit not all of the memory went (the
+			      * save failed): the tenant is lost (QEMU's post-copy) */
 	struct ckpt_backend_stats backend;
 };
 

@@ -394,11 +394,13 @@ static int save_lazy(struct qmp *q, const struct ckpt_target *t, const struct ck
 	json_decref(mig);
 	if (r < 0 || lazy_handover(q, t, o, handed, err) < 0)
 		return -1;
-	if (serve_pages(q, t->pid, &mig, err) < 0)
+	if (serve_pages(q, t->pid, &mig, err) < 0) {
+		res->lost = true;
 		return ferr_wrap(err,
 				 "VM %s is lost on both hosts: its post-copy broke after the "
 				 "handover (ferry does not drive QEMU's postcopy-recover)",
 				 t->name);
+	}
 	put_stats(mig, true, t->name, res);
 	json_decref(mig);
 	return 0;
@@ -432,6 +434,9 @@ static int lazy_devices(struct qmp *q, pid_t pid, ferr_t *err)
 			return -1;
 		if (!strcmp(rs, "paused") || !strcmp(rs, "running"))
 			return 0;
+		if (!strcmp(st, "postcopy-paused"))
+			return ferr_set(err, FX_PEER,
+					"the post-copy stream broke before the devices came");
 		if (ms_since(t0) > POSTCOPY_WAIT_MS)
 			return ferr_set(err, FX_PEER,
 					"no device state from the source in %d s (QEMU: %s, %s)",
@@ -666,7 +671,11 @@ static int qemu_load(const struct ckpt_env *env, const struct ckpt_target *t,
 	bool fed;
 	if (incoming(env, t, o, &g, &pid, &q, &fed, err) < 0)
 		return -1;
-	int r = ev(o->on_event, o->arg, CKPT_EV_TASK, pid, err);
+	/* post-copy: QEMU serves itself its memory as its pager does (ckpt.h):
+	 * the caller kills it when the stream fails */
+	int r = o->lazy ? ev(o->on_event, o->arg, CKPT_EV_PAGER, pid, err) : 0;
+	if (r == 0)
+		r = ev(o->on_event, o->arg, CKPT_EV_TASK, pid, err);
 	if (r == 0)
 		r = o->lazy ? lazy_loading(q, pid, err) : feed(q, o->dir, pid, fed, err);
 	if (r == 0)

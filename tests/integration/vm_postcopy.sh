@@ -8,7 +8,11 @@
 # the decision is written, then the post-copy starts and b runs the VM
 # while its memory is still coming. After the move exactly one host runs
 # it, every page is consistent and the counter went on; the JSON has
-# QEMU's figures (post-copy page requests included). Prints the
+# QEMU's figures (post-copy page requests included). Then the link fails
+# in the post-copy phase (FERRY_FAULT=postcopy-cut: the page session is cut
+# right after the commit): the source must not resume any more, and ferry
+# does not drive QEMU's postcopy-recover, so the move fails saying the VM
+# is lost, and no QEMU of it is left on either host. Prints the
 # accelerator.
 . "$TESTS_ROOT/lib/common.sh"
 t_init vm_postcopy
@@ -50,4 +54,17 @@ vm_one_host $N b
 vm_wait_bees "$Db/console.log" "$(vm_bees "$Db/console.log")"
 vm_memcheck "$Db/qmp.sock"
 ((VM_PASSES > before)) || t_fail "the counter did not go on: $before then $VM_PASSES"
+
+t_log "link cut after the commit, in the post-copy phase (b -> a)"
+rc=0
+mh_exec b env FERRY_FAULT=postcopy-cut FERRY_STATE_DIR="$T/state-b" "$FERRY" migrate $N \
+	--shared-storage --to "$(mh_addr a):7000" --tls "$T/certs" --name b --peer a \
+	--mode post-copy --timeout 5 >"$T/out" 2>"$T/err" || rc=$?
+cat "$T/err"
+((rc != 0)) || t_fail "post-copy with its link cut reported success"
+grep -q "lost\|did not confirm\|post-copy" "$T/err" || t_fail "no word of the loss: $(cat "$T/err")"
+n=50
+while [ -n "$(vm_qemus $N)" ] && ((n-- > 0)); do sleep 0.2; done
+[ -z "$(vm_qemus $N)" ] || t_fail "a QEMU of $N is left: $(vm_qemus $N)"
+t_log "no QEMU of $N runs on either host (exit $rc)"
 echo "PASS vm_postcopy ($VM_ACCEL)"
