@@ -4,9 +4,10 @@
 # --prepare; skipped without it) boots a busybox initramfs the test builds
 # (tests/vm/linux-initrd.sh) that runs wl_tcp_server on the VM's address
 # (--net). tcp_client on host c talks to it over one connection while the
-# VM moves a -> b with pre-copy: after the move it runs on b only, and the
-# client's verdict says no answer was lost or repeated and the connection
-# never had to be made again. Prints the accelerator.
+# VM moves a -> b with pre-copy, then back b -> a with post-copy: after each
+# move it runs on one host only, and the client's verdict says no answer
+# was lost or repeated and the connection never had to be made again.
+# Prints the accelerator and where ferry's downtime went (stages_ms).
 . "$TESTS_ROOT/lib/common.sh"
 t_init vm_linux
 . "$TESTS_ROOT/vm/vm.sh"
@@ -51,7 +52,24 @@ mh_migrate a b $N --mode pre-copy --max-downtime 300 --json >"$T/m.json" || {
 	t_fail "migration a -> b failed"
 }
 cat "$T/m.json"
+stages() {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print("%s: ferry downtime %.0f ms, QEMU own %.0f ms; stages %s" % (d["mode"], d["downtime_ms"],
+      d["backend"]["downtime_ms"], d["stages_ms"]))' "$1"
+}
+stages "$T/m.json"
 vm_one_host $N b
-sleep 3
+sleep 2
+if mh_postcopy_ok; then
+	t_log "post-copy b -> a while the client talks to the guest"
+	mh_migrate b a $N --mode post-copy --json >"$T/m2.json" || {
+		cat "$T/m2.json" "$MH_LOG_a"
+		t_fail "post-copy b -> a failed"
+	}
+	cat "$T/m2.json"
+	stages "$T/m2.json"
+	vm_one_host $N a
+fi
+sleep 2
 mh_client_verdict "$MH_CLIENT_PID" "$T/cl"
 echo "PASS vm_linux ($VM_ACCEL)"
