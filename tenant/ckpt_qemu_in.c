@@ -147,7 +147,8 @@ struct ckpt_sink {
 	pthread_t th;
 	int in, out;
 	bool sock;   /* out is QEMU's stream socket */
-	bool direct; /* post-copy: the caller has QEMU's socket itself, no thread */
+	bool direct; /* the caller has QEMU's socket itself, no thread */
+	bool owned;  /* direct: sink_close closes that socket */
 	bool failed, done;
 	uint64_t bytes;
 	char err[256];
@@ -240,12 +241,14 @@ int qemu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev
 			free(s);
 			return -1;
 		}
-		if (((struct qemu_prepared *)prepared)->lazy) {
-			s->direct = true; /* both ways: the caller relays QEMU's socket */
-			*fd = s->out;
-			*out = s;
-			return 0;
-		}
+		/* the caller writes into QEMU's socket itself: no copy by a
+		 * thread in between (post-copy: both ways, and the caller owns
+		 * it; otherwise sink_close closes it) */
+		s->direct = true;
+		s->owned = !((struct qemu_prepared *)prepared)->lazy;
+		*fd = s->out;
+		*out = s;
+		return 0;
 	} else if (xsnprintf_path(path, sizeof(path), dir, QEMU_STATE_FILE) < 0 ||
 		   (s->out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
 		free(s);
@@ -275,7 +278,11 @@ int qemu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
 
 	if (!s)
 		return 0;
-	if (s->direct) { /* the caller owns the socket */
+	if (s->direct) { /* QEMU's load says whether it had the whole stream */
+		if (failed)
+			shutdown(s->out, SHUT_RDWR);
+		if (s->owned)
+			close(s->out);
 		free(s);
 		return 0;
 	}
