@@ -7,6 +7,7 @@
 #   make bench-migrate  live migration between simulated hosts vs a CRIU+tar baseline
 #   make bench-snapshot incremental encrypted snapshots vs criu dump and restic
 #   make bench-vm   VM migration vs QEMU's native migration (with and without TLS)
+#   make bench-vm-downtime  where ferry's VM downtime goes (stages of N moves)
 #   make bench-rootfs  a tenant's files carried by migration vs rsync
 #   make bench-clients  what clients of a migrated server wait (held segments replayed or not)
 #   make soak-storm-workers  busy_storm (a new connection every ms) with a second tenant whose workers drop
@@ -75,7 +76,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients soak-storm-workers bench-snapshot bench-vm bench-rootfs demo clean format $(B)/ferry FORCE
+.PHONY: all deps layers check check-kernels unit test-bins fuzz fuzz-bins fuzz-brief bench bench-transport bench-migrate bench-clients soak-storm-workers bench-snapshot bench-vm bench-vm-downtime bench-rootfs demo clean format $(B)/ferry FORCE
 .SECONDARY:
 
 all: $(B)/ferry $(B)/ferry-criu-hook
@@ -207,6 +208,11 @@ bench-snapshot: deps
 bench-vm: deps
 	@$(MAKE) --no-print-directory test-bins
 	@bash tests/bench/bench-vm.sh
+
+# Where ferry's VM downtime goes: N pre-copy moves, ferry's stages per move.
+bench-vm-downtime: deps
+	@$(MAKE) --no-print-directory test-bins
+	@bash tests/bench/bench-vm-downtime.sh
 
 bench-rootfs: deps
 	@$(MAKE) --no-print-directory test-bins
