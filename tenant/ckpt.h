@@ -178,9 +178,11 @@ struct ckpt_ops {
 	 * QEMU hands its disk locks over itself. */
 	bool moves_file_locks;
 	/* The load reads a streamed save as it arrives (QEMU): a migration's
-	 * destination calls prepare_load (lazy false) at MIGRATE_BEGIN, before
-	 * the source stops the tenant, and hands what it got to sink_open, so
-	 * that the load runs alongside the stream instead of after it. */
+	 * destination calls prepare_load at MIGRATE_BEGIN (lazy for a
+	 * post-copy), before the source stops the tenant, and hands what it
+	 * got to sink_open, so that the load runs alongside the stream instead
+	 * of after it. A lazy one's sink socket carries the stream both ways
+	 * (the load asks the source for pages on it). */
 	bool load_follows_stream;
 	/* Find the backend's program on this host (ckpt_env.tool). */
 	int (*locate)(char *out, size_t len, ferr_t *err);

@@ -6,8 +6,11 @@
  * (CKPT_EV_SAVED) is answered by `quit` (commit) or `cont` (abort). A load
  * starts QEMU with `-incoming defer`, feeds it the stream (QMP
  * `migrate-incoming` on an fd) and holds it paused (CKPT_EV_LOADED):
- * `cont` commits, `quit` aborts. No pre-copy rounds nor lazy saves yet:
- * probe says so and the migration modes fall back to stop-copy. */
+ * `cont` commits, `quit` aborts. Pre-copy is a live full save (QEMU's own
+ * passes), not rounds. Lazy saves and loads are QEMU's post-copy: the
+ * stream goes both ways (QEMU's return path), the hold is QEMU's pause
+ * before the switchover and the commit `migrate-continue`, after which
+ * the source never runs the VM again (docs/vm.md, "post-copy"). */
 #define LOG_PREFIX "qemu"
 #include <errno.h>
 #include <fcntl.h>

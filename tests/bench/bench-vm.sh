@@ -4,8 +4,9 @@
 # guest, tests/vm/guest.S, built with RANDOM_FILL) keeps rewriting its first
 # BENCH_VM_DIRTY (64) MiB with random-looking bytes (they do not compress),
 # migrated a -> b
-#   - by `ferry migrate` in pre-copy (QEMU's own passes) and stop-copy, the
-#     stream over ferry's LZ4 + mutual TLS 1.3 channel;
+#   - by `ferry migrate` in pre-copy (QEMU's own passes), stop-copy and
+#     post-copy (QEMU's, where userfaultfd works), the stream over ferry's
+#     LZ4 + mutual TLS 1.3 channel;
 #   - in the same run and the same accelerator, by QEMU's native migration
 #     (`migrate tcp:`) without and with QEMU's TLS (`tls-creds-x509`).
 # Each case: downtime (ferry: frozen -> running on b; QEMU native: QEMU's
@@ -147,9 +148,14 @@ qemu_case() {
 qemu_certs
 ferry_case pre-copy
 ferry_case stop-copy
+CASES="ferry-pre-copy ferry-stop-copy"
+if mh_postcopy_ok; then
+	ferry_case post-copy
+	CASES="$CASES ferry-post-copy"
+fi
 qemu_case plain
 qemu_case tls
-for c in ferry-pre-copy ferry-stop-copy qemu-plain qemu-tls; do
+for c in $CASES qemu-plain qemu-tls; do
 	echo "RESULT case=$c accel=$ACCEL mem_mib=$MIB dirty_mib=$DIRTY downtime_ms=${DOWN[$c]}" \
 		"total_ms=${TOTAL[$c]} wire_bytes=${BYTES[$c]} forced=${FORCED[$c]:-0}"
 done
