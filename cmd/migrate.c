@@ -40,7 +40,8 @@ static const struct opt migrate_opts[] = {
 	     "(the tenant runs while its memory is sent in rounds, then a short final dump; "
 	     "needs soft-dirty), post-copy (opt-in: the tenant runs on the destination before "
 	     "its memory arrived; IF THIS HOST DIES BEFORE EVERY PAGE ARRIVED, THE TENANT IS "
-	     "LOST)"},
+	     "LOST). A VM's pre-copy and post-copy are QEMU's own (its post-copy copies no "
+	     "disk: --shared-storage)"},
     {.name = "tune-host",
      .type = OPT_FLAG,
      .off = offsetof(struct migrate_args, o.tune_host),
