@@ -54,6 +54,10 @@ static void print_result(const struct restore_result *r, bool json)
 		printf("restored %s %s as pid %d in %.1f ms (CRIU %.1f ms, checks %.1f ms)\n",
 		       tenant_kind_str(r->kind), r->name, r->pid, r->total_ms, r->criu_ms,
 		       r->verify_ms);
+		if (r->id_to)
+			printf("id range re-mapped from %u-%u to %u-%u (its range is another "
+			       "tenant's on this host)\n",
+			       r->id_from, r->id_from + 65535, r->id_to, r->id_to + 65535);
 		return;
 	}
 	struct jw w;
@@ -69,6 +73,12 @@ static void print_result(const struct restore_result *r, bool json)
 	jw_double(&w, "criu_ms", r->criu_ms);
 	jw_double(&w, "criu_restore_ms", r->criu_restore_ms);
 	jw_double(&w, "restore_ms", r->total_ms);
+	if (r->id_to) {
+		jw_obj_begin(&w, "id_remap");
+		jw_uint(&w, "from", r->id_from);
+		jw_uint(&w, "to", r->id_to);
+		jw_obj_end(&w);
+	}
 	jw_obj_end(&w);
 	jw_finish(&w);
 }

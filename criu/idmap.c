@@ -272,6 +272,19 @@ static int relink(const char *src, const char *dst, const char *name, ferr_t *er
 	return 0;
 }
 
+/* userns-ID.img */
+static bool is_userns_image(const char *name)
+{
+	size_t n = strlen(IDMAP_USERNS_PREFIX), l = strlen(name);
+
+	if (strncmp(name, IDMAP_USERNS_PREFIX, n) || l < n + 5 || strcmp(name + l - 4, ".img"))
+		return false;
+	for (size_t i = n; i < l - 4; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return true;
+}
+
 static int one(const char *src, const char *dst, int sdfd, int ddfd, const char *name,
 	       const struct idmap_shift *s, unsigned *rewritten, bool *userns, ferr_t *err)
 {
@@ -283,7 +296,7 @@ static int one(const char *src, const char *dst, int sdfd, int ddfd, const char 
 		return relink(src, dst, name, err);
 	if (!S_ISREG(sb.st_mode))
 		return 0;
-	if (!strcmp(name, IDMAP_USERNS_IMAGE)) {
+	if (is_userns_image(name)) {
 		*userns = true;
 		return rewrite(src, dst, name, IDMAP_USERNS, s, sb.st_mode & 0777, rewritten, err);
 	}
@@ -320,8 +333,8 @@ int idmap_dir(const char *src, const char *dst, const struct idmap_shift *s, uns
 	close(ddfd);
 	if (!r && !userns)
 		r = ferr_set(err, FX_INTEGRITY,
-			     "image set %s has no %s: it was not dumped in a user namespace", src,
-			     IDMAP_USERNS_IMAGE);
+			     "image set %s has no %sID.img: it was not dumped in a user namespace",
+			     src, IDMAP_USERNS_PREFIX);
 	if (!r)
 		pr_info("%s: images under host IDs %u.. instead of %u.. in %s (%u IDs rewritten)",
 			src, s->to, s->from, dst, *rewritten);

@@ -3,7 +3,7 @@
  * host, ferry gives it a free one (tenant/isolate.h, docs/isolation.md
  * "Re-mapping") and rewrites what of its images names host IDs:
  *
- *   - userns.img: the namespace's uid_map and gid_map (lower_first is the
+ *   - userns-ID.img: the namespace's uid_map and gid_map (lower_first is the
  *     host side; CRIU writes these maps when it recreates the namespace);
  *   - cgroup.img: owners of the cgroup directories and files it saved.
  *
@@ -21,7 +21,7 @@
 
 #include "lib/err.h"
 
-#define IDMAP_USERNS_IMAGE "userns.img"
+#define IDMAP_USERNS_PREFIX "userns-" /* userns-ID.img, ID: CRIU's id of the namespace */
 #define IDMAP_CGROUP_IMAGE "cgroup.img"
 #define CRIU_USERNS_MAGIC  0x55474906U
 #define CRIU_CGROUP_MAGIC  0x59383330U
@@ -47,7 +47,7 @@ int idmap_image(enum idmap_image kind, const uint8_t *in, size_t len, const stru
  * must not exist): the rewritten images, every other file hard-linked from
  * src (copied across file systems), a "parent" link (pre-copy rounds) made
  * absolute. src is left as it is: its manifest still describes it. FX_INTEGRITY
- * when src has no userns.img. *rewritten: how many IDs changed. */
+ * when src has no userns-ID.img. *rewritten: how many IDs changed. */
 int idmap_dir(const char *src, const char *dst, const struct idmap_shift *s, unsigned *rewritten,
 	      ferr_t *err);
 
