@@ -22,9 +22,9 @@
 #include "lib/err.h"
 
 #define IDMAP_USERNS_PREFIX "userns-" /* userns-ID.img, ID: CRIU's id of the namespace */
-#define IDMAP_CGROUP_IMAGE "cgroup.img"
-#define CRIU_USERNS_MAGIC  0x55474906U
-#define CRIU_CGROUP_MAGIC  0x59383330U
+#define IDMAP_CGROUP_IMAGE  "cgroup.img"
+#define CRIU_USERNS_MAGIC   0x55474906U
+#define CRIU_CGROUP_MAGIC   0x59383330U
 
 /* Host IDs from..from+count-1 become to..to+count-1; others stay. */
 struct idmap_shift {

@@ -325,8 +325,7 @@ int dst_check_begin(const struct dst_policy *p, const char *state_dir, const cha
 			return -1;
 	} else if (carried) {
 		/* nothing of the peer's path is used */
-	} else if (has_root &&
-		   (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
+	} else if (has_root && (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return ferr_set(err, FX_CONFLICT,
 				"root file system %s of tenant %s is missing on %s (migrate with "
 				"--copy-rootfs to copy the tree)",

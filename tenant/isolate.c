@@ -174,8 +174,8 @@ int iso_remap_restore(const char *state_dir, struct tenant_rec *rec, const char 
 	}
 	rec->iso.id_base = rm->to;
 	pr_info("tenant %s: id range re-mapped from %u-%u to %u-%u (%s; %u IDs in its images)",
-		rec->name, rm->from, rm->from + rm->count - 1, rm->to, rm->to + rm->count - 1,
-		why, rm->rewritten);
+		rec->name, rm->from, rm->from + rm->count - 1, rm->to, rm->to + rm->count - 1, why,
+		rm->rewritten);
 	return 0;
 }
 
