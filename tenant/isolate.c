@@ -96,8 +96,9 @@ static bool same_tree(const char *a, const char *b)
 	return a[0] && b[0] && realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
 }
 
-/* A copy never shares a --rootfs tree with a tenant that holds its range:
- * shifting the tree would take the files from under that tenant. */
+/* A copy never shares a --rootfs tree with another tenant of this host in
+ * a user namespace (the one holding its range, or any other): shifting the
+ * tree would take the files from under that tenant. */
 static int check_own_tree(const char *state_dir, const struct tenant_rec *rec, const char *why,
 			  ferr_t *err)
 {
@@ -112,8 +113,6 @@ static int check_own_tree(const char *state_dir, const struct tenant_rec *rec, c
 	for (size_t i = 0; i < n; i++) {
 		const struct tenant_rec *o = &recs[i];
 		if (!r && strcmp(o->name, rec->name) && o->iso.id_count && o->state != TS_GONE &&
-		    userns_overlap(o->iso.id_base, o->iso.id_count, rec->iso.id_base,
-				   rec->iso.id_count) &&
 		    same_tree(o->rootfs, rec->rootfs))
 			r = ferr_set(err, FX_CONFLICT,
 				     "%s; and %s is tenant %s's root file system: a copy under "
