@@ -102,6 +102,8 @@ grep -q "id range re-mapped from $BASE to $base2" "$T/serve-b.log" || t_fail "b'
 # its files under the new range, b's own tenant's as they were
 [ "$(stat -c %u "$R/bin/wl_workers")" = "$base2" ] || t_fail "the tenant's files are not under $base2"
 [ "$(stat -c %u "$T/rb/bin/wl_counter")" = "$BASE" ] || t_fail "$OWN's files changed owner"
+# the new range was claimed until b's record held it: no claim is left
+[ -z "$(ls -A "$T/state-b/userns-claims" 2>/dev/null)" ] || t_fail "claims left on b: $(ls "$T/state-b/userns-claims")"
 mh_ferry b kill "$OWN" >/dev/null
 mh_ferry b rm "$OWN" >/dev/null
 map=$map2
