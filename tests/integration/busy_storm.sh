@@ -4,7 +4,8 @@
 # as web servers do; issue 9) under a connection storm (tcp_storm on host c:
 # RATE new connections a second, 1000 = one every millisecond, one request
 # each) moves a <-> b ROUNDS (20) times in stop-copy and 20 times
-# in post-copy (where userfaultfd works; --tune-host), every migration must
+# in post-copy (where userfaultfd works; --tune-host) and in pre-copy (where
+# the kernel tracks dirty memory; MODES picks), every migration must
 # succeed and leave the tenant on exactly one host (mh_assert_one_host).
 # Connections not yet accepted at the freeze are skipped by CRIU
 # (--skip-in-flight, always on) and dropped by the network lock; their
@@ -24,7 +25,10 @@ cr_need_wl wl_storm_server tcp_storm
 
 ROUNDS=${ROUNDS:-20}
 RATE=${RATE:-1000}
-MODES=${MODES:-"stop-copy post-copy"}
+if [ -z "${MODES:-}" ]; then
+	MODES="stop-copy post-copy"
+	mh_precopy_ok && MODES="$MODES pre-copy" || t_log "no pre-copy on this host (soft-dirty)"
+fi
 if [[ " $MODES " == *" post-copy "* ]] && ! mh_postcopy_ok; then
 	t_log "post-copy not checked: no userfaultfd here (ferry check)"
 	MODES=${MODES/post-copy/}
