@@ -165,7 +165,11 @@ int iso_remap_restore(const char *state_dir, struct tenant_rec *rec, const char 
 	rm->from = rec->iso.id_base;
 	rm->count = rec->iso.id_count;
 	rm->lazy = lazy;
-	if (remap_files(state_dir, rec, dir, rm, err) < 0) {
+	const char *fault = getenv("FERRY_FAULT"); /* testing hook (docs/isolation.md) */
+	if (remap_files(state_dir, rec, dir, rm, err) < 0 ||
+	    (fault && !strcmp(fault, "remap-after-shift") &&
+	     ferr_set(err, FX_FAIL, "FERRY_FAULT=remap-after-shift: failing after the shift") <
+		 0)) {
 		ferr_wrap(err, "re-mapping tenant %s from host IDs %u.. to %u..", rec->name,
 			  rm->from, rm->to);
 		iso_remap_end(state_dir, rm, false);

@@ -89,6 +89,20 @@ if mh_postcopy_ok; then
 	mh_verify b isom-pc "$T/rpc"
 fi
 
+t_log "a restore on b that fails after the shift: the shared tree is shifted back, a resumes"
+mh_kill_serve b
+mh_serve b FERRY_FAULT=remap-after-shift
+rc=0
+mh_migrate a b "$NAME" --mode stop-copy >"$T/fault.out" 2>&1 || rc=$?
+cat "$T/fault.out"
+((rc != 0)) && grep -q "remap-after-shift" "$T/fault.out" || t_fail "the injected failure did not fail the move (rc $rc)"
+mh_assert_one_host "$NAME" a a "$pid"
+[ "$(stat -c %u "$R/bin/wl_workers")" = "$BASE" ] || t_fail "the tree was not shifted back to $BASE"
+[ -z "$(ls -A "$T/state-b/userns-claims" 2>/dev/null)" ] || t_fail "claims left on b: $(ls "$T/state-b/userns-claims")"
+[ ! -e "$T/state-b/tenants/$NAME/idmap-images" ] || t_fail "b kept the rewritten images of a failed restore"
+mh_kill_serve b
+mh_serve b
+
 t_log "b re-maps $NAME: the range it has is b's tenant $OWN's"
 mh_migrate a b "$NAME" --mode stop-copy || t_fail "migration a -> b onto a taken range failed"
 mh_assert_one_host "$NAME" a b "$pid"
