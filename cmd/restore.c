@@ -44,7 +44,10 @@ static const struct cmd_spec restore_spec = {
     .about = "Check the image set in DIR (manifest magic and version, every file's size\n"
 	     "and SHA-256), then restore its tenant through CRIU, detached from ferry,\n"
 	     "re-plumb its network and register it as running. Nothing is started when\n"
-	     "a check fails or the name is taken by a running tenant.\n",
+	     "a check fails or the name is taken by a running tenant. A tenant whose user-\n"
+	     "namespace ID range another tenant here holds (e.g. a copy under --name beside\n"
+	     "its original) is re-mapped to a free range, its files shifted to it; a copy\n"
+	     "that would share a --rootfs tree with another tenant is refused.\n",
     .opts = restore_opts,
 };
 
