@@ -122,6 +122,30 @@ mh_ferry b kill "$OWN" >/dev/null
 mh_ferry b rm "$OWN" >/dev/null
 map=$map2
 
+t_log "an image tenant re-mapped on b: its layer travels and is shifted there"
+N2=isom-img OWN2=$(iso_name_like isom-img isom-own2)
+iso_rootfs "$T/img"
+id=$(mh_ferry a image import "$T/img" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+iso_mh_start b "$OWN2" "$T/rb2" --userns -- /bin/iso-wl_counter
+mh_ferry a run "$N2" --image "$id" -- /bin/iso-wl_counter >/dev/null || t_fail "run $N2 on a"
+t_wait_file "$T/state-a/tenants/$N2/upper/tmp/wl.ready" 30
+p=$(mh_pid a "$N2")
+ib() { mh_ferry "$1" ps --json | python3 -c 'import json, sys
+print([t for t in json.load(sys.stdin)["tenants"] if t["name"] == sys.argv[1]][0]["isolation"]["id_base"])' "$2"; }
+ba=$(ib a "$N2") bo=$(ib b "$OWN2")
+[ "$ba" = "$bo" ] || t_fail "$N2 ($ba on a) and $OWN2 ($bo on b) do not collide: the test proves nothing"
+mh_migrate a b "$N2" --mode stop-copy || t_fail "migration of image tenant $N2 onto a taken range failed"
+mh_assert_one_host "$N2" a b "$p"
+bb=$(ib b "$N2")
+t_log "$N2: $ba on a, $bb on b"
+[ "$bb" != "$ba" ] && [ "$(mh_exec b cat "/proc/$(mh_pid b "$N2")/uid_map" | awk 'NR==1 {print $2}')" = "$bb" ] ||
+	t_fail "$N2 on b: range $bb"
+[ "$(stat -c %u "$T/state-b/tenants/$N2/upper/bin/busybox")" = "$bb" ] || t_fail "$N2's layer on b is not under $bb"
+[ "$(stat -c %u "$T/state-b/images/$id/rootfs/bin/busybox")" = 0 ] || t_fail "b's copy of the image changed owner"
+mh_verify b "$N2" "$T/state-b/tenants/$N2/upper"
+mh_ferry b kill "$OWN2" >/dev/null
+mh_ferry b rm "$OWN2" >/dev/null
+
 if ! mh_postcopy_ok; then
 	t_log "no post-copy on this host: stop-copy only"
 elif [ "$(cat /proc/sys/vm/unprivileged_userfaultfd)" != 1 ]; then
