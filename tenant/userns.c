@@ -92,7 +92,9 @@ static int shift(const char *rootfs, uint32_t from, uint32_t base, uint32_t coun
 
 	if (lstat(rootfs, &sb) < 0)
 		return ferr_sys(err, FX_FAIL, "rootfs %s", rootfs);
-	if (sb.st_uid == base)
+	/* a re-map always walks: a shift interrupted before the root (the
+	 * last) is undone in full too */
+	if (from == base && sb.st_uid == base)
 		return 0;
 	shift_base = base;
 	shift_count = count;

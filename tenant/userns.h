@@ -26,7 +26,8 @@ int userns_write_maps(pid_t pid, uint32_t base, uint32_t count, ferr_t *err);
  * directory is the last to change, so an interrupted shift is done again. */
 int userns_shift_rootfs(const char *rootfs, uint32_t base, uint32_t count, ferr_t *err);
 /* The same for a tenant re-mapped from the range at from (isolate.h):
- * from..from+count-1 become base.. as well (FX_INTEGRITY if they overlap). */
+ * from..from+count-1 become base.. as well (FX_INTEGRITY if they overlap).
+ * Always walks the whole tree (the root's owner proves nothing here). */
 int userns_reshift_rootfs(const char *rootfs, uint32_t from, uint32_t base, uint32_t count,
 			  ferr_t *err);
 
