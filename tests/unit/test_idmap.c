@@ -15,6 +15,7 @@
 #include "criu/idmap.h"
 #include "criu/imgfix.h"
 #include "lib/fsutil.h"
+#include "tenant/userns.h"
 #include "unit.h"
 
 struct pb {
@@ -263,6 +264,51 @@ static void test_dir(void)
 	fs_rm_rf(base, NULL);
 }
 
+/* A tenant's files from the old range to the new one and back
+ * (tenant/userns.c; root only: lchown). */
+static void test_reshift(void)
+{
+	char base[] = "/tmp/ferry-reshift-XXXXXX", p[600];
+	static const struct {
+		const char *name;
+		uid_t uid;  /* before */
+		uid_t want; /* after 100000.. -> 300000.. */
+		mode_t mode;
+	} f[] = {
+	    {"a", 100000, 300000, 0644},	  /* the tenant's root */
+	    {"b", 100000 + 65534, 365534, 04755}, /* its nobody, set-uid kept */
+	    {"c", 0, 300000, 0600},		  /* the host's root: as at creation */
+	    {"d", 300005, 300005, 0600},	  /* the new range already */
+	};
+	struct stat sb;
+	ferr_t err = {0};
+
+	if (geteuid() != 0)
+		return;
+	CHECK(mkdtemp(base) != NULL);
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", base, f[i].name);
+		write_file(base, f[i].name, "x", 1);
+		CHECK(lchown(p, f[i].uid, f[i].uid) == 0 && chmod(p, f[i].mode) == 0);
+	}
+	CHECK(lchown(base, 100000, 100000) == 0);
+	CHECK(userns_reshift_rootfs(base, 100000, 300000, 65536, &err) == 0);
+	CHECK(stat(base, &sb) == 0 && sb.st_uid == 300000);
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", base, f[i].name);
+		CHECK(stat(p, &sb) == 0 && sb.st_uid == f[i].want && sb.st_gid == f[i].want);
+		CHECK((sb.st_mode & 07777) == f[i].mode);
+	}
+	/* back, as a failed restore does */
+	CHECK(userns_reshift_rootfs(base, 300000, 100000, 65536, &err) == 0);
+	snprintf(p, sizeof(p), "%s/b", base);
+	CHECK(stat(p, &sb) == 0 && sb.st_uid == 165534 && (sb.st_mode & 07777) == 04755);
+	CHECK(stat(base, &sb) == 0 && sb.st_uid == 100000);
+	CHECK(userns_reshift_rootfs(base, 100000, 130000, 65536, &err) < 0); /* overlapping */
+	CHECK(err.code == FX_INTEGRITY);
+	fs_rm_rf(base, NULL);
+}
+
 int main(void)
 {
 	RUN(test_shift_id);
@@ -270,5 +316,6 @@ int main(void)
 	RUN(test_userns_refused);
 	RUN(test_cgroup_image);
 	RUN(test_dir);
+	RUN(test_reshift);
 	UNIT_DONE();
 }
