@@ -22,6 +22,7 @@
 #include "migrate/migrate_fs.h"
 #include "migrate/migrate_mode.h"
 #include "migrate/migrate_src.h"
+#include "migrate/reconcile.h"
 #include "tenant/kind.h"
 #include "tenant/kind_tree.h"
 #include "transport/frame.h"
@@ -108,7 +109,9 @@ static int pc_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
 	case CKPT_EV_COMMITTED:
 		p->committed = true;
 		cut_hook(s);
+		mig_fault_point("src-crash-in-postcopy"); /* testing hook (reconcile.h) */
 		p->commit_ok = msrc_commit(s, &p->commit_err) == 0;
+		mig_fault_point("src-crash-after-postcopy-commit"); /* testing hook */
 		if (p->commit_ok)
 			msrc_replay_packets(s); /* it runs there now */
 		msrc_progress(s, "pages");

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,37 @@ static void forget_src(const char *state_dir, const char *id, const char *src)
 	unlink(src);
 }
 
+/* The tenant's process is alive but its backend handed its state over
+ * (ckpt.h handed: a VM whose post-copy started): it is no copy that may
+ * run here; it is ended (it cannot serve its pages without the dead
+ * `ferry migrate`'s relay). */
+static bool handed_over(const char *state_dir, const char *name, pid_t pid)
+{
+	struct tenant_rec rec;
+	struct ckpt_target t = {0};
+	char work[PATH_MAX];
+	bool h = false;
+
+	if (registry_load(state_dir, name, &rec, NULL) < 0)
+		return false;
+	const struct tenant_kind_ops *kind = kind_find(rec.kind);
+	if (kind && kind->ckpt->handed && rec.init_pid == pid &&
+	    registry_tenant_dir(state_dir, name, work, sizeof(work), NULL) == 0) {
+		struct ckpt_env env = {.work_dir = work};
+		kind->target(&rec, &t);
+		h = kind->ckpt->handed(&env, &t);
+	}
+	if (h) {
+		pr_warn(
+		    "tenant %s: its state was handed over (post-copy) before its `ferry migrate` "
+		    "died: this copy never runs again, it is ended",
+		    name);
+		kind->kill(&rec, SIGKILL, 5000, NULL);
+	}
+	tenant_rec_free(&rec);
+	return h;
+}
+
 static enum mig_verdict decide(const char *state_dir, const char *id, const struct inflight *f,
 			       int wait_ms, bool *stays)
 {
@@ -261,6 +293,8 @@ static enum mig_verdict decide(const char *state_dir, const char *id, const stru
 	lk = lock_tenant(state_dir, f->tenant);
 	if (lk < 0)
 		return MV_PENDING;
+	if (s == SETTLE_ALIVE && handed_over(state_dir, f->tenant, f->init_pid))
+		s = SETTLE_GONE;
 	if (s == SETTLE_ALIVE) {
 		write_aborted(state_dir, id, "the tenant runs on the source");
 		keep_here(state_dir, f);
@@ -380,6 +414,8 @@ static void settle_frozen(const char *state_dir, const char *name)
 	if (registry_load(state_dir, name, &rec, NULL) == 0) {
 		if (rec.state == TS_FROZEN) {
 			enum tenant_settle s = tenant_settle(rec.init_pid, rec.init_start, 2000);
+			if (s == SETTLE_ALIVE && handed_over(state_dir, name, rec.init_pid))
+				s = SETTLE_GONE;
 			if (s == SETTLE_ALIVE) {
 				pr_info("tenant %s: stale frozen state, it runs", name);
 				rec.state = TS_RUNNING;

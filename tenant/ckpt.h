@@ -217,6 +217,11 @@ struct ckpt_ops {
 	 * the tenant's state directory. NULL: it resumes by itself (CRIU's
 	 * trees do when their CRIU goes). QEMU: cancel its migration, `cont`. */
 	int (*resume)(const struct ckpt_env *env, const struct ckpt_target *t, ferr_t *err);
+	/* The tenant's process still exists here but its state went to the
+	 * peer and it must never run here again (QEMU once its post-copy
+	 * started: the commit did not end it, it serves the pages). Recovery
+	 * then takes it as gone, never resumes it. NULL: never. */
+	bool (*handed)(const struct ckpt_env *env, const struct ckpt_target *t);
 };
 
 extern const struct ckpt_ops ckpt_criu;

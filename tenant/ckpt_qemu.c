@@ -515,16 +515,64 @@ static int cancel_resume(struct qmp *q, const char *name, ferr_t *err)
 	return r;
 }
 
+/* A lazy save (the capability postcopy-ram, which only lazy saves set) got
+ * its `migrate-continue`, which is given after the commit only: QEMU's
+ * post-copy started (or broke, or recovers), or it went on to its end
+ * (device, completed). The destination may run the VM: this QEMU must
+ * never run it again. */
+static bool in_postcopy(struct qmp *q)
+{
+	static const char *const after[] = {"postcopy-active", "postcopy-paused",
+					    "postcopy-recover", "device", "completed"};
+	json_t *m = NULL, *caps = NULL;
+	bool pc = false, lazy = false;
+
+	if (qmp_exec(q, "query-migrate-capabilities", NULL, -1, 5000, &caps, NULL) < 0)
+		return false;
+	for (size_t i = 0; i < json_array_size(caps); i++) {
+		json_t *c = json_array_get(caps, i);
+		const char *n = json_string_value(json_object_get(c, "capability"));
+		if (n && !strcmp(n, "postcopy-ram"))
+			lazy = json_is_true(json_object_get(c, "state"));
+	}
+	json_decref(caps);
+	if (!lazy || qmp_exec(q, "query-migrate", NULL, -1, 5000, &m, NULL) < 0)
+		return false;
+	const char *st = json_string_value(json_object_get(m, "status"));
+	for (size_t i = 0; st && i < sizeof(after) / sizeof(after[0]); i++)
+		pc = pc || !strcmp(st, after[i]);
+	json_decref(m);
+	return pc;
+}
+
 /* A `ferry migrate` died before its decision (ckpt.h resume). */
 static int qemu_resume_after(const struct ckpt_env *env, const struct ckpt_target *t, ferr_t *err)
 {
 	struct qmp *q = NULL;
+	int r;
 
 	if (qemu_qmp(env->work_dir, &q, err) < 0)
 		return ferr_wrap(err, "VM %s's monitor", t->name);
-	int r = cancel_resume(q, t->name, err);
+	if (in_postcopy(q))
+		r = ferr_set(err, FX_FAIL, "VM %s: its post-copy started, it must not run here",
+			     t->name);
+	else
+		r = cancel_resume(q, t->name, err);
 	qmp_close(q);
 	return r;
+}
+
+/* ckpt.h handed: the VM's post-copy started. */
+static bool qemu_handed(const struct ckpt_env *env, const struct ckpt_target *t)
+{
+	struct qmp *q = NULL;
+
+	(void)t;
+	if (qemu_qmp(env->work_dir, &q, NULL) < 0)
+		return false;
+	bool pc = in_postcopy(q);
+	qmp_close(q);
+	return pc;
 }
 
 /* Commit of a streamed save: the destination holds the VM now and this
@@ -743,4 +791,5 @@ const struct ckpt_ops ckpt_qemu = {
     .sink_open = qemu_sink_open,
     .sink_close = qemu_sink_close,
     .resume = qemu_resume_after,
+    .handed = qemu_handed,
 };

@@ -12,7 +12,11 @@
 # in the post-copy phase (FERRY_FAULT=postcopy-cut: the page session is cut
 # right after the commit): the source must not resume any more, and ferry
 # does not drive QEMU's postcopy-recover, so the move fails saying the VM
-# is lost, and no QEMU of it is left on either host. Prints the
+# is lost, and no QEMU of it is left on either host. Then the source's
+# `ferry migrate` is killed right after the commit (`migrate-continue`):
+# recovery must not resume the source's QEMU once its post-copy started
+# (ckpt.h handed), so the VM never runs on both hosts; killed once b
+# confirmed it runs the VM, a's recovery ends a's QEMU. Prints the
 # accelerator.
 . "$TESTS_ROOT/lib/common.sh"
 t_init vm_postcopy
@@ -67,4 +71,59 @@ n=50
 while [ -n "$(vm_qemus $N)" ] && ((n-- > 0)); do sleep 0.2; done
 [ -z "$(vm_qemus $N)" ] || t_fail "a QEMU of $N is left: $(vm_qemus $N)"
 t_log "no QEMU of $N runs on either host (exit $rc)"
+
+t_log "the source's ferry migrate killed in the post-copy phase (a -> b)"
+N2=vmp-g2
+mh_ferry a run $N2 --vm --memory ${VM_MIB}M --disk "$VM_IMG" || t_fail "run $N2 on a"
+vm_wait_bees "$T/state-a/tenants/$N2/console.log" 2
+rc=0
+mh_exec a env FERRY_FAULT=src-crash-in-postcopy FERRY_STATE_DIR="$T/state-a" "$FERRY" migrate \
+	$N2 --shared-storage --to "$(mh_addr b):7000" --tls "$T/certs" --name a --peer b \
+	--mode post-copy --timeout 5 >"$T/out" 2>"$T/err" || rc=$?
+cat "$T/err"
+((rc == 137)) || t_fail "ferry migrate exited $rc, want 137 (killed)"
+# Recovery on a. Either QEMU's post-copy had started (the devices' state
+# left a): then a's QEMU must never run again (ckpt.h handed), b learns the
+# commit but the pages went with the killed process's relay: the VM is
+# lost, no QEMU of it may be left. Or sending the devices' state failed
+# (the relay was gone): a's QEMU ran the VM again by itself, b never had
+# it: it runs on a only. Never on both.
+mh_ferry a -v ps >/dev/null 2>"$T/ps.log" || t_fail "ferry ps on a"
+grep -h "handed over\|outcome\|frozen state" "$T/ps.log" "$MH_LOG_a" | tail -3 || true
+sleep 3
+mh_ferry a ps >/dev/null
+if [ -n "$(vm_qemus $N2)" ]; then
+	vm_one_host $N2 a
+	vm_memcheck "$T/state-a/tenants/$N2/qmp.sock"
+	t_log "the post-copy had not started: $N2 runs on a only"
+else
+	[ "$(mh_state a $N2)" != running ] || t_fail "a's record says $N2 runs, no QEMU does"
+	t_log "handed over, then lost: no QEMU of $N2 on either host"
+fi
+
+t_log "the source's ferry migrate killed once b confirmed it runs the VM (a -> b)"
+N3=vmp-g3
+cp "$VM_IMG" "$T/guest3.img" # N2's QEMU may hold the image's lock
+mh_ferry a run $N3 --vm --memory ${VM_MIB}M --disk "$T/guest3.img" || t_fail "run $N3 on a"
+vm_wait_bees "$T/state-a/tenants/$N3/console.log" 2
+rc=0
+mh_exec a env FERRY_FAULT=src-crash-after-postcopy-commit FERRY_STATE_DIR="$T/state-a" \
+	"$FERRY" migrate $N3 --shared-storage --to "$(mh_addr b):7000" --tls "$T/certs" --name a \
+	--peer b --mode post-copy --timeout 5 >"$T/out" 2>"$T/err" || rc=$?
+cat "$T/err"
+((rc == 137)) || t_fail "ferry migrate exited $rc, want 137 (killed)"
+# a's QEMU was handed over (its post-copy started, or it completed): a's
+# recovery ends it and never resumes it; b runs the VM if every page had
+# arrived, else the VM is lost. Never on both.
+mh_ferry a -v ps >/dev/null 2>"$T/ps.log" || t_fail "ferry ps on a"
+grep -h "handed over\|outcome\|frozen state" "$T/ps.log" "$MH_LOG_a" | tail -3 || true
+sleep 3
+mh_ferry b ps >/dev/null
+if [ -n "$(vm_qemus $N3)" ]; then
+	vm_one_host $N3 b
+	vm_memcheck "$T/state-b/tenants/$N3/qmp.sock"
+	t_log "every page had arrived: $N3 runs on b only"
+else
+	t_log "lost: no QEMU of $N3 on either host"
+fi
 echo "PASS vm_postcopy ($VM_ACCEL)"
