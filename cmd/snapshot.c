@@ -324,6 +324,10 @@ static void create_report(const struct snap_create_result *r, const struct snap_
 			printf("  files: %u entries, %u unchanged; %.1f ms while frozen, %.1f ms "
 			       "while running\n",
 			       r->fs_entries, r->fs_reused, r->fs_frozen_ms, r->fs_pre_ms);
+		printf("  memory: %llu pages streamed from CRIU, %llu chunks named by the parent; "
+		       "%.1f ms to store after the dump\n",
+		       (unsigned long long)r->stream.pages, (unsigned long long)r->stream.known,
+		       r->stream.drain_ms);
 		return;
 	}
 	struct jw w;
@@ -345,6 +349,15 @@ static void create_report(const struct snap_create_result *r, const struct snap_
 	jw_uint(&w, "fs_reused", r->fs_reused);
 	jw_double(&w, "fs_frozen_ms", r->fs_frozen_ms);
 	jw_double(&w, "fs_pre_ms", r->fs_pre_ms);
+	jw_obj_begin(&w, "stream"); /* the memory: CRIU's page stream */
+	jw_uint(&w, "pages", r->stream.pages);
+	jw_uint(&w, "images", r->stream.images);
+	jw_uint(&w, "known_chunks", r->stream.known);
+	jw_uint(&w, "header_bytes", r->stream.hdr_len);
+	jw_double(&w, "prefault_ms", r->stream.prefault_ms);
+	jw_double(&w, "drain_ms", r->stream.drain_ms);
+	jw_double(&w, "held_mib", r->stream.held_mib);
+	jw_obj_end(&w);
 	jw_obj_end(&w);
 	jw_finish(&w);
 }

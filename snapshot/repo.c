@@ -229,17 +229,18 @@ static int write_new(struct repo *r, const char *path, const void *data, size_t 
 	return rc;
 }
 
-int repo_put_chunk(struct repo *r, const void *data, size_t len, uint8_t id[SEAL_ID_LEN],
-		   struct repo_stats *st, ferr_t *err)
+int repo_put_chunk_named(struct repo *r, const void *data, size_t len,
+			 const uint8_t id[SEAL_ID_LEN], bool known, struct repo_stats *st, ferr_t *err)
 {
 	char path[4200];
 	uint8_t *sealed;
 	size_t slen;
 	int rc;
 
-	seal_id(&r->keys, data, len, id);
 	st->chunks++;
 	st->size += len;
+	if (known)
+		return 0;
 	chunk_path(r, id, path, sizeof(path));
 	if (access(path, F_OK) == 0)
 		return 0;
@@ -254,6 +255,13 @@ int repo_put_chunk(struct repo *r, const void *data, size_t len, uint8_t id[SEAL
 		st->added_ch++;
 	}
 	return rc < 0 ? -1 : 0;
+}
+
+int repo_put_chunk(struct repo *r, const void *data, size_t len, uint8_t id[SEAL_ID_LEN],
+		   struct repo_stats *st, ferr_t *err)
+{
+	seal_id(&r->keys, data, len, id);
+	return repo_put_chunk_named(r, data, len, id, false, st, err);
 }
 
 int repo_has_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], ferr_t *err)
