@@ -56,7 +56,7 @@ struct pstream {
 	bool reader_started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool go, reader_done, failed;
+	bool go, reader_done, failed, cut;
 	ferr_t err;		 /* the first failure */
 	struct blk *qhead, *qtail; /* blocks to store */
 	struct blk **blks;	 /* every block, in order (reader's) */
@@ -79,13 +79,6 @@ static void fail_locked(struct pstream *p, const ferr_t *e)
 	}
 	p->go = true;
 	pthread_cond_broadcast(&p->cv);
-}
-
-static void fail(struct pstream *p, const ferr_t *e)
-{
-	pthread_mutex_lock(&p->mu);
-	fail_locked(p, e);
-	pthread_mutex_unlock(&p->mu);
 }
 
 /* ---- the reader (CRIU's page stream into blocks) ---- */
@@ -220,7 +213,10 @@ static void *reader_main(void *arg)
 	ferr_t e = {0};
 
 	if (psr_serve(p->sk[0], &s, &p->rst, &e) < 0) {
-		fail(p, &e);
+		pthread_mutex_lock(&p->mu);
+		if (!p->cut) /* not when the caller cut the stream of a failed dump */
+			fail_locked(p, &e);
+		pthread_mutex_unlock(&p->mu);
 		shutdown(p->sk[0], SHUT_RDWR); /* CRIU's dump fails too */
 	}
 	queue_cur(p);
@@ -386,8 +382,12 @@ static int start_threads(struct pstream *p, ferr_t *err)
 
 static void join_all(struct pstream *p, bool cut)
 {
-	if (cut || !p->reader_started)
+	if (cut || !p->reader_started) {
+		pthread_mutex_lock(&p->mu);
+		p->cut = true;
+		pthread_mutex_unlock(&p->mu);
 		shutdown(p->sk[0], SHUT_RDWR);
+	}
 	if (p->sk[1] >= 0) { /* CRIU is done with it: its end closes */
 		close(p->sk[1]);
 		p->sk[1] = -1;

@@ -130,6 +130,21 @@ static void stream_sizes(const snapm_t *parent, struct pstream_opts *so)
 		so->prefault = 0;
 }
 
+/* CRIU's page stream is CRIU's: other backends (QEMU) stage their state. */
+static bool streams_pages(const char *state_dir, const char *name)
+{
+	struct tenant_rec rec = {0};
+	const struct tenant_kind_ops *kind;
+	bool criu;
+
+	if (registry_load(state_dir, name, &rec, NULL) < 0)
+		return false;
+	kind = kind_find(rec.kind);
+	criu = kind && kind->ckpt && !strcmp(kind->ckpt->name, "criu");
+	tenant_rec_free(&rec);
+	return criu;
+}
+
 /* The full store's disk: say so (CRIU's own write failed, or ours). */
 static void nospace(const char *stage, ferr_t *err)
 {
@@ -160,18 +175,18 @@ static int dump_into(struct repo *repo, const struct snap_create_opts *o, const 
 			      .tcp_established = true,
 			      .log_level = o->log_level,
 			      .on_event = snapfs_on_event,
-			      .event_arg = fs,
-			      .stream = true};
+			      .event_arg = fs};
 	struct pstream_opts so = {.repo = repo, .parent = parent, .stage = stage};
-	struct pstream *ps;
+	struct pstream *ps = NULL;
 	ferr_t se = {0};
 	int rc;
 
+	d.stream = streams_pages(o->state_dir, o->name);
 	stream_sizes(parent, &so);
-	if (pstream_start(&so, &ps, &d.stream_fd, err) < 0)
+	if (d.stream && pstream_start(&so, &ps, &d.stream_fd, err) < 0)
 		return ferr_wrap(err, "snapshot of %s", o->name);
 	rc = dump_tenant(&d, dr, err);
-	if (pstream_end(ps, rc < 0, m, &r->st, &r->stream, &se) < 0 && se.code) {
+	if (d.stream && pstream_end(ps, rc < 0, m, &r->st, &r->stream, &se) < 0 && se.code) {
 		if (rc == 0)
 			pr_warn("tenant %s: dumped, but its memory was not stored", o->name);
 		*err = se;

@@ -116,8 +116,9 @@ assert len(v) == 1 and v[0]["id"] != sys.argv[1], v' "$old" || t_fail "snapshots
 "$FERRY" kill "$name-pr" >/dev/null
 alive "prune during a restore"
 
-# a store on a small tmpfs: full during the staged dump (6 MiB), and while
-# chunks are written (20 MiB: the 16 MiB of staged images fit)
+# a store on a small tmpfs: full while the tenant's files are stored before
+# the dump (6 MiB), and while the streamed memory's chunks are written after
+# the dump (20 MiB: the files fit)
 for size in 6 20; do
 	d="$T/small$size"
 	mkdir -p "$d"
