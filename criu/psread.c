@@ -95,8 +95,8 @@ static int read_hdr(int sk, unsigned *hdr_len, struct hdr *h, ferr_t *err)
 	h->cmd = u32_at(b) & PS_CMD_MASK;
 	h->flags = u32_at(b) >> 16;
 	if (!*hdr_len) {
-		bool opens = h->cmd == PS_IOV_OPEN || h->cmd == PS_IOV_OPEN2 ||
-			     h->cmd == PS_IOV_PARENT;
+		bool opens =
+		    h->cmd == PS_IOV_OPEN || h->cmd == PS_IOV_OPEN2 || h->cmd == PS_IOV_PARENT;
 		/* a 24-byte OPEN has its dst_id (never 0) where a 32-byte one
 		 * has its vaddr (0); a first CLOSE reads the same either way */
 		*hdr_len = opens && u64_at(b + 16) == 0 ? HDR_NEW : HDR_OLD;
@@ -119,10 +119,20 @@ static int read_hdr(int sk, unsigned *hdr_len, struct hdr *h, ferr_t *err)
 static int decode_type(uint64_t dst_id, enum psr_type *t)
 {
 	switch (dst_id & PS_TYPE_MASK) {
-	case 1: case 10: case 11: case 16: case 17:
+	case 1:
+	case 10:
+	case 11:
+	case 16:
+	case 17:
 		*t = PSR_PID;
 		return 0;
-	case 2: case 27: case 28: case 29: case 32: case 33: case 34:
+	case 2:
+	case 27:
+	case 28:
+	case 29:
+	case 32:
+	case 33:
+	case 34:
 		*t = PSR_SHMEM;
 		return 0;
 	default:
@@ -141,15 +151,16 @@ static int take_pages(int sk, const struct psr_sink *s, const struct hdr *h, fer
 		if (s->room(s->arg, va, left, &buf, &len, err) < 0)
 			return -1;
 		if (!len || len % PSR_PAGE)
-			return ferr_set(err, FX_FAIL, "page stream: the sink gave %zu bytes of room",
-					len);
+			return ferr_set(err, FX_FAIL,
+					"page stream: the sink gave %zu bytes of room", len);
 		if (len > left)
 			len = (size_t)left;
 		if ((r = recv_full(sk, buf, len, err)) <= 0)
-			return r < 0 ? -1
-				     : ferr_set(err, FX_FAIL,
-						"CRIU's page stream ended within the pages at %#llx",
-						(unsigned long long)va);
+			return r < 0
+				   ? -1
+				   : ferr_set(err, FX_FAIL,
+					      "CRIU's page stream ended within the pages at %#llx",
+					      (unsigned long long)va);
 		if (s->pages(s->arg, va, len, err) < 0)
 			return -1;
 		va += len;

@@ -57,9 +57,9 @@ struct pstream {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool go, reader_done, failed, cut;
-	ferr_t err;		 /* the first failure */
+	ferr_t err;		   /* the first failure */
 	struct blk *qhead, *qtail; /* blocks to store */
-	struct blk **blks;	 /* every block, in order (reader's) */
+	struct blk **blks;	   /* every block, in order (reader's) */
 	size_t n_blks, cap_blks;
 	struct blk *cur;
 	struct img *imgs;
@@ -319,8 +319,8 @@ static int make_pool(struct pstream *p, ferr_t *err)
 	if (p->n_slots < 2)
 		p->n_slots = 2;
 	bytes = p->n_slots * p->blk_size;
-	p->pool = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	p->pool = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p->pool == MAP_FAILED) {
 		p->pool = NULL;
 		return ferr_sys(err, FX_FAIL, "%zu MiB for the page stream", bytes >> 20);

@@ -230,7 +230,8 @@ static int write_new(struct repo *r, const char *path, const void *data, size_t 
 }
 
 int repo_put_chunk_named(struct repo *r, const void *data, size_t len,
-			 const uint8_t id[SEAL_ID_LEN], bool known, struct repo_stats *st, ferr_t *err)
+			 const uint8_t id[SEAL_ID_LEN], bool known, struct repo_stats *st,
+			 ferr_t *err)
 {
 	char path[4200];
 	uint8_t *sealed;

@@ -68,7 +68,8 @@ int repo_put_chunk(struct repo *r, const void *data, size_t len, uint8_t id[SEAL
  * caller knows it is stored (a parent snapshot names it and the store's
  * lock keeps gc away), so only the counts change. Thread-safe. */
 int repo_put_chunk_named(struct repo *r, const void *data, size_t len,
-			 const uint8_t id[SEAL_ID_LEN], bool known, struct repo_stats *st, ferr_t *err);
+			 const uint8_t id[SEAL_ID_LEN], bool known, struct repo_stats *st,
+			 ferr_t *err);
 /* Read, authenticate, decompress and check one chunk against its name. */
 int repo_get_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint32_t len, uint8_t **data,
 		   ferr_t *err);

@@ -236,8 +236,8 @@ static void test_pagemap(void)
 static void stream_once(struct repo *r, const snapm_t *parent, snapm_t *m, const char *stage,
 			struct repo_stats *st, struct pstream_stats *ps, bool *ok)
 {
-	struct pstream_opts o = {.repo = r, .parent = parent, .stage = stage,
-				 .mem_limit = 8 << 20, .prefault = 4 << 20};
+	struct pstream_opts o = {
+	    .repo = r, .parent = parent, .stage = stage, .mem_limit = 8 << 20, .prefault = 4 << 20};
 	struct pstream *p;
 	struct sender s = {.hdr = 32, .pages = 3000};
 	pthread_t t;
