@@ -240,11 +240,14 @@ int repo_put_chunk_named(struct repo *r, const void *data, size_t len,
 
 	st->chunks++;
 	st->size += len;
-	if (known)
-		return 0;
 	chunk_path(r, id, path, sizeof(path));
+	/* a chunk the parent names is looked at all the same: one gone
+	 * missing is written again instead of breaking every later snapshot */
 	if (access(path, F_OK) == 0)
 		return 0;
+	if (known)
+		pr_warn("chunk %s named by the parent snapshot was missing: written again",
+			strrchr(path, '/') + 1);
 	if (!(sealed = malloc(seal_bound(len))))
 		return ferr_set(err, FX_FAIL, "out of memory");
 	rc = seal_pack(&r->keys, id, SEAL_ID_LEN, data, len, sealed, &slen, err);

@@ -64,9 +64,9 @@ struct repo_stats {
 /* Store one chunk (nothing when it is there already): id gets its name. */
 int repo_put_chunk(struct repo *r, const void *data, size_t len, uint8_t id[SEAL_ID_LEN],
 		   struct repo_stats *st, ferr_t *err);
-/* The same with its name computed (seal_id) by the caller; known: the
- * caller knows it is stored (a parent snapshot names it and the store's
- * lock keeps gc away), so only the counts change. Thread-safe. */
+/* The same with its name computed (seal_id) by the caller; known: a parent
+ * snapshot names it (it is still looked for: one gone missing is written
+ * again, with a warning). Thread-safe. */
 int repo_put_chunk_named(struct repo *r, const void *data, size_t len,
 			 const uint8_t id[SEAL_ID_LEN], bool known, struct repo_stats *st,
 			 ferr_t *err);
