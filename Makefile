@@ -9,8 +9,8 @@
 #   make bench-vm   VM migration vs QEMU's native migration (with and without TLS)
 #   make bench-rootfs  a tenant's files carried by migration vs rsync
 #   make bench-clients  what clients of a migrated server wait (held segments replayed or not)
-#   make soak-storm-workers  busy_storm (a new connection every ms) with a second tenant whose workers drop
-#                   privileges (wl_workers) moving along, 20 rounds a mode
+#   make soak-storm-workers  busy_storm longer: 50 rounds a mode (ROUNDS) and a
+#                   second tenant with setuid workers (wl_workers) moving along
 #   make check-kernels  the migration tests on a second kernel (Debian 12's, in QEMU)
 #   make demo       the main job, end to end
 #   make fuzz       the libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (300);
@@ -218,7 +218,7 @@ bench-clients: deps
 
 soak-storm-workers: deps
 	@$(MAKE) --no-print-directory test-bins
-	@WORKERS=1 RATE=$${RATE:-1000} bash tests/run.sh busy_storm
+	@SECOND=1 ROUNDS=$${ROUNDS:-50} bash tests/run.sh busy_storm
 
 bench-transport: deps
 	@$(MAKE) --no-print-directory test-bins

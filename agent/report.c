@@ -101,6 +101,10 @@ static void text_migration(const struct event *e, FILE *f)
 		ev_get_str(e, "migration_id"), ev_get_str(e, "tenant"),
 		(long long)ev_get_int(e, "pid"), ev_get_double(e, "restore_ms"),
 		ev_get_double(e, "resume_ms"));
+	if (ev_get_int(e, "id_remap_to")) /* its ID range was taken here */
+		fprintf(f, "ferry serve: tenant %s: id range re-mapped from %lld to %lld\n",
+			ev_get_str(e, "tenant"), (long long)ev_get_int(e, "id_remap_from"),
+			(long long)ev_get_int(e, "id_remap_to"));
 }
 
 static void text_verdict(const struct event *e, FILE *f)

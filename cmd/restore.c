@@ -44,7 +44,10 @@ static const struct cmd_spec restore_spec = {
     .about = "Check the image set in DIR (manifest magic and version, every file's size\n"
 	     "and SHA-256), then restore its tenant through CRIU, detached from ferry,\n"
 	     "re-plumb its network and register it as running. Nothing is started when\n"
-	     "a check fails or the name is taken by a running tenant.\n",
+	     "a check fails or the name is taken by a running tenant. A tenant whose user-\n"
+	     "namespace ID range another tenant here holds (e.g. a copy under --name beside\n"
+	     "its original) is re-mapped to a free range, its files shifted to it; a copy\n"
+	     "that would share a --rootfs tree with another tenant is refused.\n",
     .opts = restore_opts,
 };
 
@@ -54,6 +57,10 @@ static void print_result(const struct restore_result *r, bool json)
 		printf("restored %s %s as pid %d in %.1f ms (CRIU %.1f ms, checks %.1f ms)\n",
 		       tenant_kind_str(r->kind), r->name, r->pid, r->total_ms, r->criu_ms,
 		       r->verify_ms);
+		if (r->id_to)
+			printf("id range re-mapped from %u-%u to %u-%u (its range is another "
+			       "tenant's on this host)\n",
+			       r->id_from, r->id_from + 65535, r->id_to, r->id_to + 65535);
 		return;
 	}
 	struct jw w;
@@ -69,6 +76,12 @@ static void print_result(const struct restore_result *r, bool json)
 	jw_double(&w, "criu_ms", r->criu_ms);
 	jw_double(&w, "criu_restore_ms", r->criu_restore_ms);
 	jw_double(&w, "restore_ms", r->total_ms);
+	if (r->id_to) {
+		jw_obj_begin(&w, "id_remap");
+		jw_uint(&w, "from", r->id_from);
+		jw_uint(&w, "to", r->id_to);
+		jw_obj_end(&w);
+	}
 	jw_obj_end(&w);
 	jw_finish(&w);
 }

@@ -739,6 +739,10 @@ static int do_restore(struct snap_args *a, const char *id, const struct global_o
 		       "restore %.1f ms, total %.1f ms)\n",
 		       r.id, r.name, r.pid, r.replaced ? ", replacing its running incarnation" : "",
 		       r.verify_ms, r.stop_ms, r.restore_ms, r.total_ms);
+		if (r.id_to)
+			printf("id range re-mapped from %u-%u to %u-%u (its range is another "
+			       "tenant's on this host)\n",
+			       r.id_from, r.id_from + 65535, r.id_to, r.id_to + 65535);
 		return FX_OK;
 	}
 	struct jw w;
@@ -752,6 +756,12 @@ static int do_restore(struct snap_args *a, const char *id, const struct global_o
 	jw_double(&w, "stop_ms", r.stop_ms);
 	jw_double(&w, "restore_ms", r.restore_ms);
 	jw_double(&w, "total_ms", r.total_ms);
+	if (r.id_to) {
+		jw_obj_begin(&w, "id_remap");
+		jw_uint(&w, "from", r.id_from);
+		jw_uint(&w, "to", r.id_to);
+		jw_obj_end(&w);
+	}
 	jw_obj_end(&w);
 	jw_finish(&w);
 	return FX_OK;

@@ -148,6 +148,7 @@ static int precheck(struct dst *d, ferr_t *err)
 {
 	const Ferry__Wire__MigrateBegin *b = d->b;
 	struct tenant_rec rec;
+	bool remap;
 
 	/* a name registered here is refused whatever its state: a peer never
 	 * overwrites a record (a dumped or gone tenant's too) */
@@ -183,7 +184,7 @@ static int precheck(struct dst *d, ferr_t *err)
 	if (make_volumes(d, err) < 0)
 		return ferr_wrap(err, "tenant %s cannot come here (nothing was frozen)", b->tenant);
 	if (d->ops->precheck(&rec, d->o->host_name, err) < 0 ||
-	    iso_precheck(d->o->state_dir, b->tenant, &rec.iso, err) < 0 ||
+	    dst_check_idrange(d->o->state_dir, b, &rec.iso, &remap, err) < 0 ||
 	    (d->mode == MIG_POST_COPY && iso_precheck_lazy(&rec.iso, d->pol.tune_uffd, err) < 0)) {
 		if (err->code == FX_NOTFOUND || err->code == FX_HOST)
 			err->code = FX_CONFLICT; /* the destination cannot take it: 4 */
@@ -436,6 +437,10 @@ static void report_running(const struct dst *d, const struct restore_result *rr,
 	ev_double(&e, "resume_ms", resume_ms);
 	ev_str(&e, "peer", d->o->peer);
 	ev_str(&e, "peer_name", d->o->peer_name);
+	if (rr->id_to) { /* its range was taken here (tenant/isolate.h) */
+		ev_int(&e, "id_remap_from", rr->id_from);
+		ev_int(&e, "id_remap_to", rr->id_to);
+	}
 	ev_emit(d->o->events, &e);
 }
 

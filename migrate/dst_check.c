@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/log.h"
 #include "lib/util.h"
+#include "tenant/isolate.h"
 #include "tenant/kind.h"
 #include "tenant/net.h"
 
@@ -323,8 +325,7 @@ int dst_check_begin(const struct dst_policy *p, const char *state_dir, const cha
 			return -1;
 	} else if (carried) {
 		/* nothing of the peer's path is used */
-	} else if (has_root &&
-		   (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
+	} else if (has_root && (!b->rootfs || stat(b->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return ferr_set(err, FX_CONFLICT,
 				"root file system %s of tenant %s is missing on %s (migrate with "
 				"--copy-rootfs to copy the tree)",
@@ -410,4 +411,17 @@ int dst_check_manifest(const struct dst_policy *p, const char *state_dir, const 
 		r = dst_check_root(p, state_dir, m->rootfs, root, sizeof(root), err);
 	manifest_free(m);
 	return r;
+}
+
+int dst_check_idrange(const char *state_dir, const Ferry__Wire__MigrateBegin *b,
+		      const struct tenant_iso *iso, bool *remap, ferr_t *err)
+{
+	/* a tree on shared storage is shifted too: a failed restore shifts it
+	 * back before the source resumes (docs/isolation.md) */
+	if (iso_precheck_remap(state_dir, b->tenant, iso, true, remap, err) < 0)
+		return -1;
+	if (*remap)
+		pr_info("tenant %s: its ID range %u-%u is taken here: the restore re-maps it",
+			b->tenant, iso->id_base, iso->id_base + iso->id_count - 1);
+	return 0;
 }

@@ -71,6 +71,14 @@ int dst_check_root(const struct dst_policy *p, const char *state_dir, const char
  * routes. */
 int dst_check_addr(const struct dst_policy *p, const char *cidr, ferr_t *err);
 
+/* The tenant's user-namespace ID range (BEGIN's Isolation, in iso): taken
+ * here by another tenant is no refusal, the restore re-maps the tenant to
+ * a free range of this host (tenant/isolate.h; the source keeps its own);
+ * only a range ferry does not re-map (not its size) is refused, FX_CONFLICT
+ * naming the holder. *remap says whether the restore will re-map. */
+int dst_check_idrange(const char *state_dir, const Ferry__Wire__MigrateBegin *b,
+		      const struct tenant_iso *iso, bool *remap, ferr_t *err);
+
 /* The verified manifest of the incoming set (dir) against the BEGIN that
  * was accepted: the same tenant, kind, root, address and tenant interface;
  * FX_INTEGRITY when they differ (nothing is restored). */

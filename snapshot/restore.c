@@ -162,7 +162,7 @@ static int load(struct load *l, const manifest_t *m, const char *work, const cha
 }
 
 static int run_restore(const struct restore_opts *o, const manifest_t *m, struct tenant_rec *rec,
-		       struct restore_result *r, bool *early, ferr_t *err)
+		       struct restore_result *r, struct iso_remap *rm, bool *early, ferr_t *err)
 {
 	struct load l = {.o = o, .rec = rec};
 	struct ckpt_load_result res;
@@ -173,16 +173,19 @@ static int run_restore(const struct restore_opts *o, const manifest_t *m, struct
 	if (!l.kind)
 		return ferr_set(err, FX_HOST, "no restore driver for a %s tenant on this host",
 				tenant_kind_str(rec->kind));
+	/* a range another tenant holds here: a free one (isolate.h) */
 	if (l.kind->precheck(rec, "this host", err) < 0 ||
-	    iso_precheck(o->state_dir, rec->name, &rec->iso, err) < 0)
+	    iso_remap_restore(o->state_dir, rec, r->dir, o->lazy, rm, err) < 0)
 		return ferr_wrap(err, "restore of tenant %s (nothing was started)", rec->name);
+	r->id_from = rm->to ? rm->from : 0;
+	r->id_to = rm->to;
 	if (registry_tenant_dir(o->state_dir, rec->name, work, sizeof(work), err) < 0 ||
 	    fs_mkdir_p(work, 0700, err) < 0 || l.kind->prepare_load(rec, err) < 0)
 		return -1;
 	if (o->register_held)
 		snprintf(rec->last_dump, sizeof(rec->last_dump), "%s", r->dir);
 	uint64_t t0 = now_ns();
-	int rr = load(&l, m, work, r->dir, &res, err);
+	int rr = load(&l, m, work, rm->dir[0] ? rm->dir : r->dir, &res, err);
 	*early = l.saved;
 	if (rr < 0) {
 		tenant_released(l.kind, rec); /* e.g. the cgroup made for it */
@@ -249,7 +252,9 @@ int restore_tenant(const struct restore_opts *o, struct restore_result *r, ferr_
 	r->kind = rec.kind;
 	pr_info("restoring %s %s from %s", tenant_kind_str(rec.kind), name, r->dir);
 	bool early = false;
-	ret = run_restore(o, m, &rec, r, &early, err);
+	struct iso_remap rm = {0};
+	ret = run_restore(o, m, &rec, r, &rm, &early, err);
+	iso_remap_end(o->state_dir, &rm, ret == 0);
 	if (ret < 0 && rec.image[0] && !had_old)
 		rootfs_set_discard(o->state_dir, name);
 	if (ret < 0 && early) {

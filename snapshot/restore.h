@@ -51,6 +51,9 @@ struct restore_result {
 	double criu_ms;		/* wall time of the backend's load */
 	double criu_restore_ms; /* CRIU's own restore time (stats-restore), 0 if none */
 	double total_ms;	/* whole stage */
+	/* its user-namespace ID range was taken here: re-mapped (isolate.h)
+	 * from host IDs id_from.. to id_to.. (both 0: not re-mapped) */
+	uint32_t id_from, id_to;
 };
 
 int restore_tenant(const struct restore_opts *o, struct restore_result *r, ferr_t *err);

@@ -374,6 +374,8 @@ static int restore_locked(struct repo *repo, const struct snap_restore_opts *o,
 				 r->replaced ? " (the running incarnation was stopped)" : "");
 	r->pid = rr.pid;
 	r->restore_ms = rr.total_ms;
+	r->id_from = rr.id_from;
+	r->id_to = rr.id_to;
 	return 0;
 }
 

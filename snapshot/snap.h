@@ -55,6 +55,7 @@ struct snap_restore_result {
 	pid_t pid;
 	bool replaced; /* a running incarnation was stopped */
 	double verify_ms, stop_ms, restore_ms, total_ms;
+	uint32_t id_from, id_to; /* ID range re-mapped (restore.h; 0: not) */
 };
 
 int snap_restore(const struct snap_restore_opts *o, struct snap_restore_result *r, ferr_t *err);

@@ -3,6 +3,7 @@
 #include "tenant/isolate.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "criu/idmap.h"
+#include "tenant/rootfs.h"
 #include "tenant/userns.h"
 
 Ferry__Isolation *iso_to_pb(const struct tenant_iso *iso)
@@ -65,6 +68,135 @@ int iso_precheck(const char *state_dir, const char *name, const struct tenant_is
 				"tenant below %u",
 				name, iso->id_base, USERNS_FIRST);
 	return userns_check_free(state_dir, name, iso->id_base, iso->id_count, err);
+}
+
+int iso_precheck_remap(const char *state_dir, const char *name, const struct tenant_iso *iso,
+		       bool may_remap, bool *remap, ferr_t *err)
+{
+	*remap = false;
+	if (iso_precheck(state_dir, name, iso, err) == 0)
+		return 0;
+	if (err->code != FX_CONFLICT)
+		return -1;
+	if (!may_remap)
+		return ferr_wrap(err, "its files are not its own here: it keeps its range");
+	if (iso->id_count != USERNS_SIZE)
+		return ferr_wrap(err, "a range of %u IDs is not re-mapped (ferry's are %u)",
+				 iso->id_count, USERNS_SIZE);
+	pr_info("%s: the restore re-maps it to a free range", err->msg);
+	ferr_clear(err);
+	*remap = true;
+	return 0;
+}
+
+static bool same_tree(const char *a, const char *b)
+{
+	char ra[PATH_MAX], rb[PATH_MAX];
+
+	return a[0] && b[0] && realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
+}
+
+/* A copy never shares a --rootfs tree with another tenant of this host in
+ * a user namespace (the one holding its range, or any other): shifting the
+ * tree would take the files from under that tenant. */
+static int check_own_tree(const char *state_dir, const struct tenant_rec *rec, const char *why,
+			  ferr_t *err)
+{
+	struct tenant_rec *recs;
+	size_t n;
+	int r = 0;
+
+	if (rec->image[0])
+		return 0; /* an image tenant's layer is its own (STATE/tenants/NAME) */
+	if (registry_list(state_dir, &recs, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct tenant_rec *o = &recs[i];
+		if (!r && strcmp(o->name, rec->name) && o->iso.id_count && o->state != TS_GONE &&
+		    same_tree(o->rootfs, rec->rootfs))
+			r = ferr_set(err, FX_CONFLICT,
+				     "%s; and %s is tenant %s's root file system: a copy under "
+				     "another ID range cannot share its files (restore it from a "
+				     "snapshot with --name, which gives the copy files of its own)",
+				     why, rec->rootfs, o->name);
+		tenant_rec_free(&recs[i]);
+	}
+	free(recs);
+	return r;
+}
+
+static int remap_files(const char *state_dir, struct tenant_rec *rec, const char *dir,
+		       struct iso_remap *rm, ferr_t *err)
+{
+	struct idmap_shift sh = {rm->from, rm->to, rm->count};
+	char tdir[PATH_MAX];
+
+	if (registry_tenant_dir(state_dir, rec->name, tdir, sizeof(tdir), err) < 0 ||
+	    fs_mkdir_p(tdir, 0700, err) < 0 ||
+	    xsnprintf(rm->dir, sizeof(rm->dir), err, "%s/idmap-images", tdir) < 0 ||
+	    fs_rm_rf(rm->dir, err) < 0 || idmap_dir(dir, rm->dir, &sh, &rm->rewritten, err) < 0)
+		return -1;
+	/* CRIU restores into the overlay: the shift goes through it */
+	if (rec->image[0] && rootfs_mount_root(rec->rootfs, rec->image, err) < 0)
+		return -1;
+	snprintf(rm->rootfs, sizeof(rm->rootfs), "%s", rec->rootfs);
+	rm->tree = !rec->image[0];
+	return userns_reshift_rootfs(rec->rootfs, rm->from, rm->to, rm->count, err);
+}
+
+int iso_remap_restore(const char *state_dir, struct tenant_rec *rec, const char *dir, bool lazy,
+		      struct iso_remap *rm, ferr_t *err)
+{
+	char why[sizeof(err->msg)];
+
+	memset(rm, 0, sizeof(*rm));
+	if (iso_precheck(state_dir, rec->name, &rec->iso, err) == 0)
+		return 0;
+	if (err->code != FX_CONFLICT)
+		return -1;
+	if (rec->iso.id_count != USERNS_SIZE)
+		return ferr_wrap(err, "a range of %u IDs is not re-mapped (ferry's are %u)",
+				 rec->iso.id_count, USERNS_SIZE);
+	snprintf(why, sizeof(why), "%s", err->msg);
+	ferr_clear(err);
+	if (check_own_tree(state_dir, rec, why, err) < 0 ||
+	    userns_alloc(state_dir, rec->name, &rm->to, err) < 0)
+		return -1;
+	rm->from = rec->iso.id_base;
+	rm->count = rec->iso.id_count;
+	rm->lazy = lazy;
+	const char *fault = getenv("FERRY_FAULT"); /* testing hook (docs/isolation.md) */
+	if (remap_files(state_dir, rec, dir, rm, err) < 0 ||
+	    (fault && !strcmp(fault, "remap-after-shift") &&
+	     ferr_set(err, FX_FAIL, "FERRY_FAULT=remap-after-shift: failing after the shift") <
+		 0)) {
+		ferr_wrap(err, "re-mapping tenant %s from host IDs %u.. to %u..", rec->name,
+			  rm->from, rm->to);
+		iso_remap_end(state_dir, rm, false);
+		return -1;
+	}
+	rec->iso.id_base = rm->to;
+	pr_info("tenant %s: id range re-mapped from %u-%u to %u-%u (%s; %u IDs in its images)",
+		rec->name, rm->from, rm->from + rm->count - 1, rm->to, rm->to + rm->count - 1, why,
+		rm->rewritten);
+	return 0;
+}
+
+void iso_remap_end(const char *state_dir, struct iso_remap *rm, bool ok)
+{
+	ferr_t e = {0};
+
+	if (!rm->to)
+		return;
+	userns_unclaim(state_dir, rm->to);
+	/* a tree the copy shifted, which may be a source's shared storage */
+	if (!ok && rm->tree && rm->rootfs[0] &&
+	    userns_reshift_rootfs(rm->rootfs, rm->to, rm->from, rm->count, &e) < 0)
+		pr_warn("tenant tree %s stays under host IDs %u..: %s", rm->rootfs, rm->to, e.msg);
+	if (rm->dir[0] && (!ok || !rm->lazy))
+		fs_rm_rf(rm->dir, NULL);
+	if (!ok)
+		rm->to = 0;
 }
 
 #define UFFD_SYSCTL "/proc/sys/vm/unprivileged_userfaultfd"

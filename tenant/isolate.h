@@ -4,6 +4,9 @@
 #ifndef FERRY_ISOLATE_H
 #define FERRY_ISOLATE_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "lib/err.h"
 #include "proto/manifest.h"
 #include "tenant/registry.h"
@@ -17,6 +20,43 @@ void iso_from_pb(const Ferry__Isolation *p, struct tenant_iso *iso);
  * (userns_check_free). FX_CONFLICT says which tenant holds it. */
 int iso_precheck(const char *state_dir, const char *name, const struct tenant_iso *iso,
 		 ferr_t *err);
+
+/* ---- re-mapping: a tenant restored under another ID range ----
+ * When another tenant of this host holds the range a tenant was dumped
+ * with (a copy restored beside its original, or a migration to a host
+ * where the range is taken), the restore gives it a free range of this
+ * host instead: its CRIU images are rewritten (criu/idmap.h) into a
+ * directory of their own, its files are shifted to the new range, its
+ * record (and so every later dump's manifest) holds the new range. */
+struct iso_remap {
+	uint32_t from, to, count; /* to == 0: not re-mapped */
+	char dir[4096];		  /* the image set to load ("": the one given) */
+	char rootfs[4096];	  /* the tree shifted (for iso_remap_end) */
+	bool tree;		  /* a --rootfs tree (not an image's own layer) */
+	bool lazy;		  /* post-copy: the image set outlives the load */
+	unsigned rewritten;	  /* IDs rewritten in the images */
+};
+
+/* Like iso_precheck, but a taken range is no refusal when the tenant may be
+ * re-mapped (may_remap: its files are its own on this host, not storage it
+ * shares with a source that keeps its range) and this host has a free one;
+ * *remap says so then. */
+int iso_precheck_remap(const char *state_dir, const char *name, const struct tenant_iso *iso,
+		       bool may_remap, bool *remap, ferr_t *err);
+
+/* Right before a restore's load (the image set dir verified): nothing when
+ * rec's range is free here. Else a free range is allocated and claimed
+ * (userns_alloc) and rec->iso.id_base set to it; dir's images under the new
+ * range go to STATE/tenants/NAME/idmap-images (rm->dir, what to load);
+ * rec's files are shifted (an image tenant's overlay is mounted for that).
+ * Refused (FX_CONFLICT, nothing changed) when rec's --rootfs tree is the
+ * root of the tenant holding the range: a copy cannot share its files. */
+int iso_remap_restore(const char *state_dir, struct tenant_rec *rec, const char *dir, bool lazy,
+		      struct iso_remap *rm, ferr_t *err);
+/* After the load (ok: the tenant is registered): drop the claim and the
+ * rewritten image set (kept for post-copy: its daemon reads the set); a
+ * failed load shifts a tree back to the range it had. */
+void iso_remap_end(const char *state_dir, struct iso_remap *rm, bool ok);
 
 /* Post-copy: CRIU's restored tasks open userfaultfd themselves, which a
  * user namespace may only with vm.unprivileged_userfaultfd=1 (FX_HOST).

@@ -54,7 +54,7 @@ bool userns_overlap(uint32_t a, uint32_t n, uint32_t b, uint32_t m)
 
 /* nftw has no user argument: the shift runs single-threaded in ferry's
  * own commands, these hold its parameters for the walk. */
-static uint32_t shift_base, shift_count;
+static uint32_t shift_base, shift_count, shift_from;
 static int shift_errno;
 static char shift_path[PATH_MAX];
 
@@ -62,6 +62,8 @@ static uint32_t shifted(uint32_t id)
 {
 	if (id >= shift_base && id - shift_base < shift_count)
 		return id;
+	if (shift_from != shift_base && id >= shift_from && id - shift_from < shift_count)
+		return shift_base + (id - shift_from);
 	return id < shift_count ? id + shift_base : shift_base + 65534u % shift_count;
 }
 
@@ -84,18 +86,22 @@ static int shift_one(const char *path, const struct stat *sb, int flag, struct F
 	return 0;
 }
 
-int userns_shift_rootfs(const char *rootfs, uint32_t base, uint32_t count, ferr_t *err)
+static int shift(const char *rootfs, uint32_t from, uint32_t base, uint32_t count, ferr_t *err)
 {
 	struct stat sb;
 
 	if (lstat(rootfs, &sb) < 0)
 		return ferr_sys(err, FX_FAIL, "rootfs %s", rootfs);
-	if (sb.st_uid == base)
+	/* a re-map always walks: a shift interrupted before the root (the
+	 * last) is undone in full too */
+	if (from == base && sb.st_uid == base)
 		return 0;
 	shift_base = base;
 	shift_count = count;
+	shift_from = from;
 	shift_errno = 0;
-	int r = nftw(rootfs, shift_one, 64, FTW_PHYS | FTW_MOUNT);
+	/* depth first: the root, which says the shift is done, comes last */
+	int r = nftw(rootfs, shift_one, 64, FTW_PHYS | FTW_MOUNT | FTW_DEPTH);
 	if (r == 1) {
 		errno = shift_errno;
 		return ferr_sys(err, FX_FAIL, "shift the owner of %s to the tenant's IDs",
@@ -104,6 +110,21 @@ int userns_shift_rootfs(const char *rootfs, uint32_t base, uint32_t count, ferr_
 	if (r < 0)
 		return ferr_sys(err, FX_FAIL, "walk %s", rootfs);
 	return 0;
+}
+
+int userns_shift_rootfs(const char *rootfs, uint32_t base, uint32_t count, ferr_t *err)
+{
+	return shift(rootfs, base, base, count, err);
+}
+
+int userns_reshift_rootfs(const char *rootfs, uint32_t from, uint32_t base, uint32_t count,
+			  ferr_t *err)
+{
+	if (userns_overlap(from, count, base, count))
+		return ferr_set(err, FX_INTEGRITY,
+				"rootfs %s: host IDs %u.. and %u.. overlap: not shifted", rootfs,
+				from, base);
+	return shift(rootfs, from, base, count, err);
 }
 
 int userns_make_dev(const char *rootfs, uint32_t base, ferr_t *err)

@@ -22,8 +22,14 @@ int userns_write_maps(pid_t pid, uint32_t base, uint32_t count, ferr_t *err);
 
 /* Shift the owners of every file under rootfs (not crossing mounts) from
  * 0..count-1 to base..; IDs already in [base, base+count) stay. No-op when
- * the root directory is owned by base already. */
+ * the root directory is owned by base already. Depth first: the root
+ * directory is the last to change, so an interrupted shift is done again. */
 int userns_shift_rootfs(const char *rootfs, uint32_t base, uint32_t count, ferr_t *err);
+/* The same for a tenant re-mapped from the range at from (isolate.h):
+ * from..from+count-1 become base.. as well (FX_INTEGRITY if they overlap).
+ * Always walks the whole tree (the root's owner proves nothing here). */
+int userns_reshift_rootfs(const char *rootfs, uint32_t from, uint32_t base, uint32_t count,
+			  ferr_t *err);
 
 /* The minimal /dev of a tenant in a user namespace, as nodes in the root
  * file system under /.ferry/dev (a user namespace cannot mknod), owned by

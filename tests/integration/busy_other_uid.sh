@@ -47,10 +47,7 @@ PY
 at=a
 modes="stop-copy"
 mh_postcopy_ok && modes="$modes post-copy" || t_log "no post-copy on this host"
-precopy=$("$FERRY" check --json | python3 -c '
-import json, sys
-print(any(m["name"] == "pre-copy" and m["available"] for m in json.load(sys.stdin)["modes"]))')
-[ "$precopy" = True ] && modes="$modes pre-copy" || t_log "no pre-copy on this host (soft-dirty)"
+mh_precopy_ok && modes="$modes pre-copy" || t_log "no pre-copy on this host (soft-dirty)"
 for mode in $modes; do
 	to=$([ "$at" = a ] && echo b || echo a)
 	old=$(mh_pid "$at" "$NAME")

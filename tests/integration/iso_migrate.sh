@@ -3,10 +3,10 @@
 # hosts and keep their ID map: a server whose workers setuid() to the
 # tenant's uid 65534 (issue #9: on these hosts, where root lacks
 # CAP_SYS_RESOURCE, only a user namespace makes it movable). The destination
-# refuses a range one of its own tenants holds (exit 4, names it, nothing
-# frozen); once it is free the move works, in stop-copy and (where the host
-# can) post-copy back, and the workload checks itself at the end (a
-# verified workload ends).
+# re-maps it when one of its own tenants holds its range (a free range of
+# its own, the files shifted to it, the source's unchanged); the move works
+# in stop-copy and (where the host can) post-copy back, and the workload
+# checks itself at the end (a verified workload ends).
 # A memory hog and a fork bomb (wl_limits) move in stop-copy with their
 # limits: read back from b's cgroup files, and stopped there again; a hog
 # without a user namespace the same in post-copy (where the host can).
@@ -89,20 +89,62 @@ if mh_postcopy_ok; then
 	mh_verify b isom-pc "$T/rpc"
 fi
 
-t_log "b refuses a range its tenant $OWN holds"
-t_expect_fail 4 "host IDs $BASE-$((BASE + 65535)), which tenant $OWN \(running\) already uses" \
-	mh_migrate a b "$NAME" --mode stop-copy
+t_log "a restore on b that fails after the shift: the shared tree is shifted back, a resumes"
+mh_kill_serve b
+mh_serve b FERRY_FAULT=remap-after-shift
+rc=0
+mh_migrate a b "$NAME" --mode stop-copy >"$T/fault.out" 2>&1 || rc=$?
+cat "$T/fault.out"
+((rc != 0)) && grep -q "remap-after-shift" "$T/fault.out" || t_fail "the injected failure did not fail the move (rc $rc)"
 mh_assert_one_host "$NAME" a a "$pid"
-mh_ferry b kill "$OWN" >/dev/null
-mh_ferry b rm "$OWN" >/dev/null
+[ "$(stat -c %u "$R/bin/wl_workers")" = "$BASE" ] || t_fail "the tree was not shifted back to $BASE"
+[ -z "$(ls -A "$T/state-b/userns-claims" 2>/dev/null)" ] || t_fail "claims left on b: $(ls "$T/state-b/userns-claims")"
+[ ! -e "$T/state-b/tenants/$NAME/idmap-images" ] || t_fail "b kept the rewritten images of a failed restore"
+mh_kill_serve b
+mh_serve b
 
-t_log "stop-copy a -> b"
-mh_migrate a b "$NAME" --mode stop-copy || t_fail "migration a -> b failed"
+t_log "b re-maps $NAME: the range it has is b's tenant $OWN's"
+mh_migrate a b "$NAME" --mode stop-copy || t_fail "migration a -> b onto a taken range failed"
 mh_assert_one_host "$NAME" a b "$pid"
 pid=$(mh_pid b "$NAME")
 map2=$(mh_exec b cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
-[ "$map2" = "$map" ] || t_fail "map on b: '$map2', not '$map'"
-mh_ferry b ps --json | grep -q "\"id_base\": *$BASE" || t_fail "b's ps does not show the range"
+base2=$(echo "$map2" | awk '{print $2}')
+t_log "map on a: $map, on b: $map2"
+[ "$map2" = "0 $base2 65536" ] && [ "$base2" != "$BASE" ] || t_fail "map on b: '$map2' (a: '$map')"
+mh_ferry b ps --json | grep -q "\"id_base\": *$base2" || t_fail "b's ps does not show the new range"
+grep -q "id range re-mapped from $BASE to $base2" "$T/serve-b.log" || t_fail "b's agent does not say it re-mapped the range"
+# its files under the new range, b's own tenant's as they were
+[ "$(stat -c %u "$R/bin/wl_workers")" = "$base2" ] || t_fail "the tenant's files are not under $base2"
+[ "$(stat -c %u "$T/rb/bin/wl_counter")" = "$BASE" ] || t_fail "$OWN's files changed owner"
+# the new range was claimed until b's record held it: no claim is left
+[ -z "$(ls -A "$T/state-b/userns-claims" 2>/dev/null)" ] || t_fail "claims left on b: $(ls "$T/state-b/userns-claims")"
+mh_ferry b kill "$OWN" >/dev/null
+mh_ferry b rm "$OWN" >/dev/null
+map=$map2
+
+t_log "an image tenant re-mapped on b: its layer travels and is shifted there"
+N2=isom-img OWN2=$(iso_name_like isom-img isom-own2)
+iso_rootfs "$T/img"
+id=$(mh_ferry a image import "$T/img" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+iso_mh_start b "$OWN2" "$T/rb2" --userns -- /bin/iso-wl_counter
+mh_ferry a run "$N2" --image "$id" -- /bin/iso-wl_counter >/dev/null || t_fail "run $N2 on a"
+t_wait_file "$T/state-a/tenants/$N2/upper/tmp/wl.ready" 30
+p=$(mh_pid a "$N2")
+ib() { mh_ferry "$1" ps --json | python3 -c 'import json, sys
+print([t for t in json.load(sys.stdin)["tenants"] if t["name"] == sys.argv[1]][0]["isolation"]["id_base"])' "$2"; }
+ba=$(ib a "$N2") bo=$(ib b "$OWN2")
+[ "$ba" = "$bo" ] || t_fail "$N2 ($ba on a) and $OWN2 ($bo on b) do not collide: the test proves nothing"
+mh_migrate a b "$N2" --mode stop-copy || t_fail "migration of image tenant $N2 onto a taken range failed"
+mh_assert_one_host "$N2" a b "$p"
+bb=$(ib b "$N2")
+t_log "$N2: $ba on a, $bb on b"
+[ "$bb" != "$ba" ] && [ "$(mh_exec b cat "/proc/$(mh_pid b "$N2")/uid_map" | awk 'NR==1 {print $2}')" = "$bb" ] ||
+	t_fail "$N2 on b: range $bb"
+[ "$(stat -c %u "$T/state-b/tenants/$N2/upper/bin/busybox")" = "$bb" ] || t_fail "$N2's layer on b is not under $bb"
+[ "$(stat -c %u "$T/state-b/images/$id/rootfs/bin/busybox")" = 0 ] || t_fail "b's copy of the image changed owner"
+mh_verify b "$N2" "$T/state-b/tenants/$N2/upper"
+mh_ferry b kill "$OWN2" >/dev/null
+mh_ferry b rm "$OWN2" >/dev/null
 
 if ! mh_postcopy_ok; then
 	t_log "no post-copy on this host: stop-copy only"

@@ -59,6 +59,41 @@ cr_dump_restore iu-count-$$ "$T/img1"
 cr_dump_restore iu-work-$$ "$T/img2"
 [ "$(map_of "$(cr_pid iu-count-$$)")" = "$m1" ] || t_fail "tenant 1 lost its map on restore"
 [ "$(map_of "$(cr_pid iu-work-$$)")" = "$m2" ] || t_fail "tenant 2 lost its map on restore"
+
+t_log "a dump restored under another name beside its original"
+# a --rootfs tree: the copy would share the original's files, refused
+"$FERRY" dump iu-count-$$ -D "$T/img3" --leave-running >/dev/null || t_fail "dump --leave-running failed"
+t_expect_fail 4 "is tenant iu-count-$$'s root file system: a copy under another ID range cannot share its files" \
+	"$FERRY" restore -D "$T/img3" --name iu-copy-$$
+[ -z "$(cr_state iu-copy-$$)" ] || t_fail "the refused copy has a record"
+[ "$(stat -c %u "$R1/bin/busybox")" = "$b1" ] || t_fail "the refused copy changed the original's files"
+# an image tenant whose set carries its layer, dumped (its record holds
+# the range): the copy gets a range and a layer of its own; the set stays
+# as it was, and the original comes back from it under its own range
+R3=$T/r3 C=iu-copy-img-$$
+iso_rootfs "$R3"
+img=$("$FERRY" image import "$R3" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+t_defer "'$FERRY' kill '$C'; '$FERRY' rm '$C'"
+t_defer "'$FERRY' kill iu-img-$$; '$FERRY' rm iu-img-$$"
+"$FERRY" run iu-img-$$ --image "$img" -- /bin/iso-wl_counter >/dev/null || t_fail "run --image failed"
+RI=$FERRY_STATE_DIR/tenants/iu-img-$$/root RC=$FERRY_STATE_DIR/tenants/$C/root
+t_wait_file "$RI/tmp/wl.ready" 30
+bi=$(map_of "$(cr_pid iu-img-$$)" | awk '{print $2}')
+"$FERRY" dump iu-img-$$ -D "$T/img4" --with-rootfs >/dev/null || t_fail "dump --with-rootfs failed"
+"$FERRY" restore -D "$T/img4" --name "$C" | tee "$T/r4" || t_fail "restore --name of an image tenant failed"
+bc=$(map_of "$(cr_pid "$C")" | awk '{print $2}')
+grep -q "^id range re-mapped from $bi-$((bi + 65535)) to $bc-$((bc + 65535))" "$T/r4" ||
+	t_fail "restore did not say it re-mapped $bi to $bc"
+[ "$(stat -c %u "$RC/bin/busybox")" = "$bc" ] || t_fail "the copy's files are not under $bc"
+[ "$(stat -c %u "$FERRY_STATE_DIR/tenants/iu-img-$$/upper/bin/busybox")" = "$bi" ] ||
+	t_fail "the original's layer is not under $bi any more"
+"$FERRY" restore --verify-only -D "$T/img4" >/dev/null || t_fail "the dump's set changed"
+"$FERRY" restore -D "$T/img4" >/dev/null || t_fail "the original does not come back from its set"
+[ "$(map_of "$(cr_pid iu-img-$$)")" = "0 $bi 65536" ] || t_fail "the original lost its range"
+[ -z "$(ls -A "$FERRY_STATE_DIR/userns-claims")" ] || t_fail "claims left: $(ls "$FERRY_STATE_DIR/userns-claims")"
+cr_verify "$C" "$RC"
+cr_verify iu-img-$$ "$RI"
+
 cr_verify iu-count-$$ "$R1"
 cr_verify iu-work-$$ "$R2"
 echo PASS

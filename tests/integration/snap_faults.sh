@@ -17,10 +17,9 @@ name=snap-faults r="$T/rootfs"
 "$FERRY" snapshot init "${S[@]}" >/dev/null || t_fail "init failed"
 # the workload under a name of its own (a runner elsewhere kills wl_*)
 mkdir -p "$r/bin" && cp "$WORKLOADS/wl_memory" "$r/bin/snapwl_flt"
-# --privileged: a restore under another name runs a copy beside the
-# original, which in a user namespace (the default) keeps the original's ID
-# range, refused on one host (re-mapping a copy is not done: docs/isolation.md)
-cr_start "$name" "$r" --privileged -- /bin/snapwl_flt --mib 16
+# in a user namespace (the default): the restore under another name below
+# runs a copy beside the original, re-mapped to a range of its own
+cr_start "$name" "$r" -- /bin/snapwl_flt --mib 16
 pid0=$(cr_pid "$name")
 alive() {
 	[ "$(cr_pid "$name")" = "$pid0" ] && kill -0 "$pid0" && [ "$(cr_state "$name")" = running ] ||
@@ -108,6 +107,15 @@ wait $prp || { cat "$T/pr"; t_fail "a restore running during prune failed"; }
 cat "$T/pr"
 grep -q "^remove $old" "$T/prune" || { cat "$T/prune"; t_fail "prune did not remove $old"; }
 [ "$(cr_state "$name-pr")" = running ] || t_fail "the tenant restored during prune does not run"
+# beside its running original: a range of its own, its own files under it
+grep -q "^id range re-mapped from " "$T/pr" || t_fail "the copy was not re-mapped"
+b0=$(awk 'NR==1 {print $2}' "/proc/$pid0/uid_map")
+b1=$(awk 'NR==1 {print $2}' "/proc/$(cr_pid "$name-pr")/uid_map")
+t_log "ID ranges: original $b0, copy $b1"
+[ -n "$b1" ] && [ "$b1" != "$b0" ] || t_fail "the copy's range ($b1) is the original's ($b0)"
+cr_root=$FERRY_STATE_DIR/tenants/$name-pr/rootfs
+[ "$(stat -c %u "$cr_root/bin/snapwl_flt")" = "$b1" ] || t_fail "the copy's files are not under its range"
+[ "$(stat -c %u "$r/bin/snapwl_flt")" = "$b0" ] || t_fail "the original's files changed owner"
 "$FERRY" snapshot list "$name" "${S[@]}" --json | python3 -c '
 import json, sys
 v = json.load(sys.stdin)["snapshots"]

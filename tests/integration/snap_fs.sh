@@ -24,10 +24,9 @@ IMG=$T/img
 t_rootfs "$IMG"
 echo "delete me" >"$IMG/etc/wl-fs-delete"
 ID=$("$FERRY" image import "$IMG" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-# --privileged: a restore under another name runs a copy beside the
-# original, which in a user namespace (the default) keeps the original's ID
-# range, refused on one host (re-mapping a copy is not done: docs/isolation.md)
-"$FERRY" run "$NAME" --image "$ID" --privileged -- wl_fs --delete /etc/wl-fs-delete >/dev/null ||
+# in a user namespace (the default): the restore under another name below
+# runs a copy beside the original, re-mapped to a range of its own
+"$FERRY" run "$NAME" --image "$ID" -- wl_fs --delete /etc/wl-fs-delete >/dev/null ||
 	t_fail "run --image failed"
 ROOT=$FERRY_STATE_DIR/tenants/$NAME/root UPPER=$FERRY_STATE_DIR/tenants/$NAME/upper
 t_wait_file "$ROOT/tmp/wl.ready" 30
@@ -86,10 +85,30 @@ grep -q " $ROOT overlay " /proc/self/mounts || t_fail "no overlay at $ROOT after
 cr_verify "$NAME" "$ROOT"
 
 t_log "restore --name: another tenant with its own copy of the files"
-"$FERRY" snapshot restore "$id2" --name "$NEW" "${S[@]}" || t_fail "restore --name failed"
+"$FERRY" snapshot restore "$id2" --name "$NEW" "${S[@]}" --json | tee "$T/rn.json" ||
+	t_fail "restore --name failed"
 ROOTN=$FERRY_STATE_DIR/tenants/$NEW/root
 grep -q " $ROOTN overlay " /proc/self/mounts || t_fail "no overlay at $ROOTN"
 cmp -s "$ROOTN/tmp/secret" "$UPPER/tmp/secret" || t_fail "the new tenant's file differs"
+# beside its original (its record holds the range, the workload ended at
+# its check above): a range of its own, its own layer under it, the
+# original's files as they were
+id_base() {
+	"$FERRY" ps --json | python3 -c 'import json, sys
+print([t for t in json.load(sys.stdin)["tenants"] if t["name"] == sys.argv[1]][0]["isolation"]["id_base"])' "$1"
+}
+b0=$(id_base "$NAME") b1=$(id_base "$NEW")
+[ "$(awk 'NR==1 {print $2}' "/proc/$(cr_pid "$NEW")/uid_map")" = "$b1" ] ||
+	t_fail "the copy does not run under the range of its record ($b1)"
+t_log "ID ranges: original $b0, copy $b1"
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["id_remap"]
+assert v == {"from": int(sys.argv[2]), "to": int(sys.argv[3])}, v' "$T/rn.json" "$b0" "$b1" ||
+	t_fail "restore --json does not say the range was re-mapped"
+for f in tmp/fs/log tmp/wl.ready etc/passwd; do
+	[ "$(stat -c %u "$ROOTN/$f")" = "$b1" ] || t_fail "$f of the copy is not under its range $b1"
+	[ "$(stat -c %u "$ROOT/$f")" = "$b0" ] || t_fail "$f of the original is not under its range $b0"
+done
+[ "$(stat -c %u "$FERRY_STATE_DIR/images/$ID/rootfs/etc/passwd")" = 0 ] || t_fail "the image changed owner"
 cr_verify "$NEW" "$ROOTN"
 "$FERRY" kill "$NEW" >/dev/null 2>&1 || true
 

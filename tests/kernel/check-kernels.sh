@@ -23,7 +23,7 @@ t0=$(date +%s)
 rc=0
 # the guest starts with a clean environment: pass on the knobs that are set
 envs=()
-for v in KERNEL_CRIU PRECOPY_MIB PRECOPY_DIRTY MIB MIG_TIMEOUT TEST_TIMEOUT TIMEOUT_SCALE KEEP_TMP; do
+for v in KERNEL_CRIU PRECOPY_MIB PRECOPY_DIRTY MIB MIG_TIMEOUT TEST_TIMEOUT TIMEOUT_SCALE KEEP_TMP MODES ROUNDS RATE; do
 	[ -n "${!v:-}" ] && envs+=("$v=${!v}")
 done
 bash tests/kernel/guest.sh --out "$OUT" --timeout "${KERNEL_TIMEOUT:-3600}" -- \

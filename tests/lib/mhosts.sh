@@ -274,6 +274,14 @@ d = json.load(sys.stdin)
 sys.exit(0 if any(i["id"] == "userfaultfd" and i["status"] == "OK" for i in d["items"]) else 1)'
 }
 
+# mh_precopy_ok: true when this host can run pre-copy (ferry check lists
+# the mode as available: the kernel tracks dirty memory).
+mh_precopy_ok() {
+	"$FERRY" check --json | python3 -c '
+import json, sys
+sys.exit(0 if any(m["name"] == "pre-copy" and m["available"] for m in json.load(sys.stdin)["modes"]) else 1)'
+}
+
 # mh_keep_pipe_sysctls: put the pipe sysctls back when the test ends
 # (post-copy with --tune-host changes them).
 mh_keep_pipe_sysctls() {

@@ -15,7 +15,8 @@
  * Anything else fails: a partial or wrong answer, a second line (answered
  * twice), a reset after part of an answer, or no outcome within --timeout-s
  * (counted as lost). Like any load generator it has a concurrency limit
- * (MAXC connections open at once): while a long freeze keeps that many
+ * (MAXC connections open at once, fewer where RLIMIT_NOFILE's hard limit
+ * is lower): while a long freeze keeps that many
  * waiting, the requests due are not sent (counted as "throttled"), as a
  * client pool would hold them back; a server that never answers still fails
  * by the timeout. Ready once the first answer came back: "READY" on stdout
@@ -31,6 +32,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #define READY_FILE  "storm.ready"
@@ -50,7 +52,7 @@ struct storm {
 	struct sockaddr_in addr;
 	struct slot s[MAXC];
 	struct pollfd p[MAXC];
-	size_t n;
+	size_t n, limit; /* open now; at most (MAXC, or fewer file descriptors) */
 	uint64_t next_id, answered, refused, lost, throttled, max_open, timeout_ms;
 	uint64_t max_wait_ms, max_gap_ms, last_answer_ms;
 };
@@ -66,7 +68,7 @@ static void open_one(struct storm *st)
 	struct slot *s;
 	int fd, r;
 
-	if (st->n == MAXC) { /* the client's concurrency limit: hold this one back */
+	if (st->n == st->limit) { /* the client's concurrency limit: hold this one back */
 		st->throttled++;
 		return;
 	}
@@ -245,6 +247,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	st.timeout_ms = (uint64_t)tmo * 1000;
+	/* as many connections as the process may hold file descriptors */
+	struct rlimit rl;
+	st.limit = MAXC;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < MAXC + 64)
+			st.limit = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
+	}
 	zdtm_init();
 	run(&st, (unsigned)rate);
 	if (zdtm_failed()) {

@@ -1,5 +1,5 @@
 /*
- * wl_storm_server [--port P (7200)] [--backlog N (512)]
+ * wl_storm_server [--port P (7200)] [--backlog N (512)] [--workers N --uid U]
  *
  * The inside half of tcp_storm: a server for clients that open a connection
  * per request. Listens on 0.0.0.0:P; every accepted connection sends one
@@ -8,16 +8,25 @@
  * listening. A line that is not "REQ id", or longer than a line can be, is
  * a failure. Verify: nothing noted and at least one request served; then
  * it exits (the listener closes: later clients are refused).
+ * With --workers N the server is preforked, as web servers are: the parent
+ * (root) listens and forks N workers that drop privileges to UID and GID U
+ * (setresgid + setresuid) and serve the shared listener; the parent only
+ * watches. Each worker keeps its counters and its uid in a shared page.
+ * Verify then also asks: every worker alive, still running as U, none
+ * noted a failure, and every request was served by a worker.
  */
 #include "zdtm.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #define MAXC 2048 /* connections open at once */
 #define LINE 64
+#define MAXW 16 /* preforked workers */
 
 struct conn {
 	int fd;
@@ -31,6 +40,13 @@ struct storm {
 	struct pollfd p[MAXC + 1];
 	size_t n;
 	uint64_t accepted, served, dropped;
+};
+
+/* One worker's page of the shared mapping the parent reads at verify. */
+struct wstat {
+	volatile uint64_t accepted, served, dropped;
+	volatile unsigned uid;
+	char failure[sizeof(zdtm_failure) + 32];
 };
 
 static int listen_on(int port, int backlog)
@@ -122,22 +138,66 @@ static void serve_once(struct storm *s, int timeout_ms)
 		on_accept(s);
 }
 
+static __attribute__((noreturn)) void worker(struct storm *s, struct wstat *w, unsigned uid)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0) {
+		snprintf(w->failure, sizeof(w->failure), "setresuid(%u): %s", uid, strerror(errno));
+		_exit(1);
+	}
+	for (;;) {
+		serve_once(s, 100);
+		w->accepted = s->accepted, w->served = s->served, w->dropped = s->dropped;
+		w->uid = (unsigned)getuid();
+		if (zdtm_failed() && !w->failure[0])
+			snprintf(w->failure, sizeof(w->failure), "%s", zdtm_failure);
+	}
+}
+
+/* The parent of preforked workers: waits for the verify signal, then
+ * checks every worker through the shared page and /proc. */
+static void watch_workers(struct storm *s, struct wstat *w, pid_t *pid, int n, unsigned uid)
+{
+	while (!zdtm_verify_requested()) {
+		zdtm_reap(0, NULL);
+		zdtm_sleep_ms(100);
+	}
+	for (int i = 0; i < n; i++) {
+		if (kill(pid[i], 0) < 0)
+			zdtm_fail("worker %d (pid %d) is gone", i, (int)pid[i]);
+		if (w[i].failure[0])
+			zdtm_fail("worker %d: %s", i, w[i].failure);
+		if (w[i].uid != uid)
+			zdtm_fail("worker %d runs as uid %u, not %u", i, w[i].uid, uid);
+		s->accepted += w[i].accepted, s->served += w[i].served, s->dropped += w[i].dropped;
+	}
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"port", required_argument, 0, 'p'},
-					     {"backlog", required_argument, 0, 'b'},
-					     {"help", no_argument, 0, 'h'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {
+	    {"port", required_argument, 0, 'p'},    {"backlog", required_argument, 0, 'b'},
+	    {"workers", required_argument, 0, 'w'}, {"uid", required_argument, 0, 'u'},
+	    {"help", no_argument, 0, 'h'},	    {0, 0, 0, 0}};
 	static struct storm s;
-	int port = 7200, backlog = 512, o;
+	static pid_t pid[MAXW];
+	int port = 7200, backlog = 512, nw = 0, o;
+	unsigned uid = 65534;
+	struct wstat *w = NULL;
 
-	while ((o = getopt_long(argc, argv, "p:b:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "p:b:w:u:h", opts, NULL)) != -1) {
 		if (o == 'p')
 			port = (int)zdtm_parse_long("--port", optarg, 1, 65535);
 		else if (o == 'b')
 			backlog = (int)zdtm_parse_long("--backlog", optarg, 1, 65535);
+		else if (o == 'w')
+			nw = (int)zdtm_parse_long("--workers", optarg, 1, MAXW);
+		else if (o == 'u')
+			uid = (unsigned)zdtm_parse_long("--uid", optarg, 1, 65534);
 		else {
-			fprintf(stderr, "usage: %s [--port P (7200)] [--backlog N (512)]\n",
+			fprintf(stderr,
+				"usage: %s [--port P (7200)] [--backlog N (512)] [--workers N "
+				"--uid U (65534)]\n",
 				argv[0]);
 			return 2;
 		}
@@ -146,8 +206,24 @@ int main(int argc, char **argv)
 	s.lfd = listen_on(port, backlog);
 	if (s.lfd < 0)
 		zdtm_fail("listen on port %d: %s", port, strerror(errno));
+	if (nw) {
+		w = mmap(NULL, sizeof(*w) * MAXW, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (w == MAP_FAILED)
+			zdtm_fail("mmap: %s", strerror(errno));
+		for (int i = 0; i < nw; i++) {
+			w[i].uid = (unsigned)-1;
+			pid[i] = fork();
+			if (pid[i] < 0)
+				zdtm_fail("fork: %s", strerror(errno));
+			if (pid[i] == 0)
+				worker(&s, &w[i], uid);
+		}
+	}
 	zdtm_ready();
-	while (!zdtm_verify_requested()) {
+	if (nw)
+		watch_workers(&s, w, pid, nw, uid);
+	while (!nw && !zdtm_verify_requested()) {
 		zdtm_reap(0, NULL);
 		serve_once(&s, 100);
 	}
