@@ -187,10 +187,12 @@ static const struct cmd_spec specs[] = {
      .about = "Snapshot a running tenant into the store: it is frozen only while CRIU saves\n"
 	      "it and runs on. Its files (an image tenant's own layer and its image, a\n"
 	      "--rootfs tenant's tree) are stored while it runs and what changed again\n"
-	      "while it is frozen, so memory and files are of one instant. Its images are\n"
-	      "staged in STORE/tmp, then cut into chunks (memory on page-aligned\n"
-	      "boundaries), each compressed, encrypted and stored once; the manifest is\n"
-	      "written last.\n",
+	      "while it is frozen, so memory and files are of one instant. Its memory\n"
+	      "streams from CRIU's page server into ferry and is cut on page-aligned\n"
+	      "boundaries (nothing of it is written to disk first; a VM's state and\n"
+	      "CRIU's small other images pass through STORE/tmp); each chunk is\n"
+	      "compressed, encrypted and stored once, mostly after the tenant resumed;\n"
+	      "the manifest is written last.\n",
      .opts = create_opts},
     {.name = "snapshot list",
      .args = "[NAME]",
