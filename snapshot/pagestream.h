@@ -5,8 +5,9 @@
  * the staged path cuts pages-*.img (chunk.h: page_cuts), so both give the
  * same chunk names. Workers on both cores name each chunk (HMAC), count the
  * chunks the parent snapshot names, and compress, seal and write the new
- * ones (a chunk's file is looked for all the same: repo_put_chunk_named); they start once the dump is over (the tenant runs again) or when
- * the pool is full, so the freeze holds CRIU's dump and a copy into memory.
+ * ones (a chunk's file is looked for all the same: repo_put_chunk_named);
+ * they start once the dump is over (the tenant runs again) or when the pool
+ * is full, so the freeze holds CRIU's dump and a copy into memory.
  *
  * The manifest gets one file pages-N.img per pagemap image, with its chunk
  * list (no whole-file SHA-256: each chunk is authenticated and checked
