@@ -14,6 +14,7 @@
 #include "criu/psread.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "snapshot/repo_pack.h"
 
 #define BLK_MIN	    (4U << 20)
 #define DEF_LIMIT   (1ULL << 30)
@@ -46,6 +47,7 @@ struct img {
 struct pstream {
 	struct pstream_opts o;
 	struct idset *known;
+	struct idset *written; /* new chunks of this stream, written or being */
 	uint32_t chunk;
 	size_t blk_size, n_slots, n_free, held_max;
 	uint8_t *pool;
@@ -229,20 +231,39 @@ static void *reader_main(void *arg)
 
 /* ---- the workers (name, dedup, seal, write) ---- */
 
-static int store_blk(struct pstream *p, struct blk *b, struct repo_stats *st, uint64_t *known,
-		     ferr_t *err)
+/* A new chunk of this stream: 1 the first time (the caller writes it). */
+static int first_time(struct pstream *p, const uint8_t *id, ferr_t *err)
+{
+	int r;
+
+	pthread_mutex_lock(&p->mu);
+	r = idset_has(p->written, id) ? 0 : idset_add(p->written, id) < 0 ? -1 : 1;
+	pthread_mutex_unlock(&p->mu);
+	return r < 0 ? ferr_set(err, FX_FAIL, "out of memory") : r;
+}
+
+static int store_blk(struct pstream *p, struct blk *b, struct pack_writer *w, struct repo_stats *st,
+		     uint64_t *known, ferr_t *err)
 {
 	size_t off = 0;
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct cut *c = &b->cuts[i];
-		bool k;
-		seal_id(&p->o.repo->keys, b->data + off, c->len, c->id);
-		k = p->known && idset_has(p->known, c->id);
-		*known += k;
-		if (repo_put_chunk_named(p->o.repo, b->data + off, c->len, c->id, k, st, err) < 0)
-			return -1;
+		const uint8_t *data = b->data + off;
+		int r;
 		off += c->len;
+		seal_id(&p->o.repo->keys, data, c->len, c->id);
+		*known += p->known && idset_has(p->known, c->id);
+		st->chunks++;
+		st->size += c->len;
+		/* in the store already (a chunk the parent names is looked for all
+		 * the same: one gone missing is written again) */
+		if (repo_chunk_exists(p->o.repo, c->id))
+			continue;
+		if ((r = first_time(p, c->id, err)) < 0)
+			return -1;
+		if (r && repo_put_chunk_packed(p->o.repo, data, c->len, c->id, w, st, err) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -251,7 +272,9 @@ static void *worker_main(void *arg)
 {
 	struct pstream *p = arg;
 	struct repo_stats st = {0};
+	struct pack_writer w = PACK_WRITER_INIT;
 	uint64_t known = 0;
+	ferr_t e = {0};
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -263,8 +286,7 @@ static void *worker_main(void *arg)
 		if (!(p->qhead = b->next))
 			p->qtail = NULL;
 		pthread_mutex_unlock(&p->mu);
-		ferr_t e = {0};
-		int rc = store_blk(p, b, &st, &known, &e);
+		int rc = store_blk(p, b, &w, &st, &known, &e);
 		pthread_mutex_lock(&p->mu);
 		p->free_slots[p->n_free++] = (size_t)(b->data - p->pool) / p->blk_size;
 		b->data = NULL;
@@ -272,6 +294,13 @@ static void *worker_main(void *arg)
 		if (rc < 0)
 			fail_locked(p, &e);
 	}
+	pthread_mutex_unlock(&p->mu);
+	/* the last pack, complete before the manifest that names its chunks */
+	int rc = p->failed ? 0 : pack_finish(p->o.repo, &w, &e);
+	pack_abort(&w);
+	pthread_mutex_lock(&p->mu);
+	if (rc < 0)
+		fail_locked(p, &e);
 	p->st.size += st.size;
 	p->st.added += st.added;
 	p->st.chunks += st.chunks;
@@ -356,6 +385,7 @@ static void pstream_free(struct pstream *p)
 		munmap(p->pool, p->n_slots * p->blk_size);
 	free(p->free_slots);
 	idset_free(p->known);
+	idset_free(p->written);
 	if (p->sk[0] >= 0)
 		close(p->sk[0]);
 	if (p->sk[1] >= 0)
@@ -416,6 +446,10 @@ int pstream_start(const struct pstream_opts *o, struct pstream **out, int *criu_
 	p->next_pages_id = 0x10001; /* as CRIU's page server numbers them */
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	if (!(p->written = idset_new())) {
+		pstream_free(p);
+		return ferr_set(err, FX_FAIL, "out of memory");
+	}
 	if (known_ids(p, o->parent, err) < 0 || make_pool(p, err) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->sk) < 0) {
 		if (!err->code)

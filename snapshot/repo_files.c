@@ -14,6 +14,7 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "snapshot/repo.h"
+#include "snapshot/repo_pack.h"
 
 /* ---- a set of chunk names ---- */
 
@@ -591,6 +592,10 @@ int repo_gc(struct repo *r, struct repo_gc_stats *st, ferr_t *err)
 			sweep_dir(sub, ids, st);
 		}
 		closedir(d);
+	}
+	if (repo_gc_packs(r, ids, st, err) < 0) {
+		idset_free(ids);
+		return -1;
 	}
 	idset_free(ids);
 	snprintf(path, sizeof(path), "%s/tmp", r->dir);

@@ -2,11 +2,13 @@
  * memory streamed into the store (snapshot/pagestream.c), without CRIU: a
  * thread plays CRIU's side of the socket in both header layouts (CRIU 4.1's
  * 24 bytes, 4.2's 32), with the answers CRIU waits for. */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "criu/psread.h"
@@ -14,6 +16,7 @@
 #include "snapshot/chunk.h"
 #include "snapshot/pagestream.h"
 #include "snapshot/repo.h"
+#include "snapshot/repo_pack.h"
 #include "unit.h"
 
 struct sender {
@@ -211,6 +214,25 @@ static void test_truncated(void)
 
 static char base[256];
 
+static int count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		char sub[700];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		struct stat sb;
+		n += stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode) ? count_files(sub) : 1;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 static void test_pagemap(void)
 {
 	struct psr_entry e[3] = {{0x10000, 3, PSR_PE_PRESENT},
@@ -272,6 +294,7 @@ static void test_pipeline(void)
 	io.page_chunk = 16384;
 	CHECK(repo_init(&io, NULL) == 0);
 	CHECK(repo_open(&r, store, key, NULL) == 0);
+	CHECK(repo_lock(&r, false, NULL) == 0); /* reads the packs' indexes */
 	snprintf(stage, sizeof(stage), "%s/stage1", base);
 	stream_once(&r, NULL, m1, stage, &st1, &ps1, &ok);
 	CHECK(ok);
@@ -292,6 +315,13 @@ static void test_pipeline(void)
 	snprintf(p, sizeof(p), "%s/pagemap-shmem-5.img", stage);
 	CHECK(access(p, F_OK) == 0);
 	CHECK(st1.added_ch > 0 && ps1.known == 0 && st1.chunks == nc + 1);
+	/* the new chunks went into packs, no loose chunk file */
+	snprintf(p, sizeof(p), "%s/packs", store);
+	CHECK(count_files(p) >= 1);
+	snprintf(p, sizeof(p), "%s/chunks", store);
+	CHECK(count_files(p) == 0);
+	repo_packs_free(&r); /* as a later command sees the store */
+	CHECK(repo_packs_load(&r, NULL) == 0);
 	/* extraction rebuilds the pages image byte for byte */
 	snprintf(out, sizeof(out), "%s/out", base);
 	fs_mkdir_p(out, 0700, NULL);
@@ -313,6 +343,15 @@ static void test_pipeline(void)
 	CHECK(ok);
 	CHECK(st2.added_ch == 0 && st2.added == 0 && ps2.known == st2.chunks);
 	CHECK(st2.chunks == st1.chunks && st2.size == st1.size);
+	/* verify finds every chunk; gc keeps the named packs whole, and with
+	 * no manifest left removes them */
+	struct idset *done = idset_new();
+	CHECK(repo_verify(&r, m1, true, done, NULL, NULL, NULL) == 0);
+	idset_free(done);
+	struct repo_gc_stats gs;
+	CHECK(repo_gc(&r, &gs, NULL) == 0);
+	snprintf(p, sizeof(p), "%s/packs", store);
+	CHECK(count_files(p) == 0 && gs.removed >= st1.added_ch);
 	snapm_free_built(m1);
 	snapm_free_built(m2);
 	repo_close(&r);
