@@ -187,10 +187,12 @@ static const struct cmd_spec specs[] = {
      .about = "Snapshot a running tenant into the store: it is frozen only while CRIU saves\n"
 	      "it and runs on. Its files (an image tenant's own layer and its image, a\n"
 	      "--rootfs tenant's tree) are stored while it runs and what changed again\n"
-	      "while it is frozen, so memory and files are of one instant. Its images are\n"
-	      "staged in STORE/tmp, then cut into chunks (memory on page-aligned\n"
-	      "boundaries), each compressed, encrypted and stored once; the manifest is\n"
-	      "written last.\n",
+	      "while it is frozen, so memory and files are of one instant. Its memory\n"
+	      "streams from CRIU's page server into ferry and is cut on page-aligned\n"
+	      "boundaries (nothing of it is written to disk first; a VM's state and\n"
+	      "CRIU's small other images pass through STORE/tmp); each chunk is\n"
+	      "compressed, encrypted and stored once, mostly after the tenant resumed;\n"
+	      "the manifest is written last.\n",
      .opts = create_opts},
     {.name = "snapshot list",
      .args = "[NAME]",
@@ -324,6 +326,10 @@ static void create_report(const struct snap_create_result *r, const struct snap_
 			printf("  files: %u entries, %u unchanged; %.1f ms while frozen, %.1f ms "
 			       "while running\n",
 			       r->fs_entries, r->fs_reused, r->fs_frozen_ms, r->fs_pre_ms);
+		printf("  memory: %llu pages streamed from CRIU, %llu chunks named by the parent; "
+		       "%.1f ms to store after the dump\n",
+		       (unsigned long long)r->stream.pages, (unsigned long long)r->stream.known,
+		       r->stream.drain_ms);
 		return;
 	}
 	struct jw w;
@@ -345,6 +351,15 @@ static void create_report(const struct snap_create_result *r, const struct snap_
 	jw_uint(&w, "fs_reused", r->fs_reused);
 	jw_double(&w, "fs_frozen_ms", r->fs_frozen_ms);
 	jw_double(&w, "fs_pre_ms", r->fs_pre_ms);
+	jw_obj_begin(&w, "stream"); /* the memory: CRIU's page stream */
+	jw_uint(&w, "pages", r->stream.pages);
+	jw_uint(&w, "images", r->stream.images);
+	jw_uint(&w, "known_chunks", r->stream.known);
+	jw_uint(&w, "header_bytes", r->stream.hdr_len);
+	jw_double(&w, "prefault_ms", r->stream.prefault_ms);
+	jw_double(&w, "drain_ms", r->stream.drain_ms);
+	jw_double(&w, "held_mib", r->stream.held_mib);
+	jw_obj_end(&w);
 	jw_obj_end(&w);
 	jw_finish(&w);
 }

@@ -1,6 +1,7 @@
 /* The snapshot store: init, open, lock, chunks, manifests (repo.h). */
 #define LOG_PREFIX "repo"
 #include "snapshot/repo.h"
+#include "snapshot/repo_pack.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -158,6 +159,7 @@ void repo_close(struct repo *r)
 	if (r->lock_fd >= 0)
 		close(r->lock_fd);
 	r->lock_fd = -1;
+	repo_packs_free(r);
 	OPENSSL_cleanse(&r->keys, sizeof(r->keys));
 }
 
@@ -175,7 +177,7 @@ int repo_lock(struct repo *r, bool exclusive, ferr_t *err)
 	while (flock(r->lock_fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
 		if (errno != EINTR)
 			return ferr_sys(err, FX_FAIL, "lock %s", r->dir);
-	return 0;
+	return repo_packs_load(r, err);
 }
 
 static void chunk_path(const struct repo *r, const uint8_t id[SEAL_ID_LEN], char *buf, size_t len)
@@ -229,20 +231,25 @@ static int write_new(struct repo *r, const char *path, const void *data, size_t 
 	return rc;
 }
 
-int repo_put_chunk(struct repo *r, const void *data, size_t len, uint8_t id[SEAL_ID_LEN],
-		   struct repo_stats *st, ferr_t *err)
+int repo_put_chunk_named(struct repo *r, const void *data, size_t len,
+			 const uint8_t id[SEAL_ID_LEN], bool known, struct repo_stats *st,
+			 ferr_t *err)
 {
 	char path[4200];
 	uint8_t *sealed;
 	size_t slen;
 	int rc;
 
-	seal_id(&r->keys, data, len, id);
 	st->chunks++;
 	st->size += len;
 	chunk_path(r, id, path, sizeof(path));
-	if (access(path, F_OK) == 0)
+	/* a chunk the parent names is looked at all the same: one gone
+	 * missing is written again instead of breaking every later snapshot */
+	if (access(path, F_OK) == 0 || repo_pack_find(r, id))
 		return 0;
+	if (known)
+		pr_warn("chunk %s named by the parent snapshot was missing: written again",
+			strrchr(path, '/') + 1);
 	if (!(sealed = malloc(seal_bound(len))))
 		return ferr_set(err, FX_FAIL, "out of memory");
 	rc = seal_pack(&r->keys, id, SEAL_ID_LEN, data, len, sealed, &slen, err);
@@ -256,12 +263,33 @@ int repo_put_chunk(struct repo *r, const void *data, size_t len, uint8_t id[SEAL
 	return rc < 0 ? -1 : 0;
 }
 
+int repo_put_chunk(struct repo *r, const void *data, size_t len, uint8_t id[SEAL_ID_LEN],
+		   struct repo_stats *st, ferr_t *err)
+{
+	seal_id(&r->keys, data, len, id);
+	return repo_put_chunk_named(r, data, len, id, false, st, err);
+}
+
+/* A packed chunk: its pack is there and long enough. */
+static int pack_has(struct repo *r, const struct pack_ent *e, ferr_t *err)
+{
+	uint8_t *buf;
+	size_t len;
+
+	if (repo_pack_read(r, e, &buf, &len, err) < 0)
+		return -1;
+	free(buf);
+	return 0;
+}
+
 int repo_has_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], ferr_t *err)
 {
 	char path[4200];
 	struct stat s;
 
 	chunk_path(r, id, path, sizeof(path));
+	if (stat(path, &s) < 0 && errno == ENOENT && repo_pack_find(r, id))
+		return pack_has(r, repo_pack_find(r, id), err);
 	if (stat(path, &s) < 0)
 		return ferr_set(err, errno == ENOENT ? FX_INTEGRITY : FX_FAIL, "chunk %s %s",
 				strrchr(path, '/') + 1,
@@ -278,11 +306,9 @@ int repo_get_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint32_t len, 
 	uint8_t check[SEAL_ID_LEN];
 	size_t blen, plen;
 
-	if (repo_has_chunk(r, id, err) < 0)
+	if (repo_get_sealed_chunk(r, id, (uint8_t **)&buf, &blen, err) < 0)
 		return -1;
 	chunk_path(r, id, path, sizeof(path));
-	if (fs_read_all(path, &buf, &blen, SEAL_MAX + SEAL_OVERHEAD + 1024, err) < 0)
-		return -1;
 	if (seal_unpack(&r->keys, id, SEAL_ID_LEN, (uint8_t *)buf, blen, data, &plen, err) < 0) {
 		free(buf);
 		return ferr_wrap(err, "chunk %s", strrchr(path, '/') + 1);
@@ -317,10 +343,52 @@ int repo_get_sealed_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint8_t
 {
 	char path[4200];
 
+	const struct pack_ent *e;
+
 	if (repo_has_chunk(r, id, err) < 0)
 		return -1;
 	chunk_path(r, id, path, sizeof(path));
+	if (access(path, F_OK) < 0 && errno == ENOENT && (e = repo_pack_find(r, id)))
+		return repo_pack_read(r, e, buf, len, err);
 	return fs_read_all(path, (char **)buf, len, SEAL_MAX + SEAL_OVERHEAD + 1024, err);
+}
+
+bool repo_chunk_exists(struct repo *r, const uint8_t id[SEAL_ID_LEN])
+{
+	char path[4200];
+
+	chunk_path(r, id, path, sizeof(path));
+	return access(path, F_OK) == 0 || repo_pack_find(r, id);
+}
+
+int repo_write_loose(struct repo *r, const uint8_t id[SEAL_ID_LEN], const void *sealed, size_t len,
+		     ferr_t *err)
+{
+	char path[4200];
+
+	chunk_path(r, id, path, sizeof(path));
+	return write_new(r, path, sealed, len, err);
+}
+
+int repo_put_chunk_packed(struct repo *r, const void *data, size_t len,
+			  const uint8_t id[SEAL_ID_LEN], struct pack_writer *w,
+			  struct repo_stats *st, ferr_t *err)
+{
+	uint8_t *sealed;
+	size_t slen;
+	int rc;
+
+	if (!(sealed = malloc(seal_bound(len))))
+		return ferr_set(err, FX_FAIL, "out of memory");
+	rc = seal_pack(&r->keys, id, SEAL_ID_LEN, data, len, sealed, &slen, err);
+	if (rc == 0)
+		rc = pack_put(r, w, id, sealed, slen, err);
+	free(sealed);
+	if (rc == 0) {
+		st->added += slen;
+		st->added_ch++;
+	}
+	return rc;
 }
 
 int repo_put_sealed_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], const uint8_t *buf,
@@ -331,7 +399,7 @@ int repo_put_sealed_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], const u
 	size_t plen;
 
 	chunk_path(r, id, path, sizeof(path));
-	if (access(path, F_OK) == 0)
+	if (access(path, F_OK) == 0 || repo_pack_find(r, id))
 		return 0;
 	if (seal_unpack(&r->keys, id, SEAL_ID_LEN, buf, len, &plain, &plen, err) < 0)
 		return ferr_wrap(err, "chunk %s", strrchr(path, '/') + 1);

@@ -36,6 +36,7 @@ struct repo {
 	struct cdc cdc;
 	uint32_t page_chunk;
 	int lock_fd;
+	struct packidx *packs; /* the packs' indexes (repo_pack.h), from repo_lock */
 };
 
 struct repo_init_opts {
@@ -64,6 +65,24 @@ struct repo_stats {
 /* Store one chunk (nothing when it is there already): id gets its name. */
 int repo_put_chunk(struct repo *r, const void *data, size_t len, uint8_t id[SEAL_ID_LEN],
 		   struct repo_stats *st, ferr_t *err);
+/* The same with its name computed (seal_id) by the caller; known: a parent
+ * snapshot names it (it is still looked for: one gone missing is written
+ * again, with a warning). Thread-safe. */
+int repo_put_chunk_named(struct repo *r, const void *data, size_t len,
+			 const uint8_t id[SEAL_ID_LEN], bool known, struct repo_stats *st,
+			 ferr_t *err);
+/* A loose chunk file or a pack entry of that name exists. Thread-safe. */
+bool repo_chunk_exists(struct repo *r, const uint8_t id[SEAL_ID_LEN]);
+struct pack_writer;
+/* A new chunk (the caller found it in neither a loose file nor a pack) into
+ * the writer's pack (repo_pack.h); counted as added. */
+int repo_put_chunk_packed(struct repo *r, const void *data, size_t len,
+			  const uint8_t id[SEAL_ID_LEN], struct pack_writer *w,
+			  struct repo_stats *st, ferr_t *err);
+/* Write a sealed chunk as a loose file (nothing when that file exists):
+ * 1 written, 0 there. */
+int repo_write_loose(struct repo *r, const uint8_t id[SEAL_ID_LEN], const void *sealed, size_t len,
+		     ferr_t *err);
 /* Read, authenticate, decompress and check one chunk against its name. */
 int repo_get_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint32_t len, uint8_t **data,
 		   ferr_t *err);

@@ -3,6 +3,7 @@
 #include "snapshot/snap.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "lib/util.h"
 #include "lib/version.h"
 #include "snapshot/dump.h"
+#include "snapshot/pagestream.h"
 #include "snapshot/restore.h"
 #include "snapshot/snap_fs.h"
 #include "tenant/kind.h"
@@ -103,10 +105,67 @@ static int set_meta(struct repo *repo, snapm_t *m, const struct snap_create_opts
 	return (!m->host || !m->ferry_version) ? ferr_set(err, FX_FAIL, "out of memory") : 0;
 }
 
+/* How much memory the page stream may hold, and fault in before the dump:
+ * the parent's memory and a margin (all of it, so that the freeze never
+ * waits for the store), within half of what the host has available. */
+static void stream_sizes(const snapm_t *parent, struct pstream_opts *so)
+{
+	uint64_t hint = pstream_parent_pages(parent), avail = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %" SCNu64 " kB", &avail) == 1)
+			break;
+	if (f)
+		fclose(f);
+	avail = avail ? avail * 1024 / 2 : 1ULL << 30;
+	so->mem_limit = hint ? hint + hint / 4 + (64ULL << 20) : avail / 2;
+	if (so->mem_limit < (256ULL << 20))
+		so->mem_limit = 256ULL << 20;
+	if (so->mem_limit > avail)
+		so->mem_limit = avail;
+	so->prefault = hint + (16ULL << 20) < so->mem_limit ? hint + (16ULL << 20) : so->mem_limit;
+	if (!hint)
+		so->prefault = 0;
+}
+
+/* CRIU's page stream is CRIU's: other backends (QEMU) stage their state. */
+static bool streams_pages(const char *state_dir, const char *name)
+{
+	struct tenant_rec rec = {0};
+	const struct tenant_kind_ops *kind;
+	bool criu;
+
+	if (registry_load(state_dir, name, &rec, NULL) < 0)
+		return false;
+	kind = kind_find(rec.kind);
+	criu = kind && kind->ckpt && !strcmp(kind->ckpt->name, "criu");
+	tenant_rec_free(&rec);
+	return criu;
+}
+
+/* The full store's disk: say so (CRIU's own write failed, or ours). */
+static void nospace(const char *stage, ferr_t *err)
+{
+	struct statvfs v;
+
+	/* the space may be free again once CRIU removed what it wrote: its log
+	 * tail in err names the errno */
+	if (err->code == FX_NOSPACE ||
+	    (statvfs(stage, &v) == 0 && (uint64_t)v.f_bavail * v.f_frsize < (1U << 20)) ||
+	    strstr(err->msg, strerror(ENOSPC))) {
+		err->code = FX_NOSPACE;
+		ferr_wrap(err, "the store's file system is full");
+	}
+}
+
 /* The tenant's files (snap_fs.h) go while it runs and at the freeze; its
- * images are staged in STORE/tmp/stage-*, then chunked. */
+ * memory streams from CRIU's page server into the store (pagestream.h);
+ * its other images are staged in STORE/tmp/stage-*, then chunked. */
 static int dump_into(struct repo *repo, const struct snap_create_opts *o, const char *stage,
-		     struct snapfs *fs, struct dump_result *dr, ferr_t *err)
+		     struct snapfs *fs, const snapm_t *parent, snapm_t *m, struct dump_result *dr,
+		     struct snap_create_result *r, ferr_t *err)
 {
 	struct dump_opts d = {.state_dir = o->state_dir,
 			      .criu_path = o->criu_path,
@@ -117,18 +176,25 @@ static int dump_into(struct repo *repo, const struct snap_create_opts *o, const 
 			      .log_level = o->log_level,
 			      .on_event = snapfs_on_event,
 			      .event_arg = fs};
-	(void)repo;
-	if (dump_tenant(&d, dr, err) == 0)
-		return 0;
-	struct statvfs v;
-	/* CRIU's own write failed: say so when the store's disk is full (the
-	 * space may be free again once CRIU removed what it wrote: its log
-	 * tail in err names the errno) */
-	if ((statvfs(stage, &v) == 0 && (uint64_t)v.f_bavail * v.f_frsize < (1U << 20)) ||
-	    strstr(err->msg, strerror(ENOSPC))) {
-		err->code = FX_NOSPACE;
-		ferr_wrap(err, "the store's file system is full");
+	struct pstream_opts so = {.repo = repo, .parent = parent, .stage = stage};
+	struct pstream *ps = NULL;
+	ferr_t se = {0};
+	int rc;
+
+	d.stream = streams_pages(o->state_dir, o->name);
+	stream_sizes(parent, &so);
+	if (d.stream && pstream_start(&so, &ps, &d.stream_fd, err) < 0)
+		return ferr_wrap(err, "snapshot of %s", o->name);
+	rc = dump_tenant(&d, dr, err);
+	if (d.stream && pstream_end(ps, rc < 0, m, &r->st, &r->stream, &se) < 0 && se.code) {
+		if (rc == 0)
+			pr_warn("tenant %s: dumped, but its memory was not stored", o->name);
+		*err = se;
+		rc = -1;
 	}
+	if (rc == 0)
+		return 0;
+	nospace(stage, err);
 	return ferr_wrap(err, "snapshot of %s", o->name);
 }
 
@@ -148,7 +214,7 @@ static int store_images(struct repo *repo, snapm_t *m, const struct snap_create_
 
 	if (repo_add_dir(repo, m, stage, FERRY_SNAP__FILE_PART__PART_IMAGES, &r->st, err) < 0)
 		return ferr_wrap(err, "snapshot of %s: storing its images", o->name);
-	r->store_ms = ms_since(t1);
+	r->store_ms = ms_since(t1) + r->stream.drain_ms;
 	m->has_size = m->has_added = m->has_added_chunks = m->has_chunks = 1;
 	m->size = r->st.size;
 	m->added = r->st.added;
@@ -178,7 +244,8 @@ static int create_locked(struct repo *repo, const struct snap_create_opts *o,
 	}
 	parent = parent_of(repo, o->name, &v, &nv, err);
 	if (err->code || snapfs_begin(&fs, repo, m, o->state_dir, o->name, parent, err) < 0 ||
-	    dump_into(repo, o, stage, &fs, &dr, err) < 0 || snapfs_finish(&fs, &r->st, err) < 0)
+	    dump_into(repo, o, stage, &fs, parent, m, &dr, r, err) < 0 ||
+	    snapfs_finish(&fs, &r->st, err) < 0)
 		goto out;
 	free(m->kind);
 	if (!(m->kind = strdup(tenant_kind_str(dr.kind)))) {

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "snapshot/pagestream.h"
 #include "snapshot/repo.h"
 #include "snapshot/retention.h"
 
@@ -33,6 +34,7 @@ struct snap_create_result {
 	double fs_pre_ms, fs_frozen_ms;
 	unsigned fs_entries, fs_reused;
 	struct repo_stats st;
+	struct pstream_stats stream; /* the memory's page stream */
 };
 
 int snap_create(const struct snap_create_opts *o, struct snap_create_result *r, ferr_t *err);

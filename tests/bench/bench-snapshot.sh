@@ -1,21 +1,24 @@
 #!/bin/bash
 # Snapshot benchmark (docs/snapshots.md): a container tenant with BENCH_MIB of
 # touched memory (wl_memory; a third zero pages, a third pattern pages, a
-# third random) that rewrites random pages at BENCH_DIRTY MiB/s; BENCH_N
+# third random) that rewrites BENCH_BURST_PCT % of its pages (random ones)
+# right before each snapshot (a SIGUSR2 burst, done when it says so), or,
+# with BENCH_BURST_PCT=0, random pages at a steady BENCH_DIRTY MiB/s; BENCH_N
 # snapshots into the store, BENCH_GAP seconds apart; after each, in the same
 # run, the baselines: a plain CRIU dump to disk of the same tenant (`ferry
 # dump --leave-running`: CRIU through the same backend, no store) for frozen
 # time and bytes, and `restic backup` of that image directory (the same path
 # each time) for deduplication. Then a rollback to the BENCH_N/2-th snapshot,
 # which the workload checks.
-#   BENCH_MIB (1024)  BENCH_N (10)  BENCH_DIRTY (MiB/s, default: 1% of the
-#   memory per BENCH_GAP)  BENCH_GAP (5)  BENCH_DIR (/tmp)
+#   BENCH_MIB (1024)  BENCH_N (10)  BENCH_BURST_PCT (1)  BENCH_DIRTY (MiB/s,
+#   with no burst; default: 1% of the memory per BENCH_GAP)  BENCH_GAP (5)
+#   BENCH_DIR (/tmp)
 #   BENCH_PAGE_CHUNK (4 KiB: the store's page chunk)
 #   BENCH_FILES_MIB (200): files of the tenant's own (1 MiB each, random),
 #   1% of them rewritten before each snapshot
-# The workload dirties at a steady rate, so what changes between two
-# snapshots is rate x the cycle's time (sleep + snapshot + baselines):
-# each line says the cycle's seconds and that estimate (dirtied_est).
+# With bursts, what changes between two snapshots is the burst (dirtied_est
+# = its bytes); at a steady rate it is rate x the cycle's time (sleep +
+# snapshot + baselines): each line says the cycle's seconds and that estimate.
 # The tenant's files (its --rootfs tree) are in every snapshot; the plain
 # dump has memory only (CRIU's baseline for frozen time), restic backs up the
 # image directory and the tree (the dedup baseline for the same data).
@@ -27,7 +30,12 @@ MIB=${BENCH_MIB:-1024}
 N=${BENCH_N:-10}
 GAP=${BENCH_GAP:-5}
 FILES=${BENCH_FILES_MIB:-200}
-DIRTY=${BENCH_DIRTY:-$(((MIB + 99) / 100 / GAP > 0 ? (MIB + 99) / 100 / GAP : 1))}
+BURST=${BENCH_BURST_PCT:-1}
+if ((BURST > 0)); then
+	DIRTY=${BENCH_DIRTY:-0}
+else
+	DIRTY=${BENCH_DIRTY:-$(((MIB + 99) / 100 / GAP > 0 ? (MIB + 99) / 100 / GAP : 1))}
+fi
 W=$(mktemp -d "${BENCH_DIR:-/tmp}/ferry-bench-snap.XXXXXX")
 export FERRY_STATE_DIR="$W/state" RESTIC_PASSWORD=bench TZ=UTC
 R="$W/rootfs" name=bench-snap
@@ -53,10 +61,27 @@ cp /bin/busybox "$R/bin/busybox"
 cp "$WORKLOADS/wl_memory" "$R/bin/benchwl_snap"
 "$FERRY" snapshot init "${S[@]}" --page-chunk "${BENCH_PAGE_CHUNK:-4}" >/dev/null
 restic init --repo "$W/restic" -q
-"$FERRY" run "$name" --rootfs "$R" -- /bin/benchwl_snap --mib "$MIB" --dirty "$DIRTY" >/dev/null
-for _ in $(seq 600); do [ -e "$R/tmp/wl.ready" ] && break; sleep 0.1; done
+# isolated by default, with a 1G memory limit: room for the workload
+"$FERRY" run "$name" --rootfs "$R" --memory "$((MIB + 512))M" -- /bin/benchwl_snap --mib "$MIB" --dirty "$DIRTY" \
+	--burst-pct "$BURST" >/dev/null
+for _ in $(seq 1800); do [ -e "$R/tmp/wl.ready" ] && break; sleep 0.1; done
 [ -e "$R/tmp/wl.ready" ] || { echo "bench: workload not ready" >&2; exit 1; }
-echo "bench: $MIB MiB tenant with $FILES MiB of files, $N snapshots ${GAP}s apart, dirtying $DIRTY MiB/s"
+echo "bench: $MIB MiB tenant with $FILES MiB of files, $N snapshots ${GAP}s apart, dirtying" \
+	"$BURST% of its memory before each and $DIRTY MiB/s"
+wl_pid() {
+	"$FERRY" ps --json | python3 -c 'import json,sys; print([t["pid"] for t in json.load(sys.stdin)["tenants"] if t["name"]==sys.argv[1]][0])' "$name"
+}
+# a burst of BURST% of the memory, waited for (the workload counts them)
+burst() {
+	((BURST > 0)) || return 0
+	kill -USR2 "$(wl_pid)"
+	for _ in $(seq 600); do
+		[ "$(cat "$R/tmp/wl.bursts" 2>/dev/null)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "bench: burst $1 not done" >&2
+	exit 1
+}
 
 jget() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 bytes() { du -sb "$1" | cut -f1; }
@@ -68,6 +93,7 @@ snap_run() {
 	ids+=("$(jget "$W/c.json" id)")
 	fr=$(jget "$W/c.json" frozen_ms) added=$(jget "$W/c.json" added)
 	fsfr=$(jget "$W/c.json" fs_frozen_ms) fspre=$(jget "$W/c.json" fs_pre_ms)
+	store_ms=$(jget "$W/c.json" store_ms)
 	tenant_bytes=$(jget "$W/c.json" size)
 	store=$(bytes "$W/store")
 }
@@ -86,6 +112,7 @@ for i in $(seq "$N"); do
 	for _ in $(seq $(((FILES + 99) / 100))); do
 		((FILES > 0)) && head -c 1048576 /dev/urandom >"$R/data/f$((RANDOM % FILES + 1))"
 	done
+	burst "$i"
 	now=$(date +%s.%N)
 	cycle=$(python3 -c "print(round($now - $t_prev, 1))")
 	t_prev=$now
@@ -96,8 +123,8 @@ for i in $(seq "$N"); do
 	if ((i % 2)); then snap_run; dump_run; else dump_run; snap_run; fi
 	restic backup --repo "$W/restic" -q "$W/img" "$R" >/dev/null
 	rest=$(bytes "$W/restic")
-	est=$(python3 -c "print(int($DIRTY * 1048576 * $cycle))")
-	echo "RESULT case=snapshot n=$i first=$([ $((i % 2)) = 1 ] && echo snapshot || echo criu_dump) frozen_ms=$fr fs_frozen_ms=$fsfr fs_pre_ms=$fspre added=$added store_disk_added=$((store - prev_store)) store_total=$store cycle_s=$cycle dirtied_est=$est"
+	est=$(python3 -c "print(int($DIRTY * 1048576 * $cycle + $MIB * 1048576 * $BURST // 100))")
+	echo "RESULT case=snapshot n=$i first=$([ $((i % 2)) = 1 ] && echo snapshot || echo criu_dump) frozen_ms=$fr fs_frozen_ms=$fsfr fs_pre_ms=$fspre store_ms=$store_ms added=$added store_disk_added=$((store - prev_store)) store_total=$store cycle_s=$cycle dirtied_est=$est"
 	echo "RESULT case=criu_dump n=$i frozen_ms=$cfr bytes=$cbytes"
 	echo "RESULT case=restic n=$i added=$((rest - prev_restic)) repo_total=$rest"
 	if ((i > 1)); then
@@ -111,7 +138,7 @@ done
 back=${ids[$((N / 2 - 1))]}
 rm -f "$R/tmp/wl.result"
 "$FERRY" snapshot restore "$back" "${S[@]}" --json >"$W/r.json"
-pid=$("$FERRY" ps --json | python3 -c 'import json,sys; print([t["pid"] for t in json.load(sys.stdin)["tenants"] if t["name"]==sys.argv[1]][0])' "$name")
+pid=$(wl_pid)
 sleep 1
 kill -USR1 "$pid"
 for _ in $(seq 600); do [ -s "$R/tmp/wl.result" ] && break; sleep 0.1; done

@@ -1,12 +1,15 @@
 /*
- * wl_memory [--mib N] [--dirty MIB_PER_SEC] [--seed S]
+ * wl_memory [--mib N] [--dirty MIB_PER_SEC] [--burst-pct P] [--seed S]
  *
  * Allocates N MiB (default 256) and fills it in runs of 16 pages that cycle
  * through three kinds: zero pages, pages repeating one pattern, and
  * pseudo-random pages. A random page keeps a generation number in its first
  * word; its body is recomputed from (seed, page index, generation), so verify
  * needs no copy. With --dirty, a thread rewrites random pages (generation + 1)
- * at the given rate, to give benchmarks a working set that changes.
+ * at the given rate, to give benchmarks a working set that changes. With
+ * --burst-pct, each SIGUSR2 rewrites P% of all its pages at once (random
+ * pages, generation + 1) and then writes the number of bursts done to
+ * /tmp/wl.bursts: a benchmark changes exactly that much between snapshots.
  * Verify checks every page.
  */
 #include "zdtm.h"
@@ -31,6 +34,7 @@ struct mem {
 	uint32_t *random_pages; /* indices of the K_RANDOM pages */
 	size_t nrandom;
 	long dirty_mib_s;
+	long burst_pct;
 	atomic_bool stop;
 	atomic_ulong dirtied;
 };
@@ -108,6 +112,39 @@ static void *dirty_thread(void *arg)
 	return NULL;
 }
 
+static atomic_int bursts_asked;
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&bursts_asked, 1);
+}
+
+static void *burst_thread(void *arg)
+{
+	struct mem *m = arg;
+	uint64_t rng = m->seed ^ 0xb0b5;
+	size_t n = m->npages * (size_t)m->burst_pct / 100;
+	int done = 0;
+	char text[32];
+
+	while (!atomic_load(&m->stop)) {
+		if (atomic_load(&bursts_asked) <= done) {
+			zdtm_nap_ms(10);
+			continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			rng = zdtm_mix64(rng);
+			size_t i = m->random_pages[rng % m->nrandom];
+			write_random_page(m, i, page_at(m, i)[0] + 1);
+			atomic_fetch_add(&m->dirtied, 1);
+		}
+		snprintf(text, sizeof(text), "%d\n", ++done);
+		zdtm_write_file("wl.bursts", text);
+	}
+	return NULL;
+}
+
 static void verify(const struct mem *m)
 {
 	for (size_t i = 0; i < m->npages; i++) {
@@ -141,7 +178,10 @@ static void verify(const struct mem *m)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [--mib N (256)] [--dirty MIB_PER_SEC (0)] [--seed S]\n", prog);
+	fprintf(stderr,
+		"usage: %s [--mib N (256)] [--dirty MIB_PER_SEC (0)] [--burst-pct P (0)] "
+		"[--seed S]\n",
+		prog);
 	exit(2);
 }
 
@@ -149,21 +189,25 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"mib", required_argument, 0, 'm'},
 					     {"dirty", required_argument, 0, 'd'},
+					     {"burst-pct", required_argument, 0, 'b'},
 					     {"seed", required_argument, 0, 's'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	struct mem m = {.seed = 0xfe77e5eedULL};
 	long mib = 256;
-	pthread_t th;
+	pthread_t th, bt;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "m:d:s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:d:b:s:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			mib = zdtm_parse_long("--mib", optarg, 1, 1L << 20);
 			break;
 		case 'd':
 			m.dirty_mib_s = zdtm_parse_long("--dirty", optarg, 0, 1L << 20);
+			break;
+		case 'b':
+			m.burst_pct = zdtm_parse_long("--burst-pct", optarg, 0, 100);
 			break;
 		case 's':
 			m.seed = (uint64_t)zdtm_parse_long("--seed", optarg, 0, LONG_MAX);
@@ -189,10 +233,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wl_memory: cannot start the dirty thread: %s\n", strerror(errno));
 		return 2;
 	}
+	if (m.burst_pct > 0 && m.nrandom > 0) {
+		signal(SIGUSR2, on_usr2);
+		if ((errno = pthread_create(&bt, NULL, burst_thread, &m)) != 0) {
+			fprintf(stderr, "wl_memory: cannot start the burst thread: %s\n",
+				strerror(errno));
+			return 2;
+		}
+	}
 	zdtm_ready();
 
 	while (!zdtm_sleep_ms(1000))
 		zdtm_reap(0, NULL);
+	if (m.burst_pct > 0 && m.nrandom > 0) {
+		atomic_store(&m.stop, true);
+		pthread_join(bt, NULL);
+	}
 
 	if (m.dirty_mib_s > 0 && m.nrandom > 0) {
 		atomic_store(&m.stop, true);
