@@ -46,7 +46,8 @@ static int newest_first(const void *a, const void *b)
 {
 	const struct order *x = a, *y = b;
 
-	return x->t > y->t ? -1 : x->t < y->t ? 1 : (x->i > y->i) - (x->i < y->i);
+	/* one second apart or less: the later in the list (oldest first) is newer */
+	return x->t > y->t ? -1 : x->t < y->t ? 1 : (x->i < y->i) - (x->i > y->i);
 }
 
 static void apply_sorted(const struct keep_policy *p, struct keep_item *items,

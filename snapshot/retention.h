@@ -39,7 +39,8 @@ struct keep_item {
 /* Whether the policy keeps anything at all (an empty one removes nothing:
  * the caller refuses it). */
 bool retention_empty(const struct keep_policy *p);
-/* Decide keep and reasons for every item (any order). */
+/* Decide keep and reasons for every item (any order; items of the same
+ * second count as listed, oldest first). */
 int retention_apply(const struct keep_policy *p, struct keep_item *items, size_t n, ferr_t *err);
 /* "last, daily" into buf. */
 const char *retention_reasons(unsigned reasons, char *buf, size_t len);

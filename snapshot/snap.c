@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -26,7 +27,11 @@ static int by_time(const void *a, const void *b)
 {
 	const snapm_t *x = *(snapm_t *const *)a, *y = *(snapm_t *const *)b;
 
-	return x->time < y->time ? -1 : x->time > y->time ? 1 : strcmp(x->id, y->id);
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	if (x->time_ns != y->time_ns) /* two in one second: creation order */
+		return x->time_ns < y->time_ns ? -1 : 1;
+	return strcmp(x->id, y->id);
 }
 
 void snap_list_free(snapm_t **v, size_t n)
@@ -80,6 +85,10 @@ static int set_meta(struct repo *repo, snapm_t *m, const struct snap_create_opts
 	size_t n;
 
 	m->time = wall_time();
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m->has_time_ns = true;
+	m->time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	gethostname(host, sizeof(host) - 1);
 	m->host = strdup(host);
 	m->ferry_version = strdup(FERRY_VERSION);
