@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "proto/criu_idmap.pb-c.h"
-#include "criu/imgfix.h"
+#include "criu/imgframe.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -26,14 +26,6 @@ uint32_t idmap_shift_id(const struct idmap_shift *s, uint32_t id)
 	if (id >= s->from && id - s->from < s->count)
 		return s->to + (id - s->from);
 	return id;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
 }
 
 /* ---- userns.img ---- */
@@ -159,37 +151,28 @@ static int walk(enum idmap_image kind, const uint8_t *in, size_t len, size_t hdr
 		const struct idmap_shift *s, uint8_t **o, size_t *olen, unsigned *changed,
 		ferr_t *err)
 {
-	for (size_t off = hdr; off < len;) {
-		uint32_t n;
-		if (len - off < 4)
-			return ferr_set(err, FX_INTEGRITY, "truncated entry length at offset %zu",
-					off);
-		n = get_u32(in + off);
-		if (n > len - off - 4)
-			return ferr_set(err, FX_INTEGRITY,
-					"entry of %u bytes at offset %zu runs past the end (%zu)",
-					n, off, len);
-		if (fix_entry(kind, in + off + 4, n, off, s, o, olen, changed, err) < 0)
+	const uint8_t *e;
+	size_t off = hdr;
+	uint32_t n;
+	int r;
+
+	for (size_t at = off; (r = criu_img_next(in, len, &off, &e, &n, err)) > 0; at = off)
+		if (fix_entry(kind, e, n, at, s, o, olen, changed, err) < 0)
 			return -1;
-		off += (size_t)n + 4;
-	}
-	return 0;
+	return r;
 }
 
 int idmap_image(enum idmap_image kind, const uint8_t *in, size_t len, const struct idmap_shift *s,
 		uint8_t **out, size_t *out_len, unsigned *changed, ferr_t *err)
 {
 	uint8_t *o = NULL;
-	size_t hdr = 4, olen;
+	size_t hdr, olen;
 
 	*out = NULL;
 	*out_len = 0;
 	*changed = 0;
-	if (len >= 4 && get_u32(in) == CRIU_IMG_COMMON_MAGIC)
-		hdr = 8;
-	if (len < hdr || get_u32(in + hdr - 4) != kinds[kind].magic)
-		return ferr_set(err, FX_INTEGRITY, "not a CRIU %s image (%zu bytes, magic 0x%08x)",
-				kinds[kind].name, len, len < hdr ? 0 : get_u32(in + hdr - 4));
+	if (criu_img_header(in, len, kinds[kind].magic, kinds[kind].name, &hdr, err) < 0)
+		return -1;
 	if (!(o = malloc(hdr)))
 		return ferr_set(err, FX_FAIL, "out of memory rewriting an image");
 	memcpy(o, in, hdr);

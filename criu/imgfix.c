@@ -18,15 +18,6 @@
 /* files.img of a tenant with a million open files stays far below this */
 #define IMGFIX_MAX_IMAGE (512U << 20)
 
-/* CRIU writes its magics and entry lengths in the host's byte order. */
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* Growing output image. */
 struct obuf {
 	uint8_t *p;
@@ -114,27 +105,19 @@ out:
 static int walk(const uint8_t *in, size_t len, size_t hdr, struct obuf *o, unsigned *fixed,
 		ferr_t *err)
 {
+	const uint8_t *e;
 	size_t off = hdr;
+	uint32_t n;
+	int r;
 
 	*fixed = 0;
-	while (off < len) {
+	for (size_t at = off; (r = criu_img_next(in, len, &off, &e, &n, err)) > 0; at = off) {
 		bool changed;
-		uint32_t n;
-
-		if (len - off < 4)
-			return ferr_set(err, FX_INTEGRITY, "truncated entry length at offset %zu",
-					off);
-		n = get_u32(in + off);
-		if (n > len - off - 4)
-			return ferr_set(err, FX_INTEGRITY,
-					"entry of %u bytes at offset %zu runs past the end (%zu)",
-					n, off, len);
-		if (fix_entry(in + off + 4, n, off, o, &changed, err) < 0)
+		if (fix_entry(e, n, at, o, &changed, err) < 0)
 			return -1;
 		*fixed += changed;
-		off += (size_t)n + 4;
 	}
-	return 0;
+	return r;
 }
 
 int imgfix_files_image(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
@@ -142,18 +125,12 @@ int imgfix_files_image(const uint8_t *in, size_t len, uint8_t **out, size_t *out
 {
 	struct obuf o = {0};
 	unsigned fixed = 0;
-	size_t hdr = 4;
+	size_t hdr;
 
 	*out = NULL;
 	*out_len = 0;
-	if (len < 4)
-		return ferr_set(err, FX_INTEGRITY, "not a CRIU files image (%zu bytes)", len);
-	/* images of CRIU >= 1.1 start with the common magic */
-	if (get_u32(in) == CRIU_IMG_COMMON_MAGIC)
-		hdr = 8;
-	if (len < hdr || get_u32(in + hdr - 4) != CRIU_FILES_MAGIC)
-		return ferr_set(err, FX_INTEGRITY, "not a CRIU files image (magic 0x%08x)",
-				len < hdr ? 0 : get_u32(in + hdr - 4));
+	if (criu_img_header(in, len, CRIU_FILES_MAGIC, "files", &hdr, err) < 0)
+		return -1;
 	if (walk(in, len, hdr, NULL, &fixed, err) < 0)
 		return -1;
 	if (fixed == 0)

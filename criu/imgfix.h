@@ -19,12 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "criu/imgframe.h"
 #include "lib/err.h"
 
-#define IMGFIX_FILES_IMAGE    "files.img"
-#define CRIU_IMG_COMMON_MAGIC 0x54564319U
-#define CRIU_FILES_MAGIC      0x56303138U
-#define CRIU_FD_TYPE_TIMERFD  17
+#define IMGFIX_FILES_IMAGE   "files.img"
+#define CRIU_FILES_MAGIC     0x56303138U
+#define CRIU_FD_TYPE_TIMERFD 17
 
 struct imgfix_stats {
 	unsigned timerfds_rearmed; /* expired-unread periodic timerfds re-armed */

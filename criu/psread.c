@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "criu/imgfix.h"
+#include "criu/imgframe.h"
 #include "proto/snapshot.pb-c.h"
 
 #define PS_IOV_ADD	   1

@@ -13,53 +13,18 @@
 
 #include "proto/criu_idmap.pb-c.h"
 #include "criu/idmap.h"
-#include "criu/imgfix.h"
+#include "criu/imgframe.h"
 #include "lib/fsutil.h"
 #include "tenant/userns.h"
+#include "pbwire.h"
 #include "unit.h"
-
-struct pb {
-	uint8_t b[4096];
-	size_t n;
-};
-
-static void pb_varint(struct pb *p, uint64_t v)
-{
-	do {
-		uint8_t c = v & 0x7f;
-		v >>= 7;
-		p->b[p->n++] = c | (v ? 0x80 : 0);
-	} while (v);
-}
-
-static void pb_u64(struct pb *p, unsigned field, uint64_t v)
-{
-	pb_varint(p, (uint64_t)field << 3);
-	pb_varint(p, v);
-}
-
-static void pb_bytes(struct pb *p, unsigned field, const void *d, size_t n)
-{
-	pb_varint(p, (uint64_t)field << 3 | 2);
-	pb_varint(p, n);
-	memcpy(p->b + p->n, d, n);
-	p->n += n;
-}
-
-static void put_u32(struct pb *img, uint32_t v)
-{
-	memcpy(img->b + img->n, &v, 4);
-	img->n += 4;
-}
 
 static void image(struct pb *img, uint32_t magic, const struct pb *e)
 {
 	img->n = 0;
 	put_u32(img, CRIU_IMG_COMMON_MAGIC);
 	put_u32(img, magic);
-	put_u32(img, (uint32_t)e->n);
-	memcpy(img->b + img->n, e->b, e->n);
-	img->n += e->n;
+	add_entry(img, e);
 }
 
 /* userns entry: one extent "first lower count" in each map, as CRIU dumps

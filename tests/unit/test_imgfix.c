@@ -14,37 +14,10 @@
 #include "proto/criu_files.pb-c.h"
 #include "lib/fsutil.h"
 #include "criu/imgfix.h"
+#include "pbwire.h"
 #include "unit.h"
 
 #define MS 1000000ULL
-
-struct pb {
-	uint8_t b[4096];
-	size_t n;
-};
-
-static void pb_varint(struct pb *p, uint64_t v)
-{
-	do {
-		uint8_t c = v & 0x7f;
-		v >>= 7;
-		p->b[p->n++] = c | (v ? 0x80 : 0);
-	} while (v);
-}
-
-static void pb_u64(struct pb *p, unsigned field, uint64_t v)
-{
-	pb_varint(p, (uint64_t)field << 3);
-	pb_varint(p, v);
-}
-
-static void pb_bytes(struct pb *p, unsigned field, const void *d, size_t n)
-{
-	pb_varint(p, (uint64_t)field << 3 | 2);
-	pb_varint(p, n);
-	memcpy(p->b + p->n, d, n);
-	p->n += n;
-}
 
 struct tfd {
 	uint32_t flags;
@@ -87,19 +60,6 @@ static void reg_entry(struct pb *e, uint32_t id, const char *name)
 	pb_u64(e, 1, 1);
 	pb_u64(e, 2, id);
 	pb_bytes(e, 3, reg.b, reg.n);
-}
-
-static void put_u32(struct pb *img, uint32_t v)
-{
-	memcpy(img->b + img->n, &v, 4);
-	img->n += 4;
-}
-
-static void add_entry(struct pb *img, const struct pb *e)
-{
-	put_u32(img, (uint32_t)e->n);
-	memcpy(img->b + img->n, e->b, e->n);
-	img->n += e->n;
 }
 
 static void header(struct pb *img)
