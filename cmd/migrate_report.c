@@ -69,6 +69,7 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 	if (r->moved) {
 		jw_int(w, "replayed_segments", r->replayed);
 		jw_uint(w, "replay_lost_segments", r->replay_lost);
+		jw_uint(w, "held_segments", r->held);
 	}
 	if (r->mode == MIG_POST_COPY)
 		jw_double(w, "pages_done_ms", r->pages_done_ms);

@@ -286,6 +286,7 @@ void msrc_replay_packets(struct src *s)
 	else if (pkthold_replay(s->hold, &via, &st, &e) == 0) {
 		s->r->replayed = (int)st.sent;
 		s->r->replay_lost = st.dropped;
+		s->r->held = st.held;
 	}
 	if (e.code)
 		pr_warn("tenant %s: held segments not replayed: %s", s->rec.name, e.msg);

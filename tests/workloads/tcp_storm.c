@@ -58,7 +58,7 @@ struct storm {
 	struct pollfd p[MAXC];
 	size_t n, limit; /* open now; at most (MAXC, or fewer file descriptors) */
 	uint64_t next_id, answered, refused, lost, throttled, unended, max_open, timeout_ms;
-	uint64_t max_wait_ms, max_gap_ms, last_answer_ms;
+	uint64_t max_wait_ms, max_gap_ms, last_answer_ms, t_start;
 };
 
 static void done(struct storm *st, size_t i)
@@ -180,6 +180,30 @@ static bool on_readable(struct storm *st, struct slot *s)
 	return true;
 }
 
+/* What the kernel says of a connection that had no outcome in time: whether
+ * the request waits for its retransmission (unacked data, backoff) or was
+ * acknowledged and the answer never came. */
+static void tcp_state(int fd, char *buf, size_t n)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) {
+		snprintf(buf, n, "no TCP_INFO: %s", strerror(errno));
+		return;
+	}
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0)
+		me.sin_port = 0;
+	snprintf(buf, n,
+		 "port %u state %u unacked %u retransmits %u backoff %u rto_ms %u "
+		 "last_data_sent_ms %u last_ack_recv_ms %u total_retrans %u",
+		 ntohs(me.sin_port), ti.tcpi_state, ti.tcpi_unacked, ti.tcpi_retransmits,
+		 ti.tcpi_backoff, ti.tcpi_rto / 1000, ti.tcpi_last_data_sent,
+		 ti.tcpi_last_ack_recv, ti.tcpi_total_retrans);
+}
+
 static void poll_once(struct storm *st, int timeout_ms)
 {
 	uint64_t now = zdtm_now_ms();
@@ -196,11 +220,18 @@ static void poll_once(struct storm *st, int timeout_ms)
 		if (st->p[i].revents)
 			fin = s->sent ? on_readable(st, s) : on_connected(st, s);
 		if (!fin && now - s->t0 > st->timeout_ms) {
+			char why[160];
 			st->lost++;
-			zdtm_note_failure("request %llu: no outcome in %llu ms (%s)",
+			tcp_state(s->fd, why, sizeof(why));
+			zdtm_note_failure("request %llu: no outcome in %llu ms (%s; %s)",
 					  (unsigned long long)s->id,
 					  (unsigned long long)st->timeout_ms,
-					  s->sent ? "no answer" : "not connected");
+					  s->sent ? "no answer" : "not connected", why);
+			if (st->lost <= 20)
+				fprintf(stderr, "tcp_storm: +%llu ms: request %llu lost (%s; %s)\n",
+					(unsigned long long)(now - st->t_start),
+					(unsigned long long)s->id,
+					s->sent ? "no answer" : "not connected", why);
 			fin = true;
 		}
 		if (fin)
@@ -212,6 +243,7 @@ static void run(struct storm *st, unsigned rate)
 {
 	uint64_t t0 = zdtm_now_ms(), opened = 0;
 
+	st->t_start = t0;
 	while (!zdtm_verify_requested()) {
 		uint64_t due = (zdtm_now_ms() - t0) * rate / 1000;
 		while (opened < due && !zdtm_failed()) {
