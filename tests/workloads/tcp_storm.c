@@ -200,8 +200,8 @@ static void tcp_state(int fd, char *buf, size_t n)
 		 "port %u state %u unacked %u retransmits %u backoff %u rto_ms %u "
 		 "last_data_sent_ms %u last_ack_recv_ms %u total_retrans %u",
 		 ntohs(me.sin_port), ti.tcpi_state, ti.tcpi_unacked, ti.tcpi_retransmits,
-		 ti.tcpi_backoff, ti.tcpi_rto / 1000, ti.tcpi_last_data_sent,
-		 ti.tcpi_last_ack_recv, ti.tcpi_total_retrans);
+		 ti.tcpi_backoff, ti.tcpi_rto / 1000, ti.tcpi_last_data_sent, ti.tcpi_last_ack_recv,
+		 ti.tcpi_total_retrans);
 }
 
 static void poll_once(struct storm *st, int timeout_ms)
