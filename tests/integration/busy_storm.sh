@@ -75,7 +75,7 @@ for mode in $MODES; do
 				tail -n 30 "$T/serve-$to.log"
 				t_fail "$mode migration $i of $n ($at -> $to) under the storm failed"
 			}
-			python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("--", sys.argv[2], sys.argv[3], d["mode"], "downtime_ms", round(d["downtime_ms"],1), "held", d.get("held_segments"), "replayed", d.get("replayed_segments"), "lost", d.get("replay_lost_segments"))' "$T/m.json" "$i" "$n"
+			python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("--", sys.argv[2], sys.argv[3], d["mode"], "downtime_ms", round(d["downtime_ms"],1), "held", d.get("held_segments"), "replayed", d.get("replayed_segments"), "lost", d.get("replay_lost_segments"), "stages_ms", " ".join("%s=%.0f" % (k, v) for k, v in d.get("stages_ms", {}).items()))' "$T/m.json" "$i" "$n"
 			mh_assert_one_host "$n" "$at" "$to" "$old"
 			# a request lost in the storm: stop here, with the move it happened at
 			[ -s "$C/err" ] && { cat "$C/err"; t_fail "tcp_storm lost a request by $mode migration $i"; }
