@@ -80,6 +80,9 @@ for mode in $MODES; do
 			}
 			python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("--", sys.argv[2], sys.argv[3], d["mode"], "downtime_ms", round(d["downtime_ms"],1), "held", d.get("held_segments"), "replayed", d.get("replayed_segments"), "lost", d.get("replay_lost_segments"), "stages_ms", " ".join("%s=%.0f" % (k, v) for k, v in d.get("stages_ms", {}).items()))' "$T/m.json" "$i" "$n"
 			mh_assert_one_host "$n" "$at" "$to" "$old"
+			# the hold's blackhole route (tenant/net.h) went with the move
+			bh=$(ip -n "fym-$MH_ID-$at" route show type blackhole)
+			[ -z "$bh" ] || t_fail "a blackhole route is left on $at after move $i: $bh"
 			# a request lost in the storm: stop here, with the move it happened at
 			[ -s "$C/err" ] && { cat "$C/err"; t_fail "tcp_storm lost a request by $mode migration $i"; }
 		done
