@@ -33,6 +33,7 @@
 #include "tenant/net.h"
 #include "migrate/dst_precopy.h"
 #include "tenant/registry.h"
+#include "tenant/userns.h"
 #include "transport/relay.h"
 #include "snapshot/restore.h"
 #include "transport/session.h"
@@ -468,6 +469,22 @@ static void report_running(const struct dst *d, const struct restore_result *rr,
 	ev_emit(d->o->events, &e);
 }
 
+/* DONE says when the tenant's ID range was taken here and re-mapped
+ * (tenant/isolate.h): the source reports it (the range keeps its size). */
+static void done_remap(const struct dst *d, const struct restore_result *rr,
+		       Ferry__Wire__MigrateStep *st)
+{
+	const Ferry__Isolation *iso = d->b->iso;
+
+	if (!rr->id_to)
+		return;
+	st->has_id_remap_from = st->has_id_remap_to = st->has_id_remap_count = true;
+	st->id_remap_from = rr->id_from;
+	st->id_remap_to = rr->id_to;
+	st->id_remap_count =
+	    iso && iso->has_id_count && iso->id_count ? iso->id_count : USERNS_SIZE;
+}
+
 static int restore_and_handover(struct dst *d, ferr_t *err)
 {
 	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
@@ -503,6 +520,7 @@ static int restore_and_handover(struct dst *d, ferr_t *err)
 		announce(d);
 	st.net_ms = d->net_ms;
 	st.pid = (uint32_t)rr.pid;
+	done_remap(d, &rr, &st);
 	report_running(d, &rr, st.resume_ms);
 	/* best effort: the source can resolve; first, as the source replays
 	 * the segments it held for the tenant on it (tenant/pkthold.h) */

@@ -218,6 +218,12 @@ int msrc_commit(struct src *s, ferr_t *err)
 		s->r->resume_ms = st->has_resume_ms ? st->resume_ms : 0;
 		s->r->net_ms = st->has_net_ms ? st->net_ms : 0;
 		s->r->dest_pid = st->has_pid ? (pid_t)st->pid : 0;
+		if (st->has_id_remap_to && st->id_remap_to && st->has_id_remap_from &&
+		    st->has_id_remap_count && st->id_remap_count) {
+			s->r->id_remap.from = st->id_remap_from;
+			s->r->id_remap.to = st->id_remap_to;
+			s->r->id_remap.count = st->id_remap_count;
+		}
 		wire_free(st);
 		frame_buf_free(&fb);
 		return 0;
