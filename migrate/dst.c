@@ -225,6 +225,9 @@ static int prepare_lazy_follow(struct dst *d, ferr_t *err)
 		return -1;
 	if (lazy_register(d->m->lazy, d->b->migration_id, fd, d->b->has_lz4 && d->b->lz4, d->dir) <
 	    0) {
+		/* ours (ckpt.h), but the sink still uses it until it is closed */
+		d->ops->ckpt->sink_close(d->sink, true, NULL);
+		d->sink = NULL;
 		close(fd);
 		return ferr_set(err, FX_FAIL, "out of memory");
 	}
