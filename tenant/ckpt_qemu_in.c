@@ -280,8 +280,11 @@ int qemu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
 
 	if (!s)
 		return 0;
-	if (s->direct) { /* QEMU's load says whether it had the whole stream */
-		if (failed)
+	/* direct: QEMU's load says whether it had the whole stream; a
+	 * post-copy's socket (not owned) is the caller's, which ends it and
+	 * may have closed it by now (ckpt.h) */
+	if (s->direct) {
+		if (s->owned && failed)
 			shutdown(s->out, SHUT_RDWR);
 		if (s->owned)
 			close(s->out);
