@@ -407,7 +407,7 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 	}
 	if (d.registered)
 		indoubt_finish(d.m->indoubt, d.b->migration_id,
-			       ret == 0 ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
+			       ret == 0 ? INDOUBT_RUNNING : INDOUBT_DISCARDED, &d.remap);
 	if (d.lazy_sk >= 0)
 		close(d.lazy_sk);
 	if (d.lazy && ret < 0)
@@ -428,6 +428,8 @@ static int serve_resolve(struct chan *c, const struct frame_buf *req, const stru
 	struct mig_state *ms = state;
 	Ferry__Wire__MigrateResolve *m =
 	    wire_unpack(&ferry__wire__migrate_resolve__descriptor, req->data, req->h.len, err);
+	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
+	struct indoubt_remap rm;
 	enum indoubt_outcome out;
 	int ret = 0;
 
@@ -436,9 +438,10 @@ static int serve_resolve(struct chan *c, const struct frame_buf *req, const stru
 		session_send_error(c, err);
 		return -1;
 	}
-	out = indoubt_decide(ms->indoubt, m->migration_id, m->commit, 30);
+	out = indoubt_decide(ms->indoubt, m->migration_id, m->commit, 30, &rm);
 	if (out == INDOUBT_RUNNING) {
-		mig_send_step(c, MIG_DONE, NULL);
+		dst_step_remap(&rm, &st);
+		mig_send_step(c, MIG_DONE, &st);
 	} else {
 		ret = ferr_set(err, out == INDOUBT_DISCARDED ? FX_CONFLICT : FX_NOTFOUND,
 			       "migration %s: %s", m->migration_id,
@@ -525,7 +528,7 @@ static void settled(const char *id, bool running, void *arg)
 {
 	struct mig_state *m = arg;
 
-	indoubt_finish(m->indoubt, id, running ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
+	indoubt_finish(m->indoubt, id, running ? INDOUBT_RUNNING : INDOUBT_DISCARDED, NULL);
 }
 
 int mig_state_start(struct mig_state *m, const char *state_dir, ferr_t *err)

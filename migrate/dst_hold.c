@@ -183,20 +183,29 @@ static void report_running(const struct dst *d, const struct restore_result *rr,
 	ev_emit(d->o->events, &e);
 }
 
+void dst_step_remap(const struct indoubt_remap *rm, Ferry__Wire__MigrateStep *st)
+{
+	if (!rm->to)
+		return;
+	st->has_id_remap_from = st->has_id_remap_to = st->has_id_remap_count = true;
+	st->id_remap_from = rm->from;
+	st->id_remap_to = rm->to;
+	st->id_remap_count = rm->count;
+}
+
 /* DONE says when the tenant's ID range was taken here and re-mapped
- * (tenant/isolate.h): the source reports it (the range keeps its size). */
-static void done_remap(const struct dst *d, const struct restore_result *rr,
-		       Ferry__Wire__MigrateStep *st)
+ * (tenant/isolate.h): the source reports it (the range keeps its size);
+ * kept for MIGRATE_RESOLVE's answer too (dst_indoubt.h). */
+static void done_remap(struct dst *d, const struct restore_result *rr, Ferry__Wire__MigrateStep *st)
 {
 	const Ferry__Isolation *iso = d->b->iso;
 
 	if (!rr->id_to)
 		return;
-	st->has_id_remap_from = st->has_id_remap_to = st->has_id_remap_count = true;
-	st->id_remap_from = rr->id_from;
-	st->id_remap_to = rr->id_to;
-	st->id_remap_count =
-	    iso && iso->has_id_count && iso->id_count ? iso->id_count : USERNS_SIZE;
+	d->remap.from = rr->id_from;
+	d->remap.to = rr->id_to;
+	d->remap.count = iso && iso->has_id_count && iso->id_count ? iso->id_count : USERNS_SIZE;
+	dst_step_remap(&d->remap, st);
 }
 
 int dst_hold_restore(struct dst *d, ferr_t *err)

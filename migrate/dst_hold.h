@@ -54,6 +54,7 @@ struct dst {
 	int n_made;				 /* volumes created here: */
 	char made[TENANT_VOLUMES_MAX][PATH_MAX]; /* their paths, parent resolved */
 	double net_ms;				 /* the gratuitous ARP, at t_running */
+	struct indoubt_remap remap;		 /* its ID range re-mapped here (DONE says it) */
 };
 
 /* The testing hook FERRY_FAULT names this point (docs/migrate.md). */
@@ -72,5 +73,9 @@ static inline bool dst_post_copy(const struct dst *d)
  * what it loaded), and the source may or may not have committed (the
  * in-doubt table, d->registered, says what it decided). */
 int dst_hold_restore(struct dst *d, ferr_t *err);
+
+/* DONE's fields for rm (nothing when not re-mapped): the holder's, and
+ * MIGRATE_RESOLVE's answer from the outcome remembered with it. */
+void dst_step_remap(const struct indoubt_remap *rm, Ferry__Wire__MigrateStep *st);
 
 #endif

@@ -5,8 +5,10 @@
 # CAP_SYS_RESOURCE, only a user namespace makes it movable). The destination
 # re-maps it when one of its own tenants holds its range (a free range of
 # its own, the files shifted to it, the source's unchanged) and says so in
-# its DONE: `ferry migrate` reports it (--json id_range_remapped, a line on
-# stderr in text mode; neither without a re-map); the move works
+# its DONE, also when the session dropped after RESTORED (the answer to the
+# source's MIGRATE_RESOLVE): `ferry migrate` reports it (--json
+# id_range_remapped, a line on stderr in text mode; neither without a
+# re-map); the move works
 # in stop-copy and (where the host can) post-copy back, and the workload
 # checks itself at the end (a verified workload ends).
 # A memory hog and a fork bomb (wl_limits) move in stop-copy with their
@@ -106,10 +108,12 @@ mh_assert_one_host "$NAME" a a "$pid"
 [ -z "$(ls -A "$T/state-b/userns-claims" 2>/dev/null)" ] || t_fail "claims left on b: $(ls "$T/state-b/userns-claims")"
 [ ! -e "$T/state-b/tenants/$NAME/idmap-images" ] || t_fail "b kept the rewritten images of a failed restore"
 mh_kill_serve b
-mh_serve b
+# and b drops the session right after RESTORED: the source learns the
+# re-map from the answer to its MIGRATE_RESOLVE (the outcome b remembered)
+mh_serve b FERRY_FAULT=drop-after-restored
 
-t_log "b re-maps $NAME: the range it has is b's tenant $OWN's"
-mh_migrate a b "$NAME" --mode stop-copy --json >"$T/remap.json" ||
+t_log "b re-maps $NAME: the range it has is b's tenant $OWN's (DONE via MIGRATE_RESOLVE)"
+mh_migrate a b "$NAME" --mode stop-copy --timeout "$(t_secs 5)" --json >"$T/remap.json" ||
 	t_fail "migration a -> b onto a taken range failed"
 mh_assert_one_host "$NAME" a b "$pid"
 pid=$(mh_pid b "$NAME")
@@ -117,7 +121,7 @@ map2=$(mh_exec b cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
 base2=$(echo "$map2" | awk '{print $2}')
 t_log "map on a: $map, on b: $map2"
 [ "$map2" = "0 $base2 65536" ] && [ "$base2" != "$BASE" ] || t_fail "map on b: '$map2' (a: '$map')"
-# the source learns it from b's DONE: --json says from which range to which
+# the source learns it from b: --json says from which range to which
 python3 - "$T/remap.json" "$BASE" "$base2" <<'PY' || t_fail "migrate --json: id_range_remapped"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -135,6 +139,8 @@ grep -q "id range re-mapped from $BASE to $base2" "$T/serve-b.log" || t_fail "b'
 mh_ferry b kill "$OWN" >/dev/null
 mh_ferry b rm "$OWN" >/dev/null
 map=$map2
+mh_kill_serve b
+mh_serve b
 
 t_log "an image tenant re-mapped on b: its layer travels and is shifted there"
 N2=isom-img OWN2=$(iso_name_like isom-img isom-own2)
