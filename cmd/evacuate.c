@@ -98,10 +98,11 @@ static void *worker(void *arg)
 		j->rc = migrate_tenant(&o, &j->r, &j->err);
 		pthread_mutex_lock(&p->lock);
 		if (!p->json) {
-			if (j->rc == 0)
+			if (j->rc == 0) {
 				printf("moved  %-20s downtime %.1f ms, total %.1f ms\n", j->name,
 				       j->r.downtime_ms, j->r.total_ms);
-			else
+				migrate_report_remap(&j->r);
+			} else
 				printf("FAILED %-20s %s\n", j->name, j->err.msg);
 			fflush(stdout);
 		}

@@ -151,6 +151,7 @@ int cmd_migrate(int argc, char **argv, const struct global_opts *g)
 		jw_finish(&w);
 	} else if (rc == 0) {
 		migrate_report_text(&r);
+		migrate_report_remap(&r);
 	}
 	if (rc < 0)
 		return cmd_report("migrate", &err);

@@ -103,6 +103,13 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 	}
 	if (r->fs_carried)
 		rootfs_json(w, r);
+	if (r->moved && r->id_remap.to) {
+		jw_obj_begin(w, "id_range_remapped");
+		jw_uint(w, "from", r->id_remap.from);
+		jw_uint(w, "to", r->id_remap.to);
+		jw_uint(w, "count", r->id_remap.count);
+		jw_obj_end(w);
+	}
 	if (rc) {
 		jw_int(w, "code", err->code);
 		jw_str(w, "error", err->msg);
@@ -146,6 +153,17 @@ void migrate_report_text(const struct migrate_result *r)
 		       fmt_bytes(r->fs_raw, b1, sizeof(b1)), r->fs_first_ms,
 		       (unsigned long long)r->fs_delta_entries, (unsigned long long)r->fs_deleted,
 		       fmt_bytes(r->fs_delta_raw, b2, sizeof(b2)), r->fs_delta_ms);
+}
+
+void migrate_report_remap(const struct migrate_result *r)
+{
+	const uint32_t n = r->id_remap.count;
+
+	if (!r->moved || !r->id_remap.to || !n)
+		return;
+	fprintf(stderr, "tenant %s runs under IDs %u-%u on %s (its range %u-%u there was taken)\n",
+		r->tenant, r->id_remap.to, r->id_remap.to + (n - 1), r->dest, r->id_remap.from,
+		r->id_remap.from + (n - 1));
 }
 
 void migrate_progress_tty(const char *stage, const struct migrate_result *r, void *arg)

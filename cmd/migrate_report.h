@@ -13,6 +13,9 @@ void migrate_report_json(struct jw *w, const char *key, const struct migrate_res
 			 const ferr_t *err);
 /* Human-readable summary on stdout. */
 void migrate_report_text(const struct migrate_result *r);
+/* One line on stderr when the destination re-mapped the tenant's ID range
+ * (its range was taken there); nothing otherwise. */
+void migrate_report_remap(const struct migrate_result *r);
 /* --mode's parser (cmd/opts.h OPT_FN): field is an enum mig_mode. */
 int migrate_opt_mode(const char *arg, void *field, ferr_t *err);
 /* Progress on a terminal (stderr); arg unused. */

@@ -1,4 +1,6 @@
-/* Destination side of a live migration (dst.h, handover.h, docs/migrate.md). */
+/* Destination side of a live migration (dst.h, handover.h, docs/migrate.md):
+ * MIGRATE_BEGIN up to the source's RESTORE (checks, pages or rounds, files);
+ * the held restore and the handover from there are dst_hold.c's. */
 #define LOG_PREFIX "handover"
 #include <dirent.h>
 #include <errno.h>
@@ -16,21 +18,19 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
-#include "tenant/garp.h"
 #include "migrate/dst.h"
 #include "migrate/dst_check.h"
 #include "migrate/handover.h"
 #include "migrate/dst_indoubt.h"
 #include "migrate/dst_lazy.h"
 #include "migrate/dst_fs.h"
+#include "migrate/dst_hold.h"
 #include "migrate/query.h"
 #include "migrate/reconcile.h"
 #include "lib/log.h"
-#include "lib/reap.h"
 #include "migrate/migrate_files.h"
 #include "tenant/isolate.h"
 #include "tenant/kind.h"
-#include "tenant/net.h"
 #include "migrate/dst_precopy.h"
 #include "tenant/registry.h"
 #include "transport/relay.h"
@@ -39,47 +39,6 @@
 #include "lib/util.h"
 #include "transport/wire.h"
 #include "migrate/wire_enums.h"
-
-struct dst {
-	struct chan *c;
-	const struct req_ctx *o;
-	struct mig_state *m; /* the agent's tables: in doubt, lazy pages */
-	Ferry__Wire__MigrateBegin *b;
-	enum tenant_kind kind; /* b's kind and mode (wire_enums.h) */
-	enum mig_mode mode;
-	const char *fault; /* FERRY_FAULT (testing hook, docs/migrate.md) */
-	char dir[PATH_MAX];
-	char criu[PATH_MAX];
-	const struct tenant_kind_ops *ops; /* the kind's (tenant/kind.h) */
-	struct ckpt_env env;		   /* the tenant's backend: CRIU's path */
-	struct ckpt_sink *sink;		   /* stop-copy: the page stream's receiver */
-	bool registered;		   /* in the in-doubt table */
-	bool lazy;			   /* post-copy: registered in the lazy table */
-	int lazy_sk;			   /* the daemon's end until it starts */
-	void *prepared;			   /* post-copy: the backend's prepare_load, at BEGIN */
-	bool restored_sent;		   /* MIG_RESTORED went out: the source may commit */
-	struct hq_source src_agent;	   /* whom to ask when in doubt (query.h) */
-	struct dst_policy pol;		   /* what peers may send, at BEGIN */
-	struct dst_intake in;		   /* what we decided: root, host interface */
-	uint64_t t_restore, t_commit, t_running; /* t_running: CRIU's post-resume */
-	struct mfs_dst *fs;			 /* the tenant's files travel (dst_fs.h) */
-	int n_made;				 /* volumes created here: */
-	char made[TENANT_VOLUMES_MAX][PATH_MAX]; /* their paths, parent resolved */
-	double net_ms;				 /* the gratuitous ARP, at t_running */
-};
-
-static bool fault(const struct dst *d, const char *what)
-{
-	return d->fault && !strcmp(d->fault, what);
-}
-
-static int indoubt_seconds(void)
-{
-	const char *s = getenv("FERRY_MIGRATE_INDOUBT_S");
-	int v = s ? atoi(s) : 0;
-
-	return v > 0 ? v : MIG_INDOUBT_S;
-}
 
 /* ---- before anything is frozen: can we take this tenant? ---- */
 
@@ -197,7 +156,7 @@ static void on_rx(uint64_t raw, void *arg)
 {
 	struct dst *d = arg;
 
-	if (fault(d, "crash-during-transfer") && raw > (8U << 20)) {
+	if (dst_fault(d, "crash-during-transfer") && raw > (8U << 20)) {
 		pr_warn("FERRY_FAULT=crash-during-transfer: killing this agent");
 		kill(getpid(), SIGKILL);
 	}
@@ -253,145 +212,6 @@ static int receive_pages(struct dst *d, ferr_t *err)
 	return r;
 }
 
-/* ---- the held restore ---- */
-
-/* Session lost after MIG_RESTORED: the source may have committed. */
-static int decide_in_doubt(struct dst *d, ferr_t *err)
-{
-	int dec = indoubt_peek(d->m->indoubt, d->b->migration_id);
-
-	if (dec < 0) {
-		pr_warn("migration %s: session lost after RESTORED; holding tenant %s (stopped) "
-			"up to %d s for the source's decision",
-			d->b->migration_id, d->b->tenant, indoubt_seconds());
-		dec = hq_wait_decision(&d->src_agent, d->o, d->m->indoubt, d->b->migration_id,
-				       indoubt_seconds());
-	}
-	if (dec == 1)
-		return 0;
-	return ferr_set(err, FX_PEER, "%s: no decision from the source: restored copy discarded",
-			dec == 0 ? "source aborted" : "source vanished");
-}
-
-static int hold(struct dst *d, ferr_t *err)
-{
-	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
-	struct frame_buf fb = {0};
-	int ret;
-
-	if (fault(d, "crash-during-restore")) {
-		pr_warn("FERRY_FAULT=crash-during-restore: killing this agent");
-		kill(getpid(), SIGKILL);
-	}
-	if (fault(d, "after-restore-disconnect")) {
-		pr_warn("FERRY_FAULT=after-restore-disconnect: dropping the session");
-		shutdown(d->c->fd, SHUT_RDWR);
-		return ferr_set(err, FX_PEER, "session dropped before RESTORED (test fault)");
-	}
-	st.has_restore_ms = true;
-	st.restore_ms = ms_since(d->t_restore);
-	if (indoubt_register(d->m->indoubt, d->b->migration_id, d->c->fd) == 0)
-		d->registered = true;
-	if (mig_send_step(d->c, MIG_RESTORED, &st) < 0)
-		return chan_take_error(d->c, err);
-	d->restored_sent = true;
-	if (fault(d, "drop-after-restored")) {
-		pr_warn("FERRY_FAULT=drop-after-restored: dropping the session");
-		shutdown(d->c->fd, SHUT_RDWR);
-	}
-	if (frame_recv(d->c, &fb, err) < 0) {
-		ret = decide_in_doubt(d, err);
-	} else if (fb.h.type == MIG_COMMIT) {
-		ret = 0;
-	} else if (fb.h.type == MIG_ABORT || fb.h.type == WIRE_ERROR) {
-		ret = ferr_set(err, FX_PEER, "the source aborted the migration");
-	} else {
-		ret = session_unexpected(&fb, chan_peer(d->c), "COMMIT", err);
-	}
-	frame_buf_free(&fb);
-	if (ret == 0)
-		d->t_commit = now_ns();
-	return ret;
-}
-
-/* The host side of the veth gets the MAC it had on the source (garp.h). The
- * container driver plumbed it (route, proxy ARP) just before; a driver that
- * must take the link down for this loses the route: plumb again. */
-static void keep_mac(struct dst *d)
-{
-	const Ferry__Wire__MigrateBegin *b = d->b;
-	ferr_t e = {0};
-
-	if (!b->has_host_if_mac || b->host_if_mac.len != 6 || !d->in.host_if[0] || !b->net_addr)
-		return;
-	if (l2_set_mac(d->in.host_if, b->host_if_mac.data, &e) < 0 ||
-	    net_host_plumb(d->in.host_if, b->net_addr, &e) < 0)
-		pr_warn("tenant %s: %s (its neighbour entries recover by ARP)", b->tenant, e.msg);
-}
-
-/* The tenant's address is reached through this host now. */
-static void announce(struct dst *d)
-{
-	uint64_t t = now_ns();
-	ferr_t e = {0};
-
-	if (d->b->net_addr && *d->b->net_addr &&
-	    garp_announce(d->b->net_addr, d->in.host_if, &e) < 0)
-		pr_warn("tenant %s: %s (neighbours learn the move when their ARP entries expire)",
-			d->b->tenant, e.msg);
-	d->net_ms = ms_since(t);
-}
-
-/* The load's events (tenant/ckpt.h): its hold point is the handover. */
-static int restore_event(enum ckpt_event ev, pid_t pid, void *arg, ferr_t *err)
-{
-	struct dst *d = arg;
-
-	/* the restored root is our child (restored as the backend's sibling):
-	 * reap it when it ends, even if this restore fails from here on */
-	if (ev == CKPT_EV_PAGER) { /* post-copy: dst_lazy.c ends it with the migration */
-		lazy_set_daemon(d->m->lazy, d->b->migration_id, pid);
-		return 0;
-	}
-	reap_watch(pid);
-	if (ev == CKPT_EV_RUNNING && !d->t_running) {
-		d->t_running = now_ns(); /* the backend resumed the tasks just before */
-		announce(d);		 /* at once: its clients are waiting */
-	}
-	if (ev == CKPT_EV_RUNNING && fault(arg, "crash-after-resume")) {
-		pr_warn("FERRY_FAULT=crash-after-resume: killing this agent");
-		kill(getpid(), SIGKILL);
-	}
-	if (ev != CKPT_EV_LOADED)
-		return 0;
-	keep_mac(arg);
-	return hold(arg, err);
-}
-
-/* Registered: the images are not needed any more. */
-static void forget_images(struct dst *d, const char *name, bool remove)
-{
-	struct tenant_rec rec;
-	int lock = registry_lock(d->o->state_dir, name, NULL);
-
-	if (lock >= 0 && registry_load(d->o->state_dir, name, &rec, NULL) == 0) {
-		if (!strcmp(rec.last_dump, d->dir)) {
-			rec.last_dump[0] = '\0';
-			registry_save(d->o->state_dir, &rec, NULL);
-		}
-		tenant_rec_free(&rec);
-	}
-	if (lock >= 0)
-		close(lock);
-	if (remove)
-		fs_rm_rf(d->dir, NULL);
-}
-
-static bool post_copy(const struct dst *d)
-{
-	return d->mode == MIG_POST_COPY;
-}
-
 /* Post-copy into a load that follows the stream (ckpt.h): the load starts
  * now and its sink's socket, which carries the stream both ways (the
  * backend's requests go back to the source), waits for the source's page
@@ -405,6 +225,9 @@ static int prepare_lazy_follow(struct dst *d, ferr_t *err)
 		return -1;
 	if (lazy_register(d->m->lazy, d->b->migration_id, fd, d->b->has_lz4 && d->b->lz4, d->dir) <
 	    0) {
+		/* ours (ckpt.h), but the sink still uses it until it is closed */
+		d->ops->ckpt->sink_close(d->sink, true, NULL);
+		d->sink = NULL;
 		close(fd);
 		return ferr_set(err, FX_FAIL, "out of memory");
 	}
@@ -443,71 +266,6 @@ static int prepare_lazy(struct dst *d, ferr_t *err)
 	d->prepared = d->fs ? NULL : d->ops->ckpt->prepare_load(&d->env, &t, true);
 	if (mig_send_step(d->c, MIG_ACCEPT, NULL) < 0)
 		return chan_take_error(d->c, err);
-	return 0;
-}
-
-/* The tenant runs here: a "migration" event for the agent to print. */
-static void report_running(const struct dst *d, const struct restore_result *rr, double resume_ms)
-{
-	struct event e;
-
-	ev_init(&e, "migration");
-	ev_bool(&e, "ok", true);
-	ev_str(&e, "migration_id", d->b->migration_id);
-	ev_str(&e, "tenant", rr->name);
-	ev_str(&e, "mode", mig_mode_str(d->mode));
-	ev_int(&e, "pid", rr->pid);
-	ev_double(&e, "restore_ms", rr->criu_ms);
-	ev_double(&e, "resume_ms", resume_ms);
-	ev_str(&e, "peer", d->o->peer);
-	ev_str(&e, "peer_name", d->o->peer_name);
-	if (rr->id_to) { /* its range was taken here (tenant/isolate.h) */
-		ev_int(&e, "id_remap_from", rr->id_from);
-		ev_int(&e, "id_remap_to", rr->id_to);
-	}
-	ev_emit(d->o->events, &e);
-}
-
-static int restore_and_handover(struct dst *d, ferr_t *err)
-{
-	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
-	struct restore_opts ro = {.state_dir = d->o->state_dir,
-				  .criu_path = d->criu,
-				  .images_dir = d->dir,
-				  .on_event = restore_event,
-				  .event_arg = d,
-				  .lazy = post_copy(d),
-				  .prepared = d->prepared,
-				  .register_held = true,
-				  /* what this host decided, not the peer's strings */
-				  .rootfs = d->in.root,
-				  .host_if = d->in.host_if};
-	struct restore_result rr;
-	int r;
-
-	d->t_restore = now_ns();
-	ro.page_fd = d->lazy_sk; /* post-copy: the backend's pager inherits it */
-	r = restore_tenant(&ro, &rr, err);
-	if (d->lazy_sk >= 0) {
-		close(d->lazy_sk);
-		d->lazy_sk = -1;
-	}
-	if (r < 0)
-		return -1;
-	reap_watch(rr.pid);
-	st.has_resume_ms = st.has_net_ms = st.has_pid = true;
-	/* the tenant runs from CRIU's resume on, not from when CRIU's answer
-	 * and our registry record are done */
-	st.resume_ms = d->t_running ? (d->t_running - d->t_commit) / 1e6 : ms_since(d->t_commit);
-	if (!d->t_running) /* the backend said nothing at the resume */
-		announce(d);
-	st.net_ms = d->net_ms;
-	st.pid = (uint32_t)rr.pid;
-	report_running(d, &rr, st.resume_ms);
-	/* best effort: the source can resolve; first, as the source replays
-	 * the segments it held for the tenant on it (tenant/pkthold.h) */
-	mig_send_step(d->c, MIG_DONE, &st);
-	forget_images(d, rr.name, !post_copy(d)); /* post-copy: the daemon still reads them */
 	return 0;
 }
 
@@ -554,10 +312,10 @@ static int run(struct dst *d, ferr_t *err)
 	d->ops = kind_get(d->kind, d->b->tenant, err);
 	if (!d->ops)
 		return -1;
-	if (!fault(d, "skip-precheck") && precheck(d, err) < 0)
+	if (!dst_fault(d, "skip-precheck") && precheck(d, err) < 0)
 		return -1;
 	if (prepare(d, err) < 0 || mfs_dst_begin(d->c, d->o->state_dir, d->b, &d->fs, err) < 0 ||
-	    (post_copy(d)	       ? prepare_lazy(d, err)
+	    (dst_post_copy(d)	       ? prepare_lazy(d, err)
 	     : d->mode == MIG_PRE_COPY ? receive_rounds(d, err)
 				       : receive_pages(d, err)) < 0 ||
 	    mfs_dst_final(d->fs, d->c, err) < 0 || mig_files_recv(d->c, d->dir, &raw, err) < 0 ||
@@ -576,7 +334,7 @@ static int run(struct dst *d, ferr_t *err)
 		return ferr_set(err, FX_PEER, "the source aborted the migration");
 	if (r != MIG_RESTORE)
 		return ferr_set(err, FX_INTEGRITY, "expected RESTORE, got frame type %d", r);
-	return restore_and_handover(d, err);
+	return dst_hold_restore(d, err);
 }
 
 /* A failed incoming migration leaves no tenant directory (restore.log, ...)
@@ -649,7 +407,7 @@ static int serve_begin(struct chan *c, const struct frame_buf *req, const struct
 	}
 	if (d.registered)
 		indoubt_finish(d.m->indoubt, d.b->migration_id,
-			       ret == 0 ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
+			       ret == 0 ? INDOUBT_RUNNING : INDOUBT_DISCARDED, &d.remap);
 	if (d.lazy_sk >= 0)
 		close(d.lazy_sk);
 	if (d.lazy && ret < 0)
@@ -670,6 +428,8 @@ static int serve_resolve(struct chan *c, const struct frame_buf *req, const stru
 	struct mig_state *ms = state;
 	Ferry__Wire__MigrateResolve *m =
 	    wire_unpack(&ferry__wire__migrate_resolve__descriptor, req->data, req->h.len, err);
+	Ferry__Wire__MigrateStep st = FERRY__WIRE__MIGRATE_STEP__INIT;
+	struct indoubt_remap rm;
 	enum indoubt_outcome out;
 	int ret = 0;
 
@@ -678,9 +438,10 @@ static int serve_resolve(struct chan *c, const struct frame_buf *req, const stru
 		session_send_error(c, err);
 		return -1;
 	}
-	out = indoubt_decide(ms->indoubt, m->migration_id, m->commit, 30);
+	out = indoubt_decide(ms->indoubt, m->migration_id, m->commit, 30, &rm);
 	if (out == INDOUBT_RUNNING) {
-		mig_send_step(c, MIG_DONE, NULL);
+		dst_step_remap(&rm, &st);
+		mig_send_step(c, MIG_DONE, &st);
 	} else {
 		ret = ferr_set(err, out == INDOUBT_DISCARDED ? FX_CONFLICT : FX_NOTFOUND,
 			       "migration %s: %s", m->migration_id,
@@ -767,7 +528,7 @@ static void settled(const char *id, bool running, void *arg)
 {
 	struct mig_state *m = arg;
 
-	indoubt_finish(m->indoubt, id, running ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
+	indoubt_finish(m->indoubt, id, running ? INDOUBT_RUNNING : INDOUBT_DISCARDED, NULL);
 }
 
 int mig_state_start(struct mig_state *m, const char *state_dir, ferr_t *err)

@@ -29,6 +29,7 @@ struct pending {
 struct outcome {
 	char id[65];
 	int outcome; /* enum indoubt_outcome */
+	struct indoubt_remap rm;
 };
 
 struct indoubt {
@@ -130,7 +131,8 @@ int indoubt_peek(struct indoubt *t, const char *id)
 	return d;
 }
 
-void indoubt_finish(struct indoubt *t, const char *id, enum indoubt_outcome outcome)
+void indoubt_finish(struct indoubt *t, const char *id, enum indoubt_outcome outcome,
+		    const struct indoubt_remap *rm)
 {
 	pthread_mutex_lock(&t->lock);
 	for (struct pending **pp = &t->pending; *pp; pp = &(*pp)->next) {
@@ -144,27 +146,36 @@ void indoubt_finish(struct indoubt *t, const char *id, enum indoubt_outcome outc
 	struct outcome *o = &t->outcomes[t->n_outcomes++ % t->n_ring];
 	snprintf(o->id, sizeof(o->id), "%s", id);
 	o->outcome = outcome;
+	o->rm = rm ? *rm : (struct indoubt_remap){0};
 	pthread_cond_broadcast(&t->changed);
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* The remembered outcome of id, or INDOUBT_UNKNOWN. Under t->lock. */
-static enum indoubt_outcome remembered(const struct indoubt *t, const char *id)
+/* The remembered outcome of id (its re-map into *rm), or INDOUBT_UNKNOWN.
+ * Under t->lock. */
+static enum indoubt_outcome remembered(const struct indoubt *t, const char *id,
+				       struct indoubt_remap *rm)
 {
 	for (unsigned k = 0; k < t->n_ring && k < t->n_outcomes; k++) {
 		const struct outcome *o = &t->outcomes[(t->n_outcomes - 1 - k) % t->n_ring];
-		if (!strcmp(o->id, id))
+		if (!strcmp(o->id, id)) {
+			*rm = o->rm;
 			return (enum indoubt_outcome)o->outcome;
+		}
 	}
 	return INDOUBT_UNKNOWN;
 }
 
-enum indoubt_outcome indoubt_decide(struct indoubt *t, const char *id, bool commit, int wait_s)
+enum indoubt_outcome indoubt_decide(struct indoubt *t, const char *id, bool commit, int wait_s,
+				    struct indoubt_remap *rm)
 {
+	struct indoubt_remap none;
 	struct timespec ts;
 	enum indoubt_outcome out = INDOUBT_UNKNOWN;
 	struct pending *p;
 
+	if (rm)
+		*rm = (struct indoubt_remap){0};
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += wait_s;
 	pthread_mutex_lock(&t->lock);
@@ -177,7 +188,7 @@ enum indoubt_outcome indoubt_decide(struct indoubt *t, const char *id, bool comm
 	}
 	/* wait until the holder reports how it ended */
 	for (;;) {
-		out = remembered(t, id);
+		out = remembered(t, id, rm ? rm : &none);
 		if (out != INDOUBT_UNKNOWN || !find(t, id))
 			break;
 		if (pthread_cond_timedwait(&t->changed, &t->lock, &ts) != 0)

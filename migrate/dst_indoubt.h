@@ -6,6 +6,7 @@
 #define FERRY_DST_INDOUBT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 
@@ -13,6 +14,13 @@ enum indoubt_outcome {
 	INDOUBT_UNKNOWN = 0,   /* never seen here, or forgotten */
 	INDOUBT_RUNNING = 1,   /* committed: the tenant runs here */
 	INDOUBT_DISCARDED = 2, /* aborted: nothing runs here */
+};
+
+/* How a tenant that runs here was re-mapped (tenant/isolate.h): count host
+ * IDs from `from` are `to` here; to == 0: not re-mapped. Kept with its
+ * outcome for a source that learns it from a later MIGRATE_RESOLVE. */
+struct indoubt_remap {
+	uint32_t from, to, count;
 };
 
 struct indoubt;
@@ -32,10 +40,12 @@ int indoubt_wait(struct indoubt *t, const char *id, int seconds);
 /* A decision that arrived already (1, 0) or -1. */
 int indoubt_peek(struct indoubt *t, const char *id);
 /* The holder is done (or the agent settled a migration at its start): record
- * the outcome, drop the entry. */
-void indoubt_finish(struct indoubt *t, const char *id, enum indoubt_outcome outcome);
+ * the outcome (and rm, may be NULL: none), drop the entry. */
+void indoubt_finish(struct indoubt *t, const char *id, enum indoubt_outcome outcome,
+		    const struct indoubt_remap *rm);
 /* MIGRATE_RESOLVE: record the source's decision, wait (bounded) for the
- * outcome. */
-enum indoubt_outcome indoubt_decide(struct indoubt *t, const char *id, bool commit, int wait_s);
+ * outcome; rm (may be NULL) gets the re-map recorded with it. */
+enum indoubt_outcome indoubt_decide(struct indoubt *t, const char *id, bool commit, int wait_s,
+				    struct indoubt_remap *rm);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@ struct lazy_ent {
 	struct lazy_ent *next;
 	char id[65];
 	int sk;	   /* our end of the daemon's page-server socket; -1 once taken */
+	int relay; /* taken: the pages connection's, until it closes it (-1) */
 	pid_t pid; /* the daemon, -1 until started */
 	bool lz4;
 	char dir[PATH_MAX]; /* the migration's images, removed with the daemon */
@@ -90,6 +92,7 @@ int lazy_register(struct lazy_tab *t, const char *id, int sk, bool lz4, const ch
 		return -1;
 	snprintf(e->id, sizeof(e->id), "%s", id);
 	e->sk = sk;
+	e->relay = -1;
 	e->pid = -1;
 	e->lz4 = lz4;
 	snprintf(e->dir, sizeof(e->dir), "%s", dir);
@@ -134,6 +137,11 @@ void lazy_drop(struct lazy_tab *t, const char *id, bool kill_daemon)
 			break;
 		}
 	}
+	/* a relay still running on a migration that ends: its socket is
+	 * shut down while the relay cannot have closed it (it clears relay
+	 * under the lock first), never a number some other file has now */
+	if (e && e->relay >= 0)
+		shutdown(e->relay, SHUT_RDWR);
 	pthread_cond_broadcast(&t->changed);
 	pthread_mutex_unlock(&t->lock);
 	if (!e)
@@ -159,7 +167,7 @@ static int take(struct lazy_tab *t, const char *id, int wait_s, bool *lz4)
 	for (;;) {
 		e = find(t, id);
 		if (e && e->sk >= 0) {
-			sk = e->sk;
+			sk = e->relay = e->sk;
 			e->sk = -1;
 			*lz4 = e->lz4;
 		}
@@ -195,6 +203,11 @@ int lazy_serve_pages(struct chan *c, const struct frame_buf *req, struct lazy_ta
 		return -1;
 	}
 	r = relay_run(c, sk, &ro, &rs, err);
+	pthread_mutex_lock(&t->lock);
+	struct lazy_ent *e = find(t, id);
+	if (e)
+		e->relay = -1;
+	pthread_mutex_unlock(&t->lock);
 	close(sk);
 	pr_info("migration %s: %llu lazy page bytes in %.2f s", id,
 		(unsigned long long)rs.raw_tx + rs.raw_rx, rs.seconds);

@@ -24,8 +24,9 @@ void lazy_tab_free(struct lazy_tab *t);
  * memory. */
 int lazy_register(struct lazy_tab *t, const char *id, int sk, bool lz4, const char *dir);
 void lazy_set_daemon(struct lazy_tab *t, const char *id, pid_t pid);
-/* Forget the migration: close its socket if nobody took it, reap the
- * daemon (SIGKILL first with kill_daemon). */
+/* Forget the migration: close its socket if nobody took it (shut it down
+ * when its pages connection relays it: that relay ends), reap the daemon
+ * (SIGKILL first with kill_daemon). */
 void lazy_drop(struct lazy_tab *t, const char *id, bool kill_daemon);
 
 /* MIG_REQ_PAGES (req: MigrateStep with the migration id): take the

@@ -110,6 +110,13 @@ struct migrate_result {
 	bool fs_carried, fs_image_sent;
 	uint64_t fs_raw, fs_wire, fs_delta_raw, fs_delta_wire, fs_delta_entries, fs_deleted;
 	double fs_first_ms, fs_delta_ms;
+	/* the destination re-mapped the tenant's user-namespace ID range (its
+	 * range was taken there, tenant/isolate.h): count host IDs from `from`
+	 * (the source's) are `to` there; to == 0: not re-mapped, or not said
+	 * (an older destination, or DONE lost and the decision resolved) */
+	struct {
+		uint32_t from, to, count;
+	} id_remap;
 };
 
 int migrate_tenant(const struct migrate_opts *o, struct migrate_result *r, ferr_t *err);

@@ -176,6 +176,18 @@ int msrc_wait_restored(struct src *s, ferr_t *err)
 
 /* ---- delivering the decision ---- */
 
+/* DONE (or MIGRATE_RESOLVE's DONE): the destination re-mapped the tenant's
+ * ID range (optional fields: an older destination says nothing). */
+static void take_remap(struct src *s, const Ferry__Wire__MigrateStep *st)
+{
+	if (!st->has_id_remap_to || !st->id_remap_to || !st->has_id_remap_from ||
+	    !st->has_id_remap_count || !st->id_remap_count)
+		return;
+	s->r->id_remap.from = st->id_remap_from;
+	s->r->id_remap.to = st->id_remap_to;
+	s->r->id_remap.count = st->id_remap_count;
+}
+
 static int resolve(struct src *s, bool commit, int budget_s, ferr_t *err)
 {
 	Ferry__Wire__MigrateResolve rq = FERRY__WIRE__MIGRATE_RESOLVE__INIT;
@@ -186,12 +198,16 @@ static int resolve(struct src *s, bool commit, int budget_s, ferr_t *err)
 	for (;;) {
 		struct chan *c = NULL;
 		struct frame_buf fb = {0};
+		Ferry__Wire__MigrateStep *st = NULL;
 		int r = -1;
 		if (msrc_connect(s, &c, err) == 0) {
 			frame_send_pb(c, MIG_REQ_RESOLVE, &rq.base);
 			chan_flush(c);
-			r = mig_recv(c, &fb, MIG_DONE, "DONE", NULL, err);
+			r = mig_recv(c, &fb, MIG_DONE, "DONE", &st, err);
 		}
+		if (r == 0 && commit)
+			take_remap(s, st);
+		wire_free(st);
 		frame_buf_free(&fb);
 		chan_close(c);
 		if (r == 0)
@@ -218,6 +234,7 @@ int msrc_commit(struct src *s, ferr_t *err)
 		s->r->resume_ms = st->has_resume_ms ? st->resume_ms : 0;
 		s->r->net_ms = st->has_net_ms ? st->net_ms : 0;
 		s->r->dest_pid = st->has_pid ? (pid_t)st->pid : 0;
+		take_remap(s, st);
 		wire_free(st);
 		frame_buf_free(&fb);
 		return 0;

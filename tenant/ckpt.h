@@ -206,11 +206,17 @@ struct ckpt_ops {
 	void (*prepared_free)(void *p);
 	/* Destination of a streamed save: a receiver writing into dir (prev as
 	 * in ckpt_save_opts), or into the load prepared ahead (prepared: from
-	 * prepare_load, NULL: none); *fd is the socket to feed the stream into. */
+	 * prepare_load, NULL: none); *fd is the socket to feed the stream into.
+	 * *fd belongs to the sink: sink_close closes it (the caller never
+	 * does), except for a lazy load prepared ahead (prepare_load with lazy:
+	 * the stream goes both ways for as long as the memory arrives), whose
+	 * *fd the caller owns from here and closes once the memory is in. */
 	int (*sink_open)(const struct ckpt_env *env, const char *dir, const char *prev,
 			 void *prepared, struct ckpt_sink **out, int *fd, ferr_t *err);
-	/* End it (at once when failed); without failed, whether all of the
-	 * stream was written. NULL is fine. */
+	/* End it (at once when failed) and close its *fd (see sink_open; a
+	 * lazy load's *fd is left alone: its owner ends it, and may have
+	 * closed it already); without failed, whether all of the stream was
+	 * written. NULL is fine. */
 	int (*sink_close)(struct ckpt_sink *s, bool failed, ferr_t *err);
 	/* The owner of a save died before its decision and the tenant stays on
 	 * this host (migrate/reconcile.c): make it run again. env->work_dir is

@@ -146,6 +146,7 @@ int qemu_prepared_take(void *arg, bool lazy, pid_t *pid, struct qmp **q, struct 
 struct ckpt_sink {
 	pthread_t th;
 	int in, out;
+	int fd;	     /* thread: the caller's end of the socket pair (sink_close closes it) */
 	bool sock;   /* out is QEMU's stream socket */
 	bool direct; /* the caller has QEMU's socket itself, no thread */
 	bool owned;  /* direct: sink_close closes that socket */
@@ -260,6 +261,7 @@ int qemu_sink_open(const struct ckpt_env *env, const char *dir, const char *prev
 		return ferr_sys(err, FX_FAIL, "socketpair");
 	}
 	s->in = sv[1];
+	s->fd = sv[0];
 	if (pthread_create(&s->th, NULL, sink_main, s) != 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -278,8 +280,11 @@ int qemu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
 
 	if (!s)
 		return 0;
-	if (s->direct) { /* QEMU's load says whether it had the whole stream */
-		if (failed)
+	/* direct: QEMU's load says whether it had the whole stream; a
+	 * post-copy's socket (not owned) is the caller's, which ends it and
+	 * may have closed it by now (ckpt.h) */
+	if (s->direct) {
+		if (s->owned && failed)
 			shutdown(s->out, SHUT_RDWR);
 		if (s->owned)
 			close(s->out);
@@ -298,6 +303,7 @@ int qemu_sink_close(struct ckpt_sink *s, bool failed, ferr_t *err)
 			     s->err[0] ? s->err : "ended early");
 	if (!failed && r == 0 && !s->sock && fsync(s->out) < 0)
 		r = ferr_sys(err, FX_FAIL, "VM state");
+	close(s->fd);
 	close(s->in);
 	close(s->out);
 	free(s);

@@ -4,7 +4,11 @@
 # tenant's uid 65534 (issue #9: on these hosts, where root lacks
 # CAP_SYS_RESOURCE, only a user namespace makes it movable). The destination
 # re-maps it when one of its own tenants holds its range (a free range of
-# its own, the files shifted to it, the source's unchanged); the move works
+# its own, the files shifted to it, the source's unchanged) and says so in
+# its DONE, also when the session dropped after RESTORED (the answer to the
+# source's MIGRATE_RESOLVE): `ferry migrate` reports it (--json
+# id_range_remapped, a line on stderr in text mode; neither without a
+# re-map); the move works
 # in stop-copy and (where the host can) post-copy back, and the workload
 # checks itself at the end (a verified workload ends).
 # A memory hog and a fork bomb (wl_limits) move in stop-copy with their
@@ -64,8 +68,11 @@ cg_val() { awk '{print $1}' "$(cg_file "$@")"; }
 t_log "hog and fork bomb: stop-copy a -> b, limits read back on b"
 for n in isom-hog isom-bomb; do
 	p=$(mh_pid a "$n")
-	mh_migrate a b "$n" --mode stop-copy || t_fail "migration of $n failed"
+	mh_migrate a b "$n" --mode stop-copy --json >"$T/$n.json" || t_fail "migration of $n failed"
 	mh_assert_one_host "$n" a b "$p"
+	# a range free on b: nothing re-mapped, nothing said
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["moved"] and "id_range_remapped" not in d, d' \
+		"$T/$n.json" || t_fail "$n: id_range_remapped without a re-map"
 done
 [ "$(cg_val b isom-hog memory memory.limit_in_bytes)" = $((48 << 20)) ] || t_fail "hog: memory limit on b"
 [ "$(cg_val b isom-hog pids pids.max)" = 40 ] || t_fail "hog: pids.max on b"
@@ -101,16 +108,27 @@ mh_assert_one_host "$NAME" a a "$pid"
 [ -z "$(ls -A "$T/state-b/userns-claims" 2>/dev/null)" ] || t_fail "claims left on b: $(ls "$T/state-b/userns-claims")"
 [ ! -e "$T/state-b/tenants/$NAME/idmap-images" ] || t_fail "b kept the rewritten images of a failed restore"
 mh_kill_serve b
-mh_serve b
+# and b drops the session right after RESTORED: the source learns the
+# re-map from the answer to its MIGRATE_RESOLVE (the outcome b remembered)
+mh_serve b FERRY_FAULT=drop-after-restored
 
-t_log "b re-maps $NAME: the range it has is b's tenant $OWN's"
-mh_migrate a b "$NAME" --mode stop-copy || t_fail "migration a -> b onto a taken range failed"
+t_log "b re-maps $NAME: the range it has is b's tenant $OWN's (DONE via MIGRATE_RESOLVE)"
+mh_migrate a b "$NAME" --mode stop-copy --timeout "$(t_secs 5)" --json >"$T/remap.json" ||
+	t_fail "migration a -> b onto a taken range failed"
 mh_assert_one_host "$NAME" a b "$pid"
 pid=$(mh_pid b "$NAME")
 map2=$(mh_exec b cat "/proc/$pid/uid_map" | awk 'NR==1 {print $1, $2, $3}')
 base2=$(echo "$map2" | awk '{print $2}')
 t_log "map on a: $map, on b: $map2"
 [ "$map2" = "0 $base2 65536" ] && [ "$base2" != "$BASE" ] || t_fail "map on b: '$map2' (a: '$map')"
+# the source learns it from b: --json says from which range to which
+python3 - "$T/remap.json" "$BASE" "$base2" <<'PY' || t_fail "migrate --json: id_range_remapped"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d.get("id_range_remapped")
+print("   id_range_remapped:", r)
+assert r == {"from": int(sys.argv[2]), "to": int(sys.argv[3]), "count": 65536}, d
+PY
 mh_ferry b ps --json | grep -q "\"id_base\": *$base2" || t_fail "b's ps does not show the new range"
 grep -q "id range re-mapped from $BASE to $base2" "$T/serve-b.log" || t_fail "b's agent does not say it re-mapped the range"
 # its files under the new range, b's own tenant's as they were
@@ -121,6 +139,8 @@ grep -q "id range re-mapped from $BASE to $base2" "$T/serve-b.log" || t_fail "b'
 mh_ferry b kill "$OWN" >/dev/null
 mh_ferry b rm "$OWN" >/dev/null
 map=$map2
+mh_kill_serve b
+mh_serve b
 
 t_log "an image tenant re-mapped on b: its layer travels and is shifted there"
 N2=isom-img OWN2=$(iso_name_like isom-img isom-own2)
@@ -134,10 +154,20 @@ ib() { mh_ferry "$1" ps --json | python3 -c 'import json, sys
 print([t for t in json.load(sys.stdin)["tenants"] if t["name"] == sys.argv[1]][0]["isolation"]["id_base"])' "$2"; }
 ba=$(ib a "$N2") bo=$(ib b "$OWN2")
 [ "$ba" = "$bo" ] || t_fail "$N2 ($ba on a) and $OWN2 ($bo on b) do not collide: the test proves nothing"
-mh_migrate a b "$N2" --mode stop-copy || t_fail "migration of image tenant $N2 onto a taken range failed"
+mh_migrate a b "$N2" --mode stop-copy 2>"$T/img.err" || {
+	cat "$T/img.err"
+	t_fail "migration of image tenant $N2 onto a taken range failed"
+}
 mh_assert_one_host "$N2" a b "$p"
 bb=$(ib b "$N2")
 t_log "$N2: $ba on a, $bb on b"
+# text mode: one line on stderr says the new range
+want="tenant $N2 runs under IDs $bb-$((bb + 65535)) on $(mh_addr b):7000 (its range $ba-$((ba + 65535)) there was taken)"
+grep -qxF "$want" "$T/img.err" || {
+	cat "$T/img.err"
+	t_fail "ferry migrate does not say the re-map: want '$want'"
+}
+t_log "ferry migrate: $want"
 [ "$bb" != "$ba" ] && [ "$(mh_exec b cat "/proc/$(mh_pid b "$N2")/uid_map" | awk 'NR==1 {print $2}')" = "$bb" ] ||
 	t_fail "$N2 on b: range $bb"
 [ "$(stat -c %u "$T/state-b/tenants/$N2/upper/bin/busybox")" = "$bb" ] || t_fail "$N2's layer on b is not under $bb"

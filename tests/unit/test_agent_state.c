@@ -21,22 +21,25 @@ struct decider {
 	const char *id;
 	bool commit;
 	enum indoubt_outcome out;
+	struct indoubt_remap rm;
 };
 
 static void *decide_main(void *arg)
 {
 	struct decider *d = arg;
 
-	d->out = indoubt_decide(d->t, d->id, d->commit, 10);
+	d->out = indoubt_decide(d->t, d->id, d->commit, 10, &d->rm);
 	return NULL;
 }
 
 /* The holder waits; a MIGRATE_RESOLVE on another thread decides; the holder
- * finishes; the resolver learns the outcome. */
+ * finishes; the resolver learns the outcome and the tenant's re-mapped ID
+ * range with it. */
 static void test_indoubt_decide(void)
 {
 	struct indoubt *t = indoubt_new(4, NULL);
-	struct decider d = {t, "m1", true, INDOUBT_UNKNOWN};
+	struct decider d = {t, "m1", true, INDOUBT_UNKNOWN, {0}};
+	struct indoubt_remap rm = {100000, 300000, 65536}, got = {1, 1, 1};
 	pthread_t th;
 	int sv[2];
 
@@ -47,11 +50,15 @@ static void test_indoubt_decide(void)
 	CHECK(pthread_create(&th, NULL, decide_main, &d) == 0);
 	CHECK(indoubt_wait(t, "m1", 10) == 1);
 	CHECK(indoubt_peek(t, "m1") == 1);
-	indoubt_finish(t, "m1", INDOUBT_RUNNING);
+	indoubt_finish(t, "m1", INDOUBT_RUNNING, &rm);
 	pthread_join(th, NULL);
 	CHECK(d.out == INDOUBT_RUNNING);
+	CHECK(d.rm.from == 100000 && d.rm.to == 300000 && d.rm.count == 65536);
 	/* a retry after a lost MIG_DONE gets the same answer, at once */
-	CHECK(indoubt_decide(t, "m1", true, 10) == INDOUBT_RUNNING);
+	CHECK(indoubt_decide(t, "m1", true, 10, &got) == INDOUBT_RUNNING);
+	CHECK(got.from == 100000 && got.to == 300000 && got.count == 65536);
+	CHECK(indoubt_decide(t, "m1", true, 10, NULL) == INDOUBT_RUNNING);
+	CHECK(indoubt_decide(t, "m2", true, 0, &got) == INDOUBT_UNKNOWN && got.to == 0);
 	close(sv[0]);
 	close(sv[1]);
 	indoubt_free(t);
@@ -61,6 +68,7 @@ static void test_indoubt_decide(void)
 static void test_indoubt_many(void)
 {
 	struct indoubt *t = indoubt_new(8, NULL);
+	struct indoubt_remap got;
 	char id[32];
 
 	for (int i = 0; i < 100; i++) {
@@ -70,15 +78,15 @@ static void test_indoubt_many(void)
 	for (int i = 0; i < 100; i++) {
 		snprintf(id, sizeof(id), "m%d", i);
 		CHECK(indoubt_peek(t, id) == -1);
-		indoubt_finish(t, id, i % 2 ? INDOUBT_RUNNING : INDOUBT_DISCARDED);
+		indoubt_finish(t, id, i % 2 ? INDOUBT_RUNNING : INDOUBT_DISCARDED, NULL);
 	}
-	CHECK(indoubt_decide(t, "m99", true, 1) == INDOUBT_RUNNING);
-	CHECK(indoubt_decide(t, "m98", true, 1) == INDOUBT_DISCARDED);
-	CHECK(indoubt_decide(t, "m3", true, 1) == INDOUBT_UNKNOWN); /* forgotten */
-	CHECK(indoubt_decide(t, "never", false, 1) == INDOUBT_UNKNOWN);
+	CHECK(indoubt_decide(t, "m99", true, 1, &got) == INDOUBT_RUNNING && got.to == 0);
+	CHECK(indoubt_decide(t, "m98", true, 1, NULL) == INDOUBT_DISCARDED);
+	CHECK(indoubt_decide(t, "m3", true, 1, NULL) == INDOUBT_UNKNOWN); /* forgotten */
+	CHECK(indoubt_decide(t, "never", false, 1, NULL) == INDOUBT_UNKNOWN);
 	/* the agent settled one at its start: remembered too */
-	indoubt_finish(t, "old", INDOUBT_RUNNING);
-	CHECK(indoubt_decide(t, "old", true, 1) == INDOUBT_RUNNING);
+	indoubt_finish(t, "old", INDOUBT_RUNNING, NULL);
+	CHECK(indoubt_decide(t, "old", true, 1, NULL) == INDOUBT_RUNNING);
 	indoubt_free(t);
 }
 

@@ -2,10 +2,16 @@
  * lookup by enum, name and manifest kind; every kind fills every op and has
  * a complete backend; what each kind tells its backend and its manifest;
  * ktree_kill ends every process of a tree (children and grandchildren),
- * ktree_signal reaches all of them. */
+ * ktree_signal reaches all of them; the QEMU backend's sink into a file
+ * (no load prepared) closes every fd it opened, the caller's end too
+ * (tenant/ckpt.h: the sink owns *fd). */
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,11 +160,50 @@ static void test_kill_tree(void)
 	CHECK(ktree_kill(root, SIGKILL, 100, NULL) == 0); /* gone: nothing to do */
 }
 
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Each round: the stream's bytes land in DIR/vm.state; after sink_close
+ * this process has the fds it had before sink_open. */
+static void test_sink_fds(void)
+{
+	char dir[] = "/tmp/ferry-sink-XXXXXX", path[64];
+	struct ckpt_env env = {.tool = "qemu", .work_dir = dir};
+	struct stat st;
+
+	CHECK(mkdtemp(dir) != NULL);
+	int before = open_fds();
+	for (int i = 0; i < 3; i++) {
+		struct ckpt_sink *s = NULL;
+		ferr_t e = {0};
+		int fd = -1;
+		CHECK(ckpt_qemu.sink_open(&env, dir, NULL, NULL, &s, &fd, &e) == 0 && fd >= 0);
+		CHECK(write(fd, "ferry-state", 11) == 11);
+		shutdown(fd, SHUT_WR); /* as the relay does at the stream's end */
+		CHECK(ckpt_qemu.sink_close(s, false, &e) == 0);
+	}
+	CHECK(open_fds() == before);
+	snprintf(path, sizeof(path), "%s/vm.state", dir);
+	CHECK(stat(path, &st) == 0 && st.st_size == 11);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	RUN(test_lookup);
 	RUN(test_complete);
 	RUN(test_targets);
 	RUN(test_kill_tree);
+	RUN(test_sink_fds);
 	UNIT_DONE();
 }
