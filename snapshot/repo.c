@@ -357,8 +357,12 @@ bool repo_chunk_exists(struct repo *r, const uint8_t id[SEAL_ID_LEN])
 {
 	char path[4200];
 
+	/* the packs' index first (memory): most chunks a snapshot names are
+	 * packed, and a loose file's lookup is a system call per chunk */
+	if (repo_pack_find(r, id))
+		return true;
 	chunk_path(r, id, path, sizeof(path));
-	return access(path, F_OK) == 0 || repo_pack_find(r, id);
+	return access(path, F_OK) == 0;
 }
 
 int repo_write_loose(struct repo *r, const uint8_t id[SEAL_ID_LEN], const void *sealed, size_t len,
@@ -370,7 +374,7 @@ int repo_write_loose(struct repo *r, const uint8_t id[SEAL_ID_LEN], const void *
 	return write_new(r, path, sealed, len, err);
 }
 
-int repo_put_chunk_packed(struct repo *r, const void *data, size_t len,
+int repo_put_chunk_packed(struct repo *r, struct seal_ctx *sc, const void *data, size_t len,
 			  const uint8_t id[SEAL_ID_LEN], struct pack_writer *w,
 			  struct repo_stats *st, ferr_t *err)
 {
@@ -380,7 +384,7 @@ int repo_put_chunk_packed(struct repo *r, const void *data, size_t len,
 
 	if (!(sealed = malloc(seal_bound(len))))
 		return ferr_set(err, FX_FAIL, "out of memory");
-	rc = seal_pack(&r->keys, id, SEAL_ID_LEN, data, len, sealed, &slen, err);
+	rc = seal_ctx_pack(sc, id, SEAL_ID_LEN, data, len, sealed, &slen, err);
 	if (rc == 0)
 		rc = pack_put(r, w, id, sealed, slen, err);
 	free(sealed);

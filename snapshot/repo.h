@@ -74,9 +74,10 @@ int repo_put_chunk_named(struct repo *r, const void *data, size_t len,
 /* A loose chunk file or a pack entry of that name exists. Thread-safe. */
 bool repo_chunk_exists(struct repo *r, const uint8_t id[SEAL_ID_LEN]);
 struct pack_writer;
-/* A new chunk (the caller found it in neither a loose file nor a pack) into
+/* A new chunk (the caller found it in neither a loose file nor a pack)
+ * sealed through the caller's thread's sc (seal_ctx_new with r's keys) into
  * the writer's pack (repo_pack.h); counted as added. */
-int repo_put_chunk_packed(struct repo *r, const void *data, size_t len,
+int repo_put_chunk_packed(struct repo *r, struct seal_ctx *sc, const void *data, size_t len,
 			  const uint8_t id[SEAL_ID_LEN], struct pack_writer *w,
 			  struct repo_stats *st, ferr_t *err);
 /* Write a sealed chunk as a loose file (nothing when that file exists):
