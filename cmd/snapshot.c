@@ -281,6 +281,17 @@ int snap_open_store(struct repo *r, const struct snap_args *a, bool exclusive, c
 	return 0;
 }
 
+int snap_open_manifests(struct repo *r, const struct snap_args *a, bool exclusive, const char *cmd,
+			ferr_t *err)
+{
+	if (repo_open(r, a->store, a->key_file, err) < 0 ||
+	    repo_lock_manifests(r, exclusive, err) < 0) {
+		repo_close(r);
+		return cmd_report(cmd, err);
+	}
+	return 0;
+}
+
 static const char *const sub_names[] = {"init",	   "create", "list",  "show",	  "verify",
 					"restore", "rm",     "prune", "schedule", "gc"};
 

@@ -41,6 +41,10 @@ const char *snap_fmt_time(int64_t t, char *buf, size_t len);
  * returns the exit code. */
 int snap_open_store(struct repo *r, const struct snap_args *a, bool exclusive, const char *cmd,
 		    ferr_t *err);
+/* The same for a command that reads or removes manifests only (list, show,
+ * rm): the packs' indexes are not read (repo_lock_manifests). */
+int snap_open_manifests(struct repo *r, const struct snap_args *a, bool exclusive, const char *cmd,
+			ferr_t *err);
 
 int cmd_snap_init(struct snap_args *a, const struct cmd_spec *spec);
 int cmd_snap_create(struct snap_args *a, const char *name, const struct global_opts *g);

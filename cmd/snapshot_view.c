@@ -81,7 +81,7 @@ int cmd_snap_list(struct snap_args *a, const char *tenant)
 	ferr_t err = {0};
 	int rc;
 
-	if ((rc = snap_open_store(&r, a, false, "snapshot list", &err)))
+	if ((rc = snap_open_manifests(&r, a, false, "snapshot list", &err)))
 		return rc;
 	rc = snap_list(&r, tenant, &v, &n, &bad, &err);
 	repo_close(&r);
@@ -156,7 +156,7 @@ int cmd_snap_show(struct snap_args *a, const char *prefix)
 	ferr_t err = {0};
 	int rc;
 
-	if ((rc = snap_open_store(&r, a, false, "snapshot show", &err)))
+	if ((rc = snap_open_manifests(&r, a, false, "snapshot show", &err)))
 		return rc;
 	rc = repo_resolve(&r, prefix, id, &err) < 0 ? -1 : repo_read_manifest(&r, id, &m, &err);
 	repo_close(&r);

@@ -163,7 +163,7 @@ void repo_close(struct repo *r)
 	OPENSSL_cleanse(&r->keys, sizeof(r->keys));
 }
 
-int repo_lock(struct repo *r, bool exclusive, ferr_t *err)
+int repo_lock_manifests(struct repo *r, bool exclusive, ferr_t *err)
 {
 	char path[4200];
 
@@ -177,6 +177,13 @@ int repo_lock(struct repo *r, bool exclusive, ferr_t *err)
 	while (flock(r->lock_fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
 		if (errno != EINTR)
 			return ferr_sys(err, FX_FAIL, "lock %s", r->dir);
+	return 0;
+}
+
+int repo_lock(struct repo *r, bool exclusive, ferr_t *err)
+{
+	if (repo_lock_manifests(r, exclusive, err) < 0)
+		return -1;
 	return repo_packs_load(r, err);
 }
 

@@ -51,8 +51,14 @@ int repo_init(const struct repo_init_opts *o, ferr_t *err);
  * when the key is not this store's. */
 int repo_open(struct repo *r, const char *dir, const char *key_file, ferr_t *err);
 void repo_close(struct repo *r);
-/* flock the store: shared or exclusive, waiting. */
+/* flock the store: shared or exclusive, waiting; then read every pack's
+ * index (repo_pack.h), which every chunk lookup needs. */
 int repo_lock(struct repo *r, bool exclusive, ferr_t *err);
+/* The same lock without the packs' indexes, for what reads or removes
+ * manifests only (list, show, rm): the indexes grow with the store (44 bytes
+ * a chunk on disk, ~60 in memory: 0.14 s and 55 MB for a million chunks).
+ * A chunk lookup after it finds no packed chunk. */
+int repo_lock_manifests(struct repo *r, bool exclusive, ferr_t *err);
 
 /* Bytes and chunks a snapshot added to the store. */
 struct repo_stats {
