@@ -160,6 +160,8 @@ void repo_close(struct repo *r)
 		close(r->lock_fd);
 	r->lock_fd = -1;
 	repo_packs_free(r);
+	seal_ctx_free(r->rd);
+	r->rd = NULL;
 	OPENSSL_cleanse(&r->keys, sizeof(r->keys));
 }
 
@@ -313,15 +315,21 @@ int repo_get_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint32_t len, 
 	uint8_t check[SEAL_ID_LEN];
 	size_t blen, plen;
 
+	if (!r->rd && !(r->rd = seal_ctx_new(&r->keys, err)))
+		return -1;
 	if (repo_get_sealed_chunk(r, id, (uint8_t **)&buf, &blen, err) < 0)
 		return -1;
 	chunk_path(r, id, path, sizeof(path));
-	if (seal_unpack(&r->keys, id, SEAL_ID_LEN, (uint8_t *)buf, blen, data, &plen, err) < 0) {
+	if (seal_ctx_unpack(r->rd, id, SEAL_ID_LEN, (uint8_t *)buf, blen, data, &plen, err) < 0) {
 		free(buf);
 		return ferr_wrap(err, "chunk %s", strrchr(path, '/') + 1);
 	}
 	free(buf);
-	seal_id(&r->keys, *data, plen, check);
+	if (seal_ctx_id(r->rd, *data, plen, check, err) < 0) {
+		free(*data);
+		*data = NULL;
+		return -1;
+	}
 	if (plen != len || memcmp(check, id, SEAL_ID_LEN)) {
 		free(*data);
 		*data = NULL;
@@ -352,11 +360,13 @@ int repo_get_sealed_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint8_t
 
 	const struct pack_ent *e;
 
-	if (repo_has_chunk(r, id, err) < 0)
-		return -1;
+	/* a packed chunk is read once (repo_has_chunk would read it to check
+	 * it is there, then again here) */
 	chunk_path(r, id, path, sizeof(path));
 	if (access(path, F_OK) < 0 && errno == ENOENT && (e = repo_pack_find(r, id)))
 		return repo_pack_read(r, e, buf, len, err);
+	if (repo_has_chunk(r, id, err) < 0)
+		return -1;
 	return fs_read_all(path, (char **)buf, len, SEAL_MAX + SEAL_OVERHEAD + 1024, err);
 }
 

@@ -37,6 +37,7 @@ struct repo {
 	uint32_t page_chunk;
 	int lock_fd;
 	struct packidx *packs; /* the packs' indexes (repo_pack.h), from repo_lock */
+	struct seal_ctx *rd;   /* repo_get_chunk's keyed contexts (made on first use) */
 };
 
 struct repo_init_opts {
@@ -90,7 +91,8 @@ int repo_put_chunk_packed(struct repo *r, struct seal_ctx *sc, const void *data,
  * 1 written, 0 there. */
 int repo_write_loose(struct repo *r, const uint8_t id[SEAL_ID_LEN], const void *sealed, size_t len,
 		     ferr_t *err);
-/* Read, authenticate, decompress and check one chunk against its name. */
+/* Read, authenticate, decompress and check one chunk against its name.
+ * One thread at a time per struct repo (its keyed contexts are r's). */
 int repo_get_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint32_t len, uint8_t **data,
 		   ferr_t *err);
 /* A chunk's file, present and plausible (no decryption). */

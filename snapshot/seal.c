@@ -201,8 +201,8 @@ static int decode_plain(const uint8_t *plain, size_t n, uint8_t **out, size_t *o
 	return 0;
 }
 
-int seal_unpack(const struct seal_keys *k, const void *aad, size_t aadlen, const uint8_t *in,
-		size_t inlen, uint8_t **out, size_t *outlen, ferr_t *err)
+static int unpack_with(EVP_CIPHER_CTX *c, const struct seal_keys *k, const void *aad, size_t aadlen,
+		       const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen, ferr_t *err)
 {
 	size_t n;
 	uint8_t *plain;
@@ -216,7 +216,7 @@ int seal_unpack(const struct seal_keys *k, const void *aad, size_t aadlen, const
 	plain = malloc(n);
 	if (!plain)
 		return ferr_set(err, FX_FAIL, "out of memory");
-	if (gcm(NULL, false, k, in + 4, aad, aadlen, in + SEAL_HDR_LEN, n, plain,
+	if (gcm(c, false, k, in + 4, aad, aadlen, in + SEAL_HDR_LEN, n, plain,
 		(uint8_t *)(uintptr_t)(in + SEAL_HDR_LEN + n)) < 0) {
 		free(plain);
 		return ferr_set(err, FX_INTEGRITY,
@@ -227,10 +227,29 @@ int seal_unpack(const struct seal_keys *k, const void *aad, size_t aadlen, const
 	return rc;
 }
 
+int seal_unpack(const struct seal_keys *k, const void *aad, size_t aadlen, const uint8_t *in,
+		size_t inlen, uint8_t **out, size_t *outlen, ferr_t *err)
+{
+	return unpack_with(NULL, k, aad, aadlen, in, inlen, out, outlen, err);
+}
+
 struct seal_ctx {
 	EVP_MAC_CTX *mac;     /* HMAC-SHA-256 keyed with the id key */
 	EVP_CIPHER_CTX *ciph; /* AES-256-GCM keyed with the encryption key */
+	EVP_CIPHER_CTX *dec;  /* the same, decrypting */
 };
+
+static EVP_CIPHER_CTX *keyed_gcm(const struct seal_keys *k, int enc)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+
+	if (c && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL) == 1 &&
+	    EVP_CipherInit_ex(c, NULL, NULL, k->enc, NULL, enc) == 1)
+		return c;
+	EVP_CIPHER_CTX_free(c);
+	return NULL;
+}
 
 struct seal_ctx *seal_ctx_new(const struct seal_keys *k, ferr_t *err)
 {
@@ -240,10 +259,7 @@ struct seal_ctx *seal_ctx_new(const struct seal_keys *k, ferr_t *err)
 			  OSSL_PARAM_construct_end()};
 	bool ok = c && hmac && (c->mac = EVP_MAC_CTX_new(hmac)) &&
 		  EVP_MAC_init(c->mac, k->id, sizeof(k->id), p) == 1 &&
-		  (c->ciph = EVP_CIPHER_CTX_new()) &&
-		  EVP_EncryptInit_ex(c->ciph, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-		  EVP_CIPHER_CTX_ctrl(c->ciph, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL) == 1 &&
-		  EVP_EncryptInit_ex(c->ciph, NULL, NULL, k->enc, NULL) == 1;
+		  (c->ciph = keyed_gcm(k, 1)) && (c->dec = keyed_gcm(k, 0));
 
 	EVP_MAC_free(hmac); /* the context holds its own reference */
 	if (!ok) {
@@ -260,6 +276,7 @@ void seal_ctx_free(struct seal_ctx *c)
 		return;
 	EVP_MAC_CTX_free(c->mac);
 	EVP_CIPHER_CTX_free(c->ciph);
+	EVP_CIPHER_CTX_free(c->dec);
 	free(c);
 }
 
@@ -280,4 +297,10 @@ int seal_ctx_pack(struct seal_ctx *c, const void *aad, size_t aadlen, const void
 		  uint8_t *out, size_t *outlen, ferr_t *err)
 {
 	return pack_with(c->ciph, NULL, aad, aadlen, data, len, out, outlen, err);
+}
+
+int seal_ctx_unpack(struct seal_ctx *c, const void *aad, size_t aadlen, const uint8_t *in,
+		    size_t inlen, uint8_t **out, size_t *outlen, ferr_t *err)
+{
+	return unpack_with(c->dec, NULL, aad, aadlen, in, inlen, out, outlen, err);
 }

@@ -202,7 +202,8 @@ static void test_seal_ctx_names(void)
 
 /* Sealing through a keyed context: the one-shot seal_unpack opens every
  * blob (the same key, nonce placement, associated data and plain layout, so
- * the store's format is unchanged), chunk after chunk through one context. */
+ * the store's format is unchanged), chunk after chunk through one context;
+ * and the context opens the one-shot path's blobs. */
 static void test_seal_ctx_pack(void)
 {
 	uint8_t master[SEAL_KEY_LEN] = {4, 5, 6}, data[9000], *out = malloc(seal_bound(9000)),
@@ -227,8 +228,19 @@ static void test_seal_ctx_pack(void)
 		CHECK(seal_unpack(&k, aad, sizeof(aad), out, len, &plain, &plen, &err) == 0);
 		CHECK(plen == n && !memcmp(plain, data, n));
 		free(plain);
+		/* and the other way: a one-shot blob opened through the context,
+		 * after a failed one (the context is not left broken) */
+		CHECK(seal_pack(&k, aad, sizeof(aad), data, n, out, &len, &err) == 0);
+		out[len - 1] ^= 1;
+		CHECK(seal_ctx_unpack(c, aad, sizeof(aad), out, len, &plain, &plen, &err) < 0);
+		CHECK(err.code == FX_INTEGRITY);
+		out[len - 1] ^= 1;
+		CHECK(seal_ctx_unpack(c, aad, sizeof(aad), out, len, &plain, &plen, &err) == 0);
+		CHECK(plen == n && !memcmp(plain, data, n));
+		free(plain);
 		aad[0] ^= 1; /* bound to its place */
 		CHECK(seal_unpack(&k, aad, sizeof(aad), out, len, &plain, &plen, &err) < 0);
+		CHECK(seal_ctx_unpack(c, aad, sizeof(aad), out, len, &plain, &plen, &err) < 0);
 	}
 	free(out);
 	seal_ctx_free(c);
