@@ -18,6 +18,7 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "tenant/kind.h"
+#include "tenant/net.h"
 #include "lib/util.h"
 
 #define INFLIGHT_MAGIC	"ferry-migration 1"
@@ -169,6 +170,16 @@ static int lock_tenant(const char *state_dir, const char *name)
 	return -1;
 }
 
+/* The packet hold's blackhole route (tenant/net.h), left by the killed
+ * `ferry migrate` whatever the outcome. */
+static void drop_hold_route(const struct tenant_rec *rec)
+{
+	ferr_t e = {0};
+
+	if (rec->net.addr[0] && net_hold_route(rec->net.addr, false, &e) < 0)
+		pr_warn("tenant %s: %s", rec->name, e.msg);
+}
+
 /* Alive here: the record says so again, the network is plumbed again
  * (post-copy cut it before the handover). */
 static void keep_here(const char *state_dir, const struct inflight *f)
@@ -180,6 +191,7 @@ static void keep_here(const char *state_dir, const struct inflight *f)
 		pr_warn("tenant %s runs here but has no record: %s", f->tenant, e.msg);
 		return;
 	}
+	drop_hold_route(&rec);
 	if (rec.state != TS_RUNNING || rec.init_pid != f->init_pid) {
 		rec.state = TS_RUNNING;
 		rec.init_pid = f->init_pid;
@@ -229,6 +241,7 @@ static void moved_away(const char *state_dir, const struct inflight *f)
 
 	if (registry_load(state_dir, f->tenant, &rec, NULL) < 0)
 		return;
+	drop_hold_route(&rec);
 	bool other = rec.state == TS_RUNNING && rec.init_pid != f->init_pid &&
 		     tenant_pid_alive(rec.init_pid, rec.init_start);
 	tenant_rec_free(&rec);

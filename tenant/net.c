@@ -121,7 +121,48 @@ static int route_link(struct nl_sock *sk, struct nl_addr *dst, int ifindex, bool
 	return 0;
 }
 
-/* Interface index of the main-table route to exactly dst, 0 when none. */
+/* net_hold_route's blackhole: behind any tenant's own route (metric 0). */
+#define HOLD_PRIORITY 65000
+
+int net_hold_route(const char *addr_cidr, bool on, ferr_t *err)
+{
+	struct nl_addr *dst = NULL;
+	struct rtnl_route *rt = NULL;
+	struct nl_sock *sk = NULL;
+	int r = -1, nr;
+
+	if (parse_cidr(addr_cidr, &dst, err) < 0)
+		return -1;
+	nl_addr_set_prefixlen(dst, 32);
+	if (!(rt = rtnl_route_alloc())) {
+		ferr_set(err, FX_FAIL, "netlink: out of memory");
+		goto out;
+	}
+	if (!(sk = nl_open(err)))
+		goto out;
+	rtnl_route_set_family(rt, AF_INET);
+	rtnl_route_set_table(rt, RT_TABLE_MAIN);
+	rtnl_route_set_type(rt, RTN_BLACKHOLE);
+	rtnl_route_set_protocol(rt, RTPROT_BOOT);
+	rtnl_route_set_priority(rt, HOLD_PRIORITY);
+	rtnl_route_set_dst(rt, dst);
+	nr = on ? rtnl_route_add(sk, rt, NLM_F_REPLACE) : rtnl_route_delete(sk, rt, 0);
+	if (nr < 0 && !(!on && (nr == -NLE_OBJ_NOTFOUND || nr == -NLE_NOADDR)))
+		nl_fail(err, nr, on ? "add blackhole route %s" : "delete blackhole route %s",
+			addr_cidr);
+	else
+		r = 0;
+out:
+	if (sk)
+		nl_socket_free(sk);
+	if (rt)
+		rtnl_route_put(rt);
+	nl_addr_put(dst);
+	return r;
+}
+
+/* Interface index of the main-table route to exactly dst, 0 when none
+ * (net_hold_route's blackhole is not one: it has no next hop). */
 static int route_owner(struct nl_sock *sk, struct nl_addr *dst, int *oif, ferr_t *err)
 {
 	struct nl_cache *cache = NULL;

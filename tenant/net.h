@@ -6,6 +6,7 @@
 #ifndef FERRY_NET_H
 #define FERRY_NET_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "lib/err.h"
@@ -30,6 +31,15 @@ int net_host_unplumb(const char *host_if, const char *addr_cidr, ferr_t *err);
 /* Cut the tenant off, keeping the pair: remove the ADDR/32 route and take
  * host_if down (nothing passes the veth either way). net_host_plumb undoes it. */
 int net_host_cut(const char *host_if, const char *addr_cidr, ferr_t *err);
+/* While a tenant's address moves away from this host (on: from its freeze;
+ * off: once the move ended either way): a blackhole route to ADDR/32 behind
+ * the tenant's own route (a higher metric). Once that route goes with the
+ * tenant's veth, this host drops what still comes for the address (the
+ * packet hold has its copy) instead of forwarding it back onto the segment,
+ * where the other host, its own route not there yet, may send it back: a
+ * loop until the TTL runs out, seen as each segment held dozens of times
+ * during post-copy moves under a connection storm. Off when none: fine. */
+int net_hold_route(const char *addr_cidr, bool on, ferr_t *err);
 /* Before creating anything: addr_cidr is a valid IPv4 ADDR/PREFIX, host_if
  * does not exist, and no route to ADDR/32 exists on this host (FX_USAGE,
  * FX_CONFLICT otherwise). net_setup_tenant checks this too. */

@@ -20,14 +20,16 @@
 #include <netlink/route/neighbour.h>
 
 #include "lib/log.h"
+#include "tenant/net.h"
 
 #define HOLD_BUF (32 << 20) /* the kernel's buffer for held segments */
-#define SEEN_N	 (1u << 16) /* segments told apart per replay (a power of 2) */
 #define P_MAX	 65536	    /* an IPv4 packet */
 
 struct pkthold {
 	int sk;
 	struct in_addr addr;
+	char cidr[64]; /* the address's blackhole route, when route is set */
+	bool route;
 };
 
 bool pkthold_enabled(void)
@@ -90,6 +92,9 @@ struct pkthold *pkthold_start(const char *addr_cidr, ferr_t *err)
 		pkthold_free(h);
 		return NULL;
 	}
+	/* best effort: without it the old route-less forwarding stays */
+	snprintf(h->cidr, sizeof(h->cidr), "%s", addr_cidr);
+	h->route = net_hold_route(h->cidr, true, NULL) == 0;
 	return h;
 }
 
@@ -97,6 +102,8 @@ void pkthold_free(struct pkthold *h)
 {
 	if (!h)
 		return;
+	if (h->route)
+		net_hold_route(h->cidr, false, NULL);
 	close(h->sk);
 	free(h);
 }
@@ -184,36 +191,134 @@ bool pkthold_fix_checksums(uint8_t *p, size_t n)
 	return true;
 }
 
-/* The same segment held again (same IP id, ports, sequence and
- * acknowledgement numbers, flags and length; a retransmission by its sender
- * has another IP id): post-copy moves under a connection storm held each
- * many times over. seen: SEEN_N slots, 0 = free. */
-static bool seen_before(uint64_t *seen, const uint8_t *p)
+/* A segment's identity across its copies: addresses, ports, sequence and
+ * acknowledgement numbers, flags and payload length; not the IP id, TTL,
+ * window or options, which differ between a sender's retransmissions (and
+ * the TTL between the passes of a frame that went round between hosts).
+ * Never 0. The packet is a whole IPv4/TCP one (pkthold_fix_checksums). */
+static uint64_t seg_key(const uint8_t *p)
 {
 	const struct iphdr *ip = (const struct iphdr *)p;
 	const uint8_t *t = p + ip->ihl * 4u;
+	uint16_t payload = (uint16_t)(ntohs(ip->tot_len) - ip->ihl * 4u - (t[12] >> 4) * 4u);
 	uint64_t k = 1469598103934665603ull; /* FNV-1a */
-	uint8_t key[30];
+	uint8_t key[23];
 
-	memcpy(key, &ip->saddr, 8);	   /* both addresses */
-	memcpy(key + 8, &ip->id, 2);	   /* IP id */
-	memcpy(key + 10, t, 12);	   /* ports, sequence, acknowledgement */
-	memcpy(key + 22, t + 13, 1);	   /* flags */
-	memcpy(key + 23, &ip->tot_len, 2); /* length */
-	memset(key + 25, 0, sizeof(key) - 25);
+	memcpy(key, &ip->saddr, 8);    /* both addresses */
+	memcpy(key + 8, t, 12);	       /* ports, sequence, acknowledgement */
+	key[20] = t[13];	       /* flags */
+	memcpy(key + 21, &payload, 2); /* payload length */
 	for (size_t i = 0; i < sizeof(key); i++)
 		k = (k ^ key[i]) * 1099511628211ull;
-	k |= 1;
-	for (uint32_t i = (uint32_t)k & (SEEN_N - 1), probes = 0; probes < 64;
-	     i = (i + 1) & (SEEN_N - 1), probes++) {
-		if (seen[i] == k)
-			return true;
-		if (!seen[i]) {
-			seen[i] = k;
-			return false;
+	return k | 1;
+}
+
+size_t pkthold_pick_latest(uint8_t *const *pkts, size_t n, bool *keep)
+{
+	size_t cap = 16, kept = 0;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	uint64_t *keys = calloc(cap, sizeof(*keys));
+	size_t *at = malloc(cap * sizeof(*at));
+	if (!keys || !at) { /* no room to tell copies apart: replay them all */
+		free(keys);
+		free(at);
+		for (size_t i = 0; i < n; i++)
+			keep[i] = true;
+		return n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = seg_key(pkts[i]);
+		size_t j = (size_t)k & (cap - 1);
+		while (keys[j] && keys[j] != k)
+			j = (j + 1) & (cap - 1);
+		if (keys[j])
+			keep[at[j]] = false; /* an earlier copy: this one replaces it */
+		else
+			kept++;
+		keys[j] = k;
+		at[j] = i;
+		keep[i] = true;
+	}
+	free(keys);
+	free(at);
+	return kept;
+}
+
+/* Everything the hold has, read into one buffer: its whole IPv4/TCP
+ * packets (checksums recomputed) in the order they came; pkts, once read. */
+struct batch {
+	uint8_t *buf;
+	size_t used, cap;
+	size_t *off;
+	size_t n, ncap;
+	uint8_t **pkts;
+};
+
+static int batch_add(struct batch *b, const uint8_t *p, size_t n)
+{
+	if (b->used + n > b->cap) {
+		size_t c = b->cap ? b->cap * 2 : (1 << 20);
+		while (c < b->used + n)
+			c *= 2;
+		uint8_t *nb = realloc(b->buf, c);
+		if (!nb)
+			return -1;
+		b->buf = nb;
+		b->cap = c;
+	}
+	if (b->n == b->ncap) {
+		size_t c = b->ncap ? b->ncap * 2 : 4096;
+		size_t *no = realloc(b->off, c * sizeof(*no));
+		if (!no)
+			return -1;
+		b->off = no;
+		b->ncap = c;
+	}
+	memcpy(b->buf + b->used, p, n);
+	b->off[b->n++] = b->used;
+	b->used += n;
+	return 0;
+}
+
+static size_t pkt_len(const uint8_t *p)
+{
+	return ntohs(((const struct iphdr *)p)->tot_len);
+}
+
+/* Read the hold until it is empty: frames to this host only (not what this
+ * host sends, its own replays included, nor what other hosts exchange). */
+static int drain(struct pkthold *h, struct batch *b, struct pkthold_stats *st, ferr_t *err)
+{
+	uint8_t *p = malloc(P_MAX);
+
+	if (!p)
+		return ferr_set(err, FX_FAIL, "out of memory");
+	for (;;) {
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(h->sk, p, P_MAX, MSG_TRUNC, (struct sockaddr *)&from, &fl);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break; /* EAGAIN: all read */
+		if (from.sll_pkttype != PACKET_HOST)
+			continue;
+		st->held++;
+		if ((size_t)n > P_MAX || !pkthold_fix_checksums(p, (size_t)n))
+			continue;
+		if (batch_add(b, p, (size_t)n) < 0) {
+			free(p);
+			return ferr_set(err, FX_FAIL, "out of memory for held segments");
 		}
 	}
-	return false; /* crowded: replay it, TCP copes with duplicates */
+	free(p);
+	if (b->n && !(b->pkts = malloc(b->n * sizeof(*b->pkts))))
+		return ferr_set(err, FX_FAIL, "out of memory for held segments");
+	for (size_t i = 0; i < b->n; i++)
+		b->pkts[i] = b->buf + b->off[i];
+	return 0;
 }
 
 int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_stats *st,
@@ -223,41 +328,31 @@ int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_
 	    .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP), .sll_halen = ETH_ALEN};
 	struct tpacket_stats ks;
 	socklen_t kl = sizeof(ks);
-	uint8_t *p;
+	struct batch b = {0};
+	bool *keep = NULL;
+	int r = -1;
 
 	memset(st, 0, sizeof(*st));
-	if (neigh_of(via, to.sll_addr, &to.sll_ifindex, err) < 0)
-		return -1;
-	uint64_t *seen = calloc(SEEN_N, sizeof(*seen));
-	if (!seen || !(p = malloc(P_MAX))) {
-		free(seen);
-		return ferr_set(err, FX_FAIL, "out of memory");
+	if (neigh_of(via, to.sll_addr, &to.sll_ifindex, err) < 0 || drain(h, &b, st, err) < 0)
+		goto out;
+	if (b.n && !(keep = malloc(b.n * sizeof(*keep)))) {
+		ferr_set(err, FX_FAIL, "out of memory for held segments");
+		goto out;
 	}
-	for (;;) {
-		struct sockaddr_ll from;
-		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(h->sk, p, P_MAX, MSG_TRUNC, (struct sockaddr *)&from, &fl);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break; /* EAGAIN: all read */
-		/* frames to this host only: not what this host sends (its own
-		 * replays included), nor what other hosts exchange */
-		if (from.sll_pkttype != PACKET_HOST)
-			continue;
-		st->held++;
-		if ((size_t)n > P_MAX || !pkthold_fix_checksums(p, (size_t)n))
-			continue;
-		if (seen_before(seen, p)) {
-			st->again++;
-			continue;
-		}
-		if (sendto(h->sk, p, (size_t)n, 0, (struct sockaddr *)&to, sizeof(to)) == n)
+	st->again = b.n - pkthold_pick_latest(b.pkts, b.n, keep);
+	for (size_t i = 0; i < b.n; i++) {
+		size_t n = pkt_len(b.pkts[i]);
+		if (keep[i] && sendto(h->sk, b.pkts[i], n, 0, (struct sockaddr *)&to, sizeof(to)) ==
+				   (ssize_t)n)
 			st->sent++;
 	}
 	if (getsockopt(h->sk, SOL_PACKET, PACKET_STATISTICS, &ks, &kl) == 0)
 		st->dropped = ks.tp_drops;
-	free(p);
-	free(seen);
-	return 0;
+	r = 0;
+out:
+	free(keep);
+	free(b.pkts);
+	free(b.off);
+	free(b.buf);
+	return r;
 }

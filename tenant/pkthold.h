@@ -18,7 +18,14 @@
  * be left to an offload that no longer happens), sent over the interface the
  * destination host is reached on, to its MAC address (this host's neighbour
  * table): it forwards them to the tenant by its /32 route. Best effort: a
- * segment that cannot be sent is left to the client's retransmission. */
+ * segment that cannot be sent is left to the client's retransmission.
+ * A segment held more than once (the sender's retransmissions during a long
+ * freeze: a SYN at 1, 3, 7 s...; a frame that went round between hosts) is
+ * replayed once, as its latest copy, where the last copy came: a listener
+ * gets one SYN per client, not a burst of every retry (its queue would drop
+ * the surplus and send those clients into their next, backed-off, retry),
+ * and the newest timestamp gives the client an RTT sample of the time since
+ * its last retry rather than the whole freeze. */
 #ifndef FERRY_PKTHOLD_H
 #define FERRY_PKTHOLD_H
 
@@ -34,7 +41,7 @@ struct pkthold;
 struct pkthold_stats {
 	unsigned held;	  /* segments read from the hold */
 	unsigned sent;	  /* replayed */
-	unsigned again;	  /* the same segment held again (replayed once) */
+	unsigned again;	  /* copies of a segment held more than once (replayed once) */
 	unsigned dropped; /* lost by the hold (its buffer was full) */
 };
 
@@ -50,6 +57,11 @@ int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_
 /* Both checksums of a whole, unfragmented IPv4/TCP packet of n bytes,
  * computed again in place; false (untouched) when it is not one. */
 bool pkthold_fix_checksums(uint8_t *p, size_t n);
+/* Which of n held whole IPv4/TCP packets (in the order they came) to
+ * replay: keep[i] is true for the latest copy of each segment, false for
+ * the copies before it (same addresses, ports, sequence and acknowledgement
+ * numbers, flags and payload length). Returns how many are kept. */
+size_t pkthold_pick_latest(uint8_t *const *pkts, size_t n, bool *keep);
 /* Stop holding (NULL is fine); what is still held is forgotten. */
 void pkthold_free(struct pkthold *h);
 

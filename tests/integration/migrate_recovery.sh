@@ -77,6 +77,10 @@ ends_on() {
 	done
 	((n > 0)) || t_fail "$other kept migration images: $(ls "$T/state-$other/migrations")"
 	mh_assert_one_host "$name" "$from" "$h" "$old"
+	# the killed source's packet-hold blackhole route is gone with its recovery
+	local bh
+	bh=$(ip -n "fym-$MH_ID-$from" route show type blackhole)
+	[ -z "$bh" ] || t_fail "blackhole route left on $from: $bh"
 }
 
 # net_on HOST: the tenant's /32 route is on HOST only, its veth up there

@@ -2,7 +2,8 @@
  * computed again (a local sender may have left its TCP checksum to an
  * offload, only the pseudo-header sum in place); what is not a whole
  * IPv4/TCP packet is left untouched. The expected values were computed
- * independently (RFC 1071 sum in Python). */
+ * independently (RFC 1071 sum in Python). Copies of one segment (a sender's
+ * retransmissions, a frame that went round) are replayed once, the latest. */
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -55,9 +56,37 @@ static void test_not_whole_tcp(void)
 	CHECK(memcmp(p, q, n) == 0); /* untouched */
 }
 
+/* Copies of a segment differ in IP id, TTL, window and checksums, not in
+ * what the receiver's TCP acts on. */
+static void test_pick_latest(void)
+{
+	uint8_t p[6][64];
+	uint8_t *pk[6];
+	bool keep[6];
+
+	for (int i = 0; i < 6; i++) {
+		segment(p[i]);
+		pk[i] = p[i];
+	}
+	p[1][4] = 0x99, p[1][8] = 63, p[1][35] = 0x10; /* retransmission: id, TTL, window */
+	p[2][27] = 0x04;			       /* another sequence number */
+	p[3][21] = 0x21;			       /* another client port */
+	p[4][33] = 0x11;			       /* other flags (ACK|FIN) */
+	p[5][4] = 0x77;				       /* the first one again, newer */
+	CHECK(pkthold_pick_latest(pk, 6, keep) == 4);
+	CHECK(!keep[0] && !keep[1] && keep[5]); /* the latest of three copies */
+	CHECK(keep[2] && keep[3] && keep[4]);
+	CHECK(pkthold_pick_latest(pk, 1, keep) == 1 && keep[0]);
+	CHECK(pkthold_pick_latest(pk, 0, keep) == 0);
+	/* another payload length is another segment */
+	p[1][3] = 45; /* tot_len 45: "SEQ 7" without its newline */
+	CHECK(pkthold_pick_latest(pk, 2, keep) == 2 && keep[0] && keep[1]);
+}
+
 int main(void)
 {
 	RUN(test_checksums);
 	RUN(test_not_whole_tcp);
+	RUN(test_pick_latest);
 	UNIT_DONE();
 }

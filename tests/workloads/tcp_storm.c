@@ -35,7 +35,7 @@
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_snd_wnd */
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -197,11 +197,15 @@ static void tcp_state(int fd, char *buf, size_t n)
 	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0)
 		me.sin_port = 0;
 	snprintf(buf, n,
-		 "port %u state %u unacked %u retransmits %u backoff %u rto_ms %u "
-		 "last_data_sent_ms %u last_ack_recv_ms %u total_retrans %u",
-		 ntohs(me.sin_port), ti.tcpi_state, ti.tcpi_unacked, ti.tcpi_retransmits,
-		 ti.tcpi_backoff, ti.tcpi_rto / 1000, ti.tcpi_last_data_sent, ti.tcpi_last_ack_recv,
-		 ti.tcpi_total_retrans);
+		 "port %u state %u unacked %u notsent %u snd_wnd %u cwnd %u probes %u "
+		 "retransmits %u backoff %u rto_ms %u rtt_ms %u last_data_sent_ms %u "
+		 "last_ack_recv_ms %u total_retrans %u segs_out %u data_segs_out %u "
+		 "bytes_acked %llu",
+		 ntohs(me.sin_port), ti.tcpi_state, ti.tcpi_unacked, ti.tcpi_notsent_bytes,
+		 ti.tcpi_snd_wnd, ti.tcpi_snd_cwnd, ti.tcpi_probes, ti.tcpi_retransmits,
+		 ti.tcpi_backoff, ti.tcpi_rto / 1000, ti.tcpi_rtt / 1000, ti.tcpi_last_data_sent,
+		 ti.tcpi_last_ack_recv, ti.tcpi_total_retrans, ti.tcpi_segs_out,
+		 ti.tcpi_data_segs_out, (unsigned long long)ti.tcpi_bytes_acked);
 }
 
 static void poll_once(struct storm *st, int timeout_ms)
@@ -220,7 +224,7 @@ static void poll_once(struct storm *st, int timeout_ms)
 		if (st->p[i].revents)
 			fin = s->sent ? on_readable(st, s) : on_connected(st, s);
 		if (!fin && now - s->t0 > st->timeout_ms) {
-			char why[160];
+			char why[400];
 			st->lost++;
 			tcp_state(s->fd, why, sizeof(why));
 			zdtm_note_failure("request %llu: no outcome in %llu ms (%s; %s)",
