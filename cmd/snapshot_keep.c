@@ -17,7 +17,7 @@ int cmd_snap_rm(struct snap_args *a, const char *prefix)
 	ferr_t err = {0};
 	int rc;
 
-	if ((rc = snap_open_store(&r, a, true, "snapshot rm", &err)))
+	if ((rc = snap_open_manifests(&r, a, true, "snapshot rm", &err)))
 		return rc;
 	rc = repo_resolve(&r, prefix, id, &err) < 0 ? -1 : repo_remove(&r, id, &err);
 	repo_close(&r);

@@ -242,8 +242,8 @@ static int first_time(struct pstream *p, const uint8_t *id, ferr_t *err)
 	return r < 0 ? ferr_set(err, FX_FAIL, "out of memory") : r;
 }
 
-static int store_blk(struct pstream *p, struct blk *b, struct pack_writer *w, struct repo_stats *st,
-		     uint64_t *known, ferr_t *err)
+static int store_blk(struct pstream *p, struct blk *b, struct seal_ctx *sc, struct pack_writer *w,
+		     struct repo_stats *st, uint64_t *known, ferr_t *err)
 {
 	size_t off = 0;
 
@@ -252,7 +252,8 @@ static int store_blk(struct pstream *p, struct blk *b, struct pack_writer *w, st
 		const uint8_t *data = b->data + off;
 		int r;
 		off += c->len;
-		seal_id(&p->o.repo->keys, data, c->len, c->id);
+		if (seal_ctx_id(sc, data, c->len, c->id, err) < 0)
+			return -1;
 		*known += p->known && idset_has(p->known, c->id);
 		st->chunks++;
 		st->size += c->len;
@@ -262,7 +263,7 @@ static int store_blk(struct pstream *p, struct blk *b, struct pack_writer *w, st
 			continue;
 		if ((r = first_time(p, c->id, err)) < 0)
 			return -1;
-		if (r && repo_put_chunk_packed(p->o.repo, data, c->len, c->id, w, st, err) < 0)
+		if (r && repo_put_chunk_packed(p->o.repo, sc, data, c->len, c->id, w, st, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -275,8 +276,12 @@ static void *worker_main(void *arg)
 	struct pack_writer w = PACK_WRITER_INIT;
 	uint64_t known = 0;
 	ferr_t e = {0};
+	/* this worker's keyed HMAC and AES-GCM: no key setup per chunk */
+	struct seal_ctx *sc = seal_ctx_new(&p->o.repo->keys, &e);
 
 	pthread_mutex_lock(&p->mu);
+	if (!sc)
+		fail_locked(p, &e);
 	for (;;) {
 		while (!p->failed && !(p->go && p->qhead) && !(p->reader_done && !p->qhead))
 			pthread_cond_wait(&p->cv, &p->mu);
@@ -286,7 +291,7 @@ static void *worker_main(void *arg)
 		if (!(p->qhead = b->next))
 			p->qtail = NULL;
 		pthread_mutex_unlock(&p->mu);
-		int rc = store_blk(p, b, &w, &st, &known, &e);
+		int rc = store_blk(p, b, sc, &w, &st, &known, &e);
 		pthread_mutex_lock(&p->mu);
 		p->free_slots[p->n_free++] = (size_t)(b->data - p->pool) / p->blk_size;
 		b->data = NULL;
@@ -298,6 +303,7 @@ static void *worker_main(void *arg)
 	/* the last pack, complete before the manifest that names its chunks */
 	int rc = p->failed ? 0 : pack_finish(p->o.repo, &w, &e);
 	pack_abort(&w);
+	seal_ctx_free(sc);
 	pthread_mutex_lock(&p->mu);
 	if (rc < 0)
 		fail_locked(p, &e);

@@ -160,10 +160,12 @@ void repo_close(struct repo *r)
 		close(r->lock_fd);
 	r->lock_fd = -1;
 	repo_packs_free(r);
+	seal_ctx_free(r->rd);
+	r->rd = NULL;
 	OPENSSL_cleanse(&r->keys, sizeof(r->keys));
 }
 
-int repo_lock(struct repo *r, bool exclusive, ferr_t *err)
+int repo_lock_manifests(struct repo *r, bool exclusive, ferr_t *err)
 {
 	char path[4200];
 
@@ -177,6 +179,13 @@ int repo_lock(struct repo *r, bool exclusive, ferr_t *err)
 	while (flock(r->lock_fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
 		if (errno != EINTR)
 			return ferr_sys(err, FX_FAIL, "lock %s", r->dir);
+	return 0;
+}
+
+int repo_lock(struct repo *r, bool exclusive, ferr_t *err)
+{
+	if (repo_lock_manifests(r, exclusive, err) < 0)
+		return -1;
 	return repo_packs_load(r, err);
 }
 
@@ -306,15 +315,21 @@ int repo_get_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint32_t len, 
 	uint8_t check[SEAL_ID_LEN];
 	size_t blen, plen;
 
+	if (!r->rd && !(r->rd = seal_ctx_new(&r->keys, err)))
+		return -1;
 	if (repo_get_sealed_chunk(r, id, (uint8_t **)&buf, &blen, err) < 0)
 		return -1;
 	chunk_path(r, id, path, sizeof(path));
-	if (seal_unpack(&r->keys, id, SEAL_ID_LEN, (uint8_t *)buf, blen, data, &plen, err) < 0) {
+	if (seal_ctx_unpack(r->rd, id, SEAL_ID_LEN, (uint8_t *)buf, blen, data, &plen, err) < 0) {
 		free(buf);
 		return ferr_wrap(err, "chunk %s", strrchr(path, '/') + 1);
 	}
 	free(buf);
-	seal_id(&r->keys, *data, plen, check);
+	if (seal_ctx_id(r->rd, *data, plen, check, err) < 0) {
+		free(*data);
+		*data = NULL;
+		return -1;
+	}
 	if (plen != len || memcmp(check, id, SEAL_ID_LEN)) {
 		free(*data);
 		*data = NULL;
@@ -345,11 +360,13 @@ int repo_get_sealed_chunk(struct repo *r, const uint8_t id[SEAL_ID_LEN], uint8_t
 
 	const struct pack_ent *e;
 
-	if (repo_has_chunk(r, id, err) < 0)
-		return -1;
+	/* a packed chunk is read once (repo_has_chunk would read it to check
+	 * it is there, then again here) */
 	chunk_path(r, id, path, sizeof(path));
 	if (access(path, F_OK) < 0 && errno == ENOENT && (e = repo_pack_find(r, id)))
 		return repo_pack_read(r, e, buf, len, err);
+	if (repo_has_chunk(r, id, err) < 0)
+		return -1;
 	return fs_read_all(path, (char **)buf, len, SEAL_MAX + SEAL_OVERHEAD + 1024, err);
 }
 
@@ -357,8 +374,12 @@ bool repo_chunk_exists(struct repo *r, const uint8_t id[SEAL_ID_LEN])
 {
 	char path[4200];
 
+	/* the packs' index first (memory): most chunks a snapshot names are
+	 * packed, and a loose file's lookup is a system call per chunk */
+	if (repo_pack_find(r, id))
+		return true;
 	chunk_path(r, id, path, sizeof(path));
-	return access(path, F_OK) == 0 || repo_pack_find(r, id);
+	return access(path, F_OK) == 0;
 }
 
 int repo_write_loose(struct repo *r, const uint8_t id[SEAL_ID_LEN], const void *sealed, size_t len,
@@ -370,7 +391,7 @@ int repo_write_loose(struct repo *r, const uint8_t id[SEAL_ID_LEN], const void *
 	return write_new(r, path, sealed, len, err);
 }
 
-int repo_put_chunk_packed(struct repo *r, const void *data, size_t len,
+int repo_put_chunk_packed(struct repo *r, struct seal_ctx *sc, const void *data, size_t len,
 			  const uint8_t id[SEAL_ID_LEN], struct pack_writer *w,
 			  struct repo_stats *st, ferr_t *err)
 {
@@ -380,7 +401,7 @@ int repo_put_chunk_packed(struct repo *r, const void *data, size_t len,
 
 	if (!(sealed = malloc(seal_bound(len))))
 		return ferr_set(err, FX_FAIL, "out of memory");
-	rc = seal_pack(&r->keys, id, SEAL_ID_LEN, data, len, sealed, &slen, err);
+	rc = seal_ctx_pack(sc, id, SEAL_ID_LEN, data, len, sealed, &slen, err);
 	if (rc == 0)
 		rc = pack_put(r, w, id, sealed, slen, err);
 	free(sealed);

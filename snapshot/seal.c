@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lz4.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -113,31 +114,37 @@ size_t seal_bound(size_t len)
 	return (b > len ? b : len) + SEAL_OVERHEAD;
 }
 
-/* AES-256-GCM of plain (plen bytes) into ct, tag after it. */
-static int gcm(bool enc, const struct seal_keys *k, const uint8_t *nonce, const void *aad,
-	       size_t aadlen, const uint8_t *in, size_t n, uint8_t *out, uint8_t *tag)
+/* AES-256-GCM of in (n bytes) into out, tag after it; c: a context keyed
+ * with k->enc by seal_ctx_new (only the nonce is set here), or NULL for a
+ * one-shot context. */
+static int gcm(EVP_CIPHER_CTX *c, bool enc, const struct seal_keys *k, const uint8_t *nonce,
+	       const void *aad, size_t aadlen, const uint8_t *in, size_t n, uint8_t *out,
+	       uint8_t *tag)
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	EVP_CIPHER_CTX *own = c ? NULL : EVP_CIPHER_CTX_new();
 	int l = 0, ok;
 
-	if (!c)
+	if (!c && !(c = own))
 		return -1;
-	ok = EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
-	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL) == 1 &&
-	     EVP_CipherInit_ex(c, NULL, NULL, k->enc, nonce, enc) == 1 &&
-	     (!aadlen || EVP_CipherUpdate(c, NULL, &l, aad, (int)aadlen) == 1) &&
+	if (own)
+		ok = EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
+		     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL) == 1 &&
+		     EVP_CipherInit_ex(c, NULL, NULL, k->enc, nonce, enc) == 1;
+	else /* the key and its schedule stay; a new nonce restarts GCM */
+		ok = EVP_CipherInit_ex(c, NULL, NULL, NULL, nonce, enc) == 1;
+	ok = ok && (!aadlen || EVP_CipherUpdate(c, NULL, &l, aad, (int)aadlen) == 1) &&
 	     EVP_CipherUpdate(c, out, &l, in, (int)n) == 1;
 	if (ok && !enc)
 		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, tag) == 1;
 	ok = ok && EVP_CipherFinal_ex(c, out + l, &l) == 1;
 	if (ok && enc)
 		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, tag) == 1;
-	EVP_CIPHER_CTX_free(c);
+	EVP_CIPHER_CTX_free(own);
 	return ok ? 0 : -1;
 }
 
-int seal_pack(const struct seal_keys *k, const void *aad, size_t aadlen, const void *data,
-	      size_t len, uint8_t *out, size_t *outlen, ferr_t *err)
+static int pack_with(EVP_CIPHER_CTX *c, const struct seal_keys *k, const void *aad, size_t aadlen,
+		     const void *data, size_t len, uint8_t *out, size_t *outlen, ferr_t *err)
 {
 	size_t cap = seal_bound(len) - SEAL_OVERHEAD;
 	uint8_t *plain = malloc(cap + 5);
@@ -156,7 +163,7 @@ int seal_pack(const struct seal_keys *k, const void *aad, size_t aadlen, const v
 	be32_put(plain + 1, (uint32_t)len);
 	memcpy(out, SEAL_MAGIC, 4);
 	if (RAND_bytes(out + 4, SEAL_NONCE_LEN) != 1 ||
-	    gcm(true, k, out + 4, aad, aadlen, plain, (size_t)z + 5, out + SEAL_HDR_LEN,
+	    gcm(c, true, k, out + 4, aad, aadlen, plain, (size_t)z + 5, out + SEAL_HDR_LEN,
 		out + SEAL_HDR_LEN + z + 5) < 0) {
 		free(plain);
 		return ferr_set(err, FX_FAIL, "encryption failed");
@@ -164,6 +171,12 @@ int seal_pack(const struct seal_keys *k, const void *aad, size_t aadlen, const v
 	free(plain);
 	*outlen = SEAL_HDR_LEN + (size_t)z + 5 + SEAL_TAG_LEN;
 	return 0;
+}
+
+int seal_pack(const struct seal_keys *k, const void *aad, size_t aadlen, const void *data,
+	      size_t len, uint8_t *out, size_t *outlen, ferr_t *err)
+{
+	return pack_with(NULL, k, aad, aadlen, data, len, out, outlen, err);
 }
 
 static int decode_plain(const uint8_t *plain, size_t n, uint8_t **out, size_t *outlen, ferr_t *err)
@@ -188,8 +201,8 @@ static int decode_plain(const uint8_t *plain, size_t n, uint8_t **out, size_t *o
 	return 0;
 }
 
-int seal_unpack(const struct seal_keys *k, const void *aad, size_t aadlen, const uint8_t *in,
-		size_t inlen, uint8_t **out, size_t *outlen, ferr_t *err)
+static int unpack_with(EVP_CIPHER_CTX *c, const struct seal_keys *k, const void *aad, size_t aadlen,
+		       const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen, ferr_t *err)
 {
 	size_t n;
 	uint8_t *plain;
@@ -203,7 +216,7 @@ int seal_unpack(const struct seal_keys *k, const void *aad, size_t aadlen, const
 	plain = malloc(n);
 	if (!plain)
 		return ferr_set(err, FX_FAIL, "out of memory");
-	if (gcm(false, k, in + 4, aad, aadlen, in + SEAL_HDR_LEN, n, plain,
+	if (gcm(c, false, k, in + 4, aad, aadlen, in + SEAL_HDR_LEN, n, plain,
 		(uint8_t *)(uintptr_t)(in + SEAL_HDR_LEN + n)) < 0) {
 		free(plain);
 		return ferr_set(err, FX_INTEGRITY,
@@ -212,4 +225,82 @@ int seal_unpack(const struct seal_keys *k, const void *aad, size_t aadlen, const
 	rc = decode_plain(plain, n, out, outlen, err);
 	free(plain);
 	return rc;
+}
+
+int seal_unpack(const struct seal_keys *k, const void *aad, size_t aadlen, const uint8_t *in,
+		size_t inlen, uint8_t **out, size_t *outlen, ferr_t *err)
+{
+	return unpack_with(NULL, k, aad, aadlen, in, inlen, out, outlen, err);
+}
+
+struct seal_ctx {
+	EVP_MAC_CTX *mac;     /* HMAC-SHA-256 keyed with the id key */
+	EVP_CIPHER_CTX *ciph; /* AES-256-GCM keyed with the encryption key */
+	EVP_CIPHER_CTX *dec;  /* the same, decrypting */
+};
+
+static EVP_CIPHER_CTX *keyed_gcm(const struct seal_keys *k, int enc)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+
+	if (c && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL) == 1 &&
+	    EVP_CipherInit_ex(c, NULL, NULL, k->enc, NULL, enc) == 1)
+		return c;
+	EVP_CIPHER_CTX_free(c);
+	return NULL;
+}
+
+struct seal_ctx *seal_ctx_new(const struct seal_keys *k, ferr_t *err)
+{
+	struct seal_ctx *c = calloc(1, sizeof(*c));
+	EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+			  OSSL_PARAM_construct_end()};
+	bool ok = c && hmac && (c->mac = EVP_MAC_CTX_new(hmac)) &&
+		  EVP_MAC_init(c->mac, k->id, sizeof(k->id), p) == 1 &&
+		  (c->ciph = keyed_gcm(k, 1)) && (c->dec = keyed_gcm(k, 0));
+
+	EVP_MAC_free(hmac); /* the context holds its own reference */
+	if (!ok) {
+		seal_ctx_free(c);
+		ferr_set(err, FX_FAIL, "cannot set up HMAC-SHA-256 and AES-256-GCM");
+		return NULL;
+	}
+	return c;
+}
+
+void seal_ctx_free(struct seal_ctx *c)
+{
+	if (!c)
+		return;
+	EVP_MAC_CTX_free(c->mac);
+	EVP_CIPHER_CTX_free(c->ciph);
+	EVP_CIPHER_CTX_free(c->dec);
+	free(c);
+}
+
+int seal_ctx_id(struct seal_ctx *c, const void *data, size_t len, uint8_t out[SEAL_ID_LEN],
+		ferr_t *err)
+{
+	size_t olen = 0;
+
+	/* a NULL key re-initialises with the key already set (life_cycle-mac(7):
+	 * finaled -> initialised): no fetch, no key hashing */
+	if (EVP_MAC_init(c->mac, NULL, 0, NULL) != 1 || EVP_MAC_update(c->mac, data, len) != 1 ||
+	    EVP_MAC_final(c->mac, out, &olen, SEAL_ID_LEN) != 1 || olen != SEAL_ID_LEN)
+		return ferr_set(err, FX_FAIL, "HMAC-SHA-256 failed");
+	return 0;
+}
+
+int seal_ctx_pack(struct seal_ctx *c, const void *aad, size_t aadlen, const void *data, size_t len,
+		  uint8_t *out, size_t *outlen, ferr_t *err)
+{
+	return pack_with(c->ciph, NULL, aad, aadlen, data, len, out, outlen, err);
+}
+
+int seal_ctx_unpack(struct seal_ctx *c, const void *aad, size_t aadlen, const uint8_t *in,
+		    size_t inlen, uint8_t **out, size_t *outlen, ferr_t *err)
+{
+	return unpack_with(c->dec, NULL, aad, aadlen, in, inlen, out, outlen, err);
 }

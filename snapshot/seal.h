@@ -46,6 +46,26 @@ void seal_id(const struct seal_keys *k, const void *data, size_t len, uint8_t ou
 void seal_hmac(const uint8_t *key, size_t klen, const void *data, size_t len,
 	       uint8_t out[SEAL_ID_LEN]);
 
+/* A thread's keyed contexts for the hot path (a stream's workers name every
+ * 4 KiB page and seal the new ones; a restore opens and names every one): the id key's HMAC and the
+ * encryption key's AES-256-GCM are keyed once here, so naming or sealing one chunk costs no key
+ * setup (with the one-shot calls above, OpenSSL's fetch and key schedule were as much as the
+ * hashing of 4 KiB). Same names and same sealed form as seal_id and seal_pack. One thread at a
+ * time. */
+struct seal_ctx;
+
+struct seal_ctx *seal_ctx_new(const struct seal_keys *k, ferr_t *err);
+void seal_ctx_free(struct seal_ctx *c);
+/* seal_id through c. */
+int seal_ctx_id(struct seal_ctx *c, const void *data, size_t len, uint8_t out[SEAL_ID_LEN],
+		ferr_t *err);
+/* seal_pack through c. */
+int seal_ctx_pack(struct seal_ctx *c, const void *aad, size_t aadlen, const void *data, size_t len,
+		  uint8_t *out, size_t *outlen, ferr_t *err);
+/* seal_unpack through c. */
+int seal_ctx_unpack(struct seal_ctx *c, const void *aad, size_t aadlen, const uint8_t *in,
+		    size_t inlen, uint8_t **out, size_t *outlen, ferr_t *err);
+
 /* Upper bound of the sealed size of len plain bytes. */
 size_t seal_bound(size_t len);
 /* Compress (when it pays) and encrypt data into out (seal_bound(len) bytes);

@@ -94,6 +94,7 @@ snap_run() {
 	fr=$(jget "$W/c.json" frozen_ms) added=$(jget "$W/c.json" added)
 	fsfr=$(jget "$W/c.json" fs_frozen_ms) fspre=$(jget "$W/c.json" fs_pre_ms)
 	store_ms=$(jget "$W/c.json" store_ms)
+	drain_ms=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['stream']['drain_ms'])" "$W/c.json")
 	tenant_bytes=$(jget "$W/c.json" size)
 	store=$(bytes "$W/store")
 }
@@ -124,7 +125,7 @@ for i in $(seq "$N"); do
 	restic backup --repo "$W/restic" -q "$W/img" "$R" >/dev/null
 	rest=$(bytes "$W/restic")
 	est=$(python3 -c "print(int($DIRTY * 1048576 * $cycle + $MIB * 1048576 * $BURST // 100))")
-	echo "RESULT case=snapshot n=$i first=$([ $((i % 2)) = 1 ] && echo snapshot || echo criu_dump) frozen_ms=$fr fs_frozen_ms=$fsfr fs_pre_ms=$fspre store_ms=$store_ms added=$added store_disk_added=$((store - prev_store)) store_total=$store cycle_s=$cycle dirtied_est=$est"
+	echo "RESULT case=snapshot n=$i first=$([ $((i % 2)) = 1 ] && echo snapshot || echo criu_dump) frozen_ms=$fr fs_frozen_ms=$fsfr fs_pre_ms=$fspre store_ms=$store_ms drain_ms=$drain_ms added=$added store_disk_added=$((store - prev_store)) store_total=$store cycle_s=$cycle dirtied_est=$est"
 	echo "RESULT case=criu_dump n=$i frozen_ms=$cfr bytes=$cbytes"
 	echo "RESULT case=restic n=$i added=$((rest - prev_restic)) repo_total=$rest"
 	if ((i > 1)); then

@@ -320,6 +320,15 @@ static void test_pipeline(void)
 	CHECK(count_files(p) >= 1);
 	snprintf(p, sizeof(p), "%s/chunks", store);
 	CHECK(count_files(p) == 0);
+	/* list, show and rm lock without reading the packs' indexes; a
+	 * lock for chunks reads them */
+	struct repo r2;
+	const uint8_t *c0 = m1->files[0]->chunks[0]->id.data;
+	CHECK(repo_open(&r2, store, key, NULL) == 0);
+	CHECK(repo_lock_manifests(&r2, false, NULL) == 0);
+	CHECK(!r2.packs && !repo_pack_find(&r2, c0));
+	CHECK(repo_lock(&r2, false, NULL) == 0 && repo_pack_find(&r2, c0));
+	repo_close(&r2);
 	repo_packs_free(&r); /* as a later command sees the store */
 	CHECK(repo_packs_load(&r, NULL) == 0);
 	/* extraction rebuilds the pages image byte for byte */
