@@ -258,6 +258,7 @@ struct batch {
 
 static int batch_add(struct batch *b, const uint8_t *p, size_t n)
 {
+	b->used = (b->used + 7) & ~(size_t)7; /* each packet aligned for its headers */
 	if (b->used + n > b->cap) {
 		size_t c = b->cap ? b->cap * 2 : (1 << 20);
 		while (c < b->used + n)
