@@ -57,7 +57,8 @@ int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_
 /* Both checksums of a whole, unfragmented IPv4/TCP packet of n bytes,
  * computed again in place; false (untouched) when it is not one. */
 bool pkthold_fix_checksums(uint8_t *p, size_t n);
-/* Which of n held whole IPv4/TCP packets (in the order they came) to
+/* Which of n held whole IPv4/TCP packets (in the order they came; each
+ * aligned for its headers) to
  * replay: keep[i] is true for the latest copy of each segment, false for
  * the copies before it (same addresses, ports, sequence and acknowledgement
  * numbers, flags and payload length). Returns how many are kept. */
