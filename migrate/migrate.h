@@ -90,7 +90,7 @@ struct migrate_result {
 	/* TCP segments held during the freeze and replayed to the destination
 	 * (tenant/pkthold.h); -1: none held (no address, or replay off) */
 	int replayed;
-	unsigned replay_lost; /* held segments the hold's buffer had no room for */
+	unsigned replay_lost; /* not replayed: no room in the hold, or not sent */
 	unsigned held;	      /* segments the hold copied (repeated copies included) */
 	double pages_done_ms; /* post-copy: running on the destination -> last page sent */
 	uint64_t pages_raw;   /* page-server bytes relayed */

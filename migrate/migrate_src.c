@@ -302,15 +302,15 @@ void msrc_replay_packets(struct src *s)
 		ferr_set(&e, FX_FAIL, "no IPv4 address for %s", s->r->dest);
 	else if (pkthold_replay(s->hold, &via, &st, &e) == 0) {
 		s->r->replayed = (int)st.sent;
-		s->r->replay_lost = st.dropped;
+		s->r->replay_lost = st.dropped + st.unsent;
 		s->r->held = st.held;
 	}
 	if (e.code)
 		pr_warn("tenant %s: held segments not replayed: %s", s->rec.name, e.msg);
 	else
 		pr_info("tenant %s: %u TCP segments held during the freeze (%u of them again), "
-			"%u replayed to %s, %u lost by the hold",
-			s->rec.name, st.held, st.again, st.sent, s->r->dest, st.dropped);
+			"%u replayed to %s, %u lost by the hold, %u not taken by the interface",
+			s->rec.name, st.held, st.again, st.sent, s->r->dest, st.dropped, st.unsent);
 	pkthold_free(s->hold);
 	s->hold = NULL;
 }

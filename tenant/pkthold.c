@@ -9,11 +9,13 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <netinet/ip.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <netlink/netlink.h>
@@ -85,6 +87,9 @@ struct pkthold *pkthold_start(const char *addr_cidr, ferr_t *err)
 	}
 	if (setsockopt(h->sk, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) < 0)
 		setsockopt(h->sk, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	/* the replay sends thousands at once after a long freeze */
+	if (setsockopt(h->sk, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) < 0)
+		setsockopt(h->sk, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	if (attach_filter(h->sk, h->addr, err) < 0 ||
 	    bind(h->sk, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
 		if (!err || !err->code)
@@ -322,6 +327,33 @@ static int drain(struct pkthold *h, struct batch *b, struct pkthold_stats *st, f
 	return 0;
 }
 
+/* One held packet to the destination. The socket does not block (the hold
+ * is drained to EAGAIN): a full send buffer (EAGAIN) or device queue
+ * (ENOBUFS) is waited out in 1 ms steps, out of *budget_ms for the whole
+ * replay; a packet the interface cannot take (larger than its MTU...) is
+ * left to its sender. */
+#define SEND_WAIT_MS 1000
+static int send_one(int sk, const uint8_t *p, const struct sockaddr_ll *to, int *budget_ms)
+{
+	size_t n = pkt_len(p);
+
+	for (;;) {
+		if (sendto(sk, p, n, 0, (const struct sockaddr *)to, sizeof(*to)) == (ssize_t)n)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if ((errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) ||
+		    *budget_ms <= 0)
+			return -1;
+		struct pollfd pf = {.fd = sk, .events = POLLOUT};
+		if (errno == ENOBUFS || poll(&pf, 1, 1) <= 0) { /* the device queue drains */
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		(*budget_ms)--;
+	}
+}
+
 int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_stats *st,
 		   ferr_t *err)
 {
@@ -341,12 +373,11 @@ int pkthold_replay(struct pkthold *h, const struct in_addr *via, struct pkthold_
 		goto out;
 	}
 	st->again = b.n - pkthold_pick_latest(b.pkts, b.n, keep);
-	for (size_t i = 0; i < b.n; i++) {
-		size_t n = pkt_len(b.pkts[i]);
-		if (keep[i] && sendto(h->sk, b.pkts[i], n, 0, (struct sockaddr *)&to, sizeof(to)) ==
-				   (ssize_t)n)
+	int budget = SEND_WAIT_MS;
+	for (size_t i = 0; i < b.n; i++)
+		if (keep[i] && send_one(h->sk, b.pkts[i], &to, &budget) == 0)
 			st->sent++;
-	}
+	st->unsent = b.n - st->again - st->sent;
 	if (getsockopt(h->sk, SOL_PACKET, PACKET_STATISTICS, &ks, &kl) == 0)
 		st->dropped = ks.tp_drops;
 	r = 0;

@@ -43,6 +43,7 @@ struct pkthold_stats {
 	unsigned sent;	  /* replayed */
 	unsigned again;	  /* copies of a segment held more than once (replayed once) */
 	unsigned dropped; /* lost by the hold (its buffer was full) */
+	unsigned unsent;  /* distinct segments the interface did not take */
 };
 
 /* Off (the old behaviour: the client's own retransmission) when the
