@@ -36,7 +36,6 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <linux/tcp.h> /* struct tcp_info with tcpi_snd_wnd */
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #define READY_FILE  "storm.ready"
@@ -294,14 +293,7 @@ int main(int argc, char **argv)
 	}
 	st.timeout_ms = (uint64_t)tmo * 1000;
 	/* as many connections as the process may hold file descriptors */
-	struct rlimit rl;
-	st.limit = MAXC;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		if (rl.rlim_cur < MAXC + 64)
-			st.limit = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
-	}
+	st.limit = zdtm_fd_budget(MAXC);
 	zdtm_init();
 	run(&st, (unsigned)rate);
 	if (zdtm_failed()) {

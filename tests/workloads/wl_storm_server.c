@@ -21,8 +21,6 @@
  */
 #include "zdtm.h"
 
-#include <sys/resource.h>
-
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -215,14 +213,7 @@ int main(int argc, char **argv)
 	}
 	/* connections as the process may hold file descriptors (a server
 	 * caps its connections by its descriptor limit, raised to the hard one) */
-	struct rlimit rl;
-	s.limit = MAXC;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		if (rl.rlim_cur < MAXC + 64)
-			s.limit = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
-	}
+	s.limit = zdtm_fd_budget(MAXC);
 	zdtm_init();
 	s.lfd = listen_on(port, backlog);
 	if (s.lfd < 0)

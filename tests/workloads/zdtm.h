@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -77,6 +78,22 @@ static inline uint64_t zdtm_now_ms(void)
 
 /* Signal handlers without SA_RESTART: blocking calls return EINTR so loops
  * notice SIGUSR1. SIGPIPE is ignored: a dead peer shows up as EPIPE. */
+/* How many connections a workload may keep open at once: want, or fewer
+ * where the descriptor limit (raised to the hard one first, as servers and
+ * load generators do) leaves less, 64 kept for everything else. */
+static inline size_t zdtm_fd_budget(size_t want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return want;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur >= want + 64)
+		return want;
+	return rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
+}
+
 static inline void zdtm_init(void)
 {
 	struct sigaction sa;
